@@ -1,0 +1,163 @@
+/* config.h: the one configuration of every dsmtp program (DESIGN.md section 5),
+ * as typed structs, loaded from YAML by config.c. Every key has a default;
+ * config_load() on an absent file gives the defaults. */
+#ifndef DSMTP_CONFIG_H
+#define DSMTP_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "common/addr.h"
+
+#define CONFIG_DEFAULT_PATH	"/etc/dsmtp/dsmtp.yaml"
+#define CONFIG_DEFAULT_PRIORITY	"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:%SERVER_PRECEDENCE"
+
+/* send-side TLS levels, weakest first: the order is the point (policy/ has
+ * the predicates), so never compare their names */
+enum dsmtp_level {
+	LEVEL_NONE,
+	LEVEL_OPPORTUNISTIC,
+	LEVEL_MANDATORY,
+	LEVEL_VERIFY,
+	LEVEL_DOMAIN_SECURE,
+	LEVEL_PINNED,
+};
+enum recv_tls { RECV_TLS_NONE, RECV_TLS_OPPORTUNISTIC, RECV_TLS_REQUIRED };
+enum ds_match { DS_MATCH_EXACT, DS_MATCH_WILDCARD, DS_MATCH_SUBDOMAINS };
+enum log_level { LOG_LEVEL_NONE, LOG_LEVEL_BASIC, LOG_LEVEL_VERBOSE };
+enum log_format { LOG_FORMAT_CSV, LOG_FORMAT_JSON };
+
+const char *config_level_name(enum dsmtp_level l);
+const char *config_recv_tls_name(enum recv_tls t);
+const char *config_match_name(enum ds_match m);
+const char *config_log_level_name(enum log_level l);
+const char *config_log_format_name(enum log_format f);
+int config_level_parse(const char *s, enum dsmtp_level *l);
+
+struct cfg_strlist {
+	char	**v;
+	size_t	  n;
+};
+
+/* a reference to a pin set by name, or a literal pin, kept with its place */
+struct cfg_pinref {
+	char	*name;		/* "hub", or a literal "sha256/..." / "cert-sha256:..." */
+	int	 line, column;	/* 1-based, for errors found after loading */
+};
+
+struct cfg_pinset {
+	char			*name;
+	struct cfg_strlist	 pins;	/* normalised "sha256/B64" or "cert-sha256:hex" */
+};
+
+struct cfg_certfile {
+	char	*cert;
+	char	*key;
+};
+
+struct cfg_route {
+	char			*domain;	/* normalised; "*" = everything */
+	bool			 has_hop;
+	struct addr_hop		 hop;		/* absent: MX lookup of the recipient domain */
+	bool			 has_tls;
+	enum dsmtp_level	 tls;		/* absent: send.tls */
+	struct cfg_pinref	*pins;
+	size_t			 npins;
+};
+
+struct dsmtp_config {
+	char			*source;	/* file it came from, or NULL for defaults */
+	char			*hostname;
+	char			*state_dir;
+	char			*tls_priority;
+	struct cfg_certfile	*certificates;
+	size_t			 ncertificates;
+	struct {
+		char			*ca_file;	/* "system" or a PEM path */
+		char			*crl_file;	/* NULL: none */
+		struct cfg_pinset	*pins;
+		size_t			 npins;
+	} trust;
+	struct {
+		struct cfg_strlist	 send, receive, local;
+		bool			 local_set;	/* false: local = receive.accepted_domains */
+		enum ds_match		 match;
+	} domain_secure;
+	struct {
+		struct addr_endpoint	*listen;
+		size_t			 nlisten;
+		enum recv_tls		 tls;
+		bool			 request_client_cert;
+		struct cfg_strlist	 accepted_domains;
+		struct addr_cidr	*relay_networks;
+		size_t			 nrelay_networks;
+		struct cfg_pinref	*relay_pins;
+		size_t			 nrelay_pins;
+		uint64_t		 max_message_size;
+		unsigned		 max_recipients;
+		unsigned		 max_connections;
+		unsigned		 max_connections_per_ip;
+		unsigned		 timeout_command, timeout_data, timeout_tls_handshake;
+		bool			 tls_tickets;
+		unsigned		 workers;	/* 0 = auto (one per core) */
+	} receive;
+	struct {
+		enum dsmtp_level	 tls;
+		struct cfg_route	*routes;
+		size_t			 nroutes;
+		bool			 client_cert;
+		unsigned		 retry_first, retry_max, retry_lifetime;
+		unsigned		 max_parallel;
+	} send;
+	struct {
+		char			*dir;		/* relative to state_dir unless absolute */
+		enum log_level		 level;
+		enum log_format		 format;
+		uint64_t		 max_file_size;
+		unsigned		 max_age_days;
+	} logs;
+};
+
+/* every problem found, each "FILE:LINE:COLUMN: what is wrong" */
+struct config_errors {
+	char	**msg;
+	size_t	  n;
+};
+
+/* Load path into cfg (defaults first). path NULL: DESIGN.md's rule (the
+ * default file if it exists, else defaults). must_exist: an explicit -c.
+ * Returns 0, or -1 with errs filled (every error in the file, not just one). */
+int config_load(const char *path, bool must_exist, struct dsmtp_config *cfg,
+    struct config_errors *errs);
+/* the same from a buffer; name is used in messages */
+int config_load_buffer(const char *name, const char *buf, size_t len,
+    struct dsmtp_config *cfg, struct config_errors *errs);
+void config_defaults(struct dsmtp_config *cfg);
+void config_free(struct dsmtp_config *cfg);
+void config_errors_print(const struct config_errors *errs);
+void config_errors_free(struct config_errors *errs);
+
+/* the namespaces partners authenticate us by (local, or accepted_domains) */
+const struct cfg_strlist *config_local_namespaces(const struct dsmtp_config *cfg);
+/* the pin set with this name, or NULL */
+const struct cfg_pinset *config_pinset(const struct dsmtp_config *cfg, const char *name);
+/* is any domain-secure link configured? */
+bool config_domain_secure_used(const struct dsmtp_config *cfg);
+
+/* print the effective configuration as YAML that loads back to the same */
+void config_dump(const struct dsmtp_config *cfg, FILE *out);
+
+/* state_dir (and sub, if not NULL) created 0700 if missing; path in out */
+int config_state_path(const struct dsmtp_config *cfg, const char *sub, char *out,
+    size_t outlen, struct dsmtp_err *err);
+
+/* the shared -c handling: load or print errors and exit 78 */
+void config_load_or_exit(const char *path, struct dsmtp_config *cfg);
+
+/* pin syntax: "sha256/<base64 of 32 bytes>" or "cert-sha256:<64 hex>" (colons
+ * allowed, case-insensitive); normalised into out. SHA-1 is refused. */
+int config_pin_normalise(const char *in, char *out, size_t outlen, struct dsmtp_err *err);
+
+#endif

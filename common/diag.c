@@ -1,0 +1,110 @@
+/* diag.c: stderr diagnostics with the program name as prefix; the errno
+ * ("warn") and errno-less ("warnx") variants, and the reason buffer. */
+#include "autoconfig.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/diag.h"
+
+static const char *diag_prog = "dsmtp";
+
+void
+diag_init(const char *progname)
+{
+	const char *slash = strrchr(progname, '/');
+
+	diag_prog = slash ? slash + 1 : progname;
+}
+
+const char *
+diag_progname(void)
+{
+	return diag_prog;
+}
+
+static void
+diag_vprint(const char *level, int errnum, const char *fmt, va_list ap)
+{
+	char line[2048];
+
+	vsnprintf(line, sizeof(line), fmt, ap);
+	if (errnum)
+		fprintf(stderr, "%s: %s%s: %s\n", diag_prog, level, line, strerror(errnum));
+	else
+		fprintf(stderr, "%s: %s%s\n", diag_prog, level, line);
+}
+
+void
+diag_info(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	diag_vprint("", 0, fmt, ap);
+	va_end(ap);
+}
+
+void
+diag_warn(const char *fmt, ...)
+{
+	int saved = errno;
+	va_list ap;
+
+	va_start(ap, fmt);
+	diag_vprint("warning: ", saved, fmt, ap);
+	va_end(ap);
+}
+
+void
+diag_warnx(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	diag_vprint("warning: ", 0, fmt, ap);
+	va_end(ap);
+}
+
+void
+diag_fatal(int code, const char *fmt, ...)
+{
+	int saved = errno;
+	va_list ap;
+
+	va_start(ap, fmt);
+	diag_vprint("fatal: ", saved, fmt, ap);
+	va_end(ap);
+	exit(code);
+}
+
+void
+diag_fatalx(int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	diag_vprint("fatal: ", 0, fmt, ap);
+	va_end(ap);
+	exit(code);
+}
+
+void
+dsmtp_err_set(struct dsmtp_err *e, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (e == NULL)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
+	va_end(ap);
+}
+
+void
+diag_print_version(void)
+{
+	printf("%s (dsmtp) %s\n", diag_prog, PACKAGE_VERSION);
+}

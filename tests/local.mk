@@ -1,0 +1,27 @@
+# tests/local.mk: Check unit tests and the integration suite
+check_PROGRAMS += tests/unit/check_config
+tests_unit_check_config_SOURCES = tests/unit/check_config.c
+tests_unit_check_config_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_unit_check_config_LDADD = common/libcommon.a $(YAML_LIBS) $(CHECK_LIBS)
+
+TESTS += tests/unit/check_config
+
+# integration tests: tests/t/tNNNN-name.sh (t0 CLI/config, t1 receive,
+# t2 send, t3 TLS levels and policy, t4 logs, t5 interop, t6 certificates,
+# t9 robustness); each folder's local.mk adds its own
+TEST_EXTENSIONS = .sh
+SH_LOG_COMPILER = $(SHELL)
+AM_TESTS_ENVIRONMENT = top_builddir='$(abs_top_builddir)' srcdir='$(abs_top_srcdir)'; export top_builddir srcdir;
+TESTS += \
+	tests/t/t0000-cli.sh \
+	tests/t/t0100-config.sh \
+	tests/t/t0200-start.sh
+EXTRA_DIST += tests/t/lib.sh \
+	tests/t/configs/bad-unknown-key.yaml tests/t/configs/bad-type.yaml \
+	tests/t/configs/bad-level.yaml tests/t/configs/bad-address.yaml \
+	tests/t/configs/bad-cidr.yaml tests/t/configs/bad-duplicate.yaml \
+	tests/t/configs/bad-syntax.yaml tests/t/configs/bad-pin.yaml \
+	tests/t/configs/bad-pin-name.yaml tests/t/configs/good-edge.yaml \
+	tests/t/configs/good-empty.yaml
+# every integration script any local.mk added is distributed
+EXTRA_DIST += $(filter %.sh,$(TESTS))
