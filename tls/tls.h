@@ -1,0 +1,65 @@
+/* tls.h: the one public header of tls/, the GnuTLS layer: credentials,
+ * sessions over non-blocking sockets, certificate facts, the store.
+ * Nothing here knows SMTP; policy/ judges the facts, logs/ records them. */
+#ifndef DSMTP_TLS_H
+#define DSMTP_TLS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <time.h>
+
+/* Facts of one certificate, as logged (DESIGN.md section 9) and judged
+ * (policy/). Hex is lower case; SHA-1 is for display only, never a pin. */
+struct tls_cert_facts {
+	char		  subject[512];		/* RFC 4514 DN, e.g. "CN=mx.contoso.com,O=Contoso" */
+	char		  issuer[512];
+	char		  serial[130];		/* hex */
+	time_t		  not_before, not_after;
+	char		  cn[256];		/* the subject's CN, "" if none */
+	char		**san;			/* DNS-ID SANs, as in the certificate */
+	size_t		  nsan;
+	char		  sha1[41];		/* thumbprint of the DER certificate */
+	char		  sha256[65];		/* SHA-256 of the DER certificate */
+	char		  spki[52];		/* "sha256/" + base64 SHA-256 of the SPKI */
+	char		  key_type[16];		/* "ECDSA-P256", "RSA", "Ed25519" */
+	unsigned	  key_bits;
+	bool		  self_signed;
+};
+
+/* How the peer's chain fared against the configured trust. */
+enum tls_chain_status {
+	TLS_CHAIN_OK,
+	TLS_CHAIN_NO_CERT,		/* the peer sent none */
+	TLS_CHAIN_EXPIRED,
+	TLS_CHAIN_NOT_YET_VALID,
+	TLS_CHAIN_UNKNOWN_ISSUER,
+	TLS_CHAIN_BAD_SIGNATURE,
+	TLS_CHAIN_REVOKED,
+	TLS_CHAIN_INSECURE_ALGORITHM,
+	TLS_CHAIN_OTHER,
+};
+
+struct tls_peer_facts {
+	bool			 present;	/* false: "Remote certificate absent" */
+	struct tls_cert_facts	 leaf;
+	size_t			 chain_len;
+	enum tls_chain_status	 chain;
+	char			 chain_reason[160];	/* "ok" or the precise reason */
+};
+
+/* What a finished handshake tells (DESIGN.md section 9, "TLS negotiated"). */
+struct tls_session_facts {
+	char			 version[16];	/* "TLSv1.3" */
+	char			 cipher[64];	/* IANA-like name, "TLS_AES_256_GCM_SHA384" */
+	char			 kx[32];	/* "ECDHE-X25519" */
+	unsigned		 cipher_bits;
+	bool			 resumed;
+	struct tls_peer_facts	 peer;
+	const struct tls_cert_facts *local;	/* our certificate, or NULL */
+	char			 local_why[160];	/* why it was chosen */
+};
+
+const char *tls_chain_status_name(enum tls_chain_status s);	/* "ok", "expired", ... */
+void tls_cert_facts_free(struct tls_cert_facts *f);
+
+#endif
