@@ -62,4 +62,6 @@ struct tls_session_facts {
 const char *tls_chain_status_name(enum tls_chain_status s);	/* "ok", "expired", ... */
 void tls_cert_facts_free(struct tls_cert_facts *f);
 
+#include "tls/tls_session.h"
+
 #endif
