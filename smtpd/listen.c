@@ -89,25 +89,24 @@ smtpd_listen_close(struct smtpd_server *srv)
 static void
 listen_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
-	static const char msg[] = "421 4.3.2 dsmtpd: the SMTP session is not built yet in this version\r\n";
 	struct smtpd_server *srv = w->data;
 	int fd;
 
 	(void)loop;
 	(void)revents;
+	/* a bounded batch per wake-up, so one busy port cannot starve sessions */
 	for (int n = 0; n < 64; n++) {
 		fd = accept4(w->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
-			if (errno == EMFILE || errno == ENFILE) {
-				/* ev.pod: pause, or the loop spins on a ready listener */
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+				/* ev.pod: pause, or the loop spins on a ready listener;
+				 * the next session to end resumes it */
 				diag_warn("accept");
 				smtpd_listen_stop(srv);
+				srv->listen_paused = true;
 			}
 			return;
 		}
-		if (write(fd, msg, sizeof(msg) - 1) < 0) {
-			/* the peer is gone; nothing to tell it */
-		}
-		close(fd);
+		smtpd_session_accept(srv, fd);
 	}
 }

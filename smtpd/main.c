@@ -1,14 +1,24 @@
-/* main.c: dsmtpd's command line, start-up and signals. Loads and checks
- * the configuration, opens the listeners, runs the loop until SIGTERM. */
+/* main.c: dsmtpd's command line, start-up, workers and signals. Loads and
+ * checks the configuration, makes sure a certificate exists, opens the
+ * spool, the protocol log and the listeners, runs one libev loop per
+ * worker process until SIGTERM. */
 #include "autoconfig.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include "common/spool.h"
+#include "logs/plog.h"
+#include "policy/policy.h"
 #include "smtpd/smtpd.h"
+
+#define SMTPD_GRACE	30.0	/* seconds SIGTERM waits for transactions */
 
 static void
 usage(FILE *out)
@@ -27,24 +37,198 @@ usage(FILE *out)
 }
 
 static void
+on_grace(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)w;
+	(void)revents;
+	diag_info("grace period over: closing the remaining sessions");
+	ev_break(loop, EVBREAK_ALL);
+}
+
+static void
 on_stop(struct ev_loop *loop, ev_signal *w, int revents)
 {
 	struct smtpd_server *srv = w->data;
 
 	(void)revents;
-	diag_info("%s: stopping", w->signum == SIGTERM ? "SIGTERM" : "SIGINT");
+	if (srv->stopping)
+		return;
+	diag_info("%s: stopping (no new connections; open transactions may finish)",
+	    w->signum == SIGTERM ? "SIGTERM" : "SIGINT");
 	srv->stopping = true;
 	smtpd_listen_stop(srv);
-	ev_break(loop, EVBREAK_ALL);
+	smtpd_session_drain(srv);
+	if (srv->nsessions == 0) {
+		ev_break(loop, EVBREAK_ALL);
+		return;
+	}
+	ev_timer_init(&srv->grace, on_grace, SMTPD_GRACE, 0);
+	ev_timer_start(loop, &srv->grace);
+}
+
+/* certificates and trust: built anew, swapped in only when whole */
+static int
+load_tls(struct smtpd_server *srv, struct dsmtp_err *err)
+{
+	struct tls_trust *trust;
+	struct tls_creds *creds;
+	const struct tls_cert_facts *f;
+	const char *why = NULL;
+	char report[2048];
+
+	if (srv->cfg.receive.tls == RECV_TLS_NONE && !config_domain_secure_used(&srv->cfg))
+		return 0;
+	switch (tls_store_ensure_default(&srv->cfg, err)) {
+	case 1:
+		diag_info("created a self-signed certificate for %s (see dsmtp-cert list)",
+		    srv->cfg.hostname);
+		break;
+	case 0:
+		break;
+	default:
+		return -1;
+	}
+	if ((trust = tls_trust_load(srv->cfg.trust.ca_file, srv->cfg.trust.crl_file, err)) == NULL)
+		return -1;
+	if ((creds = tls_creds_server(&srv->cfg, trust, err)) == NULL) {
+		tls_trust_free(trust);
+		return -1;
+	}
+	f = tls_creds_local(creds, &why);
+	if (f && config_domain_secure_used(&srv->cfg) &&
+	    policy_check_coverage(&srv->cfg, f, report, sizeof(report)) != 0) {
+		dsmtp_err_set(err, "our certificate does not cover every domain-secure namespace: %s",
+		    report);
+		tls_creds_free(creds);
+		tls_trust_free(trust);
+		return -1;
+	}
+	tls_creds_free(srv->creds);
+	tls_trust_free(srv->trust);
+	srv->creds = creds;
+	srv->trust = trust;
+	if (f)
+		diag_info("serving certificate %s (sha1 %s; %s)", f->subject, f->sha1, why ? why : "");
+	return 0;
 }
 
 static void
 on_hup(struct ev_loop *loop, ev_signal *w, int revents)
 {
+	struct smtpd_server *srv = w->data;
+	struct dsmtp_err err = { "" };
+
 	(void)loop;
-	(void)w;
 	(void)revents;
-	diag_info("SIGHUP: nothing to reload yet (certificates and policy arrive with tls/ and policy/)");
+	/* sessions keep the credentials they started with: GnuTLS holds
+	 * references only during the handshake, which runs before we return */
+	if (load_tls(srv, &err) < 0)
+		diag_warnx("SIGHUP: keeping the old certificate: %s", err.msg);
+	else
+		diag_info("SIGHUP: certificates and trust reloaded");
+}
+
+static void
+on_logflush(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct smtpd_server *srv = w->data;
+
+	(void)loop;
+	(void)revents;
+	plog_flush(srv->plog);
+}
+
+static unsigned
+worker_count(const struct dsmtp_config *cfg)
+{
+	long n;
+
+	if (cfg->receive.workers)
+		return cfg->receive.workers;
+	n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n < 1 ? 1 : (n > 64 ? 64 : (unsigned)n);
+}
+
+/* one worker: its own loop, spool handle and log writer on the shared port */
+static int
+worker_run(struct smtpd_server *srv, const char *queue)
+{
+	struct dsmtp_err err = { "" };
+
+	srv->loop = ev_loop_new(EVFLAG_AUTO);
+	if (srv->loop == NULL)
+		diag_fatalx(EX_DSMTP_OSERR, "cannot initialise libev");
+	if ((srv->spool = spool_open(queue, srv->loop, &err)) == NULL)
+		diag_fatalx(EX_DSMTP_CANTCREAT, "spool %s: %s", queue, err.msg);
+	if ((srv->plog = plog_open(&srv->cfg, PLOG_RECEIVE, &err)) == NULL)
+		diag_warnx("protocol log: %s (continuing without it)", err.msg);
+	ev_signal_init(&srv->sigterm, on_stop, SIGTERM);
+	ev_signal_init(&srv->sigint, on_stop, SIGINT);
+	ev_signal_init(&srv->sighup, on_hup, SIGHUP);
+	srv->sigterm.data = srv->sigint.data = srv->sighup.data = srv;
+	ev_signal_start(srv->loop, &srv->sigterm);
+	ev_signal_start(srv->loop, &srv->sigint);
+	ev_signal_start(srv->loop, &srv->sighup);
+	ev_timer_init(&srv->logflush, on_logflush, 1.0, 1.0);
+	srv->logflush.data = srv;
+	ev_timer_start(srv->loop, &srv->logflush);
+	for (size_t i = 0; i < srv->nlisteners; i++)
+		srv->listeners[i].io.data = srv;
+	smtpd_listen_start(srv);
+	ev_run(srv->loop, 0);
+	/* whatever is left (grace period over) is closed; nothing not yet
+	 * answered 250 was accepted, so nothing is lost */
+	while (srv->sessions)
+		smtpd_session_free(srv->sessions, "shutdown");
+	smtpd_listen_close(srv);
+	spool_close(srv->spool);
+	plog_close(srv->plog);
+	ev_timer_stop(srv->loop, &srv->logflush);
+	ev_signal_stop(srv->loop, &srv->sigterm);
+	ev_signal_stop(srv->loop, &srv->sigint);
+	ev_signal_stop(srv->loop, &srv->sighup);
+	ev_loop_destroy(srv->loop);
+	tls_creds_free(srv->creds);
+	tls_trust_free(srv->trust);
+	return 0;
+}
+
+/* the parent of several workers: forwards signals, reaps, exits 0 */
+static int
+supervise(pid_t *pids, unsigned n)
+{
+	sigset_t set;
+	int sig, status, rc = 0;
+	unsigned alive = n;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGCHLD);
+	while (alive > 0) {
+		if (sigwait(&set, &sig) != 0)
+			continue;
+		if (sig == SIGCHLD) {
+			pid_t p;
+
+			while ((p = waitpid(-1, &status, WNOHANG)) > 0) {
+				alive--;
+				if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+					diag_warnx("worker %ld ended abnormally (status %d)", (long)p, status);
+					rc = EX_DSMTP_SOFTWARE;
+				}
+				for (unsigned i = 0; i < n; i++)
+					if (pids[i] == p)
+						pids[i] = 0;
+			}
+			continue;
+		}
+		for (unsigned i = 0; i < n; i++)
+			if (pids[i] > 0)
+				kill(pids[i], sig == SIGINT ? SIGTERM : sig);
+	}
+	return rc;
 }
 
 int
@@ -59,10 +243,13 @@ main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 }
 	};
 	struct smtpd_server srv;
-	struct dsmtp_err err;
+	struct dsmtp_err err = { "" };
 	const char *config_path = NULL;
 	bool check = false, print = false;
-	char state[4096];
+	char state[4096], queue[4096];
+	unsigned nworkers;
+	pid_t *pids;
+	sigset_t set;
 	int ch;
 
 	diag_init(argv[0]);
@@ -90,41 +277,77 @@ main(int argc, char **argv)
 		config_free(&srv.cfg);
 		return 0;
 	}
-	if (config_state_path(&srv.cfg, NULL, state, sizeof(state), &err) < 0) {
+	if (config_state_path(&srv.cfg, NULL, state, sizeof(state), &err) < 0 ||
+	    config_state_path(&srv.cfg, "queue", queue, sizeof(queue), &err) < 0) {
 		diag_warnx("state_dir: %s", err.msg);
 		config_free(&srv.cfg);
 		return EX_DSMTP_CANTCREAT;
 	}
 	signal(SIGPIPE, SIG_IGN);
-	srv.loop = ev_default_loop(EVFLAG_AUTO);
-	if (srv.loop == NULL)
-		diag_fatalx(EX_DSMTP_OSERR, "cannot initialise libev");
+	if (load_tls(&srv, &err) < 0) {
+		diag_warnx("TLS: %s", err.msg);
+		config_free(&srv.cfg);
+		return EX_DSMTP_CONFIG;
+	}
 	if (smtpd_listen_open(&srv, &err) < 0) {
 		diag_warnx("%s", err.msg);
-		smtpd_listen_close(&srv);
+		srv.loop = NULL;
+		for (size_t i = 0; i < srv.nlisteners; i++)
+			close(srv.listeners[i].fd);
+		free(srv.listeners);
+		tls_creds_free(srv.creds);
+		tls_trust_free(srv.trust);
 		config_free(&srv.cfg);
 		return EX_DSMTP_UNAVAILABLE;
 	}
-	ev_signal_init(&srv.sigterm, on_stop, SIGTERM);
-	ev_signal_init(&srv.sigint, on_stop, SIGINT);
-	ev_signal_init(&srv.sighup, on_hup, SIGHUP);
-	srv.sigterm.data = srv.sigint.data = srv.sighup.data = &srv;
-	ev_signal_start(srv.loop, &srv.sigterm);
-	ev_signal_start(srv.loop, &srv.sigint);
-	ev_signal_start(srv.loop, &srv.sighup);
-	smtpd_listen_start(&srv);
-	diag_info("%s, state in %s, config %s", PACKAGE_STRING, state,
-	    srv.cfg.source ? srv.cfg.source : "(embedded defaults)");
+	nworkers = worker_count(&srv.cfg);
+	diag_info("%s, state in %s, config %s, %u worker%s", PACKAGE_STRING, state,
+	    srv.cfg.source ? srv.cfg.source : "(embedded defaults)", nworkers, nworkers == 1 ? "" : "s");
 	for (size_t i = 0; i < srv.nlisteners; i++)
-		diag_info("listening on %s", srv.listeners[i].name);
+		diag_info("listening on %s (STARTTLS %s)", srv.listeners[i].name,
+		    srv.creds ? config_recv_tls_name(srv.cfg.receive.tls) : "off");
 	fflush(stderr);
-	ev_run(srv.loop, 0);
-	smtpd_listen_close(&srv);
-	ev_signal_stop(srv.loop, &srv.sigterm);
-	ev_signal_stop(srv.loop, &srv.sigint);
-	ev_signal_stop(srv.loop, &srv.sighup);
-	ev_loop_destroy(srv.loop);
+	if (nworkers == 1) {
+		(void)worker_run(&srv, queue);
+		config_free(&srv.cfg);
+		diag_info("stopped");
+		return 0;
+	}
+	/* workers share the listening sockets; the parent only supervises */
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	if ((pids = calloc(nworkers, sizeof(*pids))) == NULL)
+		diag_fatalx(EX_DSMTP_OSERR, "out of memory");
+	for (unsigned i = 0; i < nworkers; i++) {
+		pid_t p = fork();
+
+		if (p < 0) {
+			diag_warn("fork");
+			break;
+		}
+		if (p == 0) {
+			free(pids);
+			sigprocmask(SIG_UNBLOCK, &set, NULL);
+			(void)worker_run(&srv, queue);
+			config_free(&srv.cfg);
+			_exit(0);
+		}
+		pids[i] = p;
+	}
+	for (size_t i = 0; i < srv.nlisteners; i++)
+		close(srv.listeners[i].fd);
+	free(srv.listeners);
+	srv.listeners = NULL;
+	srv.nlisteners = 0;
+	ch = supervise(pids, nworkers);
+	free(pids);
+	tls_creds_free(srv.creds);
+	tls_trust_free(srv.trust);
 	config_free(&srv.cfg);
 	diag_info("stopped");
-	return 0;
+	return ch;
 }

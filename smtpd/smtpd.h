@@ -1,28 +1,111 @@
 /* smtpd.h: dsmtpd's internal interfaces: the server (config, loop,
- * listeners, counters) and the session entry point. */
+ * listeners, sessions, counters), the session, and the transaction. */
 #ifndef DSMTP_SMTPD_H
 #define DSMTP_SMTPD_H
 
 #include <ev.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "common/config.h"
+#include "common/conn.h"
+#include "smtpd/cmd.h"
+#include "smtpd/data.h"
+#include "tls/tls.h"
+
+struct spool;
+struct spool_msg;
+struct plog;
+struct tls_creds;
+struct tx_commit;
 
 struct smtpd_listener {
 	ev_io			 io;
 	int			 fd;
 	struct addr_endpoint	 ep;
 	char			 name[80];
+	struct smtpd_server	*srv;
 };
+
+struct smtpd_session;
 
 struct smtpd_server {
 	struct ev_loop		*loop;
 	struct dsmtp_config	 cfg;
 	struct smtpd_listener	*listeners;
 	size_t			 nlisteners;
+	struct smtpd_session	*sessions;	/* doubly linked, for limits and drain */
 	unsigned		 nsessions;
 	bool			 stopping;
+	bool			 listen_paused;	/* EMFILE: paused until a session ends */
 	ev_signal		 sigterm, sigint, sighup;
+	ev_timer		 grace;		/* SIGTERM: force exit after this */
+	ev_timer		 logflush;	/* protocol logs flushed every second */
+	struct spool		*spool;
+	struct plog		*plog;
+	struct tls_creds	*creds;		/* NULL: no STARTTLS */
+	struct tls_trust	*trust;
+	char			 cert_subject[512];
+};
+
+enum smtpd_state {
+	SMTPD_HELO,		/* greeting sent; EHLO/HELO wanted */
+	SMTPD_READY,		/* after EHLO: MAIL wanted */
+	SMTPD_RCPT,		/* after MAIL: RCPT, DATA, BDAT */
+	SMTPD_DATA,		/* reading the DATA body */
+	SMTPD_BDAT,		/* reading a BDAT chunk */
+	SMTPD_COMMIT,		/* waiting for the spool's fsync */
+	SMTPD_TLS,		/* STARTTLS handshake */
+	SMTPD_CLOSING,		/* last reply queued; closing */
+};
+
+struct smtpd_rcpt {
+	char	addr[SMTP_PATH_MAX + 1];
+};
+
+/* one transaction: MAIL .. end of data; NULL outside, so nothing leaks
+ * from one message to the next */
+struct smtpd_tx {
+	unsigned		 n;		/* transaction number in the session */
+	struct smtp_path	 from;
+	struct smtp_mail_params	 params;
+	struct smtpd_rcpt	*rcpt;
+	size_t			 nrcpt;
+	struct spool_msg	*msg;
+	struct smtpd_data	 data;
+	bool			 store_failed;
+	bool			 bdat;		/* CHUNKING used: DATA no longer allowed */
+	bool			 bdat_discard;	/* a chunk is read but not kept */
+	bool			 bdat_last;
+	int			 bdat_refuse;	/* 1 no MAIL/RCPT, 2 spool refused */
+	uint64_t		 bdat_left;
+	bool			 domain_secured;	/* sender passed domain_secure.receive */
+	char			 ds_domain[SMTP_DOMAIN_MAX + 1];
+};
+
+#define SESS_EHLO	0x01	/* EHLO (not HELO) was used */
+#define SESS_GREETED	0x02	/* EHLO or HELO done */
+#define SESS_TLS	0x04	/* TLS is up */
+#define SESS_BADLINE	0x08	/* discarding an over-long command line */
+
+struct smtpd_session {
+	uint64_t		 id;		/* in every log record and the Received header */
+	enum smtpd_state	 state;
+	struct smtpd_server	*srv;
+	struct conn		*conn;
+	struct smtpd_tx		*tx;
+	unsigned		 flags;
+	unsigned		 ntx;
+	unsigned		 errors;	/* bad commands; too many closes the session */
+	char			 helo[256];
+	char			 peer_ip[64];
+	char			 peer[80];	/* "[127.0.0.1]:4567" style for logs */
+	char			 local[80];
+	struct tls_session_facts tls;
+	bool			 has_tls_facts;
+	void			*log;		/* struct plog_session * */
+	struct tx_commit	*commit;	/* a spool commit in flight, or NULL */
+	struct smtpd_session	*next, *prev;
 };
 
 /* listen.c */
@@ -30,5 +113,20 @@ int smtpd_listen_open(struct smtpd_server *srv, struct dsmtp_err *err);
 void smtpd_listen_start(struct smtpd_server *srv);
 void smtpd_listen_stop(struct smtpd_server *srv);
 void smtpd_listen_close(struct smtpd_server *srv);
+
+/* session.c */
+void smtpd_session_accept(struct smtpd_server *srv, int fd);
+void smtpd_session_free(struct smtpd_session *s, const char *reason);
+void smtpd_session_drain(struct smtpd_server *srv);	/* SIGTERM: close idle sessions */
+void smtpd_reply(struct smtpd_session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+void smtpd_session_committed(struct smtpd_session *s, int rc, const char *id, const char *why);
+
+/* tx.c: the spool side of a transaction */
+int smtpd_tx_begin(struct smtpd_session *s, char *reply, size_t rl);
+int smtpd_tx_store(void *arg, const char *p, size_t n);
+void smtpd_tx_commit(struct smtpd_session *s);
+void smtpd_tx_free(struct smtpd_session *s);
+void smtpd_tx_orphan(struct smtpd_session *s);	/* the session goes; a commit may not */
 
 #endif

@@ -1,0 +1,355 @@
+/* conn.c: the event-driven connection: reads into c->in, writes c->out,
+ * drives a transport's handshake, and reports events to its owner. Owns
+ * the socket and the watchers; knows nothing of SMTP. */
+#include "autoconfig.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/conn.h"
+
+#define CONN_READ_CHUNK		16384
+#define CONN_DEFAULT_IN_MAX	(256 * 1024)
+
+static void conn_io_cb(struct ev_loop *loop, ev_io *w, int revents);
+static void conn_timer_cb(struct ev_loop *loop, ev_timer *w, int revents);
+static void conn_update(struct conn *c);
+
+static ssize_t
+plain_recv(struct conn *c, void *buf, size_t len)
+{
+	ssize_t n = read(c->fd, buf, len);
+
+	if (n >= 0)
+		return n;
+	if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
+		c->tr_want = EV_READ;
+		return CONN_AGAIN;
+	}
+	snprintf(c->err, sizeof(c->err), "read: %s", strerror(errno));
+	return CONN_FAIL;
+}
+
+static ssize_t
+plain_send(struct conn *c, const void *buf, size_t len)
+{
+	ssize_t n = send(c->fd, buf, len, MSG_NOSIGNAL);
+
+	if (n >= 0)
+		return n;
+	if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
+		c->tr_want = EV_WRITE;
+		return CONN_AGAIN;
+	}
+	snprintf(c->err, sizeof(c->err), "write: %s", strerror(errno));
+	return CONN_FAIL;
+}
+
+static const struct conn_transport plain_transport = {
+	"plain", plain_recv, plain_send, NULL, NULL, NULL
+};
+
+struct conn *
+conn_new(struct ev_loop *loop, int fd, conn_cb cb, void *arg)
+{
+	struct conn *c = calloc(1, sizeof(*c));
+
+	if (c == NULL)
+		return NULL;
+	c->loop = loop;
+	c->fd = fd;
+	c->cb = cb;
+	c->arg = arg;
+	c->tr = &plain_transport;
+	c->in_max = CONN_DEFAULT_IN_MAX;
+	c->peerlen = sizeof(c->peer);
+	c->locallen = sizeof(c->local);
+	if (getpeername(fd, (struct sockaddr *)&c->peer, &c->peerlen) < 0)
+		c->peerlen = 0;
+	if (getsockname(fd, (struct sockaddr *)&c->local, &c->locallen) < 0)
+		c->locallen = 0;
+	ev_io_init(&c->io, conn_io_cb, fd, EV_READ);
+	c->io.data = c;
+	ev_init(&c->timer, conn_timer_cb);
+	c->timer.data = c;
+	ev_io_start(loop, &c->io);
+	return c;
+}
+
+void
+conn_free(struct conn *c)
+{
+	if (c == NULL)
+		return;
+	ev_io_stop(c->loop, &c->io);
+	ev_timer_stop(c->loop, &c->timer);
+	if (c->tr->close)
+		c->tr->close(c);
+	if (c->next_tr && c->next_tr->close) {
+		c->tr_ctx = c->next_ctx;
+		c->next_tr->close(c);
+	}
+	close(c->fd);
+	buf_free(&c->in);
+	buf_free(&c->out);
+	free(c);
+}
+
+void
+conn_set_timeout(struct conn *c, double seconds)
+{
+	c->timer.repeat = seconds;
+	ev_timer_again(c->loop, &c->timer);
+}
+
+int
+conn_write(struct conn *c, const void *p, size_t n)
+{
+	if (buf_append(&c->out, p, n) < 0)
+		return -1;
+	conn_update(c);
+	return 0;
+}
+
+int
+conn_printf(struct conn *c, const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return -1;
+	if ((size_t)n >= sizeof(line))
+		n = sizeof(line) - 1;
+	return conn_write(c, line, (size_t)n);
+}
+
+void
+conn_pause(struct conn *c)
+{
+	c->flags |= CONN_F_PAUSED;
+	conn_update(c);
+}
+
+void
+conn_resume(struct conn *c)
+{
+	c->flags &= ~CONN_F_PAUSED;
+	conn_update(c);
+	/* bytes may already wait in c->in or inside the transport: no ev_io
+	 * would fire for them, so deliver them on the next loop iteration */
+	if (buf_avail(&c->in) > 0 || (c->tr->pending && c->tr->pending(c) > 0))
+		ev_feed_event(c->loop, &c->io, EV_READ | EV_CUSTOM);
+}
+
+void
+conn_start_transport(struct conn *c, const struct conn_transport *tr, void *ctx)
+{
+	c->next_tr = tr;
+	c->next_ctx = ctx;
+	conn_update(c);
+}
+
+void
+conn_close_after_flush(struct conn *c)
+{
+	c->flags |= CONN_F_CLOSING;
+	conn_update(c);
+}
+
+bool
+conn_is_tls(const struct conn *c)
+{
+	return c->tr != &plain_transport;
+}
+
+void
+conn_format_addr(const struct sockaddr_storage *ss, char *buf, size_t len)
+{
+	char a[INET6_ADDRSTRLEN] = "?";
+
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const struct sockaddr_in *)ss;
+		inet_ntop(AF_INET, &s4->sin_addr, a, sizeof(a));
+		snprintf(buf, len, "%s:%u", a, ntohs(s4->sin_port));
+	} else if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
+		inet_ntop(AF_INET6, &s6->sin6_addr, a, sizeof(a));
+		snprintf(buf, len, "[%s]:%u", a, ntohs(s6->sin6_port));
+	} else
+		snprintf(buf, len, "unknown");
+}
+
+/* the events the watcher must wait for, given what is pending */
+static void
+conn_update(struct conn *c)
+{
+	int want = 0;
+
+	if (c->flags & CONN_F_DEAD)
+		want = 0;
+	else if (c->flags & CONN_F_HANDSHAKE)
+		want = c->tr_want ? c->tr_want : EV_READ;
+	else {
+		if (buf_avail(&c->out) > 0 || c->next_tr || (c->flags & CONN_F_CLOSING))
+			want |= EV_WRITE;
+		if (!(c->flags & (CONN_F_PAUSED | CONN_F_EOF | CONN_F_CLOSING)) &&
+		    buf_avail(&c->in) < c->in_max)
+			want |= EV_READ;
+	}
+	if (want == (c->io.events & (EV_READ | EV_WRITE)) && ev_is_active(&c->io))
+		return;
+	/* ev.pod: never modify an active watcher; stop, change, start */
+	ev_io_stop(c->loop, &c->io);
+	if (want) {
+		ev_io_set(&c->io, c->fd, want);
+		ev_io_start(c->loop, &c->io);
+	}
+}
+
+static int
+conn_fail(struct conn *c, enum conn_event ev)
+{
+	c->flags |= CONN_F_DEAD;
+	conn_update(c);
+	return c->cb(c, ev, c->arg);
+}
+
+/* write what we can; 0 ok (maybe more later), -1 freed */
+static int
+conn_flush(struct conn *c)
+{
+	while (buf_avail(&c->out) > 0) {
+		ssize_t n = c->tr->send(c, buf_head(&c->out), buf_avail(&c->out));
+
+		if (n == CONN_AGAIN)
+			return 0;
+		if (n < 0)
+			return conn_fail(c, CONN_ERROR) < 0 ? -1 : 1;
+		buf_consume(&c->out, (size_t)n);
+		ev_timer_again(c->loop, &c->timer);
+	}
+	return 0;
+}
+
+/* run the transport's handshake; -1 when the owner freed the conn */
+static int
+conn_handshake(struct conn *c)
+{
+	int rc = c->tr->handshake(c);
+
+	if (rc == CONN_AGAIN) {
+		conn_update(c);
+		return 0;
+	}
+	c->flags &= ~CONN_F_HANDSHAKE;
+	c->tr_want = 0;
+	if (rc < 0)
+		return conn_fail(c, CONN_ERROR) < 0 ? -1 : 1;
+	ev_timer_again(c->loop, &c->timer);
+	conn_update(c);
+	return c->cb(c, CONN_TLS_READY, c->arg);
+}
+
+static int
+conn_read(struct conn *c)
+{
+	bool got = false;
+
+	while (!(c->flags & (CONN_F_PAUSED | CONN_F_EOF)) && buf_avail(&c->in) < c->in_max) {
+		ssize_t n;
+
+		if (buf_reserve(&c->in, CONN_READ_CHUNK) < 0) {
+			snprintf(c->err, sizeof(c->err), "out of memory");
+			return conn_fail(c, CONN_ERROR) < 0 ? -1 : 1;
+		}
+		n = c->tr->recv(c, buf_tail(&c->in), CONN_READ_CHUNK);
+		if (n == CONN_AGAIN)
+			break;
+		if (n < 0)
+			return conn_fail(c, CONN_ERROR) < 0 ? -1 : 1;
+		if (n == 0) {
+			c->flags |= CONN_F_EOF;
+			break;
+		}
+		buf_commit(&c->in, (size_t)n);
+		got = true;
+		ev_timer_again(c->loop, &c->timer);
+		if ((size_t)n < CONN_READ_CHUNK && !(c->tr->pending && c->tr->pending(c) > 0))
+			break;
+	}
+	if (got || buf_avail(&c->in) > 0) {
+		if (c->cb(c, CONN_IN, c->arg) < 0)
+			return -1;
+	}
+	if ((c->flags & CONN_F_EOF) && !(c->flags & CONN_F_DEAD)) {
+		c->flags |= CONN_F_DEAD;
+		conn_update(c);
+		return c->cb(c, CONN_EOF, c->arg) < 0 ? -1 : 1;
+	}
+	conn_update(c);
+	return 0;
+}
+
+static void
+conn_io_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct conn *c = w->data;
+	int rc;
+
+	(void)loop;
+	if (c->flags & CONN_F_DEAD)
+		return;
+	if (c->flags & CONN_F_HANDSHAKE) {
+		(void)conn_handshake(c);
+		return;
+	}
+	if ((revents & EV_WRITE) || buf_avail(&c->out) > 0) {
+		if ((rc = conn_flush(c)) != 0)
+			return;
+		if (buf_avail(&c->out) == 0 && c->next_tr) {
+			/* the 220 is out: nothing typed before it may count */
+			buf_reset(&c->in);
+			c->tr = c->next_tr;
+			c->tr_ctx = c->next_ctx;
+			c->next_tr = NULL;
+			c->next_ctx = NULL;
+			c->flags |= CONN_F_HANDSHAKE;
+			c->tr_want = 0;
+			(void)conn_handshake(c);
+			return;
+		}
+		if (buf_avail(&c->out) == 0 && (c->flags & CONN_F_CLOSING)) {
+			c->flags |= CONN_F_DEAD;
+			conn_update(c);
+			(void)c->cb(c, CONN_CLOSED, c->arg);
+			return;
+		}
+	}
+	if ((revents & EV_READ) && !(c->flags & CONN_F_CLOSING)) {
+		if (conn_read(c) != 0)
+			return;
+	}
+	conn_update(c);
+}
+
+static void
+conn_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct conn *c = w->data;
+
+	(void)loop;
+	(void)revents;
+	ev_timer_stop(c->loop, &c->timer);
+	snprintf(c->err, sizeof(c->err), "timeout");
+	(void)c->cb(c, CONN_TIMEOUT, c->arg);
+}

@@ -1,0 +1,84 @@
+/* conn.h: one network connection on libev: fd, a single ev_io, an idle
+ * timer, input and output buffers, and a swappable transport (plain, or
+ * TLS from tls/). The protocol above sees only events (OpenSMTPD's io
+ * model); it never calls read(2) or TLS itself. */
+#ifndef DSMTP_CONN_H
+#define DSMTP_CONN_H
+
+#include <ev.h>
+#include <stdbool.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include "common/buf.h"
+
+enum conn_event {
+	CONN_IN,		/* new bytes in c->in */
+	CONN_TLS_READY,		/* handshake finished */
+	CONN_CLOSED,		/* conn_close_after_flush finished: free the session */
+	CONN_TIMEOUT,		/* nothing happened for the timeout */
+	CONN_EOF,		/* the peer closed */
+	CONN_ERROR,		/* I/O or TLS error, reason in c->err */
+};
+
+/* transport return codes besides byte counts */
+#define CONN_AGAIN	(-2)	/* would block; c->tr_want says EV_READ or EV_WRITE */
+#define CONN_FAIL	(-1)	/* error; reason in c->err */
+
+struct conn;
+
+struct conn_transport {
+	const char	*name;
+	ssize_t		(*recv)(struct conn *, void *buf, size_t len);	/* >0, 0 = EOF, AGAIN, FAIL */
+	ssize_t		(*send)(struct conn *, const void *buf, size_t len);
+	int		(*handshake)(struct conn *);	/* 0 done, AGAIN, FAIL */
+	size_t		(*pending)(struct conn *);	/* decrypted bytes held inside */
+	void		(*close)(struct conn *);	/* best-effort goodbye; frees tr_ctx */
+};
+
+/* returns 0, or -1 when it freed the conn (the caller must not touch it) */
+typedef int (*conn_cb)(struct conn *, enum conn_event, void *arg);
+
+struct conn {
+	struct ev_loop			*loop;
+	int				 fd;
+	ev_io				 io;
+	ev_timer			 timer;
+	struct buf			 in, out;
+	size_t				 in_max;	/* stop reading beyond this */
+	const struct conn_transport	*tr;
+	void				*tr_ctx;
+	const struct conn_transport	*next_tr;	/* installed once out is flushed */
+	void				*next_ctx;
+	int				 tr_want;	/* EV_READ/EV_WRITE the transport waits for */
+	unsigned			 flags;
+	conn_cb				 cb;
+	void				*arg;
+	char				 err[160];
+	struct sockaddr_storage		 peer, local;
+	socklen_t			 peerlen, locallen;
+};
+
+#define CONN_F_PAUSED		0x01	/* do not read (backpressure) */
+#define CONN_F_HANDSHAKE	0x02
+#define CONN_F_CLOSING		0x04	/* flush, then CONN_CLOSED */
+#define CONN_F_EOF		0x08
+#define CONN_F_DEAD		0x10	/* error seen; only free remains */
+
+/* fd must be non-blocking; the conn owns it from now on */
+struct conn *conn_new(struct ev_loop *loop, int fd, conn_cb cb, void *arg);
+void conn_free(struct conn *c);
+void conn_set_timeout(struct conn *c, double seconds);
+int conn_write(struct conn *c, const void *p, size_t n);
+int conn_printf(struct conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void conn_pause(struct conn *c);
+void conn_resume(struct conn *c);
+/* after the output flushes: discard every input byte (CVE-2011-0411: no
+ * plaintext may cross STARTTLS), install the transport, run the handshake */
+void conn_start_transport(struct conn *c, const struct conn_transport *tr, void *ctx);
+void conn_close_after_flush(struct conn *c);
+bool conn_is_tls(const struct conn *c);
+/* "127.0.0.1:2525", "[::1]:25" */
+void conn_format_addr(const struct sockaddr_storage *ss, char *buf, size_t len);
+
+#endif

@@ -1,0 +1,190 @@
+/* hooks.c: dsmtpd's wiring of protocol logs, TLS and policy into the SMTP
+ * session: what gets logged at each step, which facts the policy judges,
+ * the per-session summary line on stderr. */
+#include "autoconfig.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "logs/plog.h"
+#include "policy/policy.h"
+#include "smtpd/hooks.h"
+#include "smtpd/smtpd.h"
+
+static struct plog_session *
+plog_sess(struct smtpd_session *s)
+{
+	return s->log;
+}
+
+uint64_t
+smtpd_hook_new_id(void)
+{
+	return plog_new_session_id();
+}
+
+void
+smtpd_hook_connect(struct smtpd_session *s)
+{
+	struct plog_session *ps = calloc(1, sizeof(*ps));
+
+	s->log = ps;
+	if (ps == NULL)
+		return;
+	ps->id = s->id;
+	snprintf(ps->connector, sizeof(ps->connector), "dsmtpd %.50s", s->local);
+	snprintf(ps->local, sizeof(ps->local), "%.63s", s->local);
+	snprintf(ps->remote, sizeof(ps->remote), "%.63s", s->peer);
+	plog_connect(s->srv->plog, ps);
+}
+
+void
+smtpd_hook_disconnect(struct smtpd_session *s, const char *reason)
+{
+	if (s->log == NULL)
+		return;
+	plog_disconnect(s->srv->plog, plog_sess(s), reason);
+	free(s->log);
+	s->log = NULL;
+}
+
+void
+smtpd_hook_sent(struct smtpd_session *s, const char *line, size_t len)
+{
+	if (s->log)
+		plog_sent(s->srv->plog, plog_sess(s), line, len);
+}
+
+void
+smtpd_hook_received(struct smtpd_session *s, const char *line, size_t len)
+{
+	if (s->log)
+		plog_received(s->srv->plog, plog_sess(s), line, len);
+}
+
+void
+smtpd_hook_state(struct smtpd_session *s, const char *from, const char *to)
+{
+	(void)s;
+	(void)from;
+	(void)to;
+}
+
+void
+smtpd_hook_info(struct smtpd_session *s, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (s->log)
+		plog_info(s->srv->plog, plog_sess(s), "", "%s", msg);
+	diag_info("%016llx %s: %s", (unsigned long long)s->id, s->peer, msg);
+}
+
+int
+smtpd_hook_starttls(struct smtpd_session *s, char *why, size_t len)
+{
+	const struct tls_cert_facts *local;
+	const char *sel = NULL;
+	struct dsmtp_err err;
+
+	if (tls_conn_server(s->conn, s->srv->creds, s->srv->cfg.receive.request_client_cert, &err) < 0) {
+		snprintf(why, len, "%s", err.msg);
+		smtpd_hook_info(s, "STARTTLS refused: %s", err.msg);
+		return -1;
+	}
+	if ((local = tls_creds_local(s->srv->creds, &sel)) != NULL && s->log)
+		plog_local_cert(s->srv->plog, plog_sess(s), local, sel);
+	return 0;
+}
+
+/* the stderr summary line, in the shape Postfix administrators grep for */
+static void
+tls_summary(struct smtpd_session *s)
+{
+	const struct tls_session_facts *f = &s->tls;
+
+	diag_info("%s TLS connection established from %s[%s]: %s with cipher %s (%u/%u bits)%s%s%s"
+	    " session=%016llx",
+	    tls_trust_word(f, false), s->helo[0] ? s->helo : "unknown", s->peer, f->version,
+	    f->cipher, f->cipher_bits, f->cipher_bits,
+	    f->peer.present ? " client-cert=\"" : "", f->peer.present ? f->peer.leaf.subject : "",
+	    f->peer.present ? "\"" : "", (unsigned long long)s->id);
+}
+
+void
+smtpd_hook_tls_ready(struct smtpd_session *s)
+{
+	if (tls_conn_facts(s->conn, &s->tls) < 0) {
+		smtpd_hook_info(s, "TLS facts unavailable");
+		return;
+	}
+	s->has_tls_facts = true;
+	if (s->log) {
+		plog_tls(s->srv->plog, plog_sess(s), &s->tls);
+		if (s->tls.peer.present)
+			plog_verification(s->srv->plog, plog_sess(s), s->tls.peer.chain_reason,
+			    "-", "none");
+	}
+	tls_summary(s);
+}
+
+int
+smtpd_hook_sender_policy(struct smtpd_session *s, const struct smtp_path *from, char *reply,
+    size_t rl)
+{
+	const struct dsmtp_config *cfg = &s->srv->cfg;
+	struct policy_verdict v;
+	bool tls = (s->flags & SESS_TLS) != 0;
+
+	if (from->null || !policy_receive_requires(cfg, from->domain))
+		return 0;
+	policy_judge_receive_sender(cfg, from->domain, tls,
+	    tls && s->has_tls_facts ? &s->tls.peer : NULL, &v);
+	if (s->log)
+		plog_policy(s->srv->plog, plog_sess(s), "domain-secure", from->domain, v.pass, v.reason);
+	if (!v.pass) {
+		snprintf(reply, rl, "%s", v.reply[0] ? v.reply :
+		    "451 4.7.1 Domain-secure sender refused");
+		smtpd_hook_info(s, "domain-secure sender %s refused: %s", from->domain, v.reason);
+		return -1;
+	}
+	return 1;
+}
+
+int
+smtpd_hook_relay(struct smtpd_session *s, struct smtp_path *to, char *reply, size_t rl)
+{
+	const struct dsmtp_config *cfg = &s->srv->cfg;
+	enum policy_relay r;
+	char why[256];
+
+	if (to->postmaster && !to->domain[0]) {
+		/* RFC 5321 4.5.1: <postmaster> is always accepted, for us */
+		snprintf(to->domain, sizeof(to->domain), "%s", cfg->hostname);
+		snprintf(to->addr, sizeof(to->addr), "postmaster@%s", cfg->hostname);
+		return 0;
+	}
+	r = policy_relay_check(cfg, (const struct sockaddr *)&s->conn->peer,
+	    s->has_tls_facts && s->tls.peer.present ? &s->tls.peer : NULL,
+	    to->domain_literal ? "" : to->domain, why, sizeof(why));
+	if (s->log)
+		plog_info(s->srv->plog, plog_sess(s), "Relay", "rcpt=%s; result=%s; reason=%s",
+		    to->addr, policy_relay_name(r), why);
+	if (r == POLICY_RELAY_DENIED) {
+		snprintf(reply, rl, "554 5.7.1 <%.256s>: Relay access denied", to->addr);
+		return -1;
+	}
+	if (to->trick && r == POLICY_RELAY_ACCEPTED_DOMAIN) {
+		/* "u%other@ours": a next hop that honours the % hack would relay */
+		snprintf(reply, rl, "553 5.7.1 <%.256s>: '%%', '!' and '@' in the local part are "
+		    "accepted only from relay clients", to->addr);
+		return -1;
+	}
+	return 0;
+}

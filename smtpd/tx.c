@@ -1,0 +1,193 @@
+/* tx.c: the spool side of a dsmtpd transaction: open the spool file with
+ * our Received header first, stream the body into it, hand the envelope to
+ * the group commit, and answer only when the commit is durable. */
+#include "autoconfig.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/spool.h"
+#include "smtpd/hooks.h"
+#include "smtpd/smtpd.h"
+
+/* a commit in flight outlives its session if the client vanishes: the
+ * session lets go of the token, and done() then only frees it */
+struct tx_commit {
+	struct smtpd_session	*s;
+};
+
+/* printable, quote-free text for a header comment */
+static void
+header_safe(const char *in, char *out, size_t len)
+{
+	size_t n = 0;
+
+	for (; *in && n + 1 < len; in++) {
+		unsigned char c = (unsigned char)*in;
+		out[n++] = (c >= 32 && c < 127 && c != '"' && c != '\\' && c != '(' && c != ')') ?
+		    (char)c : '?';
+	}
+	out[n] = '\0';
+}
+
+/* RFC 5321 4.4 trace header with the TLS facts (RFC 3848 protocol names) */
+static int
+received_header(struct smtpd_session *s, char *out, size_t len)
+{
+	const struct tls_session_facts *f = &s->tls;
+	bool tls = (s->flags & SESS_TLS) && s->has_tls_facts;
+	char date[64], subj[300], why[200], proto[16];
+	struct tm tm;
+	time_t now = time(NULL);
+	int n;
+
+	gmtime_r(&now, &tm);
+	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000", &tm);
+	snprintf(proto, sizeof(proto), "%s%s%s", s->tx->params.smtputf8 ? "UTF8" : "",
+	    (s->flags & SESS_EHLO) ? (s->tx->params.smtputf8 ? "SMTP" : "ESMTP") : "SMTP",
+	    tls ? "S" : "");
+	n = snprintf(out, len, "Received: from %s (%s)\r\n\tby %s (dsmtpd) with %s id %016llx.%u\r\n",
+	    s->helo[0] ? s->helo : "unknown", s->peer, s->srv->cfg.hostname, proto,
+	    (unsigned long long)s->id, s->tx->n);
+	if (n < 0 || (size_t)n >= len)
+		return -1;
+	if (tls) {
+		header_safe(f->peer.present ? f->peer.leaf.subject : "", subj, sizeof(subj));
+		header_safe(f->peer.chain_reason, why, sizeof(why));
+		n += snprintf(out + n, len - (size_t)n,
+		    "\t(version=%s cipher=%s bits=%u)\r\n\t(client certificate: %s%s%s verify=%s)\r\n",
+		    f->version, f->cipher, f->cipher_bits,
+		    f->peer.present ? "subject=\"" : "none", f->peer.present ? subj : "",
+		    f->peer.present ? "\"" : "", f->peer.present ? why : "none");
+		if (s->tx->domain_secured)
+			n += snprintf(out + n, len - (size_t)n, "\t(domain-secured for %s)\r\n",
+			    s->tx->ds_domain);
+	}
+	if ((size_t)n >= len)
+		return -1;
+	if (s->tx->nrcpt == 1)
+		n += snprintf(out + n, len - (size_t)n, "\tfor <%s>; %s\r\n", s->tx->rcpt[0].addr, date);
+	else
+		n += snprintf(out + n, len - (size_t)n, "\t; %s\r\n", date);
+	return (size_t)n >= len ? -1 : n;
+}
+
+int
+smtpd_tx_begin(struct smtpd_session *s, char *reply, size_t rl)
+{
+	struct dsmtp_err err;
+	char hdr[2048];
+	int n;
+
+	s->tx->msg = spool_msg_new(s->srv->spool, &err);
+	if (s->tx->msg == NULL) {
+		smtpd_hook_info(s, "spool: %s", err.msg);
+		snprintf(reply, rl, "452 4.3.1 Insufficient system storage");
+		return -1;
+	}
+	if ((n = received_header(s, hdr, sizeof(hdr))) < 0 ||
+	    spool_msg_write(s->tx->msg, hdr, (size_t)n) < 0) {
+		spool_msg_abort(s->tx->msg);
+		s->tx->msg = NULL;
+		snprintf(reply, rl, "452 4.3.1 Insufficient system storage");
+		return -1;
+	}
+	return 0;
+}
+
+int
+smtpd_tx_store(void *arg, const char *p, size_t n)
+{
+	struct smtpd_session *s = arg;
+
+	return spool_msg_write(s->tx->msg, p, n);
+}
+
+static void
+tx_committed(void *arg, int rc, const char *id, const char *why)
+{
+	struct tx_commit *tc = arg;
+	struct smtpd_session *s = tc->s;
+
+	free(tc);
+	if (s == NULL)
+		return;		/* the client left; the message is queued or not, as rc says */
+	s->commit = NULL;
+	smtpd_session_committed(s, rc, id, why);
+}
+
+void
+smtpd_tx_commit(struct smtpd_session *s)
+{
+	struct smtpd_tx *tx = s->tx;
+	const struct tls_session_facts *f = &s->tls;
+	bool tls = (s->flags & SESS_TLS) && s->has_tls_facts;
+	struct spool_envelope env;
+	struct spool_rcpt *rc;
+	struct tx_commit *tc;
+	static char empty[] = "";
+
+	memset(&env, 0, sizeof(env));
+	rc = calloc(tx->nrcpt, sizeof(*rc));
+	tc = malloc(sizeof(*tc));
+	if (rc == NULL || tc == NULL) {
+		free(rc);
+		free(tc);
+		smtpd_session_committed(s, -1, "", "out of memory");
+		return;
+	}
+	for (size_t i = 0; i < tx->nrcpt; i++) {
+		rc[i].addr = tx->rcpt[i].addr;
+		rc[i].state = SPOOL_RCPT_PENDING;
+	}
+	env.client = s->peer;
+	env.ehlo = s->helo;
+	env.session_id = s->id;
+	env.sender = tx->from.null ? empty : tx->from.addr;
+	env.rcpts = rc;
+	env.nrcpts = tx->nrcpt;
+	if (tls) {
+		env.tls.version = (char *)(uintptr_t)f->version;
+		env.tls.cipher = (char *)(uintptr_t)f->cipher;
+		env.tls.peer_subject = f->peer.present ? (char *)(uintptr_t)f->peer.leaf.subject : empty;
+		env.tls.peer_sha256 = f->peer.present ? (char *)(uintptr_t)f->peer.leaf.sha256 : empty;
+		env.tls.verify = f->peer.present ? (char *)(uintptr_t)f->peer.chain_reason : empty;
+	}
+	env.tls.domain_secured = tx->domain_secured;
+	env.tls.domain = tx->ds_domain;
+	tc->s = s;
+	s->commit = tc;
+	if (spool_msg_commit(tx->msg, &env, tx_committed, tc) < 0) {
+		s->commit = NULL;
+		free(tc);
+		tx->msg = NULL;
+		free(rc);
+		smtpd_session_committed(s, -1, "", "spool refused the commit");
+		return;
+	}
+	tx->msg = NULL;		/* the spool owns it now */
+	free(rc);
+}
+
+void
+smtpd_tx_free(struct smtpd_session *s)
+{
+	if (s->tx == NULL)
+		return;
+	if (s->tx->msg)
+		spool_msg_abort(s->tx->msg);
+	free(s->tx->rcpt);
+	free(s->tx);
+	s->tx = NULL;
+}
+
+void
+smtpd_tx_orphan(struct smtpd_session *s)
+{
+	if (s->commit) {
+		s->commit->s = NULL;
+		s->commit = NULL;
+	}
+}

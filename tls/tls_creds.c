@@ -1,0 +1,163 @@
+/* tls_creds.c: GnuTLS credentials for both roles: our certificate and key,
+ * the priority cache, the server's session-ticket key, the trust used to
+ * judge peers, and the client's per-next-hop session cache. */
+#include "autoconfig.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/config.h"
+#include "common/diag.h"
+#include "tls/tls_int.h"
+#include "tls/tls_sess_int.h"
+
+#define TLS_CACHE_MAX	256	/* next hops remembered for resumption */
+
+static int
+creds_common(struct tls_creds *cr, const struct dsmtp_config *cfg, const struct tls_trust *trust,
+    bool with_cert, struct dsmtp_err *err)
+{
+	const char *errpos = NULL;
+	int rc;
+
+	cr->trust = trust;
+	if ((rc = gnutls_certificate_allocate_credentials(&cr->cert)) < 0) {
+		dsmtp_err_set(err, "TLS credentials: %s", gnutls_strerror(rc));
+		return -1;
+	}
+	if ((rc = gnutls_priority_init(&cr->prio, cfg->tls_priority, &errpos)) < 0) {
+		dsmtp_err_set(err, "tls_priority \"%s\": %s near \"%s\"", cfg->tls_priority,
+		    gnutls_strerror(rc), errpos ? errpos : "");
+		return -1;
+	}
+	if (!with_cert)
+		return 0;
+	if (tls_store_select(cfg, NULL, &cr->sel, err) < 0)
+		return -1;
+	cr->has_sel = true;
+	rc = gnutls_certificate_set_x509_key_file2(cr->cert, cr->sel.cert_path, cr->sel.key_path,
+	    GNUTLS_X509_FMT_PEM, NULL, 0);
+	if (rc < 0) {
+		dsmtp_err_set(err, "certificate %s with key %s: %s", cr->sel.cert_path,
+		    cr->sel.key_path, gnutls_strerror(rc));
+		return -1;
+	}
+	return 0;
+}
+
+struct tls_creds *
+tls_creds_server(const struct dsmtp_config *cfg, const struct tls_trust *trust, struct dsmtp_err *err)
+{
+	struct tls_creds *cr = calloc(1, sizeof(*cr));
+	int rc;
+
+	if (cr == NULL) {
+		dsmtp_err_set(err, "out of memory");
+		return NULL;
+	}
+	cr->server = true;
+	if (creds_common(cr, cfg, trust, true, err) < 0)
+		goto fail;
+	cr->tickets = cfg->receive.tls_tickets;
+	if (cr->tickets && (rc = gnutls_session_ticket_key_generate(&cr->ticket_key)) < 0) {
+		dsmtp_err_set(err, "session ticket key: %s", gnutls_strerror(rc));
+		goto fail;
+	}
+	return cr;
+fail:
+	tls_creds_free(cr);
+	return NULL;
+}
+
+struct tls_creds *
+tls_creds_client(const struct dsmtp_config *cfg, const struct tls_trust *trust, bool with_cert,
+    struct dsmtp_err *err)
+{
+	struct tls_creds *cr = calloc(1, sizeof(*cr));
+
+	if (cr == NULL) {
+		dsmtp_err_set(err, "out of memory");
+		return NULL;
+	}
+	if (creds_common(cr, cfg, trust, with_cert, err) < 0) {
+		tls_creds_free(cr);
+		return NULL;
+	}
+	return cr;
+}
+
+void
+tls_creds_free(struct tls_creds *cr)
+{
+	if (cr == NULL)
+		return;
+	if (cr->cert)
+		gnutls_certificate_free_credentials(cr->cert);
+	if (cr->prio)
+		gnutls_priority_deinit(cr->prio);
+	if (cr->ticket_key.data) {
+		gnutls_memset(cr->ticket_key.data, 0, cr->ticket_key.size);
+		gnutls_free(cr->ticket_key.data);
+	}
+	if (cr->has_sel)
+		tls_selected_free(&cr->sel);
+	for (size_t i = 0; i < cr->ncache; i++) {
+		free(cr->cache[i].key);
+		gnutls_free(cr->cache[i].data.data);
+	}
+	free(cr->cache);
+	free(cr);
+}
+
+const struct tls_cert_facts *
+tls_creds_local(const struct tls_creds *cr, const char **why)
+{
+	if (!cr->has_sel)
+		return NULL;
+	if (why)
+		*why = cr->sel.why;
+	return &cr->sel.facts;
+}
+
+/* the client's remembered session for a next hop, or NULL */
+const gnutls_datum_t *
+tls_creds_cache_get(struct tls_creds *cr, const char *key)
+{
+	for (size_t i = 0; i < cr->ncache; i++)
+		if (strcmp(cr->cache[i].key, key) == 0)
+			return &cr->cache[i].data;
+	return NULL;
+}
+
+/* remember (or replace) the session for a next hop; the oldest goes first */
+void
+tls_creds_cache_put(struct tls_creds *cr, const char *key, gnutls_datum_t *data)
+{
+	struct tls_cache_entry *v;
+	size_t i;
+
+	for (i = 0; i < cr->ncache; i++)
+		if (strcmp(cr->cache[i].key, key) == 0)
+			break;
+	if (i < cr->ncache) {
+		gnutls_free(cr->cache[i].data.data);
+		cr->cache[i].data = *data;
+		return;
+	}
+	if (cr->ncache == TLS_CACHE_MAX) {
+		free(cr->cache[0].key);
+		gnutls_free(cr->cache[0].data.data);
+		memmove(cr->cache, cr->cache + 1, (cr->ncache - 1) * sizeof(*cr->cache));
+		cr->ncache--;
+	}
+	if ((v = realloc(cr->cache, (cr->ncache + 1) * sizeof(*v))) == NULL) {
+		gnutls_free(data->data);
+		return;
+	}
+	cr->cache = v;
+	if ((v[cr->ncache].key = strdup(key)) == NULL) {
+		gnutls_free(data->data);
+		return;
+	}
+	v[cr->ncache++].data = *data;
+}

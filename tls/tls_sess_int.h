@@ -1,0 +1,31 @@
+/* tls_sess_int.h: the credentials' shape, shared by tls_creds.c and
+ * tls_session.c only. */
+#ifndef DSMTP_TLS_SESS_INT_H
+#define DSMTP_TLS_SESS_INT_H
+
+#include <gnutls/gnutls.h>
+
+#include "tls/tls.h"
+
+struct tls_cache_entry {
+	char		*key;
+	gnutls_datum_t	 data;
+};
+
+struct tls_creds {
+	bool				 server;
+	gnutls_certificate_credentials_t cert;
+	gnutls_priority_t		 prio;
+	const struct tls_trust		*trust;
+	bool				 has_sel;
+	struct tls_selected		 sel;
+	bool				 tickets;
+	gnutls_datum_t			 ticket_key;
+	struct tls_cache_entry		*cache;
+	size_t				 ncache;
+};
+
+const gnutls_datum_t *tls_creds_cache_get(struct tls_creds *cr, const char *key);
+void tls_creds_cache_put(struct tls_creds *cr, const char *key, gnutls_datum_t *data);
+
+#endif
