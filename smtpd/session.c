@@ -770,9 +770,13 @@ session_end_of_data(struct smtpd_session *s)
 
 	if (tx->bdat && !tx->bdat_last) {
 		session_set_state(s, SMTPD_RCPT);
-		if (tx->bdat_refuse == 1)
+		if (tx->bdat_refuse == 1) {
 			smtpd_reply(s, "503 5.5.1 Error: need MAIL and RCPT before BDAT");
-		else if (tx->bdat_refuse == 2)
+			if (!tx->from.addr[0] && !tx->from.null)
+				tx_reset(s);	/* there was no MAIL: nothing to keep */
+			else	/* MAIL stands; nothing was stored, so BDAT may start over */
+				tx->bdat = tx->bdat_discard = false, tx->bdat_refuse = 0;
+		} else if (tx->bdat_refuse == 2)
 			smtpd_reply(s, "452 4.3.1 Insufficient system storage");
 		else
 			smtpd_reply(s, "250 2.0.0 %llu octets received",

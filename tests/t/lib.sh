@@ -14,6 +14,10 @@ fail=0
 ntest=0
 
 cleanup_() {
+	# processes started inside a test body (a subshell) leave NAME.pid files
+	for f in "$TRASH"/*.pid; do
+		[ -f "$f" ] && PIDS="$PIDS $(cat "$f")"
+	done
 	for p in $PIDS; do
 		kill "$p" 2>/dev/null
 	done

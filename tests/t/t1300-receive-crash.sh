@@ -1,0 +1,59 @@
+#!/bin/sh
+# t1300-receive-crash: many concurrent senders, kill -9 of every dsmtpd
+# process mid-stream, restart: every message that got 250 is in the spool,
+# whole, and the restarted server cleans up and serves.
+. "${srcdir:-.}/tests/t/lib.sh"
+
+port=$(free_port)
+make_config "$TRASH/d.yaml" "$port" '  accepted_domains: [ example.org ]
+  workers: 2'
+start_bg dsmtpd "$DSMTPD" -c "$TRASH/d.yaml"
+dpid=$LAST_PID
+wait_port 127.0.0.1 "$port" || framework_failure_ "dsmtpd did not start"
+
+cat >"$TRASH/load.py" <<'PY'
+import random, smtplib, sys, threading, time
+port, out = int(sys.argv[1]), sys.argv[2]
+accepted, lock, stop = [], threading.Lock(), time.time() + 20
+def sender(t):
+    n = 0
+    while time.time() < stop:
+        try:
+            s = smtplib.SMTP('127.0.0.1', port, timeout=5)
+            if t % 2:
+                s.starttls()
+            while time.time() < stop:
+                n += 1
+                mid = 'crash-%d-%d@b.org' % (t, n)
+                body = 'Message-ID: <%s>\r\nSubject: c\r\n\r\n' % mid + ('x' * 76 + '\r\n') * random.randint(1, 250)
+                s.sendmail('a@b.org', ['x@example.org'], body)
+                with lock:
+                    accepted.append(mid)
+        except Exception:
+            return
+ts = [threading.Thread(target=sender, args=(i,)) for i in range(20)]
+for t in ts: t.start()
+for t in ts: t.join()
+open(out, 'w').write('\n'.join(accepted) + '\n')
+PY
+
+test_expect_success "kill -9 mid-stream loses no message that got 250" "
+	python3 '$TRASH/load.py' $port '$TRASH/accepted' & lpid=\$!; echo \$lpid >'$TRASH/load.pid';
+	sleep 1.5; kids=\$(pgrep -P $dpid); kill -9 \$kids $dpid; wait \$lpid;
+	n=\$(wc -l <'$TRASH/accepted'); echo \"\$n messages got 250 before the kill\";
+	test \$n -gt 20 &&
+	cat '$TRASH/state-$port/queue'/*.d | grep -a -o '^Message-ID: <crash-[0-9-]*@b.org>' |
+	    sed 's/^Message-ID: <//; s/>\$//' | sort -u >'$TRASH/spooled' &&
+	sort -u '$TRASH/accepted' >'$TRASH/want' &&
+	comm -23 '$TRASH/want' '$TRASH/spooled' >'$TRASH/lost' &&
+	test ! -s '$TRASH/lost' || { echo lost:; cat '$TRASH/lost'; false; }"
+
+test_expect_success "every spooled message is whole: an envelope for each data file" "
+	for d in '$TRASH/state-$port/queue'/*.d; do test -f \"\${d%.d}.e\" || { echo \"\$d has no envelope\"; exit 1; }; done"
+
+test_expect_success "a restarted dsmtpd cleans tmp/ and accepts mail" "
+	start_bg dsmtpd2 '$DSMTPD' -c '$TRASH/d.yaml' && echo \$LAST_PID >'$TRASH/d2.pid' &&
+	wait_port 127.0.0.1 $port && sleep 0.3 &&
+	test -z \"\$(ls '$TRASH/state-$port/queue/tmp')\" &&
+	swaks --server 127.0.0.1:$port --from a@b.org --to x@example.org | grep -q '250 2.0.0 Ok: queued'"
+finish
