@@ -1,0 +1,1057 @@
+/* plog_write.c: the protocol-log writer (DESIGN.md section 9). Owns record
+ * formatting (CSV and JSON, the visible escape), level filtering, AUTH
+ * masking, the in-memory buffer, file naming, size and day rotation and
+ * pruning. Does not own sockets, TLS or the event loop: callers hand it
+ * lines and facts, and call plog_flush() from their timer. */
+#include "autoconfig.h"
+
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/config.h"
+#include "common/diag.h"
+#include "tls/tls.h"
+#include "logs/plog.h"
+
+#define PLOG_FLUSH_AT	(64 * 1024)	/* flush once this much is buffered */
+#define ESC_KV		0x1		/* also escape ';' (inside key=value data) */
+
+/* a growable byte buffer; bad latches an allocation failure */
+struct sbuf {
+	char	*p;
+	size_t	 len, cap;
+	bool	 bad;
+};
+
+struct plog {
+	enum plog_dir	 dir;
+	enum log_level	 level;
+	enum log_format	 format;
+	uint64_t	 max_size;
+	unsigned	 max_age;	/* days; 0 = keep forever */
+	char		 path[PATH_MAX];	/* the directory */
+	char		 file[PATH_MAX + 64];	/* current file, "" before the first */
+	int		 fd;		/* -1: not open (or the open failed) */
+	long		 day;		/* yyyymmdd of the current file, 0 = none */
+	unsigned	 n;		/* the N in ...-N.LOG */
+	uint64_t	 size;		/* bytes in the file plus bytes buffered */
+	unsigned long	 nrec_file;	/* records in the current file (>0: may rotate) */
+	struct sbuf	 out;		/* records waiting for write(2) */
+	unsigned long	 nbuffered;	/* records in out */
+	struct sbuf	 data;		/* the data field being built */
+	struct sbuf	 esc;		/* scratch for other fields */
+	struct sbuf	 rec;		/* one formatted record */
+	bool		 failing;	/* the loss has been reported */
+	uint64_t	 lost, lost_now;
+};
+
+static plog_clock_fn plog_clock;
+
+static void	sb_add(struct sbuf *, const void *, size_t);
+static void	plog_switch(struct plog *, long, bool);
+static void	plog_write_out(struct plog *);
+
+const char *const plog_field_names[PLOG_NFIELDS] = {
+	"date-time", "connector-id", "session-id", "sequence-number", "local-endpoint",
+	"remote-endpoint", "event", "data", "context"
+};
+
+/* contexts basic keeps (DESIGN.md section 9); everything else is verbose */
+static const char *const basic_contexts[] = { "TLS negotiated", "Remote certificate", "Policy" };
+
+/* commands whose lines and replies basic keeps: the envelope and the
+ * client's name */
+static const char *const envelope_verbs[] = { "HELO", "EHLO", "LHLO", "MAIL", "RCPT", "DATA", "BDAT" };
+
+void
+plog_set_clock(plog_clock_fn fn)
+{
+	plog_clock = fn;
+}
+
+static void
+plog_now(struct timespec *ts)
+{
+	if (plog_clock != NULL)
+		plog_clock(ts);
+	else if (clock_gettime(CLOCK_REALTIME, ts) != 0) {
+		ts->tv_sec = time(NULL);
+		ts->tv_nsec = 0;
+	}
+}
+
+/* "2026-11-24T11:44:46.123Z" into out (>= 32 bytes); *day = 20261124 */
+static void
+fmt_time(const struct timespec *ts, char *out, size_t outlen, long *day)
+{
+	struct tm tm;
+	time_t t = ts->tv_sec;
+
+	if (gmtime_r(&t, &tm) == NULL)
+		memset(&tm, 0, sizeof(tm));
+	if (snprintf(out, outlen, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
+	    tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+	    ts->tv_nsec / 1000000 % 1000) >= (int)outlen)
+		out[0] = '\0';
+	if (day != NULL)
+		*day = (tm.tm_year + 1900L) * 10000 + (tm.tm_mon + 1) * 100 + tm.tm_mday;
+}
+
+/* days since the epoch of a yyyymmdd, for pruning */
+static long
+day_number(long ymd)
+{
+	struct tm tm = { 0 };
+
+	tm.tm_year = (int)(ymd / 10000) - 1900;
+	tm.tm_mon = (int)(ymd / 100 % 100) - 1;
+	tm.tm_mday = (int)(ymd % 100);
+	return (long)(timegm(&tm) / 86400);
+}
+
+/* ---- buffers ---- */
+
+static int
+sb_grow(struct sbuf *b, size_t need)
+{
+	size_t cap;
+	char *p;
+
+	if (b->bad)
+		return -1;
+	if (b->len + need <= b->cap)
+		return 0;
+	cap = b->cap ? b->cap : 256;
+	while (cap < b->len + need)
+		cap *= 2;
+	if ((p = realloc(b->p, cap)) == NULL) {
+		b->bad = true;
+		return -1;
+	}
+	b->p = p;
+	b->cap = cap;
+	return 0;
+}
+
+static void
+sb_add(struct sbuf *b, const void *p, size_t n)
+{
+	if (n == 0 || sb_grow(b, n) < 0)
+		return;
+	memcpy(b->p + b->len, p, n);
+	b->len += n;
+}
+
+static void
+sb_addc(struct sbuf *b, char c)
+{
+	sb_add(b, &c, 1);
+}
+
+static void
+sb_adds(struct sbuf *b, const char *s)
+{
+	sb_add(b, s, strlen(s));
+}
+
+static void
+sb_free(struct sbuf *b)
+{
+	free(b->p);
+	memset(b, 0, sizeof(*b));
+}
+
+/* length of the valid UTF-8 sequence at s (RFC 3629: no overlongs, no
+ * surrogates, <= U+10FFFF), 0 if invalid */
+size_t
+plog_utf8_len(const unsigned char *s, size_t n)
+{
+	unsigned char c = s[0], lo = 0x80, hi = 0xbf;
+	size_t len, i;
+
+	if (c >= 0xc2 && c <= 0xdf)
+		len = 2;
+	else if (c >= 0xe0 && c <= 0xef) {
+		len = 3;
+		if (c == 0xe0)
+			lo = 0xa0;
+		else if (c == 0xed)
+			hi = 0x9f;
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		len = 4;
+		if (c == 0xf0)
+			lo = 0x90;
+		else if (c == 0xf4)
+			hi = 0x8f;
+	} else
+		return 0;
+	if (n < len || s[1] < lo || s[1] > hi)
+		return 0;
+	for (i = 2; i < len; i++)
+		if (s[i] < 0x80 || s[i] > 0xbf)
+			return 0;
+	/* C1 controls (U+0080..U+009F) are escaped byte by byte */
+	if (c == 0xc2 && s[1] < 0xa0)
+		return 0;
+	return len;
+}
+
+/* the visible escape (see plog.h): peer bytes can never break a line,
+ * forge a field or a key, or reach a terminal as controls */
+static void
+sb_escape(struct sbuf *b, const char *str, size_t n, int flags)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *s = (const unsigned char *)str;
+	size_t i = 0, run, ul;
+	char x[4];
+
+	while (i < n) {
+		for (run = i; run < n && s[run] >= 0x20 && s[run] < 0x7f && s[run] != '\\' &&
+		    !(s[run] == ';' && (flags & ESC_KV)); run++)
+			;
+		sb_add(b, s + i, run - i);
+		if ((i = run) >= n)
+			break;
+		switch (s[i]) {
+		case '\\':
+			sb_add(b, "\\\\", 2);
+			i++;
+			continue;
+		case '\r':
+			sb_add(b, "\\r", 2);
+			i++;
+			continue;
+		case '\n':
+			sb_add(b, "\\n", 2);
+			i++;
+			continue;
+		case '\t':
+			sb_add(b, "\\t", 2);
+			i++;
+			continue;
+		}
+		if (s[i] >= 0x80 && (ul = plog_utf8_len(s + i, n - i)) > 0) {
+			sb_add(b, s + i, ul);
+			i += ul;
+			continue;
+		}
+		x[0] = '\\';
+		x[1] = 'x';
+		x[2] = hex[s[i] >> 4];
+		x[3] = hex[s[i] & 0xf];
+		sb_add(b, x, 4);
+		i++;
+	}
+}
+
+/* ---- files ---- */
+
+static const char *
+dir_prefix(enum plog_dir dir)
+{
+	return dir == PLOG_RECEIVE ? "RECV" : "SEND";
+}
+
+/* parse "PREFIXyyyymmdd-N.LOG": 0 and day, n; -1 if not ours */
+static int
+parse_name(const char *name, const char *prefix, long *day, unsigned *n)
+{
+	char *end;
+	unsigned long v;
+	size_t i;
+
+	if (strncmp(name, prefix, 4) != 0)
+		return -1;
+	for (i = 4; i < 12; i++)
+		if (name[i] < '0' || name[i] > '9')
+			return -1;
+	if (name[12] != '-' || name[13] < '1' || name[13] > '9')
+		return -1;
+	errno = 0;
+	v = strtoul(name + 13, &end, 10);
+	if (errno != 0 || v > UINT_MAX || strcmp(end, ".LOG") != 0)
+		return -1;
+	for (*day = 0, i = 4; i < 12; i++)
+		*day = *day * 10 + (name[i] - '0');
+	*n = (unsigned)v;
+	return 0;
+}
+
+/* prune files older than max_age days (if prune) and find the highest N
+ * of day: returns it, 0 if none */
+static unsigned
+scan_dir(struct plog *pl, long day, bool prune)
+{
+	char p[PATH_MAX + 300];
+	struct dirent *de;
+	unsigned n, maxn = 0;
+	long d, today = day_number(day);
+	DIR *dp;
+
+	if ((dp = opendir(pl->path)) == NULL) {
+		diag_warn("protocol log: cannot read directory %s", pl->path);
+		return 0;
+	}
+	while ((de = readdir(dp)) != NULL) {
+		if (parse_name(de->d_name, dir_prefix(pl->dir), &d, &n) < 0)
+			continue;
+		if (d == day && n > maxn)
+			maxn = n;
+		if (prune && pl->max_age > 0 && today - day_number(d) > (long)pl->max_age) {
+			snprintf(p, sizeof(p), "%s/%s", pl->path, de->d_name);
+			if (unlink(p) != 0 && errno != ENOENT)
+				diag_warn("protocol log: cannot remove old file %s", p);
+		}
+	}
+	closedir(dp);
+	return maxn;
+}
+
+static int
+write_all(int fd, const char *p, size_t n)
+{
+	ssize_t w;
+
+	while (n > 0) {
+		w = write(fd, p, n);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		if (w == 0) {
+			errno = ENOSPC;
+			return -1;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* the file header: CSV '#' lines, or one JSON object with '#' keys */
+static void
+make_header(struct plog *pl, struct sbuf *h)
+{
+	const char *type = pl->dir == PLOG_RECEIVE ? "SMTP Receive Protocol Log" :
+	    "SMTP Send Protocol Log";
+	char date[40];
+	struct timespec ts;
+	size_t i;
+
+	plog_now(&ts);
+	ts.tv_nsec = 0;
+	fmt_time(&ts, date, sizeof(date), NULL);
+	if (pl->format == LOG_FORMAT_JSON) {
+		sb_adds(h, "{\"#Software\":\"" PACKAGE_NAME " " PACKAGE_VERSION "\",\"#Log-type\":\"");
+		sb_adds(h, type);
+		sb_adds(h, "\",\"#Date\":\"");
+		sb_adds(h, date);
+		sb_adds(h, "\",\"#Fields\":\"");
+	} else {
+		sb_adds(h, "#Software: " PACKAGE_NAME " " PACKAGE_VERSION "\n#Log-type: ");
+		sb_adds(h, type);
+		sb_adds(h, "\n#Date: ");
+		sb_adds(h, date);
+		sb_adds(h, "\n#Fields: ");
+	}
+	for (i = 0; i < PLOG_NFIELDS; i++) {
+		if (i > 0)
+			sb_addc(h, ',');
+		sb_adds(h, plog_field_names[i]);
+	}
+	sb_adds(h, pl->format == LOG_FORMAT_JSON ? "\"}\n" : "\n");
+}
+
+/* report the first failure of an outage once; errno is the cause */
+static void
+plog_fail(struct plog *pl, const char *what)
+{
+	if (pl->failing)
+		return;
+	pl->failing = true;
+	diag_warn("protocol log %s: cannot %s; records are lost until it works again",
+	    pl->file, what);
+}
+
+/* open pl->file (appending), writing the header if it is new */
+static int
+plog_open_file(struct plog *pl)
+{
+	struct sbuf h = { 0 };
+	struct stat st;
+	int fd;
+
+	fd = open(pl->file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+	if (fd < 0) {
+		plog_fail(pl, "open");
+		return -1;
+	}
+	if (fstat(fd, &st) != 0) {
+		plog_fail(pl, "stat");
+		close(fd);
+		return -1;
+	}
+	pl->nrec_file = st.st_size > 0;
+	if (st.st_size == 0) {
+		make_header(pl, &h);
+		if (h.bad || write_all(fd, h.p, h.len) < 0) {
+			if (!h.bad && ftruncate(fd, 0) != 0)
+				errno = EIO;
+			plog_fail(pl, "write");
+			sb_free(&h);
+			close(fd);
+			return -1;
+		}
+		st.st_size = (off_t)h.len;
+		sb_free(&h);
+	}
+	pl->fd = fd;
+	pl->size = (uint64_t)st.st_size + pl->out.len;
+	return 0;
+}
+
+/* move to the file for day: the next N (next) or the highest N of that day
+ * that still has room; prunes when the day changes */
+static void
+plog_switch(struct plog *pl, long day, bool next)
+{
+	struct stat st;
+	unsigned n;
+
+	plog_write_out(pl);
+	if (pl->fd >= 0) {
+		close(pl->fd);
+		pl->fd = -1;
+	}
+	if (day != pl->day) {
+		n = scan_dir(pl, day, true);
+		if (n == 0)
+			n = 1;
+	} else
+		n = pl->n + (next ? 1 : 0);
+	for (;;) {
+		if (snprintf(pl->file, sizeof(pl->file), "%s/%s%08ld-%u.LOG", pl->path,
+		    dir_prefix(pl->dir), day % 100000000, n) >= (int)sizeof(pl->file))
+			pl->file[0] = '\0';	/* cannot happen: path is < PATH_MAX */
+		if (stat(pl->file, &st) != 0 || (uint64_t)st.st_size < pl->max_size || n == UINT_MAX)
+			break;
+		n++;
+	}
+	pl->day = day;
+	pl->n = n;
+	pl->size = 0;
+	pl->nrec_file = 0;
+	(void)plog_open_file(pl);
+}
+
+/* write the buffer; on failure drop it (counted), truncate a torn record */
+static void
+plog_write_out(struct plog *pl)
+{
+	off_t off;
+	int saved;
+
+	if (pl->out.len == 0 && !pl->out.bad)
+		return;
+	if (pl->fd < 0 && pl->file[0] != '\0')
+		(void)plog_open_file(pl);
+	if (pl->fd >= 0 && !pl->out.bad) {
+		off = lseek(pl->fd, 0, SEEK_END);
+		if (write_all(pl->fd, pl->out.p, pl->out.len) == 0) {
+			if (pl->failing)
+				diag_info("protocol log %s: writing again; %llu records were lost",
+				    pl->file, (unsigned long long)pl->lost_now);
+			pl->failing = false;
+			pl->lost_now = 0;
+			pl->out.len = 0;
+			pl->nbuffered = 0;
+			return;
+		}
+		/* a partial record would join the next one: cut it off */
+		saved = errno;
+		if (off >= 0 && ftruncate(pl->fd, off) != 0)
+			saved = errno;
+		errno = saved;
+		plog_fail(pl, "write");
+	} else if (pl->out.bad) {
+		errno = ENOMEM;
+		plog_fail(pl, "buffer");
+	}
+	pl->lost += pl->nbuffered;
+	pl->lost_now += pl->nbuffered;
+	pl->size -= pl->size >= pl->out.len ? pl->out.len : pl->size;
+	pl->out.len = 0;
+	pl->out.bad = false;
+	pl->nbuffered = 0;
+}
+
+/* ---- records ---- */
+
+static bool
+plog_active(const struct plog *pl, const struct plog_session *s)
+{
+	return pl != NULL && s != NULL && pl->level != LOG_LEVEL_NONE;
+}
+
+static bool
+keep_context(const struct plog *pl, const char *context)
+{
+	size_t i;
+
+	if (pl->level == LOG_LEVEL_VERBOSE)
+		return true;
+	if (pl->level == LOG_LEVEL_NONE)
+		return false;
+	for (i = 0; i < sizeof(basic_contexts) / sizeof(basic_contexts[0]); i++)
+		if (strcmp(context, basic_contexts[i]) == 0)
+			return true;
+	return false;
+}
+
+/* append one already-escaped field with the format's quoting */
+static void
+put_field(struct plog *pl, const char *s, size_t n)
+{
+	struct sbuf *r = &pl->rec;
+	size_t i, start;
+
+	if (pl->format == LOG_FORMAT_JSON) {
+		sb_addc(r, '"');
+		for (i = start = 0; i < n; i++) {
+			if (s[i] != '"' && s[i] != '\\')
+				continue;
+			sb_add(r, s + start, i - start);
+			sb_addc(r, '\\');
+			start = i;
+		}
+		sb_add(r, s + start, n - start);
+		sb_addc(r, '"');
+		return;
+	}
+	/* RFC 4180: quote a field holding ',' or '"', doubling the quotes;
+	 * CR and LF never get here, the escape removed them */
+	if (memchr(s, ',', n) == NULL && memchr(s, '"', n) == NULL) {
+		sb_add(r, s, n);
+		return;
+	}
+	sb_addc(r, '"');
+	for (i = start = 0; i < n; i++) {
+		if (s[i] != '"')
+			continue;
+		sb_add(r, s + start, i + 1 - start);
+		start = i;
+	}
+	sb_add(r, s + start, n - start);
+	sb_addc(r, '"');
+}
+
+/* escape raw text into the scratch buffer, then append it as a field */
+static void
+put_raw(struct plog *pl, const char *s)
+{
+	pl->esc.len = 0;
+	sb_escape(&pl->esc, s, strlen(s), 0);
+	put_field(pl, pl->esc.p ? pl->esc.p : "", pl->esc.len);
+}
+
+/* the JSON key before field i, or the CSV separator */
+static void
+put_sep(struct plog *pl, int i)
+{
+	if (pl->format == LOG_FORMAT_JSON) {
+		sb_adds(&pl->rec, i == 0 ? "{\"" : ",\"");
+		sb_adds(&pl->rec, plog_field_names[i]);
+		sb_adds(&pl->rec, "\":");
+	} else if (i > 0)
+		sb_addc(&pl->rec, ',');
+}
+
+/* format one record (pl->data holds the escaped data) and buffer it */
+static void
+plog_emit(struct plog *pl, struct plog_session *s, char event, const char *context)
+{
+	char when[40], num[32];
+	struct timespec ts;
+	long day;
+
+	plog_now(&ts);
+	fmt_time(&ts, when, sizeof(when), &day);
+	if (day != pl->day)
+		plog_switch(pl, day, false);
+
+	pl->rec.len = 0;
+	pl->rec.bad = false;
+	put_sep(pl, PLOG_F_TIME);
+	put_field(pl, when, strlen(when));
+	put_sep(pl, PLOG_F_CONNECTOR);
+	put_raw(pl, s->connector);
+	put_sep(pl, PLOG_F_SESSION);
+	snprintf(num, sizeof(num), "%016llx", (unsigned long long)s->id);
+	put_field(pl, num, strlen(num));
+	put_sep(pl, PLOG_F_SEQ);
+	snprintf(num, sizeof(num), "%u", s->seq);
+	sb_adds(&pl->rec, num);
+	put_sep(pl, PLOG_F_LOCAL);
+	put_raw(pl, s->local);
+	put_sep(pl, PLOG_F_REMOTE);
+	put_raw(pl, s->remote);
+	put_sep(pl, PLOG_F_EVENT);
+	put_field(pl, &event, 1);
+	put_sep(pl, PLOG_F_DATA);
+	put_field(pl, pl->data.p ? pl->data.p : "", pl->data.len);
+	put_sep(pl, PLOG_F_CONTEXT);
+	put_raw(pl, context);
+	sb_adds(&pl->rec, pl->format == LOG_FORMAT_JSON ? "}\n" : "\n");
+	s->seq++;
+	if (pl->rec.bad || pl->data.bad || pl->esc.bad) {
+		pl->lost++;
+		pl->lost_now++;
+		errno = ENOMEM;
+		plog_fail(pl, "format a record");
+		pl->data.bad = pl->esc.bad = pl->rec.bad = false;
+		return;
+	}
+	if (pl->nrec_file > 0 && pl->size + pl->rec.len > pl->max_size)
+		plog_switch(pl, day, true);
+	sb_add(&pl->out, pl->rec.p, pl->rec.len);
+	pl->size += pl->rec.len;
+	pl->nrec_file++;
+	pl->nbuffered++;
+	if (pl->out.len >= PLOG_FLUSH_AT || pl->out.bad)
+		plog_write_out(pl);
+}
+
+/* start the data field */
+static void
+data_reset(struct plog *pl)
+{
+	pl->data.len = 0;
+	pl->data.bad = false;
+}
+
+/* append "key=value" to the data field, ';'-separated */
+static void
+data_kv(struct plog *pl, const char *key, const char *val)
+{
+	if (pl->data.len > 0)
+		sb_add(&pl->data, "; ", 2);
+	sb_adds(&pl->data, key);
+	sb_addc(&pl->data, '=');
+	if (val != NULL)
+		sb_escape(&pl->data, val, strlen(val), ESC_KV);
+}
+
+static void
+data_kv_time(struct plog *pl, const char *key, time_t t)
+{
+	char buf[40];
+	struct tm tm;
+
+	if (gmtime_r(&t, &tm) == NULL)
+		memset(&tm, 0, sizeof(tm));
+	if (snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900,
+	    tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec) >= (int)sizeof(buf))
+		buf[0] = '\0';
+	data_kv(pl, key, buf);
+}
+
+/* the SAN list, comma-separated */
+static void
+data_kv_san(struct plog *pl, char *const *san, size_t nsan)
+{
+	size_t i;
+
+	data_kv(pl, "san", "");
+	for (i = 0; i < nsan; i++) {
+		if (i > 0)
+			sb_addc(&pl->data, ',');
+		sb_escape(&pl->data, san[i], strlen(san[i]), ESC_KV);
+	}
+}
+
+/* ---- command/reply tracking: basic level and AUTH masking ---- */
+
+/* does line start with verb (case-insensitive), then end or a space? */
+static bool
+is_verb(const char *line, size_t len, const char *verb)
+{
+	size_t n = strlen(verb);
+
+	return len >= n && strncasecmp(line, verb, n) == 0 && (len == n || line[n] == ' ');
+}
+
+static void
+pend_push(struct plog_session *s, bool envelope)
+{
+	if (s->npend >= 64)
+		return;
+	if (envelope)
+		s->pend |= (uint64_t)1 << s->npend;
+	s->npend++;
+}
+
+/* a command line: is it envelope? *show = bytes to log, *mask = add "****" */
+static bool
+track_command(struct plog_session *s, const char *line, size_t len, size_t *show, bool *mask)
+{
+	bool env = false;
+	size_t i, n;
+
+	*show = len;
+	*mask = false;
+	if (s->auth) {
+		/* RFC 4954 4: a SASL response line, credentials */
+		*show = 0;
+		*mask = true;
+	} else if (is_verb(line, len, "AUTH")) {
+		/* keep "AUTH MECH", mask the initial response */
+		for (i = 4; i < len && line[i] == ' '; i++)
+			;
+		while (i < len && line[i] != ' ')
+			i++;
+		*show = i;
+		for (; i < len && line[i] == ' '; i++)
+			;
+		*mask = i < len;
+		s->auth = true;
+	} else {
+		for (n = 0; n < sizeof(envelope_verbs) / sizeof(envelope_verbs[0]); n++)
+			if (is_verb(line, len, envelope_verbs[n]) ||
+			    (len > 4 && strncasecmp(line, envelope_verbs[n], 4) == 0 && line[4] == ':'))
+				env = true;
+	}
+	pend_push(s, env);
+	return env;
+}
+
+/* a reply line: does it answer an envelope command? */
+static bool
+track_reply(struct plog_session *s, const char *line, size_t len)
+{
+	bool final = len < 4 || line[3] != '-';
+	bool env = s->npend > 0 && (s->pend & 1);
+
+	if (!final)
+		return env;
+	if (s->npend > 0) {
+		s->pend >>= 1;
+		s->npend--;
+	}
+	if (s->auth && !(len >= 3 && memcmp(line, "334", 3) == 0))
+		s->auth = false;
+	/* after 354 the end-of-data reply is still to come: RFC 2920 makes
+	 * DATA the last command of a group, so it is the only one pending */
+	if (env && len >= 3 && memcmp(line, "354", 3) == 0)
+		pend_push(s, true);
+	return env;
+}
+
+static void
+plog_line(struct plog *pl, struct plog_session *s, char event, const char *line, size_t len)
+{
+	bool command, keep, mask = false;
+	size_t show = len;
+
+	if (!plog_active(pl, s) || (line == NULL && len > 0))
+		return;
+	if (line == NULL)
+		line = "";
+	/* the client's lines are commands: '<' on receive, '>' on send */
+	command = (pl->dir == PLOG_RECEIVE) == (event == '<');
+	if (command)
+		keep = track_command(s, line, len, &show, &mask);
+	else
+		keep = track_reply(s, line, len);
+	if (pl->level == LOG_LEVEL_BASIC && !keep)
+		return;
+	data_reset(pl);
+	sb_escape(&pl->data, line, show, 0);
+	if (mask)
+		sb_adds(&pl->data, show > 0 ? " ****" : "****");
+	plog_emit(pl, s, event, "");
+}
+
+/* ---- the API ---- */
+
+struct plog *
+plog_open(const struct dsmtp_config *cfg, enum plog_dir dir, struct dsmtp_err *err)
+{
+	char sub[PATH_MAX];
+	struct timespec ts;
+	struct plog *pl;
+	char when[40];
+	long day;
+	int n;
+
+	if ((pl = calloc(1, sizeof(*pl))) == NULL) {
+		dsmtp_err_set(err, "protocol log: out of memory");
+		return NULL;
+	}
+	pl->fd = -1;
+	pl->dir = dir;
+	pl->level = cfg->logs.level;
+	pl->format = cfg->logs.format;
+	pl->max_size = cfg->logs.max_file_size;
+	pl->max_age = cfg->logs.max_age_days;
+	if (pl->level == LOG_LEVEL_NONE)
+		return pl;
+	n = snprintf(sub, sizeof(sub), "%s/%s", cfg->logs.dir,
+	    dir == PLOG_RECEIVE ? "receive" : "send");
+	if (n < 0 || (size_t)n >= sizeof(sub)) {
+		dsmtp_err_set(err, "protocol log: logs.dir too long");
+		free(pl);
+		return NULL;
+	}
+	if (config_state_path(cfg, sub, pl->path, sizeof(pl->path), err) < 0) {
+		free(pl);
+		return NULL;
+	}
+	plog_now(&ts);
+	fmt_time(&ts, when, sizeof(when), &day);
+	plog_switch(pl, day, false);
+	if (pl->fd < 0) {
+		dsmtp_err_set(err, "protocol log: cannot open %s: %s", pl->file, strerror(errno));
+		plog_close(pl);
+		return NULL;
+	}
+	/* reported through err, not as an outage */
+	pl->failing = false;
+	return pl;
+}
+
+void
+plog_flush(struct plog *pl)
+{
+	if (pl != NULL && pl->level != LOG_LEVEL_NONE)
+		plog_write_out(pl);
+}
+
+void
+plog_close(struct plog *pl)
+{
+	if (pl == NULL)
+		return;
+	plog_flush(pl);
+	if (pl->fd >= 0 && close(pl->fd) != 0)
+		diag_warn("protocol log %s: close", pl->file);
+	sb_free(&pl->out);
+	sb_free(&pl->data);
+	sb_free(&pl->esc);
+	sb_free(&pl->rec);
+	free(pl);
+}
+
+const char *
+plog_current_file(const struct plog *pl)
+{
+	return pl != NULL ? pl->file : "";
+}
+
+uint64_t
+plog_lost(const struct plog *pl)
+{
+	return pl != NULL ? pl->lost : 0;
+}
+
+uint64_t
+plog_new_session_id(void)
+{
+	static uint64_t fallback;
+	struct timespec ts;
+	uint64_t v = 0;
+	ssize_t r;
+
+	for (;;) {
+		r = getrandom(&v, sizeof(v), 0);
+		if (r == (ssize_t)sizeof(v) && v != 0)
+			return v;
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			break;
+	}
+	/* no getrandom: unique enough for a log key, never secret */
+	plog_now(&ts);
+	v = ((uint64_t)ts.tv_sec << 32) ^ (uint64_t)ts.tv_nsec ^ ((uint64_t)getpid() << 16) ^
+	    ++fallback * 0x9e3779b97f4a7c15ULL;
+	return v ? v : 1;
+}
+
+void
+plog_connect(struct plog *pl, struct plog_session *s)
+{
+	if (s != NULL) {
+		s->seq = 0;
+		s->pend = 0;
+		s->npend = 0;
+		s->auth = false;
+	}
+	if (!plog_active(pl, s))
+		return;
+	data_reset(pl);
+	plog_emit(pl, s, '+', "");
+}
+
+void
+plog_disconnect(struct plog *pl, struct plog_session *s, const char *reason)
+{
+	if (!plog_active(pl, s))
+		return;
+	data_reset(pl);
+	if (reason != NULL)
+		sb_escape(&pl->data, reason, strlen(reason), 0);
+	plog_emit(pl, s, '-', "");
+}
+
+void
+plog_sent(struct plog *pl, struct plog_session *s, const char *line, size_t len)
+{
+	plog_line(pl, s, '>', line, len);
+}
+
+void
+plog_received(struct plog *pl, struct plog_session *s, const char *line, size_t len)
+{
+	plog_line(pl, s, '<', line, len);
+}
+
+void
+plog_info(struct plog *pl, struct plog_session *s, const char *context, const char *fmt, ...)
+{
+	char small[1024], *text = small;
+	va_list ap;
+	int n;
+
+	if (context == NULL)
+		context = "";
+	if (!plog_active(pl, s) || !keep_context(pl, context))
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(small, sizeof(small), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof(small) && (text = malloc((size_t)n + 1)) != NULL) {
+		va_start(ap, fmt);
+		(void)vsnprintf(text, (size_t)n + 1, fmt, ap);
+		va_end(ap);
+	} else if (text == NULL) {
+		text = small;	/* out of memory: the truncated text */
+		n = (int)strlen(small);
+	}
+	data_reset(pl);
+	sb_escape(&pl->data, text, (size_t)n, 0);
+	if (text != small)
+		free(text);
+	plog_emit(pl, s, '*', context);
+}
+
+void
+plog_local_cert(struct plog *pl, struct plog_session *s, const struct tls_cert_facts *f,
+    const char *why)
+{
+	if (!plog_active(pl, s) || !keep_context(pl, "Local certificate"))
+		return;
+	data_reset(pl);
+	if (f != NULL) {
+		data_kv(pl, "subject", f->subject);
+		data_kv(pl, "sha1", f->sha1);
+		data_kv(pl, "sha256", f->sha256);
+		data_kv_san(pl, f->san, f->nsan);
+	} else
+		data_kv(pl, "subject", "none");
+	data_kv(pl, "why", why != NULL ? why : "");
+	plog_emit(pl, s, '*', "Local certificate");
+}
+
+void
+plog_tls(struct plog *pl, struct plog_session *s, const struct tls_session_facts *f)
+{
+	const struct tls_cert_facts *c;
+	char num[32];
+
+	if (!plog_active(pl, s) || f == NULL)
+		return;
+	/* STARTTLS forgets everything before it (RFC 3207 4.2) */
+	s->pend = 0;
+	s->npend = 0;
+	s->auth = false;
+	data_reset(pl);
+	data_kv(pl, "version", f->version);
+	data_kv(pl, "cipher", f->cipher);
+	data_kv(pl, "kx", f->kx);
+	data_kv(pl, "resumed", f->resumed ? "yes" : "no");
+	plog_emit(pl, s, '*', "TLS negotiated");
+	if (!f->peer.present) {
+		if (keep_context(pl, "Remote certificate absent")) {
+			data_reset(pl);
+			plog_emit(pl, s, '*', "Remote certificate absent");
+		}
+		return;
+	}
+	c = &f->peer.leaf;
+	data_reset(pl);
+	data_kv(pl, "subject", c->subject);
+	data_kv(pl, "issuer", c->issuer);
+	data_kv(pl, "serial", c->serial);
+	data_kv_time(pl, "not_before", c->not_before);
+	data_kv_time(pl, "not_after", c->not_after);
+	data_kv_san(pl, c->san, c->nsan);
+	data_kv(pl, "sha1", c->sha1);
+	data_kv(pl, "sha256", c->sha256);
+	data_kv(pl, "spki", c->spki);
+	snprintf(num, sizeof(num), "%zu", f->peer.chain_len);
+	data_kv(pl, "chain_len", num);
+	plog_emit(pl, s, '*', "Remote certificate");
+}
+
+void
+plog_verification(struct plog *pl, struct plog_session *s, const char *chain, const char *names,
+    const char *pin)
+{
+	if (!plog_active(pl, s) || !keep_context(pl, "TLS verification"))
+		return;
+	data_reset(pl);
+	data_kv(pl, "chain", chain != NULL ? chain : "ok");
+	data_kv(pl, "names", names != NULL ? names : "");
+	data_kv(pl, "pin", pin != NULL && pin[0] != '\0' ? pin : "none");
+	plog_emit(pl, s, '*', "TLS verification");
+}
+
+void
+plog_policy(struct plog *pl, struct plog_session *s, const char *level, const char *domain,
+    bool pass, const char *reason)
+{
+	if (!plog_active(pl, s) || !keep_context(pl, "Policy"))
+		return;
+	data_reset(pl);
+	data_kv(pl, "level", level != NULL ? level : "");
+	data_kv(pl, "domain", domain != NULL ? domain : "");
+	data_kv(pl, "result", pass ? "pass" : "fail");
+	data_kv(pl, "reason", reason != NULL ? reason : "");
+	plog_emit(pl, s, '*', "Policy");
+}
+
+void
+plog_tls_error(struct plog *pl, struct plog_session *s, const char *reason)
+{
+	if (!plog_active(pl, s) || !keep_context(pl, "TLS error"))
+		return;
+	data_reset(pl);
+	data_kv(pl, "reason", reason != NULL ? reason : "");
+	plog_emit(pl, s, '*', "TLS error");
+}
