@@ -241,6 +241,31 @@ void policy_effective_dest(const struct policy_effective *e, const char *hostnam
 int policy_check_coverage(const struct dsmtp_config *cfg, const struct tls_cert_facts *ours,
     char *report, size_t len);
 
+/* "MX of D (port 25)", "[host]:port (no MX lookup)", "maildir:/p (local
+ * delivery)", "discard" */
+void policy_hop_format(const struct addr_hop *h, char *out, size_t outlen);
+
+/* ---- configuration and certificate checks (check.c) ---- */
+
+enum policy_finding { POLICY_OK, POLICY_NOTE, POLICY_WARNING, POLICY_ERROR };
+
+/* one check run: the caller sets emit (may be NULL) and reads the counts;
+ * an error means the configuration must not be used (dsmtpd refuses to
+ * start), a warning does not */
+struct policy_check {
+	void		(*emit)(void *arg, enum policy_finding kind, const char *text);
+	void		 *arg;
+	unsigned	  errors, warnings;
+};
+
+const char *policy_finding_name(enum policy_finding k);	/* "ok", "note", "warning", "error" */
+/* pins, open relay, routes, domain security: what the configuration alone shows */
+void policy_check_config(struct policy_check *r, const struct dsmtp_config *cfg);
+/* our certificate at time now: expired or within 30 days of it, not yet
+ * valid, and (when domain security is used) coverage of our namespaces */
+void policy_check_certificate(struct policy_check *r, const struct dsmtp_config *cfg,
+    const struct tls_cert_facts *ours, time_t now);
+
 /* ---- helpers shared inside policy/ and with callers ---- */
 
 /* copy s into out, anything outside 0x20..0x7e as '?', cut with "..." */

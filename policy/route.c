@@ -104,3 +104,22 @@ policy_effective_dest(const struct policy_effective *e, const char *hostname,
 	d->pins = e->pins;
 	d->npins = e->npins;
 }
+
+void
+policy_hop_format(const struct addr_hop *h, char *out, size_t outlen)
+{
+	switch (h->kind) {
+	case HOP_MX:
+		snprintf(out, outlen, "MX of %s (port 25)", h->host);
+		break;
+	case HOP_HOSTPORT:
+		snprintf(out, outlen, "[%s]:%u (no MX lookup)", h->host, (unsigned)h->port);
+		break;
+	case HOP_MAILDIR:
+		snprintf(out, outlen, "maildir:%s (local delivery)", h->path);
+		break;
+	case HOP_DISCARD:
+		snprintf(out, outlen, "discard");
+		break;
+	}
+}

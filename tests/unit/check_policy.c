@@ -988,6 +988,195 @@ START_TEST(test_coverage_defaults)
 }
 END_TEST
 
+/* ---- configuration and certificate checks ---- */
+
+struct collected {
+	char	text[4096];
+	size_t	used;
+};
+
+static void
+collect(void *arg, enum policy_finding kind, const char *text)
+{
+	struct collected *c = arg;
+	int w = snprintf(c->text + c->used, sizeof(c->text) - c->used, "%s: %s\n",
+	    policy_finding_name(kind), text);
+
+	if (w > 0 && (size_t)w < sizeof(c->text) - c->used)
+		c->used += (size_t)w;
+}
+
+static const struct {
+	const char	*yaml;
+	unsigned	 errors, warnings;
+	const char	*want;	/* a line the report must hold */
+} checks[] = {
+	{ "", 0, 0, "ok: domain security: not configured\n" },
+	{ "receive:\n  relay:\n    networks: [ 0.0.0.0/0 ]\n", 1, 0,
+	  "error: receive.relay.networks: 0.0.0.0/0 is every address: an open relay\n" },
+	{ "receive:\n  relay:\n    networks: [ \"::/0\", 0.0.0.0/0 ]\n", 2, 0,
+	  "error: receive.relay.networks: ::/0 is every address: an open relay\n" },
+	{ "receive:\n  relay:\n    networks: [ 0.0.0.0/1 ]\n", 0, 0, "ok: receive.relay: 1 network" },
+	{ "trust:\n  pins:\n    x: [ \"" PIN_Q "\" ]\n", 0, 1,
+	  "warning: trust.pins.x: defined but used by no route" },
+	{ "send:\n  routes:\n    - domain: a.example\n      next_hop: \"[192.0.2.1]:25\"\n"
+	  "      tls: verify\n", 1, 0, "but 192.0.2.1 is an IP address\n" },
+	{ "send:\n  routes:\n    - domain: a.example\n      next_hop: \"[2001:db8::1]:25\"\n"
+	  "      tls: verify\n", 1, 0, "but 2001:db8::1 is an IP address\n" },
+	{ "send:\n  client_cert: false\n  routes:\n    - domain: a.example\n"
+	  "      tls: domain-secure\n", 1, 1,
+	  "error: send.routes[0] (a.example): level domain-secure presents our client certificate, "
+	  "but send.client_cert is false\n" },
+	{ "send:\n  client_cert: false\n  tls: domain-secure\n", 1, 1,
+	  "error: send.tls: domain-secure presents our client certificate" },
+	{ "send:\n  routes:\n    - domain: a.example\n      next_hop: discard\n      tls: verify\n",
+	  0, 1, "warning: send.routes[0] (a.example): tls: verify has no effect on next hop discard\n" },
+	{ "send:\n  routes:\n    - domain: \"*\"\n      tls: domain-secure\n", 0, 2,
+	  "warning: send.routes[0] (*): domain-secure for every domain" },
+	{ "trust:\n  pins:\n    p: [ \"" PIN_Q "\" ]\nsend:\n  routes:\n    - domain: a.example\n"
+	  "      tls: mandatory\n      pins: [ p ]\n", 0, 1,
+	  "warning: send.routes[0] (a.example): pins are not consulted at level mandatory\n" },
+	/* a listed domain's route is raised, so its pins count */
+	{ "domain_secure:\n  send: [ a.example ]\n  local: [ example.com ]\ntrust:\n  pins:\n"
+	  "    p: [ \"" PIN_Q "\" ]\nsend:\n  routes:\n    - domain: a.example\n      pins: [ p ]\n",
+	  0, 0, "ok: send.routes[0] (a.example): domain-secure (forced by domain_secure.send) via MX" },
+	{ "domain_secure:\n  send: [ a.example ]\n  local: [ example.com ]\ntrust:\n  pins:\n"
+	  "    p: [ \"" PIN_Q "\" ]\nsend:\n  routes:\n    - domain: a.example\n      tls: pinned\n"
+	  "      pins: [ p ]\n", 0, 1, "at level pinned: the pin is judged" },
+	{ "domain_secure:\n  receive: [ a.example ]\n  local: [ example.com ]\nreceive:\n  tls: none\n",
+	  1, 0, "error: domain_secure.receive is set, but receive.tls is none" },
+	{ "domain_secure:\n  receive: [ a.example ]\n  local: [ example.com ]\nreceive:\n"
+	  "  request_client_cert: false\n", 1, 0,
+	  "error: domain_secure.receive is set, but receive.request_client_cert is false" },
+	{ "domain_secure:\n  send: [ a.example ]\n  local: [ example.com ]\nsend:\n  client_cert: false\n",
+	  1, 0, "error: domain_secure.send is set, but send.client_cert is false" },
+	{ "domain_secure:\n  send: [ a.example ]\n", 0, 1, "warning: our namespaces: none" },
+	{ "domain_secure:\n  send: [ a.example ]\nreceive:\n  accepted_domains: [ example.com ]\n",
+	  0, 0, "ok: our namespaces (receive.accepted_domains): example.com; match exact\n" },
+	{ "domain_secure:\n  send: [ a.example ]\n  local: [ example.com ]\nsend:\n  routes:\n"
+	  "    - domain: a.example\n      next_hop: \"maildir:/tmp/x\"\n", 0, 1,
+	  "which is not a TLS next hop" },
+};
+
+START_TEST(test_check_config)
+{
+	struct dsmtp_config cfg;
+	struct collected c = { "", 0 };
+	struct policy_check r = { collect, &c, 0, 0 };
+
+	load(checks[_i].yaml, &cfg);
+	policy_check_config(&r, &cfg);
+	ck_assert_msg(r.errors == checks[_i].errors && r.warnings == checks[_i].warnings,
+	    "case %d: %u errors, %u warnings:\n%s", _i, r.errors, r.warnings, c.text);
+	ck_assert_msg(strstr(c.text, checks[_i].want) != NULL, "case %d: no \"%s\" in\n%s", _i,
+	    checks[_i].want, c.text);
+	config_free(&cfg);
+}
+END_TEST
+
+/* pin references the loader never saw (a config built in memory) */
+START_TEST(test_check_unknown_pin)
+{
+	struct dsmtp_config cfg;
+	struct collected c = { "", 0 };
+	struct policy_check r = { collect, &c, 0, 0 };
+	struct cfg_pinref ref = { UNCONST("ghost"), 7, 9 }, *saved;
+	size_t nsaved;
+
+	load("", &cfg);
+	saved = cfg.receive.relay_pins;
+	nsaved = cfg.receive.nrelay_pins;
+	cfg.receive.relay_pins = &ref;
+	cfg.receive.nrelay_pins = 1;
+	policy_check_config(&r, &cfg);
+	cfg.receive.relay_pins = saved;
+	cfg.receive.nrelay_pins = nsaved;
+	ck_assert_uint_eq(r.errors, 1);
+	ck_assert_msg(strstr(c.text, "error: receive.relay.pins: unknown pin name \"ghost\" "
+	    "(t.yaml:7:9; define it under trust.pins)\n") != NULL, "%s", c.text);
+	config_free(&cfg);
+}
+END_TEST
+
+#define NOW	((time_t)1800000000)	/* 2027-01-15 */
+#define DAY	((time_t)86400)
+
+static const struct {
+	const char	*yaml;
+	time_t		 not_before, not_after;
+	struct fake_cert cert;
+	unsigned	 errors, warnings;
+	const char	*want;
+} certs[] = {
+	{ "", NOW - DAY, NOW + 365 * DAY, { { "mx.example.com" }, NULL, NULL, NULL }, 0, 0,
+	  "note: certificate: CN=; names mx.example.com; expires 2028-01-15T08:00:00Z\n" },
+	{ "", NOW - DAY, NOW + 10 * DAY, { { "mx.example.com" }, NULL, NULL, NULL }, 0, 1,
+	  "warning: certificate: expires in 10 days (2027-01-25T08:00:00Z)\n" },
+	{ "", NOW - 9 * DAY, NOW - DAY, { { "mx.example.com" }, NULL, NULL, NULL }, 0, 1,
+	  "warning: certificate: expired on 2027-01-14T08:00:00Z\n" },
+	{ "domain_secure:\n  receive: [ a.example ]\n  local: [ example.com ]\n", NOW - 9 * DAY,
+	  NOW - DAY, { { "example.com" }, NULL, NULL, NULL }, 1, 0,
+	  "error: certificate: expired on 2027-01-14T08:00:00Z\n" },
+	{ "domain_secure:\n  receive: [ a.example ]\n  local: [ example.com ]\n", NOW + DAY,
+	  NOW + 90 * DAY, { { "example.com" }, NULL, NULL, NULL }, 1, 0,
+	  "error: certificate: not valid before 2027-01-16T08:00:00Z\n" },
+	{ "domain_secure:\n  receive: [ a.example ]\n  local: [ example.com, example.net ]\n",
+	  NOW - DAY, NOW + 90 * DAY, { { "example.com" }, NULL, NULL, NULL }, 1, 0,
+	  "ok: coverage: covered: example.com (by example.com)\n"
+	  "error: coverage: not covered: example.net\n"
+	  "note: coverage: the certificate's names (match exact): example.com\n" },
+	/* no domain security: coverage is not judged */
+	{ "receive:\n  accepted_domains: [ example.net ]\n", NOW - DAY, NOW + 90 * DAY,
+	  { { "example.com" }, NULL, NULL, NULL }, 0, 0, "note: certificate:" },
+};
+
+START_TEST(test_check_certificate)
+{
+	struct dsmtp_config cfg;
+	struct collected c = { "", 0 };
+	struct policy_check r = { collect, &c, 0, 0 };
+	struct tls_cert_facts f;
+	char *sb[6];
+
+	load(certs[_i].yaml, &cfg);
+	mkfacts(&certs[_i].cert, &f, sb);
+	f.subject[0] = '\0';
+	snprintf(f.subject, sizeof(f.subject), "CN=");
+	f.not_before = certs[_i].not_before;
+	f.not_after = certs[_i].not_after;
+	policy_check_certificate(&r, &cfg, &f, NOW);
+	ck_assert_msg(r.errors == certs[_i].errors && r.warnings == certs[_i].warnings,
+	    "case %d: %u errors, %u warnings:\n%s", _i, r.errors, r.warnings, c.text);
+	ck_assert_msg(strstr(c.text, certs[_i].want) != NULL, "case %d: no \"%s\" in\n%s", _i,
+	    certs[_i].want, c.text);
+	if (strstr(certs[_i].yaml, "domain_secure") == NULL)
+		ck_assert(strstr(c.text, "coverage") == NULL);
+	config_free(&cfg);
+}
+END_TEST
+
+START_TEST(test_hop_format)
+{
+	struct addr_hop h;
+	struct dsmtp_err err;
+	char out[1200];
+
+	ck_assert_int_eq(addr_parse_hop("[mx.example.com]:2525", &h, &err), 0);
+	policy_hop_format(&h, out, sizeof(out));
+	ck_assert_str_eq(out, "[mx.example.com]:2525 (no MX lookup)");
+	ck_assert_int_eq(addr_parse_hop("example.com", &h, &err), 0);
+	policy_hop_format(&h, out, sizeof(out));
+	ck_assert_str_eq(out, "MX of example.com (port 25)");
+	ck_assert_int_eq(addr_parse_hop("maildir:/var/mail/x", &h, &err), 0);
+	policy_hop_format(&h, out, sizeof(out));
+	ck_assert_str_eq(out, "maildir:/var/mail/x (local delivery)");
+	ck_assert_int_eq(addr_parse_hop("discard", &h, &err), 0);
+	policy_hop_format(&h, out, sizeof(out));
+	ck_assert_str_eq(out, "discard");
+	ck_assert_str_eq(policy_finding_name(POLICY_NOTE), "note");
+}
+END_TEST
+
 static Suite *
 policy_suite(void)
 {
@@ -1014,6 +1203,10 @@ policy_suite(void)
 	tcase_add_test(tc, test_effective_bad);
 	tcase_add_loop_test(tc, test_coverage, 0, (int)NELEM(covs));
 	tcase_add_test(tc, test_coverage_defaults);
+	tcase_add_loop_test(tc, test_check_config, 0, (int)NELEM(checks));
+	tcase_add_test(tc, test_check_unknown_pin);
+	tcase_add_loop_test(tc, test_check_certificate, 0, (int)NELEM(certs));
+	tcase_add_test(tc, test_hop_format);
 	suite_add_tcase(s, tc);
 	return s;
 }
