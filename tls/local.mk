@@ -1,4 +1,25 @@
-# tls/local.mk: libtls.a (GnuTLS layer) and dsmtp-cert
+# tls/local.mk: libtls.a (the GnuTLS layer), dsmtp-cert, and their tests
+noinst_LIBRARIES += tls/libtls.a
+tls_libtls_a_SOURCES = \
+	tls/tls.h tls/tls_int.h \
+	tls/tls_session.h tls/tls_sess_int.h tls/tls_session.c tls/tls_creds.c \
+	tls/tls_facts.c tls/tls_verify.c tls/tls_keygen.c tls/tls_pkcs12.c \
+	tls/tls_store.c tls/tls_select.c
+
 bin_PROGRAMS += dsmtp-cert
 dsmtp_cert_SOURCES = tls/cert_main.c
-dsmtp_cert_LDADD = common/libcommon.a $(GNUTLS_LIBS) $(YAML_LIBS)
+dsmtp_cert_LDADD = tls/libtls.a common/libcommon.a $(GNUTLS_LIBS) $(YAML_LIBS)
+dist_man_MANS += man/dsmtp-cert.1
+
+check_PROGRAMS += tests/unit/check_tls
+tests_unit_check_tls_SOURCES = tests/unit/check_tls.c
+tests_unit_check_tls_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_unit_check_tls_LDADD = tls/libtls.a common/libcommon.a $(GNUTLS_LIBS) $(YAML_LIBS) \
+	$(CHECK_LIBS)
+TESTS += tests/unit/check_tls
+
+TESTS += \
+	tests/t/t6000-cert-new.sh \
+	tests/t/t6100-cert-request.sh \
+	tests/t/t6200-cert-pfx.sh
+EXTRA_DIST += tests/certs/mkcerts.sh

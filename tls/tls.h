@@ -62,6 +62,45 @@ struct tls_session_facts {
 const char *tls_chain_status_name(enum tls_chain_status s);	/* "ok", "expired", ... */
 void tls_cert_facts_free(struct tls_cert_facts *f);
 
+struct dsmtp_err;
+struct dsmtp_config;
+
+/* Facts of the first certificate in a PEM or DER file. 0, or -1 with err. */
+int tls_cert_facts_from_file(const char *path, struct tls_cert_facts *f, struct dsmtp_err *err);
+/* Deep copy (the SAN list is duplicated). 0, or -1 on out of memory. */
+int tls_cert_facts_copy(struct tls_cert_facts *dst, const struct tls_cert_facts *src);
+/* Is the certificate valid at time now (not_before <= now <= not_after)? */
+bool tls_cert_facts_valid_at(const struct tls_cert_facts *f, time_t now);
+/* Does a DNS SAN of f (or, without DNS SANs, its CN) name host? Case-insensitive,
+ * one left-most "*" label. For selection only; policy/ owns RFC 6125 judging. */
+bool tls_cert_facts_names(const struct tls_cert_facts *f, const char *host);
+
+/* Trust anchors (and CRLs) to verify peers' chains against. */
+struct tls_trust;
+/* ca_file: "system" (GnuTLS system trust) or a PEM path; crl_file may be NULL */
+struct tls_trust *tls_trust_load(const char *ca_file, const char *crl_file, struct dsmtp_err *err);
+void tls_trust_free(struct tls_trust *t);
+
+/* Our certificate for a new connection (DESIGN.md section 7). */
+struct tls_selected {
+	char			cert_path[4096];	/* PEM: leaf then chain */
+	char			key_path[4096];
+	struct tls_cert_facts	facts;
+	char			why[160];		/* the selection reason, for the log */
+};
+/* all usable certificates for serving (config files, else the store's
+ * enabled ones), the best chosen: SNI match if given (sni may be NULL), else
+ * SANs include hostname; valid now; CA-issued before self-signed; newest
+ * first. 0 with out filled (free with tls_selected_free), or -1 with err
+ * (no certificate at all, or a configured file is unreadable). */
+int tls_store_select(const struct dsmtp_config *cfg, const char *sni, struct tls_selected *out,
+    struct dsmtp_err *err);
+/* dsmtpd's first start: when no certificate is configured or enabled, create
+ * the default self-signed one (as `dsmtp-cert new`) and enable it.
+ * 1 = created, 0 = one existed, -1 = error */
+int tls_store_ensure_default(const struct dsmtp_config *cfg, struct dsmtp_err *err);
+void tls_selected_free(struct tls_selected *s);
+
 #include "tls/tls_session.h"
 
 #endif
