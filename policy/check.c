@@ -90,7 +90,8 @@ check_pinrefs(const struct dsmtp_config *cfg, const struct cfg_pinref *refs, siz
 	for (size_t i = 0; i < n; i++) {
 		if (policy_pinref_is_literal(refs[i].name) || config_pinset(cfg, refs[i].name))
 			continue;
-		say(r, POLICY_ERROR, "%s: unknown pin name \"%s\" (%s:%d:%d; define it under trust.pins)",
+		say(r, POLICY_ERROR,
+		    "%s: unknown pin name \"%s\" (%s:%d:%d; define it under trust.pins)",
 		    where, refs[i].name, cfg->source ? cfg->source : "config", refs[i].line,
 		    refs[i].column);
 	}
@@ -128,7 +129,8 @@ check_pins(const struct dsmtp_config *cfg, struct policy_check *r)
 			say(r, POLICY_OK, "trust.pins.%s: %zu pin%s, in use", ps->name, ps->pins.n,
 			    ps->pins.n == 1 ? "" : "s");
 		else
-			say(r, POLICY_WARNING, "trust.pins.%s: defined but used by no route and not by "
+			say(r, POLICY_WARNING,
+			    "trust.pins.%s: defined but used by no route and not by "
 			    "receive.relay.pins", ps->name);
 	}
 }
@@ -144,11 +146,13 @@ check_relay(const struct dsmtp_config *cfg, struct policy_check *r)
 		if (!addr_cidr_is_everything(&cfg->receive.relay_networks[i]))
 			continue;
 		addr_cidr_format(&cfg->receive.relay_networks[i], net, sizeof(net));
-		say(r, POLICY_ERROR, "receive.relay.networks: %s is every address: an open relay", net);
+		say(r, POLICY_ERROR,
+		    "receive.relay.networks: %s is every address: an open relay", net);
 		open = true;
 	}
 	if (!open)
-		say(r, POLICY_OK, "receive.relay: %zu network%s, %zu pin reference%s, no open relay",
+		say(r, POLICY_OK,
+		    "receive.relay: %zu network%s, %zu pin reference%s, no open relay",
 		    cfg->receive.nrelay_networks, cfg->receive.nrelay_networks == 1 ? "" : "s",
 		    cfg->receive.nrelay_pins, cfg->receive.nrelay_pins == 1 ? "" : "s");
 }
@@ -165,7 +169,8 @@ check_route(const struct dsmtp_config *cfg, size_t i, struct policy_check *r)
 
 	/* a route for one listed domain runs at least at domain-secure */
 	for (size_t j = 0; j < cfg->domain_secure.send.n; j++)
-		if (l < LEVEL_DOMAIN_SECURE && strcmp(rt->domain, cfg->domain_secure.send.v[j]) == 0) {
+		if (l < LEVEL_DOMAIN_SECURE &&
+		    strcmp(rt->domain, cfg->domain_secure.send.v[j]) == 0) {
 			l = LEVEL_DOMAIN_SECURE;
 			forced = true;
 		}
@@ -175,17 +180,21 @@ check_route(const struct dsmtp_config *cfg, size_t i, struct policy_check *r)
 	else
 		snprintf(hop, sizeof(hop), "MX of the recipient domain");
 	if (policy_level_pin_required(l) && policy_pins_count(cfg, rt->pins, rt->npins) == 0)
-		say(r, POLICY_ERROR, "send.routes[%zu] (%s): level pinned but no usable pin", i, rt->domain);
+		say(r, POLICY_ERROR,
+		    "send.routes[%zu] (%s): level pinned but no usable pin", i, rt->domain);
 	if (policy_level_client_cert(l) && !cfg->send.client_cert)
-		say(r, POLICY_ERROR, "send.routes[%zu] (%s): level %s presents our client certificate, "
+		say(r, POLICY_ERROR,
+		    "send.routes[%zu] (%s): level %s presents our client certificate, "
 		    "but send.client_cert is false", i, rt->domain, policy_level_name(l));
 	if (rt->has_hop && (rt->hop.kind == HOP_MAILDIR || rt->hop.kind == HOP_DISCARD) &&
 	    l != LEVEL_NONE && rt->has_tls)
-		say(r, POLICY_WARNING, "send.routes[%zu] (%s): tls: %s has no effect on next hop %s", i,
+		say(r, POLICY_WARNING,
+		    "send.routes[%zu] (%s): tls: %s has no effect on next hop %s", i,
 		    rt->domain, policy_level_name(l), hop);
 	if (l == LEVEL_VERIFY && rt->has_hop && rt->hop.kind == HOP_HOSTPORT &&
 	    is_ip_literal(rt->hop.host))
-		say(r, POLICY_ERROR, "send.routes[%zu] (%s): level verify matches the next-hop host name, "
+		say(r, POLICY_ERROR,
+		    "send.routes[%zu] (%s): level verify matches the next-hop host name, "
 		    "but %s is an IP address", i, rt->domain, rt->hop.host);
 	if (l == LEVEL_DOMAIN_SECURE && strcmp(rt->domain, "*") == 0)
 		say(r, POLICY_WARNING, "send.routes[%zu] (*): domain-secure for every domain: each "
@@ -219,7 +228,8 @@ check_domain_secure(const struct dsmtp_config *cfg, struct policy_check *r)
 		say(r, POLICY_ERROR, "domain_secure.receive is set, but receive.tls is none: those "
 		    "senders can never pass");
 	if (cfg->domain_secure.receive.n > 0 && !cfg->receive.request_client_cert)
-		say(r, POLICY_ERROR, "domain_secure.receive is set, but receive.request_client_cert is "
+		say(r, POLICY_ERROR,
+		    "domain_secure.receive is set, but receive.request_client_cert is "
 		    "false: those senders can never present a client certificate");
 	for (size_t i = 0; i < cfg->domain_secure.send.n; i++) {
 		struct policy_effective e;
@@ -228,22 +238,25 @@ check_domain_secure(const struct dsmtp_config *cfg, struct policy_check *r)
 		if (policy_effective(cfg, cfg->domain_secure.send.v[i], &e, &err) < 0)
 			continue;
 		if (e.level == LEVEL_PINNED)
-			say(r, POLICY_WARNING, "domain_secure.send: %s goes to send.routes[%zu] (%s) at "
+			say(r, POLICY_WARNING,
+			    "domain_secure.send: %s goes to send.routes[%zu] (%s) at "
 			    "level pinned: the pin is judged, its names and our client certificate "
 			    "are not", e.domain, e.route_index, e.route ? e.route->domain : "?");
 		if (e.route != NULL && e.route->has_hop && (e.hop.kind == HOP_MAILDIR ||
 		    e.hop.kind == HOP_DISCARD))
-			say(r, POLICY_WARNING, "domain_secure.send: %s goes to send.routes[%zu] (%s), "
-			    "which is not a TLS next hop", e.domain, e.route_index, e.route->domain);
+			say(r, POLICY_WARNING,
+			    "domain_secure.send: %s goes to send.routes[%zu] (%s), which is not a "
+			    "TLS next hop", e.domain, e.route_index, e.route->domain);
 	}
 	strlist_format(config_local_namespaces(cfg), list, sizeof(list));
 	if (config_local_namespaces(cfg)->n == 0)
 		say(r, POLICY_WARNING, "our namespaces: none (domain_secure.local and "
-		    "receive.accepted_domains are empty): partners cannot authenticate us by domain");
+		    "receive.accepted_domains are empty): partners cannot authenticate us "
+		    "by domain");
 	else
-		say(r, POLICY_OK, "our namespaces (%s): %s; match %s", cfg->domain_secure.local_set ?
-		    "domain_secure.local" : "receive.accepted_domains", list,
-		    config_match_name(cfg->domain_secure.match));
+		say(r, POLICY_OK, "our namespaces (%s): %s; match %s",
+		    cfg->domain_secure.local_set ? "domain_secure.local" :
+		    "receive.accepted_domains", list, config_match_name(cfg->domain_secure.match));
 }
 
 static void
@@ -273,7 +286,8 @@ policy_check_certificate(struct policy_check *r, const struct dsmtp_config *cfg,
 		    (long long)((f->not_after - now) / 86400), when);
 	if (f->not_before > now) {
 		time_format(f->not_before, when, sizeof(when));
-		say(r, ds ? POLICY_ERROR : POLICY_WARNING, "certificate: not valid before %s", when);
+		say(r, ds ? POLICY_ERROR : POLICY_WARNING,
+		    "certificate: not valid before %s", when);
 	}
 	if (!ds)
 		return;

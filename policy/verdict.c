@@ -88,8 +88,10 @@ pinrefs_format(const struct cfg_pinref *refs, size_t n, char *out, size_t outlen
 void
 policy_judge_starttls(const struct policy_dest *d, bool offered, struct policy_verdict *v)
 {
-	const char *host = d->hostname ? d->hostname : "the next hop";
+	char host[128];
 
+	/* the host name may come from DNS: make it printable before logging it */
+	policy_printable(d->hostname ? d->hostname : "the next hop", host, sizeof(host));
 	verdict_init(v, d->level);
 	if (d->level == LEVEL_NONE) {
 		v->plaintext = true;
@@ -109,7 +111,7 @@ policy_judge_starttls(const struct policy_dest *d, bool offered, struct policy_v
 static void
 judge_verify(const struct policy_dest *d, const struct tls_peer_facts *p, struct policy_verdict *v)
 {
-	char words[160], matched[256];
+	char words[160], matched[256], host[128];
 
 	if (p->chain != TLS_CHAIN_OK) {
 		chain_words(p, words, sizeof(words));
@@ -121,14 +123,13 @@ judge_verify(const struct policy_dest *d, const struct tls_peer_facts *p, struct
 		return;
 	}
 	if (!policy_cert_matches_host(&p->leaf, d->hostname, matched, sizeof(matched))) {
-		char host[128];
-
 		policy_printable(d->hostname, host, sizeof(host));
 		verdict_set(v, false, "hostname-mismatch: wanted %.100s, saw %.120s", host, v->names);
 		return;
 	}
-	verdict_set(v, true, "ok: verified chain and host name %.100s (matched %.100s)",
-	    d->hostname, matched);
+	policy_printable(d->hostname, host, sizeof(host));
+	verdict_set(v, true, "ok: verified chain and host name %.100s (matched %.100s)", host,
+	    matched);
 }
 
 /* domain-secure: chain or pin, the recipient domain covered, our client

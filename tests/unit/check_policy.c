@@ -510,6 +510,15 @@ static const struct {
 	  C_CONTOSO, false, false, true, false, "no-peer-cert:", "none" },
 	{ LEVEL_VERIFY, "contoso.com", "mx.contoso.com", NULL, 0, false, false, TLS_CHAIN_OK, "",
 	  C_CONTOSO, false, false, true, false, "handshake-failed:", "none" },
+	/* text from DNS or the peer is made printable before it reaches a reason */
+	{ LEVEL_VERIFY, "contoso.com", "mx\001.contoso.com", NULL, 0, true, true, TLS_CHAIN_OK,
+	  "ok", { { "a\r\nb.example" }, NULL, NULL, NULL }, false, false, true, false,
+	  "hostname-mismatch: wanted mx?.contoso.com, saw a??b.example", "none" },
+	{ LEVEL_VERIFY, "contoso.com", "mx.contoso.com", NULL, 0, true, true, TLS_CHAIN_OTHER,
+	  "bad\033[31m issuer", C_CONTOSO, false, false, true, false, "chain: bad?[31m issuer",
+	  "none" },
+	{ LEVEL_MANDATORY, "contoso.com", "mx\n.contoso.com", NULL, 0, true, true, TLS_CHAIN_OK,
+	  "ok", C_CONTOSO, false, true, false, false, "ok:", "none" },
 	/* verify ignores pins: a pinned certificate with a bad chain still fails */
 	{ LEVEL_VERIFY, "hub.example.com", "hub.example.com", refs_hub, 1, true, true,
 	  TLS_CHAIN_UNKNOWN_ISSUER, "", C_HUB, false, false, true, false, "chain:", "none" },
@@ -598,6 +607,11 @@ START_TEST(test_send)
 	    "case %d: \"%s\", wanted \"%s\"", _i, v.reason, sends[_i].reason);
 	ck_assert_msg(strncmp(v.pin, sends[_i].pin, strlen(sends[_i].pin)) == 0,
 	    "case %d: pin \"%s\"", _i, v.pin);
+	for (const char *q = v.reason; *q; q++)
+		ck_assert_msg((unsigned char)*q >= 0x20 && (unsigned char)*q < 0x7f,
+		    "case %d: unprintable reason", _i);
+	for (const char *q = v.names; *q; q++)
+		ck_assert((unsigned char)*q >= 0x20 && (unsigned char)*q < 0x7f);
 	/* a failure that requires TLS always defers: never plaintext */
 	if (!v.pass && policy_level_requires_tls(d.level))
 		ck_assert(v.defer && !v.plaintext);
