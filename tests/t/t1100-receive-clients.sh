@@ -69,12 +69,12 @@ test_expect_success "openssl s_client -starttls smtp (TLS 1.2) sees our certific
 	echo QUIT | timeout 10 openssl s_client -starttls smtp -tls1_2 -connect 127.0.0.1:$port \
 	    -CAfile '$pki/ca.pem' -verify_return_error -servername mail.example.com >'$TRASH/o' 2>&1 &&
 	grep -q 'Protocol  *: TLSv1.2' '$TRASH/o' && grep -q 'Verify return code: 0 (ok)' '$TRASH/o' &&
-	grep -q 'subject=.*CN = mail.example.com' '$TRASH/o'"
+	grep -q 'subject=.*CN = mail.example.com' '$TRASH/o' || { cat '$TRASH/o'; false; }"
 
 test_expect_success "gnutls-cli --starttls-proto=smtp (TLS 1.3) verifies against the test CA" "
 	echo QUIT | timeout 10 gnutls-cli --starttls-proto=smtp --x509cafile '$pki/ca.pem' \
 	    -p $port --sni-hostname mail.example.com localhost >'$TRASH/g' 2>&1 &&
-	grep -q 'Handshake was completed' '$TRASH/g' && grep -q 'TLS1.3' '$TRASH/g'"
+	grep -q 'Handshake was completed' '$TRASH/g' && grep -q 'TLS1.3' '$TRASH/g' || { cat '$TRASH/g'; false; }"
 
 test_expect_success "a plain TLS ClientHello (no STARTTLS) is answered and survived" "
 	timeout 5 openssl s_client -connect 127.0.0.1:$port </dev/null >'$TRASH/hello' 2>&1;
