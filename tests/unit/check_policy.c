@@ -229,6 +229,108 @@ START_TEST(test_name_null)
 }
 END_TEST
 
+/* an independent statement of the rules, label by label, to cross-check
+ * policy_name_matches() over generated names */
+static size_t
+ref_labels(const char *s, char out[][16], size_t max)
+{
+	size_t n = 0, len = strlen(s), k = 0;
+
+	if (len > 0 && s[len - 1] == '.')
+		len--;
+	if (len == 0)
+		return 0;
+	out[0][0] = '\0';
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] == '.') {
+			if (k == 0 || ++n == max)
+				return 0;	/* empty label */
+			k = 0;
+			out[n][0] = '\0';
+			continue;
+		}
+		if (k == 15)
+			return 0;
+		out[n][k++] = (char)(s[i] >= 'A' && s[i] <= 'Z' ? s[i] - 'A' + 'a' : s[i]);
+		out[n][k] = '\0';
+	}
+	return k == 0 ? 0 : n + 1;
+}
+
+static bool
+ref_match(const char *pattern, const char *name)
+{
+	char pl[8][16], nl[8][16];
+	size_t np = ref_labels(pattern, pl, 8), nn = ref_labels(name, nl, 8);
+
+	if (np == 0 || nn == 0 || strchr(name, '*') != NULL)
+		return false;
+	for (size_t i = 1; i < np; i++)
+		if (strchr(pl[i], '*') != NULL)
+			return false;
+	if (strchr(pl[0], '*') != NULL && (strcmp(pl[0], "*") != 0 || np < 3))
+		return false;
+	if (np != nn)
+		return false;
+	for (size_t i = 0; i < np; i++)
+		if (strcmp(pl[i], nl[i]) != 0 && !(i == 0 && strcmp(pl[0], "*") == 0))
+			return false;
+	return true;
+}
+
+static void
+gen_name(unsigned *seed, char *out, size_t outlen, bool wild)
+{
+	static const char alpha[] = "aAbB-x*.";
+	size_t len;
+
+	*seed = *seed * 1103515245u + 12345u;
+	len = 1 + (*seed >> 16) % 12;
+	if (len >= outlen)
+		len = outlen - 1;
+	for (size_t i = 0; i < len; i++) {
+		*seed = *seed * 1103515245u + 12345u;
+		out[i] = alpha[(*seed >> 16) % (wild ? 8 : 7)];
+	}
+	out[len] = '\0';
+}
+
+START_TEST(test_name_crosscheck)
+{
+	unsigned seed = 6125;
+	char p[16], n[16];
+	const char *sfx[] = { "", ".b.a", ".a", ".B.a." };
+	unsigned matches = 0, wild = 0;
+
+	for (int i = 0; i < 20000; i++) {
+		char pp[32], nn[32];
+
+		gen_name(&seed, p, sizeof(p), true);
+		/* half the time the name shares the pattern's tail, so matches occur */
+		if (i % 3 == 0 && strchr(p, '.') != NULL) {
+			snprintf(n, sizeof(n), "q%s", strchr(p, '.'));
+		} else if (i % 3 == 1) {
+			/* the pattern itself, in other case, stars as letters */
+			for (size_t k = 0; k <= strlen(p); k++)
+				n[k] = p[k] == '*' ? 'c' : (p[k] >= 'a' && p[k] <= 'z') ?
+				    (char)(p[k] - 'a' + 'A') : p[k];
+		} else
+			gen_name(&seed, n, sizeof(n), false);
+		snprintf(pp, sizeof(pp), "%s%s", p, sfx[i % 4]);
+		snprintf(nn, sizeof(nn), "%s%s", n, sfx[i % 4]);
+		ck_assert_msg(policy_name_matches(pp, nn) == ref_match(pp, nn),
+		    "\"%s\" vs \"%s\": %d, reference %d", pp, nn, policy_name_matches(pp, nn),
+		    ref_match(pp, nn));
+		if (ref_match(pp, nn)) {
+			matches++;
+			wild += pp[0] == '*';
+		}
+	}
+	/* the generator must reach both kinds of match, or this proves nothing */
+	ck_assert_msg(matches > 200 && wild > 20, "%u matches, %u by wildcard", matches, wild);
+}
+END_TEST
+
 /* ---- domain_secure.match: does a certificate name cover a domain ---- */
 
 static const struct {
@@ -1199,6 +1301,7 @@ policy_suite(void)
 
 	tcase_add_loop_test(tc, test_name, 0, (int)NELEM(names));
 	tcase_add_test(tc, test_name_null);
+	tcase_add_test(tc, test_name_crosscheck);
 	tcase_add_loop_test(tc, test_covers, 0, (int)NELEM(covers));
 	tcase_add_loop_test(tc, test_cn_fallback, 0, (int)NELEM(cnfall));
 	tcase_add_test(tc, test_names_format_cut);
