@@ -1,0 +1,932 @@
+/* spool.c: the durable queue's directory (DESIGN.md section 10): open and
+ * crash recovery, ids, leases, reading, atomic envelope updates, removal,
+ * flush and quarantine, plus the syscall wrappers that carry the test
+ * faults. Owns queue/ and its layout; the record format is in
+ * spool_format.c and the group commit of new messages in spool_commit.c.
+ * Knows nothing of SMTP or TLS. */
+#include "autoconfig.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/spool_int.h"
+
+static atomic_uint fault_armed[SPOOL_FAULT_COUNT];
+
+static int	load_env(struct spool *sp, const char *id, struct spool_envelope *env,
+		    uint32_t *crc, struct dsmtp_err *err);
+static void	quarantine(struct spool *sp, const char *id, const char *why);
+
+/* --- test faults and syscall wrappers --- */
+
+void
+spool_test_fail_at(enum spool_fault point, unsigned nth)
+{
+	if ((unsigned)point < SPOOL_FAULT_COUNT)
+		atomic_store(&fault_armed[point], nth);
+}
+
+/* does this call of point fail? (counts down the armed value once) */
+static bool
+fault(enum spool_fault point)
+{
+	unsigned v = atomic_load(&fault_armed[point]);
+
+	while (v > 0) {
+		if (atomic_compare_exchange_weak(&fault_armed[point], &v, v - 1))
+			return v == 1;
+	}
+	return false;
+}
+
+/* write all of buf: a short write on a full disk is an error here */
+int
+spool_io_write(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+
+	while (len > 0) {
+		ssize_t n;
+
+		if (fault(SPOOL_FAULT_WRITE)) {
+			errno = ENOSPC;
+			return -1;
+		}
+		n = write(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (n == 0)
+				errno = ENOSPC;
+			return -1;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* fdatasync: the data and the size, which is all a reader needs */
+int
+spool_io_fsync(int fd)
+{
+	if (fault(SPOOL_FAULT_FSYNC)) {
+		errno = EIO;
+		return -1;
+	}
+	return fdatasync(fd);
+}
+
+int
+spool_io_dirfsync(int fd)
+{
+	if (fault(SPOOL_FAULT_DIRFSYNC)) {
+		errno = EIO;
+		return -1;
+	}
+	return fsync(fd);
+}
+
+/* rename, by default refusing to replace: an id collision must fail the
+ * commit, never overwrite an accepted message */
+int
+spool_io_rename(int ofd, const char *oname, int nfd, const char *nname, bool noreplace)
+{
+	if (fault(SPOOL_FAULT_RENAME)) {
+		errno = EIO;
+		return -1;
+	}
+	if (noreplace) {
+		if (renameat2(ofd, oname, nfd, nname, RENAME_NOREPLACE) == 0)
+			return 0;
+		if (errno != EINVAL && errno != ENOSYS)
+			return -1;
+		/* a file system without RENAME_NOREPLACE: check, then rename */
+		if (faccessat(nfd, nname, F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
+			errno = EEXIST;
+			return -1;
+		}
+	}
+	return renameat(ofd, oname, nfd, nname);
+}
+
+/* a new temporary file, locked from birth. Whoever cleans tmp/ locks
+ * before unlinking; if it won the race between our open and our flock, it
+ * unlinked the file, which nlink == 0 tells us, and we try another name. */
+int
+spool_tmp_create(struct spool *sp, const char *name, bool replace_stale)
+{
+	for (int tries = 0; tries < 3; tries++) {
+		struct stat st;
+		int fd;
+
+		fd = openat(sp->tmpfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
+		    0600);
+		if (fd < 0 && errno == EEXIST && replace_stale && tries == 0) {
+			/* a crashed update of ours left it: we hold the lease */
+			if (unlinkat(sp->tmpfd, name, 0) < 0 && errno != ENOENT)
+				return -1;
+			continue;
+		}
+		if (fd < 0)
+			return -1;
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0 && fstat(fd, &st) == 0 && st.st_nlink > 0)
+			return fd;
+		close(fd);
+	}
+	errno = EAGAIN;
+	return -1;
+}
+
+/* 14 hex of microseconds, 6 of pid, 4 of a counter: see spool.h */
+void
+spool_make_id(struct spool *sp, char id[SPOOL_ID_SIZE])
+{
+	struct timeval tv;
+	uint64_t us;
+
+	gettimeofday(&tv, NULL);
+	us = (uint64_t)tv.tv_sec * 1000000u + (uint64_t)tv.tv_usec;
+	snprintf(id, SPOOL_ID_SIZE, "%014" PRIx64 "%06x%04x", us & UINT64_C(0xffffffffffffff),
+	    (unsigned)getpid() & 0xffffffu, sp->counter++ & 0xffffu);
+}
+
+/* --- open, recovery, close --- */
+
+static int
+open_subdir(int dirfd, const char *name, const char *dir, struct dsmtp_err *err)
+{
+	int fd;
+
+	if (mkdirat(dirfd, name, 0700) < 0 && errno != EEXIST) {
+		dsmtp_err_set(err, "%s/%s: cannot create: %s", dir, name, strerror(errno));
+		return -1;
+	}
+	fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		dsmtp_err_set(err, "%s/%s: cannot open: %s", dir, name, strerror(errno));
+	return fd;
+}
+
+/* unlink dfd/name if no live process holds its lock; true if removed */
+static bool
+remove_if_unlocked(int dfd, const char *name)
+{
+	struct stat a, b;
+	bool removed = false;
+	int fd;
+
+	fd = openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	if (fd < 0)
+		return false;
+	/* the name must still be this inode: never unlink a file that
+	 * replaced the one we locked */
+	if (flock(fd, LOCK_EX | LOCK_NB) == 0 && fstat(fd, &a) == 0 &&
+	    fstatat(dfd, name, &b, AT_SYMLINK_NOFOLLOW) == 0 && a.st_ino == b.st_ino &&
+	    a.st_dev == b.st_dev && unlinkat(dfd, name, 0) == 0)
+		removed = true;
+	close(fd);
+	return removed;
+}
+
+/* Crash recovery. tmp/: files of writers that died before their rename.
+ * queue/: ID.d without ID.e, left by a crash between the two renames of a
+ * commit (never acknowledged) or of a removal (already delivered). Both
+ * are removed only when no live process holds their lock. */
+static void
+recover(struct spool *sp)
+{
+	size_t ntmp = 0, norphan = 0;
+	struct dirent *de;
+	DIR *d;
+	int fd;
+
+	if ((fd = dup(sp->tmpfd)) >= 0 && (d = fdopendir(fd)) != NULL) {
+		rewinddir(d);
+		while ((de = readdir(d)) != NULL)
+			if (de->d_name[0] != '.' && remove_if_unlocked(sp->tmpfd, de->d_name))
+				ntmp++;
+		closedir(d);
+	} else if (fd >= 0)
+		close(fd);
+	if ((fd = dup(sp->dirfd)) >= 0 && (d = fdopendir(fd)) != NULL) {
+		rewinddir(d);
+		while ((de = readdir(d)) != NULL) {
+			char ename[SPOOL_ID_SIZE + 2];
+			size_t l = strlen(de->d_name);
+
+			if (l != SPOOL_ID_LEN + 2 || strcmp(de->d_name + SPOOL_ID_LEN, ".d") != 0)
+				continue;
+			snprintf(ename, sizeof(ename), "%.*s.e", SPOOL_ID_LEN, de->d_name);
+			if (faccessat(sp->dirfd, ename, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+				continue;
+			/* locked = a commit or removal in progress elsewhere */
+			if (remove_if_unlocked(sp->dirfd, de->d_name) &&
+			    faccessat(sp->dirfd, ename, F_OK, AT_SYMLINK_NOFOLLOW) != 0)
+				norphan++;
+		}
+		closedir(d);
+	} else if (fd >= 0)
+		close(fd);
+	if (ntmp || norphan)
+		diag_info("%s: removed %zu unfinished temporary file(s) and %zu data file(s) "
+		    "without an envelope", sp->dir, ntmp, norphan);
+	if (norphan && spool_io_dirfsync(sp->dirfd) < 0)
+		diag_warn("%s: fsync", sp->dir);
+}
+
+struct spool *
+spool_open(const char *queue_dir, struct ev_loop *loop, struct dsmtp_err *err)
+{
+	struct spool *sp;
+
+	if ((sp = calloc(1, sizeof(*sp))) == NULL || (sp->dir = strdup(queue_dir)) == NULL) {
+		free(sp);
+		dsmtp_err_set(err, "out of memory");
+		return NULL;
+	}
+	sp->dirfd = sp->tmpfd = sp->quarfd = -1;
+	sp->loop = loop;
+	sp->dirfd = open(queue_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (sp->dirfd < 0) {
+		dsmtp_err_set(err, "%s: cannot open: %s", queue_dir, strerror(errno));
+		goto fail;
+	}
+	if ((sp->tmpfd = open_subdir(sp->dirfd, "tmp", queue_dir, err)) < 0 ||
+	    (sp->quarfd = open_subdir(sp->dirfd, "quarantine", queue_dir, err)) < 0)
+		goto fail;
+	recover(sp);
+	if (loop != NULL && spool_commit_start(sp, err) < 0)
+		goto fail;
+	return sp;
+fail:
+	if (sp->dirfd >= 0)
+		close(sp->dirfd);
+	if (sp->tmpfd >= 0)
+		close(sp->tmpfd);
+	if (sp->quarfd >= 0)
+		close(sp->quarfd);
+	free(sp->dir);
+	free(sp);
+	return NULL;
+}
+
+void
+spool_close(struct spool *sp)
+{
+	if (sp == NULL)
+		return;
+	spool_commit_stop(sp);
+	while (sp->leases != NULL)
+		spool_release(sp, sp->leases->id);
+	close(sp->dirfd);
+	close(sp->tmpfd);
+	close(sp->quarfd);
+	free(sp->dir);
+	free(sp);
+}
+
+const char *
+spool_dir(const struct spool *sp)
+{
+	return sp->dir;
+}
+
+/* --- leases --- */
+
+static struct spool_lease *
+lease_find(struct spool *sp, const char *id)
+{
+	for (struct spool_lease *l = sp->leases; l != NULL; l = l->next)
+		if (strcmp(l->id, id) == 0)
+			return l;
+	return NULL;
+}
+
+int
+spool_lease(struct spool *sp, const char *id, struct dsmtp_err *err)
+{
+	char dname[SPOOL_ID_SIZE + 2], ename[SPOOL_ID_SIZE + 2];
+	struct spool_lease *l;
+	struct stat st;
+	int fd;
+
+	if (!spool_id_valid(id)) {
+		errno = EINVAL;
+		dsmtp_err_set(err, "\"%s\" is not a message id", id);
+		return -1;
+	}
+	if (lease_find(sp, id) != NULL)
+		return 0;
+	snprintf(dname, sizeof(dname), "%s.d", id);
+	snprintf(ename, sizeof(ename), "%s.e", id);
+	fd = openat(sp->dirfd, dname, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0) {
+		dsmtp_err_set(err, "%s: %s", id, errno == ENOENT ? "no such message" : strerror(errno));
+		return -1;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		int e = errno;
+
+		close(fd);
+		if (e == EWOULDBLOCK) {
+			errno = EWOULDBLOCK;
+			dsmtp_err_set(err, "%s: busy (another process holds its lease)", id);
+			return 1;
+		}
+		errno = e;
+		dsmtp_err_set(err, "%s: lock: %s", id, strerror(e));
+		return -1;
+	}
+	/* locked, but removed meanwhile, or a data file whose envelope never
+	 * arrived (the committer held the lock until its rename was done) */
+	if (fstat(fd, &st) < 0 || st.st_nlink == 0 ||
+	    faccessat(sp->dirfd, ename, F_OK, AT_SYMLINK_NOFOLLOW) < 0) {
+		close(fd);
+		errno = ENOENT;
+		dsmtp_err_set(err, "%s: no such message", id);
+		return -1;
+	}
+	if ((l = calloc(1, sizeof(*l))) == NULL) {
+		close(fd);
+		errno = ENOMEM;
+		dsmtp_err_set(err, "out of memory");
+		return -1;
+	}
+	snprintf(l->id, sizeof(l->id), "%s", id);
+	l->fd = fd;
+	l->next = sp->leases;
+	sp->leases = l;
+	return 0;
+}
+
+void
+spool_release(struct spool *sp, const char *id)
+{
+	for (struct spool_lease **lp = &sp->leases; *lp != NULL; lp = &(*lp)->next) {
+		if (strcmp((*lp)->id, id) == 0) {
+			struct spool_lease *l = *lp;
+
+			*lp = l->next;
+			close(l->fd);
+			free(l);
+			return;
+		}
+	}
+}
+
+/* --- quarantine --- */
+
+/* Move a damaged message aside so nobody trips over it again (no crash
+ * loop), keeping every byte for a human: ID.d first, so that a crash in
+ * between leaves ID.e behind to be quarantined next time, never ID.d
+ * alone (which recovery would delete). */
+static void
+quarantine(struct spool *sp, const char *id, const char *why)
+{
+	char dname[SPOOL_ID_SIZE + 2], ename[SPOOL_ID_SIZE + 2], wname[SPOOL_ID_SIZE + 4];
+	bool held = lease_find(sp, id) != NULL;
+	int fd;
+
+	snprintf(dname, sizeof(dname), "%s.d", id);
+	snprintf(ename, sizeof(ename), "%s.e", id);
+	snprintf(wname, sizeof(wname), "%s.why", id);
+	/* never pull a message from under a process delivering it */
+	if (!held && spool_lease(sp, id, NULL) == 1) {
+		diag_warnx("%s/%s is damaged (%s) but busy; not quarantined", sp->dir, ename, why);
+		return;
+	}
+	if (spool_io_rename(sp->dirfd, dname, sp->quarfd, dname, false) < 0 && errno != ENOENT) {
+		diag_warn("%s/%s is damaged (%s); cannot move it to quarantine/", sp->dir,
+		    ename, why);
+		goto out;
+	}
+	if (spool_io_rename(sp->dirfd, ename, sp->quarfd, ename, false) < 0 && errno != ENOENT) {
+		diag_warn("%s/%s is damaged (%s); cannot move it to quarantine/", sp->dir,
+		    ename, why);
+		goto out;
+	}
+	fd = openat(sp->quarfd, wname, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd >= 0) {
+		if (spool_io_write(fd, why, strlen(why)) < 0 || spool_io_write(fd, "\n", 1) < 0)
+			diag_warn("%s/quarantine/%s", sp->dir, wname);
+		close(fd);
+	}
+	if (spool_io_dirfsync(sp->quarfd) < 0 || spool_io_dirfsync(sp->dirfd) < 0)
+		diag_warn("%s: fsync after quarantine", sp->dir);
+	diag_warnx("%s: message %s moved to quarantine/: %s", sp->dir, id, why);
+out:
+	if (!held)
+		spool_release(sp, id);
+}
+
+/* --- reading --- */
+
+/* read all of dfd/name (bounded) into a malloc'ed buffer */
+static int
+slurp(int dfd, const char *name, char **out, size_t *outlen)
+{
+	struct stat st;
+	char *buf;
+	size_t got = 0;
+	int fd, e;
+
+	if ((fd = openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0)
+		return -1;
+	if (fstat(fd, &st) < 0)
+		goto fail;
+	if (st.st_size > SPOOL_MAX_ENVELOPE) {
+		errno = EFBIG;
+		goto fail;
+	}
+	if ((buf = malloc((size_t)st.st_size + 1)) == NULL)
+		goto fail;
+	while (got < (size_t)st.st_size) {
+		ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			e = errno;
+			free(buf);
+			errno = e;
+			goto fail;
+		}
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	close(fd);
+	*out = buf;
+	*outlen = got;
+	return 0;
+fail:
+	e = errno;
+	close(fd);
+	errno = e;
+	return -1;
+}
+
+/* the envelope, checked whole and against the size of ID.d; damage is
+ * quarantined (EBADMSG) */
+static int
+load_env(struct spool *sp, const char *id, struct spool_envelope *env, uint32_t *crc,
+    struct dsmtp_err *err)
+{
+	char ename[SPOOL_ID_SIZE + 2], dname[SPOOL_ID_SIZE + 2], why[SPOOL_WHY_SIZE];
+	struct stat st;
+	char *buf;
+	size_t len;
+
+	memset(env, 0, sizeof(*env));
+	if (!spool_id_valid(id)) {
+		errno = EINVAL;
+		dsmtp_err_set(err, "\"%s\" is not a message id", id);
+		return -1;
+	}
+	snprintf(ename, sizeof(ename), "%s.e", id);
+	snprintf(dname, sizeof(dname), "%s.d", id);
+	if (slurp(sp->dirfd, ename, &buf, &len) < 0) {
+		int e = errno;
+
+		if (e == EFBIG) {
+			snprintf(why, sizeof(why), "envelope larger than %d bytes",
+			    SPOOL_MAX_ENVELOPE);
+			goto damaged;
+		}
+		dsmtp_err_set(err, "%s: %s", id, e == ENOENT ? "no such message" : strerror(e));
+		errno = e;
+		return -1;
+	}
+	if (spool_env_decode(buf, len, id, env, crc, why, sizeof(why)) < 0) {
+		free(buf);
+		goto damaged;
+	}
+	free(buf);
+	if (fstatat(sp->dirfd, dname, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		spool_envelope_free(env);
+		/* removed between our read and our stat: gone, not damaged */
+		if (faccessat(sp->dirfd, ename, F_OK, AT_SYMLINK_NOFOLLOW) < 0) {
+			dsmtp_err_set(err, "%s: no such message", id);
+			errno = ENOENT;
+			return -1;
+		}
+		snprintf(why, sizeof(why), "data file missing");
+		goto damaged;
+	}
+	if ((uint64_t)st.st_size != env->size) {
+		snprintf(why, sizeof(why), "data file has %jd bytes, the envelope says %" PRIu64,
+		    (intmax_t)st.st_size, env->size);
+		spool_envelope_free(env);
+		goto damaged;
+	}
+	return 0;
+damaged:
+	quarantine(sp, id, why);
+	dsmtp_err_set(err, "%s: damaged: %s", id, why);
+	errno = EBADMSG;
+	return -1;
+}
+
+int
+spool_load(struct spool *sp, const char *id, struct spool_envelope *env, struct dsmtp_err *err)
+{
+	uint32_t crc;
+
+	return load_env(sp, id, env, &crc, err);
+}
+
+int
+spool_data_open(struct spool *sp, const char *id, struct dsmtp_err *err)
+{
+	struct spool_envelope env;
+	char dname[SPOOL_ID_SIZE + 2], why[SPOOL_WHY_SIZE];
+	unsigned char buf[16384];
+	uint32_t want, crc = 0;
+	uint64_t total = 0;
+	int fd, e;
+
+	if (load_env(sp, id, &env, &want, err) < 0)
+		return -1;
+	snprintf(dname, sizeof(dname), "%s.d", id);
+	if ((fd = openat(sp->dirfd, dname, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0) {
+		e = errno;
+		spool_envelope_free(&env);
+		dsmtp_err_set(err, "%s: %s", id, e == ENOENT ? "no such message" : strerror(e));
+		errno = e;
+		return -1;
+	}
+	/* read it through once: a flipped bit is found here, before a
+	 * single byte goes to the next hop */
+	for (;;) {
+		ssize_t n = read(fd, buf, sizeof(buf));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			e = errno;
+			close(fd);
+			spool_envelope_free(&env);
+			dsmtp_err_set(err, "%s: read: %s", id, strerror(e));
+			errno = e;
+			return -1;
+		}
+		if (n == 0)
+			break;
+		crc = spool_crc32c(crc, buf, (size_t)n);
+		total += (uint64_t)n;
+	}
+	if (total != env.size || crc != want) {
+		snprintf(why, sizeof(why), "data file checksum mismatch (%" PRIu64 " bytes, "
+		    "crc %08" PRIx32 ", the envelope says %" PRIu64 " bytes, crc %08" PRIx32 ")",
+		    total, crc, env.size, want);
+		close(fd);
+		spool_envelope_free(&env);
+		quarantine(sp, id, why);
+		dsmtp_err_set(err, "%s: damaged: %s", id, why);
+		errno = EBADMSG;
+		return -1;
+	}
+	spool_envelope_free(&env);
+	if (lseek(fd, 0, SEEK_SET) < 0) {
+		e = errno;
+		close(fd);
+		dsmtp_err_set(err, "%s: lseek: %s", id, strerror(e));
+		errno = e;
+		return -1;
+	}
+	return fd;
+}
+
+static int
+cmp_ids(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int
+spool_list_ids(struct spool *sp, char ***ids, size_t *n, struct dsmtp_err *err)
+{
+	char **v = NULL;
+	size_t nv = 0, cap = 0;
+	struct dirent *de;
+	DIR *d;
+	int fd;
+
+	*ids = NULL;
+	*n = 0;
+	if ((fd = dup(sp->dirfd)) < 0 || (d = fdopendir(fd)) == NULL) {
+		int e = errno;
+
+		if (fd >= 0)
+			close(fd);
+		dsmtp_err_set(err, "%s: %s", sp->dir, strerror(e));
+		errno = e;
+		return -1;
+	}
+	/* fdopendir on a dup shares the offset: start from the top */
+	rewinddir(d);
+	while ((de = readdir(d)) != NULL) {
+		size_t l = strlen(de->d_name);
+		char *id;
+
+		if (l != SPOOL_ID_LEN + 2 || strcmp(de->d_name + SPOOL_ID_LEN, ".e") != 0)
+			continue;
+		if ((id = strndup(de->d_name, SPOOL_ID_LEN)) == NULL || !spool_id_valid(id)) {
+			if (id == NULL)
+				goto oom;
+			free(id);
+			continue;
+		}
+		if (nv == cap) {
+			size_t ncap = cap ? cap * 2 : 64;
+			char **nv2 = realloc(v, ncap * sizeof(*v));
+
+			if (nv2 == NULL) {
+				free(id);
+				goto oom;
+			}
+			v = nv2;
+			cap = ncap;
+		}
+		v[nv++] = id;
+	}
+	closedir(d);
+	if (nv > 0)
+		qsort(v, nv, sizeof(*v), cmp_ids);
+	*ids = v;
+	*n = nv;
+	return 0;
+oom:
+	closedir(d);
+	spool_ids_free(v, nv);
+	dsmtp_err_set(err, "out of memory");
+	errno = ENOMEM;
+	return -1;
+}
+
+void
+spool_ids_free(char **ids, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(ids[i]);
+	free(ids);
+}
+
+static int
+cmp_next(const void *a, const void *b)
+{
+	const struct spool_envelope *x = a, *y = b;
+
+	if (x->next_attempt != y->next_attempt)
+		return x->next_attempt < y->next_attempt ? -1 : 1;
+	return strcmp(x->id, y->id);
+}
+
+int
+spool_list(struct spool *sp, struct spool_envelope **envs, size_t *n, struct dsmtp_err *err)
+{
+	struct spool_envelope *v;
+	char **ids;
+	size_t nids, nv = 0;
+
+	*envs = NULL;
+	*n = 0;
+	if (spool_list_ids(sp, &ids, &nids, err) < 0)
+		return -1;
+	if ((v = calloc(nids ? nids : 1, sizeof(*v))) == NULL) {
+		spool_ids_free(ids, nids);
+		dsmtp_err_set(err, "out of memory");
+		errno = ENOMEM;
+		return -1;
+	}
+	for (size_t i = 0; i < nids; i++) {
+		struct dsmtp_err e;
+
+		if (spool_load(sp, ids[i], &v[nv], &e) == 0) {
+			nv++;
+			continue;
+		}
+		/* gone: delivered meanwhile; damaged: quarantine said so */
+		if (errno == ENOENT || errno == EBADMSG)
+			continue;
+		dsmtp_err_set(err, "%s", e.msg);
+		spool_ids_free(ids, nids);
+		spool_list_free(v, nv);
+		return -1;
+	}
+	spool_ids_free(ids, nids);
+	if (nv > 0)
+		qsort(v, nv, sizeof(*v), cmp_next);
+	*envs = v;
+	*n = nv;
+	return 0;
+}
+
+void
+spool_list_free(struct spool_envelope *envs, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		spool_envelope_free(&envs[i]);
+	free(envs);
+}
+
+/* --- updating --- */
+
+/* run op under sp's lease, or one taken just for it */
+static int
+with_lease(struct spool *sp, const char *id, bool *temp, struct dsmtp_err *err)
+{
+	int rc;
+
+	*temp = false;
+	if (lease_find(sp, id) != NULL)
+		return 0;
+	rc = spool_lease(sp, id, err);
+	if (rc == 1) {
+		errno = EWOULDBLOCK;
+		return -1;
+	}
+	if (rc < 0)
+		return -1;
+	*temp = true;
+	return 0;
+}
+
+int
+spool_update(struct spool *sp, const char *id, const struct spool_envelope *env,
+    struct dsmtp_err *err)
+{
+	char tname[SPOOL_ID_SIZE + 4], ename[SPOOL_ID_SIZE + 2], why[SPOOL_WHY_SIZE];
+	struct spool_envelope old;
+	char *buf = NULL;
+	size_t len;
+	uint32_t crc;
+	bool temp, created = false;
+	int fd = -1, e = 0, rc = -1;
+
+	if (with_lease(sp, id, &temp, err) < 0)
+		return -1;
+	/* the data's length and CRC stay those of ID.d, whatever env says */
+	if (load_env(sp, id, &old, &crc, err) < 0) {
+		e = errno;
+		goto out;
+	}
+	if (spool_env_encode(env, id, old.size, crc, &buf, &len, why, sizeof(why)) < 0) {
+		spool_envelope_free(&old);
+		dsmtp_err_set(err, "%s: %s", id, why);
+		e = EINVAL;
+		goto out;
+	}
+	spool_envelope_free(&old);
+	snprintf(tname, sizeof(tname), "%s.u", id);
+	snprintf(ename, sizeof(ename), "%s.e", id);
+	/* tmp + fsync + rename: a crash leaves the old envelope or the new
+	 * one, never half of either */
+	if ((fd = spool_tmp_create(sp, tname, true)) < 0) {
+		e = errno;
+		dsmtp_err_set(err, "%s/tmp/%s: create: %s", sp->dir, tname, strerror(e));
+		goto out;
+	}
+	created = true;
+	if (spool_io_write(fd, buf, len) < 0) {
+		e = errno;
+		dsmtp_err_set(err, "%s/tmp/%s: write: %s", sp->dir, tname, strerror(e));
+		goto out;
+	}
+	if (spool_io_fsync(fd) < 0) {
+		e = errno;
+		dsmtp_err_set(err, "%s/tmp/%s: fsync: %s", sp->dir, tname, strerror(e));
+		goto out;
+	}
+	if (spool_io_rename(sp->tmpfd, tname, sp->dirfd, ename, false) < 0) {
+		e = errno;
+		dsmtp_err_set(err, "%s: rename into queue/: %s", id, strerror(e));
+		goto out;
+	}
+	created = false;
+	/* the rename is only durable once queue/ itself is on disk */
+	if (spool_io_dirfsync(sp->dirfd) < 0) {
+		e = errno;
+		dsmtp_err_set(err, "%s: fsync: %s", sp->dir, strerror(e));
+		goto out;
+	}
+	rc = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	if (created)
+		unlinkat(sp->tmpfd, tname, 0);
+	free(buf);
+	if (temp)
+		spool_release(sp, id);
+	if (rc < 0)
+		errno = e;
+	return rc;
+}
+
+int
+spool_remove(struct spool *sp, const char *id, struct dsmtp_err *err)
+{
+	char dname[SPOOL_ID_SIZE + 2], ename[SPOOL_ID_SIZE + 2];
+	struct spool_envelope env;
+	bool temp;
+	int rc = -1, e = 0;
+
+	if (with_lease(sp, id, &temp, err) < 0)
+		return -1;
+	if (spool_load(sp, id, &env, err) < 0) {
+		e = errno;
+		goto out;
+	}
+	for (size_t i = 0; i < env.nrcpts; i++) {
+		if (env.rcpts[i].state == SPOOL_RCPT_PENDING ||
+		    env.rcpts[i].state == SPOOL_RCPT_FAILED) {
+			dsmtp_err_set(err, "%s: recipient %s is still %s", id, env.rcpts[i].addr,
+			    spool_rcpt_state_name(env.rcpts[i].state));
+			spool_envelope_free(&env);
+			e = EBUSY;
+			goto out;
+		}
+	}
+	spool_envelope_free(&env);
+	snprintf(dname, sizeof(dname), "%s.d", id);
+	snprintf(ename, sizeof(ename), "%s.e", id);
+	/* the envelope first: once it is gone the message is gone; a crash
+	 * before ID.d goes leaves an orphan that recovery removes */
+	if (unlinkat(sp->dirfd, ename, 0) < 0) {
+		e = errno;
+		dsmtp_err_set(err, "%s: unlink: %s", ename, strerror(e));
+		goto out;
+	}
+	if (unlinkat(sp->dirfd, dname, 0) < 0)
+		diag_warn("%s/%s: unlink", sp->dir, dname);
+	if (spool_io_dirfsync(sp->dirfd) < 0) {
+		e = errno;
+		dsmtp_err_set(err, "%s: fsync: %s", sp->dir, strerror(e));
+		goto out;
+	}
+	rc = 0;
+out:
+	if (temp)
+		spool_release(sp, id);
+	if (rc < 0)
+		errno = e;
+	return rc;
+}
+
+int
+spool_flush_all(struct spool *sp, size_t *flushed, size_t *busy, struct dsmtp_err *err)
+{
+	char **ids;
+	size_t nids;
+	int64_t now = (int64_t)time(NULL);
+	int rc = 0;
+
+	*flushed = *busy = 0;
+	if (spool_list_ids(sp, &ids, &nids, err) < 0)
+		return -1;
+	for (size_t i = 0; i < nids; i++) {
+		struct spool_envelope env;
+		struct dsmtp_err e;
+		bool temp, changed = false;
+
+		if (with_lease(sp, ids[i], &temp, &e) < 0) {
+			if (errno == EWOULDBLOCK)
+				(*busy)++;
+			continue;
+		}
+		if (spool_load(sp, ids[i], &env, &e) == 0) {
+			for (size_t r = 0; r < env.nrcpts; r++) {
+				if (env.rcpts[r].state == SPOOL_RCPT_PENDING &&
+				    env.rcpts[r].next_attempt > now) {
+					env.rcpts[r].next_attempt = now;
+					changed = true;
+				}
+			}
+			if (changed && spool_update(sp, ids[i], &env, &e) < 0) {
+				dsmtp_err_set(err, "%s", e.msg);
+				rc = -1;
+			} else if (changed)
+				(*flushed)++;
+			spool_envelope_free(&env);
+		}
+		if (temp)
+			spool_release(sp, ids[i]);
+		if (rc < 0)
+			break;
+	}
+	spool_ids_free(ids, nids);
+	return rc;
+}

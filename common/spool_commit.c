@@ -1,0 +1,495 @@
+/* spool_commit.c: writing new messages and making them durable (DESIGN.md
+ * section 10): the temporary data file, the group commit on one worker
+ * thread, and the ev_async that hands results back to the loop. Owns the
+ * order of fsyncs and renames that makes "accepted" mean "on disk". Does
+ * not own the record format (spool_format.c) or reading (spool.c).
+ *
+ * A worker pass takes every commit queued since the last one and does:
+ *   1. per message: write tmp/ID.e and start writeback of both files;
+ *      then per message: fsync tmp/ID.e and tmp/ID.d;
+ *   2. per message: rename tmp/ID.d -> ID.d, then tmp/ID.e -> ID.e;
+ *   3. once: fsync queue/, which makes every rename of the pass durable;
+ * then wakes the loop, where done() runs. A crash before 3 completes loses
+ * only messages nobody was told about; ID.d keeps its flock from creation
+ * until after 3, so no other process recovers or leases it meanwhile. */
+#include "autoconfig.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/spool_int.h"
+
+static void	*worker_main(void *arg);
+static void	 commit_group(struct spool *sp, struct spool_msg *list);
+static void	 wake_cb(struct ev_loop *loop, ev_async *w, int revents);
+
+static void DIAG_PRINTF(2, 3)
+msg_fail(struct spool_msg *m, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (m->rc < 0)
+		return;		/* the first reason is the one that matters */
+	m->rc = -1;
+	va_start(ap, fmt);
+	vsnprintf(m->why, sizeof(m->why), fmt, ap);
+	va_end(ap);
+}
+
+static void
+msg_free(struct spool_msg *m)
+{
+	if (m->efd >= 0)
+		close(m->efd);
+	if (m->dfd >= 0)
+		close(m->dfd);
+	free(m->wbuf);
+	free(m->env);
+	free(m);
+}
+
+struct spool_msg *
+spool_msg_new(struct spool *sp, struct dsmtp_err *err)
+{
+	struct spool_msg *m;
+	char name[SPOOL_ID_SIZE + 2];
+
+	if ((m = calloc(1, sizeof(*m))) == NULL || (m->wbuf = malloc(SPOOL_WBUF_SIZE)) == NULL) {
+		free(m);
+		dsmtp_err_set(err, "out of memory");
+		return NULL;
+	}
+	m->sp = sp;
+	m->efd = -1;
+	/* a second id if a recovering process raced us for the first name */
+	for (int tries = 0; tries < 2; tries++) {
+		spool_make_id(sp, m->id);
+		snprintf(name, sizeof(name), "%s.d", m->id);
+		if ((m->dfd = spool_tmp_create(sp, name, false)) >= 0)
+			return m;
+	}
+	dsmtp_err_set(err, "%s/tmp/%s: create: %s", sp->dir, name, strerror(errno));
+	free(m->wbuf);
+	free(m);
+	return NULL;
+}
+
+const char *
+spool_msg_id(const struct spool_msg *m)
+{
+	return m->id;
+}
+
+/* write out the buffer; the first error sticks */
+static int
+wflush(struct spool_msg *m)
+{
+	if (m->werrno) {
+		errno = m->werrno;
+		return -1;
+	}
+	if (m->wlen > 0 && spool_io_write(m->dfd, m->wbuf, m->wlen) < 0) {
+		m->werrno = errno;
+		return -1;
+	}
+	m->wlen = 0;
+	return 0;
+}
+
+int
+spool_msg_write(struct spool_msg *m, const void *buf, size_t len)
+{
+	if (m->werrno) {
+		errno = m->werrno;
+		return -1;
+	}
+	m->crc = spool_crc32c(m->crc, buf, len);
+	m->size += len;
+	if (len <= SPOOL_WBUF_SIZE - m->wlen) {
+		memcpy(m->wbuf + m->wlen, buf, len);
+		m->wlen += len;
+		return 0;
+	}
+	if (wflush(m) < 0)
+		return -1;
+	if (len >= SPOOL_WBUF_SIZE) {
+		if (spool_io_write(m->dfd, buf, len) < 0) {
+			m->werrno = errno;
+			return -1;
+		}
+		return 0;
+	}
+	memcpy(m->wbuf, buf, len);
+	m->wlen = len;
+	return 0;
+}
+
+void
+spool_msg_abort(struct spool_msg *m)
+{
+	char name[SPOOL_ID_SIZE + 2];
+
+	if (m == NULL)
+		return;
+	snprintf(name, sizeof(name), "%s.d", m->id);
+	/* unlink before close: while we hold the lock nobody else touches it */
+	unlinkat(m->sp->tmpfd, name, 0);
+	msg_free(m);
+}
+
+/* serialize the envelope now, so the caller may free theirs on return */
+static void
+msg_encode(struct spool_msg *m, const struct spool_envelope *env)
+{
+	struct spool_envelope e = *env;
+	struct spool_rcpt *r;
+
+	if (env->nrcpts == 0 || env->rcpts == NULL) {
+		msg_fail(m, "invalid envelope: no recipient");
+		return;
+	}
+	if ((r = calloc(env->nrcpts, sizeof(*r))) == NULL) {
+		msg_fail(m, "out of memory");
+		return;
+	}
+	memcpy(r, env->rcpts, env->nrcpts * sizeof(*r));
+	if (e.arrival == 0)
+		e.arrival = (int64_t)time(NULL);
+	for (size_t i = 0; i < e.nrcpts; i++)
+		if (r[i].next_attempt == 0)
+			r[i].next_attempt = e.arrival;
+	e.rcpts = r;
+	if (spool_env_encode(&e, m->id, m->size, m->crc, &m->env, &m->envlen, m->why,
+	    sizeof(m->why)) < 0)
+		m->rc = -1;
+	free(r);
+}
+
+/* done(), then free: the one way a committed message ends */
+static void
+msg_finish(struct spool_msg *m)
+{
+	m->done_fn(m->done_arg, m->rc, m->id, m->rc == 0 ? NULL : m->why);
+	msg_free(m);
+}
+
+int
+spool_msg_commit(struct spool_msg *m, const struct spool_envelope *env, spool_done_fn *done,
+    void *arg)
+{
+	struct spool *sp;
+
+	if (m == NULL || done == NULL || env == NULL) {
+		spool_msg_abort(m);
+		return -1;
+	}
+	sp = m->sp;
+	m->done_fn = done;
+	m->done_arg = arg;
+	if (wflush(m) < 0)
+		msg_fail(m, "write %s/tmp/%s.d: %s", sp->dir, m->id, strerror(m->werrno));
+	free(m->wbuf);
+	m->wbuf = NULL;
+	if (m->rc == 0)
+		msg_encode(m, env);
+	if (sp->loop == NULL || sp->stopping) {
+		m->next = NULL;
+		commit_group(sp, m);
+		sp->n_groups++;		/* no worker now: nobody else counts */
+		sp->n_commits++;
+		msg_finish(m);
+		return 0;
+	}
+	/* keep the loop alive while a commit is in flight (the async
+	 * watcher itself is unref'ed: an idle spool must not hold ev_run) */
+	if (sp->inflight++ == 0)
+		ev_ref(sp->loop);
+	m->next = NULL;
+	if (m->rc < 0) {
+		/* failed already: clean up here, answer through the loop all
+		 * the same, so callers have one path */
+		commit_group(sp, m);
+		pthread_mutex_lock(&sp->mu);
+		*sp->done_tail = m;
+		sp->done_tail = &m->next;
+		pthread_mutex_unlock(&sp->mu);
+		ev_async_send(sp->loop, &sp->wake);
+		return 0;
+	}
+	pthread_mutex_lock(&sp->mu);
+	*sp->todo_tail = m;
+	sp->todo_tail = &m->next;
+	pthread_cond_signal(&sp->cv);
+	pthread_mutex_unlock(&sp->mu);
+	return 0;
+}
+
+/* step 1a for one message: its envelope written, writeback started */
+static void
+prepare(struct spool *sp, struct spool_msg *m)
+{
+	char name[SPOOL_ID_SIZE + 2];
+
+	snprintf(name, sizeof(name), "%s.e", m->id);
+	if ((m->efd = spool_tmp_create(sp, name, false)) < 0) {
+		msg_fail(m, "create %s/tmp/%s: %s", sp->dir, name, strerror(errno));
+		return;
+	}
+	if (spool_io_write(m->efd, m->env, m->envlen) < 0) {
+		msg_fail(m, "write %s/tmp/%s: %s", sp->dir, name, strerror(errno));
+		return;
+	}
+#ifdef SYNC_FILE_RANGE_WRITE
+	/* start writeback of both files now (a hint; errors show up in the
+	 * fsync): blocks of the whole group get allocated before the first
+	 * fsync, so one journal commit covers them all instead of one each */
+	(void)sync_file_range(m->dfd, 0, 0, SYNC_FILE_RANGE_WRITE);
+	(void)sync_file_range(m->efd, 0, 0, SYNC_FILE_RANGE_WRITE);
+#endif
+}
+
+/* step 1b for one message: both fsyncs before any rename, so a renamed
+ * file never turns out empty or short after a crash */
+static void
+make_durable(struct spool *sp, struct spool_msg *m)
+{
+	if (spool_io_fsync(m->efd) < 0) {
+		msg_fail(m, "fsync %s/tmp/%s.e: %s", sp->dir, m->id, strerror(errno));
+		return;
+	}
+	if (spool_io_fsync(m->dfd) < 0)
+		msg_fail(m, "fsync %s/tmp/%s.d: %s", sp->dir, m->id, strerror(errno));
+}
+
+/* step 2 for one message: into queue/, data first so that an envelope
+ * in queue/ always has its data beside it */
+static void
+publish(struct spool *sp, struct spool_msg *m)
+{
+	char dname[SPOOL_ID_SIZE + 2], ename[SPOOL_ID_SIZE + 2];
+
+	snprintf(dname, sizeof(dname), "%s.d", m->id);
+	snprintf(ename, sizeof(ename), "%s.e", m->id);
+	if (spool_io_rename(sp->tmpfd, dname, sp->dirfd, dname, true) < 0) {
+		msg_fail(m, "rename %s/tmp/%s into queue/: %s", sp->dir, dname, strerror(errno));
+		return;
+	}
+	m->d_moved = true;
+	if (spool_io_rename(sp->tmpfd, ename, sp->dirfd, ename, true) < 0) {
+		msg_fail(m, "rename %s/tmp/%s into queue/: %s", sp->dir, ename, strerror(errno));
+		return;
+	}
+	m->e_moved = true;
+}
+
+/* take back what a failed message put anywhere; we still hold the flock
+ * of ID.d, so no other process has leased or recovered it */
+static void
+unpublish(struct spool *sp, struct spool_msg *m)
+{
+	char dname[SPOOL_ID_SIZE + 2], ename[SPOOL_ID_SIZE + 2];
+
+	snprintf(dname, sizeof(dname), "%s.d", m->id);
+	snprintf(ename, sizeof(ename), "%s.e", m->id);
+	if (m->e_moved)
+		unlinkat(sp->dirfd, ename, 0);
+	else if (m->efd >= 0)
+		unlinkat(sp->tmpfd, ename, 0);
+	if (m->d_moved)
+		unlinkat(sp->dirfd, dname, 0);
+	else
+		unlinkat(sp->tmpfd, dname, 0);
+	m->d_moved = m->e_moved = false;
+}
+
+/* steps 1-3 for a list of messages (see the file header) */
+static void
+commit_group(struct spool *sp, struct spool_msg *list)
+{
+	struct spool_msg *m;
+	bool moved = false;
+
+	for (m = list; m != NULL; m = m->next)
+		if (m->rc == 0)
+			prepare(sp, m);
+	for (m = list; m != NULL; m = m->next)
+		if (m->rc == 0)
+			make_durable(sp, m);
+	for (m = list; m != NULL; m = m->next) {
+		if (m->rc == 0)
+			publish(sp, m);
+		moved |= m->d_moved;
+	}
+	/* one directory fsync for the whole group: the point of grouping */
+	if (moved && spool_io_dirfsync(sp->dirfd) < 0) {
+		int e = errno;
+
+		for (m = list; m != NULL; m = m->next)
+			if (m->d_moved)
+				msg_fail(m, "fsync %s: %s", sp->dir, strerror(e));
+	}
+	for (m = list; m != NULL; m = m->next) {
+		if (m->rc < 0)
+			unpublish(sp, m);
+		/* closing ID.d releases its flock: from here dsmtpc may lease it */
+		if (m->efd >= 0)
+			close(m->efd);
+		if (m->dfd >= 0)
+			close(m->dfd);
+		m->efd = m->dfd = -1;
+	}
+}
+
+/* the worker: everything queued since the last pass is one group */
+static void *
+worker_main(void *arg)
+{
+	struct spool *sp = arg;
+
+	pthread_mutex_lock(&sp->mu);
+	for (;;) {
+		struct spool_msg *list, *m, **tail;
+		size_t k = 0;
+
+		while (sp->todo == NULL && !sp->stopping)
+			pthread_cond_wait(&sp->cv, &sp->mu);
+		if (sp->todo == NULL)
+			break;		/* stopping, and nothing left to commit */
+		list = sp->todo;
+		for (tail = &list; *tail != NULL && (sp->group_max == 0 || k < sp->group_max);
+		    tail = &(*tail)->next)
+			k++;
+		sp->todo = *tail;
+		if (sp->todo == NULL)
+			sp->todo_tail = &sp->todo;
+		*tail = NULL;
+		pthread_mutex_unlock(&sp->mu);
+
+		commit_group(sp, list);
+
+		pthread_mutex_lock(&sp->mu);
+		for (m = list; m != NULL; m = m->next) {
+			*sp->done_tail = m;
+			sp->done_tail = &m->next;
+		}
+		sp->n_groups++;
+		sp->n_commits += k;
+		pthread_mutex_unlock(&sp->mu);
+		ev_async_send(sp->loop, &sp->wake);
+		pthread_mutex_lock(&sp->mu);
+	}
+	pthread_mutex_unlock(&sp->mu);
+	return NULL;
+}
+
+/* on the loop thread: every finished commit gets its done() */
+static void
+deliver_done(struct spool *sp)
+{
+	struct spool_msg *list, *m;
+
+	pthread_mutex_lock(&sp->mu);
+	list = sp->done;
+	sp->done = NULL;
+	sp->done_tail = &sp->done;
+	pthread_mutex_unlock(&sp->mu);
+	while ((m = list) != NULL) {
+		list = m->next;
+		if (--sp->inflight == 0)
+			ev_unref(sp->loop);
+		msg_finish(m);
+	}
+}
+
+static void
+wake_cb(struct ev_loop *loop, ev_async *w, int revents)
+{
+	deliver_done(w->data);
+}
+
+int
+spool_commit_start(struct spool *sp, struct dsmtp_err *err)
+{
+	sigset_t all, old;
+	int rc;
+
+	sp->todo_tail = &sp->todo;
+	sp->done_tail = &sp->done;
+	if ((rc = pthread_mutex_init(&sp->mu, NULL)) != 0) {
+		dsmtp_err_set(err, "pthread_mutex_init: %s", strerror(rc));
+		return -1;
+	}
+	if ((rc = pthread_cond_init(&sp->cv, NULL)) != 0) {
+		pthread_mutex_destroy(&sp->mu);
+		dsmtp_err_set(err, "pthread_cond_init: %s", strerror(rc));
+		return -1;
+	}
+	/* signals are the loop thread's business (ev_signal): the worker is
+	 * born with all of them blocked */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	rc = pthread_create(&sp->worker, NULL, worker_main, sp);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0) {
+		pthread_cond_destroy(&sp->cv);
+		pthread_mutex_destroy(&sp->mu);
+		dsmtp_err_set(err, "pthread_create: %s", strerror(rc));
+		return -1;
+	}
+	sp->worker_up = true;
+	ev_async_init(&sp->wake, wake_cb);
+	sp->wake.data = sp;
+	ev_async_start(sp->loop, &sp->wake);
+	ev_unref(sp->loop);
+	return 0;
+}
+
+void
+spool_commit_stop(struct spool *sp)
+{
+	if (!sp->worker_up)
+		return;
+	pthread_mutex_lock(&sp->mu);
+	sp->stopping = true;
+	pthread_cond_signal(&sp->cv);
+	pthread_mutex_unlock(&sp->mu);
+	/* the worker drains the queue before it leaves */
+	pthread_join(sp->worker, NULL);
+	sp->worker_up = false;
+	deliver_done(sp);
+	/* ev_async_stop on an unref'ed watcher: ref it back first (ev.pod) */
+	ev_ref(sp->loop);
+	ev_async_stop(sp->loop, &sp->wake);
+	pthread_cond_destroy(&sp->cv);
+	pthread_mutex_destroy(&sp->mu);
+}
+
+void
+spool_test_group_max(struct spool *sp, size_t max)
+{
+	if (sp->worker_up)
+		pthread_mutex_lock(&sp->mu);
+	sp->group_max = max;
+	if (sp->worker_up)
+		pthread_mutex_unlock(&sp->mu);
+}
+
+void
+spool_test_stats(const struct spool *sp, uint64_t *groups, uint64_t *commits)
+{
+	struct spool *w = (struct spool *)(uintptr_t)sp;
+
+	if (sp->worker_up)
+		pthread_mutex_lock(&w->mu);
+	*groups = sp->n_groups;
+	*commits = sp->n_commits;
+	if (sp->worker_up)
+		pthread_mutex_unlock(&w->mu);
+}

@@ -1,0 +1,97 @@
+/* spool_int.h: what the spool_*.c files share and nobody else may use: the
+ * struct spool, the in-flight message, the envelope codec and the I/O
+ * wrappers that carry the test faults. Not installed, not for callers. */
+#ifndef DSMTP_SPOOL_INT_H
+#define DSMTP_SPOOL_INT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <ev.h>
+
+#include "common/spool.h"
+
+#define SPOOL_WBUF_SIZE		(64 * 1024)	/* message bytes buffered per write(2) */
+#define SPOOL_MAX_ENVELOPE	(64 * 1024 * 1024)	/* an ID.e larger is damage */
+#define SPOOL_WHY_SIZE		256
+
+/* a lease held by this struct spool: the flock'ed fd of ID.d */
+struct spool_lease {
+	char			 id[SPOOL_ID_SIZE];
+	int			 fd;
+	struct spool_lease	*next;
+};
+
+struct spool {
+	char			*dir;		/* queue/ path, for messages */
+	int			 dirfd;		/* queue/ */
+	int			 tmpfd;		/* queue/tmp/ */
+	int			 quarfd;	/* queue/quarantine/ */
+	unsigned		 counter;	/* id uniqueness within a microsecond */
+	struct spool_lease	*leases;
+
+	/* commit machinery; NULL loop = synchronous */
+	struct ev_loop		*loop;
+	ev_async		 wake;		/* worker -> loop: finished commits */
+	pthread_t		 worker;
+	bool			 worker_up;
+	pthread_mutex_t		 mu;		/* guards the fields down to stats */
+	pthread_cond_t		 cv;
+	struct spool_msg	*todo, **todo_tail;	/* queued for the worker */
+	struct spool_msg	*done, **done_tail;	/* finished, for the loop */
+	bool			 stopping;
+	size_t			 group_max;
+	uint64_t		 n_groups, n_commits;
+	unsigned		 inflight;	/* loop thread only */
+};
+
+struct spool_msg {
+	struct spool		*sp;
+	char			 id[SPOOL_ID_SIZE];
+	int			 dfd;		/* tmp/ID.d, flock'ed until the end */
+	int			 efd;		/* tmp/ID.e while the worker writes it */
+	unsigned char		*wbuf;
+	size_t			 wlen;
+	uint64_t		 size;
+	uint32_t		 crc;
+	int			 werrno;	/* first write error, 0 none */
+	char			*env;		/* the serialized envelope */
+	size_t			 envlen;
+	bool			 d_moved, e_moved;	/* renamed into queue/ */
+	spool_done_fn		*done_fn;
+	void			*done_arg;
+	int			 rc;
+	char			 why[SPOOL_WHY_SIZE];
+	struct spool_msg	*next;
+};
+
+/* spool_format.c */
+uint32_t spool_crc32c(uint32_t crc, const void *buf, size_t len);
+/* serialize env (with the data length and CRC) into a malloc'ed buffer;
+ * -1 with why on an invalid envelope or no memory */
+int spool_env_encode(const struct spool_envelope *env, const char *id, uint64_t size,
+    uint32_t crc, char **out, size_t *outlen, char *why, size_t whylen);
+/* parse and check a whole ID.e; -1 with why (damage) */
+int spool_env_decode(const char *buf, size_t len, const char *id, struct spool_envelope *env,
+    uint32_t *crc, char *why, size_t whylen);
+bool spool_id_valid(const char *s);
+
+/* spool.c: syscalls with the test faults and EINTR handled */
+int spool_io_write(int fd, const void *buf, size_t len);
+int spool_io_fsync(int fd);
+int spool_io_dirfsync(int fd);
+int spool_io_rename(int ofd, const char *oname, int nfd, const char *nname, bool noreplace);
+/* create tmp/name O_EXCL 0600 and flock it, so spool_open() elsewhere
+ * never removes a file a live process is writing; replace_stale: a file
+ * of that name is a crashed earlier try of ours (we hold the lease) */
+int spool_tmp_create(struct spool *sp, const char *name, bool replace_stale);
+void spool_make_id(struct spool *sp, char id[SPOOL_ID_SIZE]);
+
+/* spool_commit.c */
+int spool_commit_start(struct spool *sp, struct dsmtp_err *err);
+void spool_commit_stop(struct spool *sp);
+
+#endif

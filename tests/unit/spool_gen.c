@@ -1,0 +1,170 @@
+/* spool_gen.c: a test-only spool writer for the integration tests (dsmtpd
+ * does not write the spool yet). Writes one message through the real
+ * spool API and prints its id. Not installed.
+ *
+ * spool_gen [--async] QUEUE_DIR [--from A] [--size N] [--client S]
+ *     [--ehlo S] [--session HEX] [--tls-version S] [--tls-cipher S]
+ *     [--tls-subject S] [--tls-sha256 S] [--tls-verify S]
+ *     [--domain-secured D] [--arrival-ago SECS]
+ *     --to ADDR [--state S] [--attempts N] [--next +/-SECS] [--error TEXT]
+ *     [--to ADDR ...]
+ * --state, --attempts, --next and --error apply to the last --to. */
+#include "autoconfig.h"
+
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <ev.h>
+
+#include "common/spool.h"
+
+#define MAX_RCPTS	64
+
+static int	done_rc = 1;
+static char	done_id[SPOOL_ID_SIZE];
+
+static void
+done(void *arg, int rc, const char *id, const char *why)
+{
+	done_rc = rc;
+	snprintf(done_id, sizeof(done_id), "%s", id);
+	if (rc != 0)
+		fprintf(stderr, "spool_gen: commit failed: %s\n", why);
+}
+
+static int
+usage(void)
+{
+	fprintf(stderr, "usage: spool_gen [--async] QUEUE_DIR [options] --to ADDR [...]\n");
+	return 64;
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "async", no_argument, NULL, 'A' },
+		{ "from", required_argument, NULL, 'f' },
+		{ "size", required_argument, NULL, 'z' },
+		{ "client", required_argument, NULL, 'c' },
+		{ "ehlo", required_argument, NULL, 'h' },
+		{ "session", required_argument, NULL, 'S' },
+		{ "tls-version", required_argument, NULL, 'v' },
+		{ "tls-cipher", required_argument, NULL, 'C' },
+		{ "tls-subject", required_argument, NULL, 'j' },
+		{ "tls-sha256", required_argument, NULL, 'H' },
+		{ "tls-verify", required_argument, NULL, 'V' },
+		{ "domain-secured", required_argument, NULL, 'D' },
+		{ "arrival-ago", required_argument, NULL, 'a' },
+		{ "to", required_argument, NULL, 't' },
+		{ "state", required_argument, NULL, 's' },
+		{ "attempts", required_argument, NULL, 'n' },
+		{ "next", required_argument, NULL, 'x' },
+		{ "error", required_argument, NULL, 'e' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct spool_rcpt rcpts[MAX_RCPTS];
+	struct spool_envelope env;
+	struct ev_loop *loop = NULL;
+	struct dsmtp_err err;
+	struct spool_msg *m;
+	struct spool *sp;
+	unsigned long long size = 1000;
+	time_t now = time(NULL);
+	bool async = false;
+	int ch;
+
+	memset(&env, 0, sizeof(env));
+	memset(rcpts, 0, sizeof(rcpts));
+	env.rcpts = rcpts;
+	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		struct spool_rcpt *r = env.nrcpts ? &rcpts[env.nrcpts - 1] : NULL;
+
+		switch (ch) {
+		case 'A': async = true; break;
+		case 'f': env.sender = optarg; break;
+		case 'z': size = strtoull(optarg, NULL, 10); break;
+		case 'c': env.client = optarg; break;
+		case 'h': env.ehlo = optarg; break;
+		case 'S': env.session_id = strtoull(optarg, NULL, 16); break;
+		case 'v': env.tls.version = optarg; break;
+		case 'C': env.tls.cipher = optarg; break;
+		case 'j': env.tls.peer_subject = optarg; break;
+		case 'H': env.tls.peer_sha256 = optarg; break;
+		case 'V': env.tls.verify = optarg; break;
+		case 'D': env.tls.domain_secured = true; env.tls.domain = optarg; break;
+		case 'a': env.arrival = (int64_t)now - strtoll(optarg, NULL, 10); break;
+		case 't':
+			if (env.nrcpts == MAX_RCPTS)
+				return usage();
+			rcpts[env.nrcpts++].addr = optarg;
+			break;
+		case 's':
+		case 'n':
+		case 'x':
+		case 'e':
+			if (r == NULL)
+				return usage();
+			if (ch == 's') {
+				int i;
+
+				for (i = 0; i <= SPOOL_RCPT_BOUNCED; i++)
+					if (strcmp(optarg, spool_rcpt_state_name(i)) == 0)
+						break;
+				if (i > SPOOL_RCPT_BOUNCED)
+					return usage();
+				r->state = (enum spool_rcpt_state)i;
+			} else if (ch == 'n')
+				r->attempts = (unsigned)strtoul(optarg, NULL, 10);
+			else if (ch == 'x')
+				r->next_attempt = (int64_t)now + strtoll(optarg, NULL, 10);
+			else
+				r->last_error = optarg;
+			break;
+		default:
+			return usage();
+		}
+	}
+	if (optind != argc - 1 || env.nrcpts == 0)
+		return usage();
+	if (async && (loop = ev_loop_new(EVFLAG_AUTO)) == NULL)
+		return 71;
+	if ((sp = spool_open(argv[optind], loop, &err)) == NULL) {
+		fprintf(stderr, "spool_gen: %s\n", err.msg);
+		return 73;
+	}
+	if ((m = spool_msg_new(sp, &err)) == NULL) {
+		fprintf(stderr, "spool_gen: %s\n", err.msg);
+		spool_close(sp);
+		return 73;
+	}
+	{
+		char line[80];
+		unsigned long long left = size;
+		int n = snprintf(line, sizeof(line), "Subject: spool_gen test\r\n\r\n");
+
+		if (spool_msg_write(m, line, (size_t)n) < 0)
+			fprintf(stderr, "spool_gen: write failed\n");
+		while (left > 0) {
+			size_t k = left < 60 ? (size_t)left : 60;
+
+			memset(line, 'a' + (int)(left % 26), k);
+			if (spool_msg_write(m, line, k) < 0)
+				fprintf(stderr, "spool_gen: write failed\n");
+			left -= k;
+		}
+	}
+	spool_msg_commit(m, &env, done, NULL);
+	if (loop != NULL)
+		ev_run(loop, 0);
+	spool_close(sp);
+	if (loop != NULL)
+		ev_loop_destroy(loop);
+	if (done_rc == 0)
+		printf("%s\n", done_id);
+	return done_rc == 0 ? 0 : 75;
+}
