@@ -504,7 +504,10 @@ cmd_import(int argc, char **argv, const char *config_path)
 			}
 	}
 	if (pi < 0 && si < 0) {
-		code = no_key_here(&x.st, file, list[0]);
+		/* name the leaf, not the CA a bundle may start with */
+		for (leaf = 0; leaf + 1 < n && gnutls_x509_crt_get_ca_status(list[leaf], NULL) > 0; leaf++)
+			;
+		code = no_key_here(&x.st, file, list[leaf]);
 		goto out_quiet;
 	}
 	if (tls_key_load(pi >= 0 ? x.st.pending[pi].key_path : x.st.certs[si].key_path, &key,

@@ -4,9 +4,11 @@
  * certificate of dsmtpd's first start. */
 #include "autoconfig.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "tls/tls_int.h"
 
@@ -122,6 +124,13 @@ cands_from_config(const struct dsmtp_config *cfg, struct cand **out, size_t *n,
 		if (tls_cert_facts_from_file(c[i].cert_path, &c[i].facts, &sub) < 0) {
 			dsmtp_err_set(err, "certificates[%zu]: %s", i, sub.msg);
 			cands_free(c, i);
+			return -1;
+		}
+		/* the key is loaded later by the session layer; say now if it cannot be */
+		if (access(c[i].key_path, R_OK) < 0) {
+			dsmtp_err_set(err, "certificates[%zu]: %s: cannot read the key: %s", i,
+			    c[i].key_path, strerror(errno));
+			cands_free(c, i + 1);
 			return -1;
 		}
 	}

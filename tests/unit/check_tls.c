@@ -38,7 +38,7 @@ rm_tmpdir(void)
 
 /* a CA certificate (basicConstraints CA, keyCertSign) with its key */
 static void
-make_ca(gnutls_x509_crt_t *crt, gnutls_x509_privkey_t *key)
+make_ca_named(gnutls_x509_crt_t *crt, gnutls_x509_privkey_t *key, const char *dn)
 {
 	gnutls_privkey_t pk;
 	unsigned char serial[] = { 0x01 };
@@ -50,7 +50,7 @@ make_ca(gnutls_x509_crt_t *crt, gnutls_x509_privkey_t *key)
 	ck_assert_int_ge(gnutls_x509_crt_set_serial(*crt, serial, 1), 0);
 	ck_assert_int_ge(gnutls_x509_crt_set_activation_time(*crt, now - 3600), 0);
 	ck_assert_int_ge(gnutls_x509_crt_set_expiration_time(*crt, now + 86400), 0);
-	ck_assert_int_ge(gnutls_x509_crt_set_dn(*crt, "CN=Unit CA,O=dsmtp", NULL), 0);
+	ck_assert_int_ge(gnutls_x509_crt_set_dn(*crt, dn, NULL), 0);
 	ck_assert_int_ge(gnutls_x509_crt_set_key(*crt, *key), 0);
 	ck_assert_int_ge(gnutls_x509_crt_set_basic_constraints(*crt, 1, -1), 0);
 	ck_assert_int_ge(gnutls_x509_crt_set_key_usage(*crt, GNUTLS_KEY_KEY_CERT_SIGN), 0);
@@ -58,6 +58,12 @@ make_ca(gnutls_x509_crt_t *crt, gnutls_x509_privkey_t *key)
 	ck_assert_int_ge(gnutls_privkey_import_x509(pk, *key, 0), 0);
 	ck_assert_int_ge(gnutls_x509_crt_privkey_sign(*crt, *crt, pk, GNUTLS_DIG_SHA256, 0), 0);
 	gnutls_privkey_deinit(pk);
+}
+
+static void
+make_ca(gnutls_x509_crt_t *crt, gnutls_x509_privkey_t *key)
+{
+	make_ca_named(crt, key, "CN=Unit CA,O=dsmtp");
 }
 
 /* a leaf for san signed by ca, valid from nb to na */
@@ -452,6 +458,108 @@ START_TEST(test_verify_chain)
 }
 END_TEST
 
+/* a CRL from ca revoking crt, written as PEM to path */
+static void
+write_crl(const char *path, gnutls_x509_crt_t ca, gnutls_x509_privkey_t cakey,
+    gnutls_x509_crt_t crt)
+{
+	gnutls_x509_crl_t crl;
+	gnutls_privkey_t pk;
+	gnutls_datum_t pem;
+	time_t now = time(NULL);
+	FILE *fp;
+
+	ck_assert_int_ge(gnutls_x509_crl_init(&crl), 0);
+	ck_assert_int_ge(gnutls_x509_crl_set_version(crl, 2), 0);
+	ck_assert_int_ge(gnutls_x509_crl_set_this_update(crl, now - 60), 0);
+	ck_assert_int_ge(gnutls_x509_crl_set_next_update(crl, now + 86400), 0);
+	ck_assert_int_ge(gnutls_x509_crl_set_crt(crl, crt, now - 30), 0);
+	ck_assert_int_ge(gnutls_privkey_init(&pk), 0);
+	ck_assert_int_ge(gnutls_privkey_import_x509(pk, cakey, 0), 0);
+	ck_assert_int_ge(gnutls_x509_crl_privkey_sign(crl, ca, pk, GNUTLS_DIG_SHA256, 0), 0);
+	ck_assert_int_ge(gnutls_x509_crl_export2(crl, GNUTLS_X509_FMT_PEM, &pem), 0);
+	ck_assert_ptr_nonnull(fp = fopen(path, "w"));
+	ck_assert_uint_eq(fwrite(pem.data, 1, pem.size, fp), pem.size);
+	fclose(fp);
+	gnutls_free(pem.data);
+	gnutls_privkey_deinit(pk);
+	gnutls_x509_crl_deinit(crl);
+}
+
+START_TEST(test_verify_revoked)
+{
+	gnutls_x509_crt_t ca, bad, good;
+	gnutls_x509_privkey_t cakey, k1, k2;
+	gnutls_datum_t der;
+	struct tls_peer_facts pf;
+	struct tls_trust *t;
+	struct dsmtp_err err;
+	char capath[400], crlpath[400];
+	time_t now = time(NULL);
+
+	mk_tmpdir();
+	make_ca(&ca, &cakey);
+	bad = make_leaf(ca, cakey, "revoked.example", now - 60, now + 3600, &k1);
+	snprintf(capath, sizeof(capath), "%s/ca.pem", tmpdir);
+	snprintf(crlpath, sizeof(crlpath), "%s/ca.crl", tmpdir);
+	write_pem(capath, ca);
+	write_crl(crlpath, ca, cakey, bad);
+	t = tls_trust_load(capath, crlpath, &err);
+	ck_assert_msg(t != NULL, "%s", err.msg);
+	ck_assert_int_ge(gnutls_x509_crt_export2(bad, GNUTLS_X509_FMT_DER, &der), 0);
+	ck_assert_int_eq(tls_verify_chain(t, &der, 1, &pf), 0);
+	ck_assert_int_eq(pf.chain, TLS_CHAIN_REVOKED);
+	ck_assert_str_eq(pf.chain_reason, "revoked: serial 0203");
+	tls_cert_facts_free(&pf.leaf);
+	gnutls_free(der.data);
+	/* the same trust without the CRL accepts it */
+	tls_trust_free(t);
+	t = tls_trust_load(capath, NULL, &err);
+	ck_assert_ptr_nonnull(t);
+	ck_assert_int_ge(gnutls_x509_crt_export2(bad, GNUTLS_X509_FMT_DER, &der), 0);
+	ck_assert_int_eq(tls_verify_chain(t, &der, 1, &pf), 0);
+	ck_assert_int_eq(pf.chain, TLS_CHAIN_OK);
+	tls_cert_facts_free(&pf.leaf);
+	gnutls_free(der.data);
+	/* an impostor CA with our CA's name: the signature fails */
+	{
+		gnutls_x509_crt_t ca2, ca3, imp;
+		gnutls_x509_privkey_t ca2key, ca3key, k3;
+
+		make_ca(&ca2, &ca2key);
+		imp = make_leaf(ca2, ca2key, "impostor.example", now - 60, now + 3600, &k3);
+		ck_assert_int_ge(gnutls_x509_crt_export2(imp, GNUTLS_X509_FMT_DER, &der), 0);
+		ck_assert_int_eq(tls_verify_chain(t, &der, 1, &pf), 0);
+		ck_assert_int_eq(pf.chain, TLS_CHAIN_BAD_SIGNATURE);
+		tls_cert_facts_free(&pf.leaf);
+		gnutls_free(der.data);
+		gnutls_x509_crt_deinit(imp);
+		gnutls_x509_privkey_deinit(k3);
+		gnutls_x509_crt_deinit(ca2);
+		gnutls_x509_privkey_deinit(ca2key);
+		/* a certificate from another CA: unknown issuer, named */
+		make_ca_named(&ca3, &ca3key, "CN=Other CA,O=elsewhere");
+		good = make_leaf(ca3, ca3key, "other.example", now - 60, now + 3600, &k2);
+		ck_assert_int_ge(gnutls_x509_crt_export2(good, GNUTLS_X509_FMT_DER, &der), 0);
+		ck_assert_int_eq(tls_verify_chain(t, &der, 1, &pf), 0);
+		ck_assert_int_eq(pf.chain, TLS_CHAIN_UNKNOWN_ISSUER);
+		ck_assert_str_eq(pf.chain_reason, "unknown issuer: CN=Other CA,O=elsewhere");
+		tls_cert_facts_free(&pf.leaf);
+		gnutls_free(der.data);
+		gnutls_x509_crt_deinit(ca3);
+		gnutls_x509_privkey_deinit(ca3key);
+	}
+	tls_trust_free(t);
+	gnutls_x509_crt_deinit(good);
+	gnutls_x509_crt_deinit(bad);
+	gnutls_x509_crt_deinit(ca);
+	gnutls_x509_privkey_deinit(k1);
+	gnutls_x509_privkey_deinit(k2);
+	gnutls_x509_privkey_deinit(cakey);
+	rm_tmpdir();
+}
+END_TEST
+
 /* --- the store --- */
 
 START_TEST(test_store)
@@ -676,6 +784,43 @@ START_TEST(test_select_and_default)
 		ck_assert_int_eq(tls_store_ensure_default(&cfg, &err), 0);
 		config_free(&cfg);
 	}
+	/* configured files that exist are chosen, and said to be configured */
+	{
+		gnutls_x509_privkey_t key;
+		gnutls_x509_crt_t crt;
+		gnutls_datum_t kpem;
+		char extra[1200], cpath[400], kpath[400];
+		char s1[] = "test.example.org";
+		char *csan[] = { s1 };
+		FILE *fp;
+
+		ck_assert_int_eq(tls_key_generate(TLS_KEY_ECDSA_P256, &key, &err), 0);
+		ck_assert_int_eq(tls_selfsigned_make(key, "CN=configured", csan, 1, 5, &crt, &err), 0);
+		snprintf(cpath, sizeof(cpath), "%s/conf.pem", tmpdir);
+		snprintf(kpath, sizeof(kpath), "%s/conf.key", tmpdir);
+		write_pem(cpath, crt);
+		snprintf(extra, sizeof(extra), "certificates:\n  - cert: %s\n    key: %s\n", cpath,
+		    kpath);
+		load_cfg(&cfg, extra);
+		/* the key file is missing still */
+		ck_assert_int_eq(tls_store_select(&cfg, NULL, &sel, &err), -1);
+		ck_assert_ptr_nonnull(strstr(err.msg, "conf.key: cannot read the key"));
+		ck_assert_int_ge(gnutls_x509_privkey_export2_pkcs8(key, GNUTLS_X509_FMT_PEM, NULL,
+		    GNUTLS_PKCS_PLAIN, &kpem), 0);
+		ck_assert_ptr_nonnull(fp = fopen(kpath, "w"));
+		ck_assert_uint_eq(fwrite(kpem.data, 1, kpem.size, fp), kpem.size);
+		fclose(fp);
+		gnutls_free(kpem.data);
+		ck_assert_int_eq(tls_store_select(&cfg, NULL, &sel, &err), 0);
+		ck_assert_str_eq(sel.facts.subject, "CN=configured");
+		ck_assert_str_eq(sel.cert_path, cpath);
+		ck_assert_str_eq(sel.key_path, kpath);
+		ck_assert(strncmp(sel.why, "configured; ", 12) == 0);
+		tls_selected_free(&sel);
+		config_free(&cfg);
+		gnutls_x509_crt_deinit(crt);
+		gnutls_x509_privkey_deinit(key);
+	}
 	rm_tmpdir();
 }
 END_TEST
@@ -807,6 +952,7 @@ tls_suite(void)
 	tcase_add_test(tc, test_names_cn_only_without_san);
 	tcase_add_loop_test(tc, test_select_order, 0, (int)(sizeof(sel_cases) / sizeof(sel_cases[0])));
 	tcase_add_test(tc, test_verify_chain);
+	tcase_add_test(tc, test_verify_revoked);
 	tcase_add_test(tc, test_store);
 	tcase_add_test(tc, test_store_pending_and_bind);
 	tcase_add_test(tc, test_select_and_default);
