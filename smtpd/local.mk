@@ -18,3 +18,7 @@ EXTRA_DIST += tests/t/dialog.py tests/dialogs/basic.dlg tests/dialogs/pipelining
 	tests/dialogs/starttls-injection.dlg tests/dialogs/smuggling.dlg \
 	tests/dialogs/bad-input.dlg tests/dialogs/clienthello.dlg tests/dialogs/bdat.dlg \
 	tests/dialogs/tls-required.dlg
+
+# interoperability with real MTAs (issue 8)
+TESTS += tests/t/t5000-interop-postfix-sender.sh
+EXTRA_DIST += tests/t/lib-postfix.sh
