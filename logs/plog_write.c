@@ -822,13 +822,14 @@ plog_open(const struct dsmtp_config *cfg, enum plog_dir dir, struct dsmtp_err *e
 	}
 	plog_now(&ts);
 	fmt_time(&ts, when, sizeof(when), &day);
+	/* a failure here is reported through err, not as an outage */
+	pl->failing = true;
 	plog_switch(pl, day, false);
 	if (pl->fd < 0) {
 		dsmtp_err_set(err, "protocol log: cannot open %s: %s", pl->file, strerror(errno));
 		plog_close(pl);
 		return NULL;
 	}
-	/* reported through err, not as an outage */
 	pl->failing = false;
 	return pl;
 }
