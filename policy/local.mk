@@ -35,6 +35,7 @@ EXTRA_DIST += \
 	tests/golden/bad-expired.yaml tests/golden/bad-expired.out \
 	tests/golden/bad-open-relay.yaml tests/golden/bad-open-relay.out \
 	tests/golden/bad-routes.yaml tests/golden/bad-routes.out \
+	tests/golden/bad-trust.yaml tests/golden/bad-trust.out \
 	tests/golden/bad-wild-exact.yaml tests/golden/bad-wild-exact.out \
 	tests/golden/cn-only.yaml tests/golden/cn-only.out \
 	tests/golden/edge.yaml tests/golden/edge.out \

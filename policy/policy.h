@@ -172,6 +172,13 @@ void policy_judge_starttls(const struct policy_dest *d, bool offered, struct pol
 /* after the handshake (tls_done false: it failed; f may then be NULL) */
 void policy_judge_send(const struct dsmtp_config *cfg, const struct policy_dest *d, bool tls_done,
     const struct tls_session_facts *f, struct policy_verdict *v);
+/* every level, none..pinned (indexed by enum dsmtp_level), judged for one
+ * destination and one connection: STARTTLS offered?, handshake done?, its
+ * facts. d->level is ignored. For dsmtp-policy probe. */
+#define POLICY_NLEVELS	(LEVEL_PINNED + 1)
+void policy_judge_every_level(const struct dsmtp_config *cfg, const struct policy_dest *d,
+    bool offered, bool tls_done, const struct tls_session_facts *f,
+    struct policy_verdict out[POLICY_NLEVELS]);
 /* must mail from this sender domain arrive domain-secured (domain_secure.receive)? */
 bool policy_receive_requires(const struct dsmtp_config *cfg, const char *sender_domain);
 /* receive side, at MAIL FROM: pass, or fail with a 4.7.x reply naming what

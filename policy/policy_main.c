@@ -35,6 +35,37 @@ finding(struct policy_check *r, enum policy_finding kind, const char *text)
 }
 
 #ifdef DSMTP_POLICY_TLS_STORE
+/* does any level in use consult the CA chain? */
+static bool
+pkix_used(const struct dsmtp_config *cfg)
+{
+	if (policy_level_pkix(cfg->send.tls) || cfg->domain_secure.send.n > 0 ||
+	    cfg->domain_secure.receive.n > 0)
+		return true;
+	for (size_t i = 0; i < cfg->send.nroutes; i++)
+		if (cfg->send.routes[i].has_tls && policy_level_pkix(cfg->send.routes[i].tls))
+			return true;
+	return false;
+}
+
+/* trust.ca_file (and crl_file) must load where a level relies on them */
+static void
+check_trust(const struct dsmtp_config *cfg, struct policy_check *r)
+{
+	struct tls_trust *t;
+	struct dsmtp_err err = { "" };
+	char text[768];
+
+	if ((t = tls_trust_load(cfg->trust.ca_file, cfg->trust.crl_file, &err)) != NULL) {
+		snprintf(text, sizeof(text), "trust.ca_file: %s loads", cfg->trust.ca_file);
+		finding(r, POLICY_OK, text);
+		tls_trust_free(t);
+		return;
+	}
+	snprintf(text, sizeof(text), "trust: %s", err.msg);
+	finding(r, pkix_used(cfg) ? POLICY_ERROR : POLICY_WARNING, text);
+}
+
 /* the certificate a connection would get now (no SNI), judged */
 static void
 check_certificate(const struct dsmtp_config *cfg, struct policy_check *r)
@@ -61,6 +92,13 @@ check_certificate(const struct dsmtp_config *cfg, struct policy_check *r)
 }
 #else
 static void
+check_trust(const struct dsmtp_config *cfg, struct policy_check *r)
+{
+	(void)cfg;
+	(void)r;
+}
+
+static void
 check_certificate(const struct dsmtp_config *cfg, struct policy_check *r)
 {
 	/* never claim a pass we could not check */
@@ -84,6 +122,7 @@ cmd_check(int argc, char **argv, const char *config_path)
 	config_load_or_exit(config_path, &cfg);
 	printf("configuration: %s\n", cfg.source ? cfg.source : "(embedded defaults)");
 	policy_check_config(&r, &cfg);
+	check_trust(&cfg, &r);
 	check_certificate(&cfg, &r);
 	printf("check: %u error%s, %u warning%s\n", r.errors, r.errors == 1 ? "" : "s",
 	    r.warnings, r.warnings == 1 ? "" : "s");

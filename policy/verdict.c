@@ -242,6 +242,23 @@ policy_judge_send(const struct dsmtp_config *cfg, const struct policy_dest *d, b
 	}
 }
 
+void
+policy_judge_every_level(const struct dsmtp_config *cfg, const struct policy_dest *d,
+    bool offered, bool tls_done, const struct tls_session_facts *f,
+    struct policy_verdict out[POLICY_NLEVELS])
+{
+	for (int l = LEVEL_NONE; l <= LEVEL_PINNED; l++) {
+		struct policy_dest dl = *d;
+
+		dl.level = (enum dsmtp_level)l;
+		policy_judge_starttls(&dl, offered, &out[l]);
+		/* not offered, or never tried: the STARTTLS verdict is the verdict */
+		if (!out[l].pass || out[l].plaintext)
+			continue;
+		policy_judge_send(cfg, &dl, tls_done, f, &out[l]);
+	}
+}
+
 bool
 policy_receive_requires(const struct dsmtp_config *cfg, const char *sender_domain)
 {

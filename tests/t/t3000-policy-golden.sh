@@ -26,6 +26,11 @@ mkcert() {
 }
 LONG='activation_date = "2020-01-01 00:00:00"
 expiration_date = "2036-01-01 00:00:00"'
+# the trust anchors every golden config names (trust.ca_file), so the output
+# does not depend on the machine's system trust store
+mkcert ca "dsmtp test CA" "" "$LONG
+ca
+cert_signing_key"
 mkcert cover edge.example.com "edge.example.com example.com example.net" "$LONG"
 mkcert narrow edge.example.com "edge.example.com" "$LONG"
 mkcert wild edge.example.com "*.example.com *.example.net" "$LONG"

@@ -54,7 +54,7 @@ test_expect_success "domain security without any certificate: error, never a pas
 make_config "$TRASH/plain.yaml" 2526 ""
 test_expect_success "no domain security and no certificate: a warning only (exit 0)" "
 	'$DSMTP_POLICY' -c '$TRASH/plain.yaml' check >out; rc=\$?; cat out; test \$rc = 0 &&
-	grep -q '^warning: certificate: none usable' out && grep -q '^check: 0 errors, 1 warning' out"
+	grep -q '^warning: certificate: none usable' out && grep -q '^check: 0 errors, ' out"
 
 if "$DSMTP_CERT" -c "$TRASH/ds.yaml" new --san example.com,test.example.org >new.out 2>&1; then
 	test_expect_success "the store's enabled certificate is judged: example.net not covered" "

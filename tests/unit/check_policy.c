@@ -768,6 +768,48 @@ START_TEST(test_send_match_modes)
 }
 END_TEST
 
+/* probe's table: one connection judged at every level */
+START_TEST(test_every_level)
+{
+	struct dsmtp_config cfg;
+	struct tls_session_facts f;
+	struct tls_cert_facts ours = { 0 };
+	struct policy_verdict v[POLICY_NLEVELS];
+	struct policy_dest d = { LEVEL_NONE, "contoso.com", "mx.contoso.com", refs_partner, 1 };
+	static const struct fake_cert c = C_CONTOSO;
+	char *sb[6];
+
+	load(edge_yaml, &cfg);
+	memset(&f, 0, sizeof(f));
+	f.peer.present = true;
+	f.peer.chain = TLS_CHAIN_OK;
+	f.local = &ours;
+	mkfacts(&c, &f.peer.leaf, sb);
+	/* a CA-verified certificate naming mx.contoso.com and contoso.com */
+	policy_judge_every_level(&cfg, &d, true, true, &f, v);
+	ck_assert(v[LEVEL_NONE].pass && v[LEVEL_NONE].plaintext);
+	ck_assert(v[LEVEL_OPPORTUNISTIC].pass && !v[LEVEL_OPPORTUNISTIC].plaintext);
+	ck_assert(v[LEVEL_MANDATORY].pass);
+	ck_assert_msg(v[LEVEL_VERIFY].pass, "%s", v[LEVEL_VERIFY].reason);
+	ck_assert_msg(v[LEVEL_DOMAIN_SECURE].pass, "%s", v[LEVEL_DOMAIN_SECURE].reason);
+	ck_assert(!v[LEVEL_PINNED].pass && v[LEVEL_PINNED].defer);
+	ck_assert_str_eq(v[LEVEL_PINNED].reason, "pin-mismatch: saw " PIN_OTHER ", wanted partner");
+	/* STARTTLS not offered: plaintext up to opportunistic, defer above */
+	policy_judge_every_level(&cfg, &d, false, false, NULL, v);
+	ck_assert(v[LEVEL_OPPORTUNISTIC].pass && v[LEVEL_OPPORTUNISTIC].plaintext);
+	for (int l = LEVEL_MANDATORY; l <= LEVEL_PINNED; l++) {
+		ck_assert(!v[l].pass && v[l].defer);
+		ck_assert(strncmp(v[l].reason, "no-tls:", 7) == 0);
+	}
+	/* offered, but the handshake failed */
+	policy_judge_every_level(&cfg, &d, true, false, NULL, v);
+	ck_assert(!v[LEVEL_OPPORTUNISTIC].pass && v[LEVEL_OPPORTUNISTIC].plaintext);
+	ck_assert(!v[LEVEL_VERIFY].pass && strncmp(v[LEVEL_VERIFY].reason, "handshake-failed:",
+	    17) == 0);
+	config_free(&cfg);
+}
+END_TEST
+
 /* ---- receive side: MAIL FROM a domain on domain_secure.receive ---- */
 
 static const struct {
@@ -1312,6 +1354,7 @@ policy_suite(void)
 	tcase_add_loop_test(tc, test_send, 0, (int)NELEM(sends));
 	tcase_add_test(tc, test_send_null_facts);
 	tcase_add_test(tc, test_send_match_modes);
+	tcase_add_test(tc, test_every_level);
 	tcase_add_loop_test(tc, test_receive, 0, (int)NELEM(recvs));
 	tcase_add_loop_test(tc, test_relay, 0, (int)NELEM(relays));
 	tcase_add_test(tc, test_relay_default_and_null);
