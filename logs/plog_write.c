@@ -387,7 +387,33 @@ plog_fail(struct plog *pl, const char *what)
 	    pl->file, what);
 }
 
-/* open pl->file (appending), writing the header if it is new */
+/* create pl->file with its header in one step, so that with several
+ * processes on one log (receive.workers) the header is written once and
+ * comes first: written aside, then link(2)ed into place. 0, or -1. */
+static int
+plog_create_file(struct plog *pl)
+{
+	char tmp[sizeof(pl->file) + 32];
+	struct sbuf h = { 0 };
+	int fd, rc = -1, saved;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", pl->file, (long)getpid()) >= (int)sizeof(tmp))
+		return -1;
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640)) < 0)
+		return -1;
+	make_header(pl, &h);
+	if (!h.bad && write_all(fd, h.p, h.len) == 0 &&
+	    (link(tmp, pl->file) == 0 || errno == EEXIST))
+		rc = 0;
+	saved = errno;
+	close(fd);
+	(void)unlink(tmp);
+	sb_free(&h);
+	errno = saved;
+	return rc;
+}
+
+/* open pl->file (appending), creating it with its header if it is new */
 static int
 plog_open_file(struct plog *pl)
 {
@@ -395,7 +421,12 @@ plog_open_file(struct plog *pl)
 	struct stat st;
 	int fd;
 
-	fd = open(pl->file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+	fd = open(pl->file, O_WRONLY | O_APPEND | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT) {
+		/* a failed link falls back to O_CREAT and the header below */
+		(void)plog_create_file(pl);
+		fd = open(pl->file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+	}
 	if (fd < 0) {
 		plog_fail(pl, "open");
 		return -1;
@@ -472,6 +503,9 @@ plog_write_out(struct plog *pl)
 	if (pl->fd >= 0 && !pl->out.bad) {
 		off = lseek(pl->fd, 0, SEEK_END);
 		if (write_all(pl->fd, pl->out.p, pl->out.len) == 0) {
+			/* the real size: other processes may append too */
+			if (off >= 0)
+				pl->size = (uint64_t)off + pl->out.len;
 			if (pl->failing)
 				diag_info("protocol log %s: writing again; %llu records were lost",
 				    pl->file, (unsigned long long)pl->lost_now);

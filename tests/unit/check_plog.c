@@ -6,6 +6,7 @@
 
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <check.h>
 #include <dirent.h>
 #include <fcntl.h>
@@ -714,6 +715,70 @@ START_TEST(test_write_failure)
 }
 END_TEST
 
+START_TEST(test_several_processes)
+{
+	struct dsmtp_config cfg;
+	struct dsmtp_err err;
+	struct plog_session s;
+	struct plog *pl;
+	struct got g;
+	struct dirent **nl;
+	char d[PATH_MAX], p[PATH_MAX + 300], *buf;
+	unsigned k, i, nfiles = 0, total = 0;
+	pid_t pid[4];
+	int st, n;
+
+	mkcfg(&cfg, LOG_LEVEL_VERBOSE, LOG_FORMAT_CSV);
+	cfg.logs.max_file_size = 8000;
+	plog_set_clock(NULL);
+	/* receive.workers: several processes write one log at once */
+	for (k = 0; k < 4; k++) {
+		ck_assert_int_ge(pid[k] = fork(), 0);
+		if (pid[k] > 0)
+			continue;
+		if ((pl = plog_open(&cfg, PLOG_RECEIVE, &err)) == NULL)
+			_exit(1);
+		session(&s, k + 1);
+		for (i = 0; i < 300; i++) {
+			plog_received(pl, &s, "NOOP from one of several workers", 32);
+			if (i % 7 == 0)
+				plog_flush(pl);
+		}
+		plog_close(pl);
+		_exit(0);
+	}
+	for (k = 0; k < 4; k++) {
+		ck_assert_int_eq(waitpid(pid[k], &st, 0), pid[k]);
+		ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	}
+	dirpath(&cfg, "receive", d, sizeof(d));
+	n = scandir(d, &nl, NULL, alphasort);
+	ck_assert_int_gt(n, 2);
+	memset(&g, 0, sizeof(g));
+	for (k = 0; k < (unsigned)n; k++) {
+		if (nl[k]->d_name[0] != '.') {
+			snprintf(p, sizeof(p), "%s/%s", d, nl[k]->d_name);
+			ck_assert_msg(strstr(p, ".LOG") != NULL && strstr(p, ".tmp") == NULL, "%s", p);
+			buf = slurp(p, NULL);
+			/* one header, first */
+			ck_assert(strncmp(buf, "#Software: ", 11) == 0);
+			ck_assert_ptr_null(strstr(buf + 1, "#Software: "));
+			free(buf);
+			g.text[0] = g.seqs[0] = '\0';
+			read_back(p, &g);
+			nfiles++;
+		}
+		free(nl[k]);
+	}
+	free(nl);
+	total = g.n;
+	ck_assert_uint_eq(g.errors, 0);
+	ck_assert_uint_eq(total, 4 * 300);
+	ck_assert_uint_ge(nfiles, 4);
+	rmcfg(&cfg);
+}
+END_TEST
+
 /* ---- reader ---- */
 
 static const char sample[] =
@@ -912,6 +977,7 @@ plog_suite(void)
 	tcase_add_test(w, test_rotation_day);
 	tcase_add_test(w, test_prune);
 	tcase_add_test(w, test_write_failure);
+	tcase_add_test(w, test_several_processes);
 	suite_add_tcase(s, w);
 	tcase_add_test(r, test_reader_every_split);
 	tcase_add_test(r, test_reader_direction);
