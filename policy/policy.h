@@ -110,7 +110,8 @@ policy_level_name(enum dsmtp_level l)
 /* RFC 6125 match of one certificate name (SAN or CN) against a host name */
 bool policy_name_matches(const char *pattern, const char *name);
 /* the same; on no match, why gets "u-label: ...", "partial-wildcard: ...",
- * "wildcard-too-wide: ...", "wildcard-depth: ...", "mismatch: ..." */
+ * "wildcard-too-wide: ...", "wildcard-depth: ...", "malformed: ...",
+ * "mismatch: ..." */
 bool policy_name_matches_why(const char *pattern, const char *name, char *why, size_t whylen);
 /* does this certificate name cover domain under the match mode? */
 bool policy_name_covers(enum ds_match mode, const char *pattern, const char *domain);
@@ -239,6 +240,10 @@ int policy_effective(const struct dsmtp_config *cfg, const char *rcpt_domain,
 void policy_effective_dest(const struct policy_effective *e, const char *hostname,
     struct policy_dest *d);
 
+/* "MX of D (port 25)", "[host]:port (no MX lookup)", "maildir:/p (local
+ * delivery)", "discard" */
+void policy_hop_format(const struct addr_hop *h, char *out, size_t outlen);
+
 /* ---- our own certificate (coverage.c) ---- */
 
 /* For each namespace of config_local_namespaces(cfg): does our certificate
@@ -247,10 +252,6 @@ void policy_effective_dest(const struct policy_effective *e, const char *hostnam
  * names the certificate does have. Returns how many are not covered. */
 int policy_check_coverage(const struct dsmtp_config *cfg, const struct tls_cert_facts *ours,
     char *report, size_t len);
-
-/* "MX of D (port 25)", "[host]:port (no MX lookup)", "maildir:/p (local
- * delivery)", "discard" */
-void policy_hop_format(const struct addr_hop *h, char *out, size_t outlen);
 
 /* ---- configuration and certificate checks (check.c) ---- */
 
