@@ -2,6 +2,23 @@
 bin_PROGRAMS += dsmtpc
 dsmtpc_SOURCES = smtpc/main.c
 dsmtpc_LDADD = common/libcommon.a $(YAML_LIBS) $(EV_LIBS) $(PTHREAD_LIBS)
+# delivery: run, once, send (the client session, routing, scheduler)
+dsmtpc_SOURCES += smtpc/smtpc.h smtpc/reply.c smtpc/retry.c smtpc/bounce.c smtpc/route.c \
+	smtpc/client.c smtpc/maildir.c smtpc/queue.c smtpc/send.c
+dsmtpc_CFLAGS = $(AM_CFLAGS) $(CARES_CFLAGS)
+dsmtpc_LDADD += policy/libpolicy.a logs/libplog.a tls/libtls.a common/libcommon.a \
+	$(GNUTLS_LIBS) $(YAML_LIBS) $(CARES_LIBS) $(EV_LIBS) $(PTHREAD_LIBS)
+
+# delivery tests: the reply parser, retry schedule and DSN builder (Check),
+# then dsmtpc against real receivers (tests/t/t25NN-*.sh)
+check_PROGRAMS += tests/unit/check_smtpc
+tests_unit_check_smtpc_SOURCES = tests/unit/check_smtpc.c smtpc/reply.c smtpc/retry.c \
+	smtpc/bounce.c
+tests_unit_check_smtpc_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_unit_check_smtpc_LDADD = $(CHECK_LIBS)
+TESTS += tests/unit/check_smtpc
+TESTS += tests/t/t2500-send-levels.sh
+EXTRA_DIST += tests/t/fakesmtp.py
 dist_man_MANS += man/dsmtpc.8
 
 # integration tests of "dsmtpc queue" and "dsmtpc flush" over a spool

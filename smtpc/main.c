@@ -20,16 +20,17 @@
 #include "common/config.h"
 #include "common/diag.h"
 #include "common/spool.h"
+#include "smtpc/smtpc.h"
 
 static int	cmd_queue(int argc, char **argv, const char *config_path);
 static int	cmd_flush(int argc, char **argv, const char *config_path);
 
 static const struct cli_cmd smtpc_cmds[] = {
-	{ "run", "the delivery daemon: watch the spool and deliver (default)", NULL },
-	{ "once", "deliver everything due now and exit", NULL },
+	{ "run", "the delivery daemon: watch the spool and deliver (default)", smtpc_cmd_run },
+	{ "once", "deliver everything due now and exit", smtpc_cmd_once },
 	{ "queue", "list the spool (--json for scripts)", cmd_queue },
 	{ "flush", "make every deferred message due now", cmd_flush },
-	{ "send", "send one message from stdin now, without the spool", NULL },
+	{ "send", "send one message from stdin now, without the spool", smtpc_cmd_send },
 	{ NULL, NULL, NULL }
 };
 
@@ -270,8 +271,9 @@ print_json(FILE *out, const struct spool_envelope *envs, size_t n, int64_t now)
 
 			fputs(r ? ",{" : "{", out);
 			json_field(out, "address", rc->addr, true);
-			fprintf(out, "\"state\":\"%s\",\"attempts\":%u,\"next_attempt\":%" PRId64 ",",
-			    spool_rcpt_state_name(rc->state), rc->attempts, rc->next_attempt);
+			fprintf(out, "\"state\":\"%s\",\"attempts\":%u,"
+			    "\"next_attempt\":%" PRId64 ",", spool_rcpt_state_name(rc->state),
+			    rc->attempts, rc->next_attempt);
 			json_field(out, "last_error", rc->last_error, false);
 			fputc('}', out);
 		}
@@ -312,8 +314,9 @@ cmd_queue(int argc, char **argv, const char *config_path)
 			break;
 		case 'h':
 			printf("Usage: dsmtpc [-c FILE] queue [--json]\n"
-			    "List every message in the spool: id, age, size, sender, the receiving\n"
-			    "session, and per recipient its state, attempts and last error.\n");
+			    "List every message in the spool: id, age, size, sender, the\n"
+			    "receiving session, and per recipient its state, attempts and\n"
+			    "last error.\n");
 			return 0;
 		default:
 			return EX_DSMTP_USAGE;

@@ -1,0 +1,1364 @@
+/* client.c: the SMTP client session (RFC 5321, 3207 STARTTLS, 2920
+ * PIPELINING, 1870 SIZE) on libev through common/conn.c, and the
+ * destinations that feed it jobs. A session resolves its next hop, tries
+ * its addresses in order, greets, negotiates TLS as the destination's
+ * level demands (DESIGN.md section 6), has policy/ judge the handshake,
+ * then carries one job after another over the same connection (RSET in
+ * between) and ends with QUIT. Owns the protocol log records and the
+ * stderr TLS summary of the send side. Knows nothing of the spool: a job's
+ * owner (queue.c, send.c) gets the per-recipient results. */
+#include "autoconfig.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "common/conn.h"
+#include "common/diag.h"
+#include "logs/plog.h"
+#include "smtpc/smtpc.h"
+
+/* RFC 5321 4.5.3.2 timeouts (seconds) */
+#define T_CONNECT	30.0
+#define T_BANNER	300.0
+#define T_COMMAND	300.0
+#define T_DATA_INIT	120.0
+#define T_DATA_END	600.0
+#define T_TLS		60.0
+#define T_QUIT		10.0
+
+#define SMTPC_IN_MAX	(64 * 1024)
+
+enum smtpc_state {
+	SC_RESOLVE,	/* waiting for the resolver */
+	SC_CONNECT,	/* non-blocking connect in progress */
+	SC_BANNER,	/* 220 wanted */
+	SC_EHLO,
+	SC_HELO,
+	SC_STARTTLS,	/* 220 to STARTTLS wanted */
+	SC_TLS,		/* handshake */
+	SC_RSET,	/* between two transactions */
+	SC_XFER,	/* MAIL, RCPT..., DATA replies */
+	SC_BODY,	/* the reply after the final dot */
+	SC_QUIT,
+};
+
+static const char *const state_names[] = {
+	"resolve", "connect", "banner", "ehlo", "helo", "starttls", "tls", "rset", "xfer",
+	"body", "quit"
+};
+
+#define F_ESMTP		0x001	/* EHLO worked */
+#define F_PIPELINING	0x002
+#define F_STARTTLS	0x004	/* offered */
+#define F_TLS		0x008	/* TLS is up */
+#define F_NOTLS		0x010	/* opportunistic plaintext retry: no STARTTLS */
+#define F_8BITMIME	0x020
+#define F_SIZE		0x040
+#define F_IN_TX		0x080	/* MAIL sent for the current job */
+
+struct smtpc_session {
+	uint64_t		 id;
+	enum smtpc_state	 state;
+	struct smtpc		*ctx;
+	struct smtpc_dest	*dest;
+	struct smtpc_resolve_req *rq;
+	struct smtpc_target	*targets;
+	size_t			 ntargets, ti;
+	int			 fd;		/* while connecting */
+	ev_io			 cio;
+	ev_timer		 ctimer;
+	struct conn		*conn;
+	struct smtpc_reply_parser rp;
+	unsigned		 flags;
+	uint64_t		 size_max;
+	struct smtpc_job	*job;		/* the transaction in progress */
+	size_t			 acked;		/* replies seen: 0 MAIL, 1..n RCPT, n+1 DATA */
+	bool			 mail_ok;
+	size_t			 nrcpt_ok;
+	bool			*rcpt_ok;
+	bool			 ignore_final;	/* 354 although no RCPT was accepted */
+	unsigned		 ntx;		/* transactions on this connection */
+	bool			 plain_retry_done;
+	bool			 quit_then_next;	/* after QUIT: the next address */
+	struct plog_session	 log;
+	bool			 logging;
+	struct tls_session_facts tls;
+	bool			 has_facts;
+	char			 peer[320];	/* "host[addr]:port" */
+	char			 addr[80];
+	/* the last session-level failure, for the jobs when no address works */
+	enum smtpc_status	 fail_st;
+	char			 fail_status[16];
+	char			 fail_text[512];
+	struct smtpc_session	*next, *prev;
+};
+
+static void	session_free(struct smtpc_session *s, const char *reason);
+static void	session_connect_next(struct smtpc_session *s);
+static int	session_event(struct conn *c, enum conn_event ev, void *arg);
+static void	session_next_tx(struct smtpc_session *s);
+static void	session_quit(struct smtpc_session *s);
+static smtpc_resolve_cb resolved;
+static int	session_abandon(struct smtpc_session *s, const char *reason);
+static int	on_banner(struct smtpc_session *s, const struct smtpc_reply *r);
+static int	on_ehlo(struct smtpc_session *s, const struct smtpc_reply *r);
+static int	on_helo(struct smtpc_session *s, const struct smtpc_reply *r);
+static int	on_starttls(struct smtpc_session *s, const struct smtpc_reply *r);
+static int	on_rset(struct smtpc_session *s, const struct smtpc_reply *r);
+static int	on_xfer(struct smtpc_session *s, const struct smtpc_reply *r);
+static int	on_body(struct smtpc_session *s, const struct smtpc_reply *r);
+static int	on_quit(struct smtpc_session *s, const struct smtpc_reply *r);
+
+/* what each state does with a complete reply; -1: the session is gone,
+ * 1: stop reading input now (STARTTLS switch) */
+static int (*const reply_table[])(struct smtpc_session *, const struct smtpc_reply *) = {
+	[SC_RESOLVE] = NULL,
+	[SC_CONNECT] = NULL,
+	[SC_BANNER] = on_banner,
+	[SC_EHLO] = on_ehlo,
+	[SC_HELO] = on_helo,
+	[SC_STARTTLS] = on_starttls,
+	[SC_TLS] = NULL,
+	[SC_RSET] = on_rset,
+	[SC_XFER] = on_xfer,
+	[SC_BODY] = on_body,
+	[SC_QUIT] = on_quit,
+};
+
+/* ---- context ---- */
+
+static void
+logflush_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	plog_flush(((struct smtpc *)w->data)->plog);
+}
+
+static ev_timer ctx_logflush;
+
+int
+smtpc_ctx_init(struct smtpc *ctx, struct ev_loop *loop, const struct dsmtp_config *cfg,
+    bool with_cert, struct dsmtp_err *err)
+{
+	struct dsmtp_err e2 = { "" };
+	const char *cap;
+
+	memset(ctx, 0, sizeof(*ctx));
+	ctx->loop = loop;
+	ctx->cfg = cfg;
+	ctx->max_parallel = cfg->send.max_parallel ? cfg->send.max_parallel : 100;
+	ctx->dest_max = ctx->max_parallel < 20 ? ctx->max_parallel : 20;
+	if ((cap = getenv("DSMTPC_TIMEOUT")) != NULL && atof(cap) > 0)
+		ctx->timeout_cap = atof(cap);
+	if ((ctx->trust = tls_trust_load(cfg->trust.ca_file, cfg->trust.crl_file, err)) == NULL)
+		return -1;
+	ctx->creds = tls_creds_client(cfg, ctx->trust, with_cert && cfg->send.client_cert, &e2);
+	if (ctx->creds == NULL && with_cert && cfg->send.client_cert) {
+		/* no certificate of our own yet: TLS still works, domain-secure
+		 * (mutual TLS) will fail and say so */
+		diag_warnx("no client certificate (%s): continuing without one", e2.msg);
+		ctx->creds = tls_creds_client(cfg, ctx->trust, false, &e2);
+	}
+	if (ctx->creds == NULL) {
+		dsmtp_err_set(err, "TLS client credentials: %s", e2.msg);
+		tls_trust_free(ctx->trust);
+		return -1;
+	}
+	if ((ctx->resolver = smtpc_resolver_new(loop, err)) == NULL) {
+		tls_creds_free(ctx->creds);
+		tls_trust_free(ctx->trust);
+		return -1;
+	}
+	if ((ctx->plog = plog_open(cfg, PLOG_SEND, &e2)) == NULL)
+		diag_warnx("protocol log: %s (continuing without it)", e2.msg);
+	ev_timer_init(&ctx_logflush, logflush_cb, 1.0, 1.0);
+	ctx_logflush.data = ctx;
+	ev_timer_start(loop, &ctx_logflush);
+	ev_unref(loop);	/* the flush timer alone does not keep the loop alive */
+	return 0;
+}
+
+void
+smtpc_ctx_free(struct smtpc *ctx)
+{
+	while (ctx->sessions)
+		session_free(ctx->sessions, "shutdown");
+	while (ctx->dests) {
+		struct smtpc_dest *d = ctx->dests;
+
+		ctx->dests = d->next;
+		free(d);
+	}
+	ev_ref(ctx->loop);
+	ev_timer_stop(ctx->loop, &ctx_logflush);
+	smtpc_resolver_free(ctx->resolver);
+	plog_close(ctx->plog);
+	tls_creds_free(ctx->creds);
+	tls_trust_free(ctx->trust);
+}
+
+struct smtpc_dest *
+smtpc_dest_get(struct smtpc *ctx, const struct addr_hop *hop, enum dsmtp_level level,
+    const char *domain, const struct cfg_pinref *pins, size_t npins)
+{
+	char key[sizeof(((struct smtpc_dest *)0)->key)];
+	struct smtpc_dest *d;
+	size_t used;
+	int n;
+
+	/* one destination per (hop, level, pins) and, for domain-secure, per
+	 * recipient domain: the verdict depends on it */
+	n = snprintf(key, sizeof(key), "%d|%s|%u|%s|%s|", (int)hop->kind, hop->host,
+	    (unsigned)hop->port, config_level_name(level),
+	    level == LEVEL_DOMAIN_SECURE && domain ? domain : "");
+	used = n < 0 ? 0 : (size_t)n;
+	for (size_t i = 0; i < npins && used < sizeof(key); i++) {
+		n = snprintf(key + used, sizeof(key) - used, "%s,", pins[i].name ? pins[i].name : "");
+		if (n < 0)
+			break;
+		used += (size_t)n;
+	}
+	for (d = ctx->dests; d; d = d->next)
+		if (strcmp(d->key, key) == 0)
+			return d;
+	if ((d = calloc(1, sizeof(*d))) == NULL)
+		return NULL;
+	d->ctx = ctx;
+	snprintf(d->key, sizeof(d->key), "%s", key);
+	d->hop = *hop;
+	d->level = level;
+	snprintf(d->domain, sizeof(d->domain), "%s", domain ? domain : "");
+	d->pins = pins;
+	d->npins = npins;
+	d->next = ctx->dests;
+	ctx->dests = d;
+	return d;
+}
+
+static struct smtpc_job *
+dest_pop(struct smtpc_dest *d)
+{
+	struct smtpc_job *j = d->head;
+
+	if (j == NULL)
+		return NULL;
+	d->head = j->next;
+	if (d->head == NULL)
+		d->tail = NULL;
+	d->nqueued--;
+	j->next = NULL;
+	return j;
+}
+
+void
+smtpc_job_fail(struct smtpc_job *j, enum smtpc_status st, const char *status, const char *text,
+    const char *mta)
+{
+	for (size_t i = 0; i < j->nrcpts; i++) {
+		struct smtpc_result *r = &j->res[i];
+
+		if (r->done)
+			continue;
+		r->done = true;
+		r->st = st;
+		snprintf(r->status, sizeof(r->status), "%s", status);
+		snprintf(r->text, sizeof(r->text), "%s", text);
+		snprintf(r->mta, sizeof(r->mta), "%s", mta ? mta : "");
+	}
+}
+
+static void session_start(struct smtpc_dest *d);
+
+void
+smtpc_dest_submit(struct smtpc_dest *d, struct smtpc_job *j)
+{
+	j->next = NULL;
+	if (d->tail)
+		d->tail->next = j;
+	else
+		d->head = j;
+	d->tail = j;
+	d->nqueued++;
+	smtpc_ctx_kick(d->ctx);
+}
+
+void
+smtpc_ctx_kick(struct smtpc *ctx)
+{
+	if (ctx->stopping)
+		return;
+	for (struct smtpc_dest *d = ctx->dests; d; d = d->next)
+		while (d->nqueued > 0 && d->nsessions < ctx->dest_max &&
+		    ctx->nsessions < ctx->max_parallel)
+			session_start(d);
+}
+
+void
+smtpc_ctx_abort(struct smtpc *ctx)
+{
+	ctx->stopping = true;
+	/* results left unset: the owner counts no attempt for them */
+	while (ctx->sessions)
+		session_free(ctx->sessions, "shutdown");
+	for (struct smtpc_dest *d = ctx->dests; d; d = d->next) {
+		struct smtpc_job *j;
+
+		while ((j = dest_pop(d)) != NULL)
+			j->done(j);
+	}
+}
+
+/* ---- session helpers ---- */
+
+static double
+tmo(struct smtpc_session *s, double t)
+{
+	if (s->ctx->timeout_cap > 0 && t > s->ctx->timeout_cap)
+		return s->ctx->timeout_cap;
+	return t;
+}
+
+static void
+set_state(struct smtpc_session *s, enum smtpc_state st, double timeout)
+{
+	s->state = st;
+	if (s->conn)
+		conn_set_timeout(s->conn, tmo(s, timeout));
+}
+
+/* one command line, logged, CRLF added */
+static void
+send_cmd(struct smtpc_session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void
+send_cmd(struct smtpc_session *s, const char *fmt, ...)
+{
+	char line[1100];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof(line) - 2, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n > sizeof(line) - 3)
+		n = (int)sizeof(line) - 3;
+	if (s->logging)
+		plog_sent(s->ctx->plog, &s->log, line, (size_t)n);
+	line[n++] = '\r';
+	line[n++] = '\n';
+	(void)conn_write(s->conn, line, (size_t)n);
+}
+
+static void
+remember_failure(struct smtpc_session *s, enum smtpc_status st, const char *status,
+    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* the reason the current address did not work */
+static void
+remember_failure(struct smtpc_session *s, enum smtpc_status st, const char *status,
+    const char *fmt, ...)
+{
+	va_list ap;
+
+	s->fail_st = st;
+	snprintf(s->fail_status, sizeof(s->fail_status), "%s", status);
+	va_start(ap, fmt);
+	vsnprintf(s->fail_text, sizeof(s->fail_text), fmt, ap);
+	va_end(ap);
+}
+
+static void
+job_finish(struct smtpc_session *s)
+{
+	struct smtpc_job *j = s->job;
+
+	if (j == NULL)
+		return;
+	s->job = NULL;
+	s->flags &= ~F_IN_TX;
+	free(s->rcpt_ok);
+	s->rcpt_ok = NULL;
+	j->session_id = s->id;
+	j->done(j);
+}
+
+/* no address of the destination worked: the current job and every job
+ * waiting for this destination get the last reason (one dead host must
+ * not be connected to once per queued message) */
+static void
+fail_destination(struct smtpc_session *s)
+{
+	struct smtpc_job *j;
+	const char *text = s->fail_text[0] ? s->fail_text : "no usable address";
+
+	if (s->job) {
+		smtpc_job_fail(s->job, s->fail_st == SMTPC_OK ? SMTPC_TEMP : s->fail_st,
+		    s->fail_status[0] ? s->fail_status : "4.4.1", text, s->peer);
+		job_finish(s);
+	}
+	while ((j = dest_pop(s->dest)) != NULL) {
+		smtpc_job_fail(j, s->fail_st == SMTPC_OK ? SMTPC_TEMP : s->fail_st,
+		    s->fail_status[0] ? s->fail_status : "4.4.1", text, s->peer);
+		j->session_id = s->id;
+		j->done(j);
+	}
+}
+
+static void
+session_start(struct smtpc_dest *d)
+{
+	struct smtpc *ctx = d->ctx;
+	struct smtpc_session *s = calloc(1, sizeof(*s));
+
+	if (s == NULL) {
+		struct smtpc_job *j = dest_pop(d);
+
+		if (j) {
+			smtpc_job_fail(j, SMTPC_TEMP, "4.3.0", "out of memory", NULL);
+			j->done(j);
+		}
+		return;
+	}
+	s->ctx = ctx;
+	s->dest = d;
+	s->fd = -1;
+	s->id = plog_new_session_id();
+	s->job = dest_pop(d);
+	smtpc_reply_init(&s->rp);
+	d->nsessions++;
+	ctx->nsessions++;
+	s->next = ctx->sessions;
+	if (ctx->sessions)
+		ctx->sessions->prev = s;
+	ctx->sessions = s;
+	ev_init(&s->cio, NULL);
+	ev_init(&s->ctimer, NULL);
+	s->state = SC_RESOLVE;
+	snprintf(s->peer, sizeof(s->peer), "%s", d->hop.host);
+	s->rq = smtpc_resolve(ctx->resolver, &d->hop, resolved, s);
+	if (s->rq == NULL) {
+		remember_failure(s, SMTPC_TEMP, "4.3.0", "out of memory");
+		fail_destination(s);
+		session_free(s, "out of memory");
+	}
+}
+
+/* ---- freeing ---- */
+
+static void
+session_free(struct smtpc_session *s, const char *reason)
+{
+	struct smtpc *ctx = s->ctx;
+
+	smtpc_resolve_cancel(s->rq);
+	s->rq = NULL;
+	ev_io_stop(ctx->loop, &s->cio);
+	ev_timer_stop(ctx->loop, &s->ctimer);
+	if (s->fd >= 0)
+		close(s->fd);
+	if (s->conn)
+		conn_free(s->conn);
+	if (s->logging) {
+		plog_disconnect(ctx->plog, &s->log, reason);
+		s->logging = false;
+	}
+	if (s->job)
+		job_finish(s);	/* unset results: not attempted */
+	if (s->has_facts)
+		tls_cert_facts_free(&s->tls.peer.leaf);
+	smtpc_reply_free(&s->rp);
+	free(s->targets);
+	free(s->rcpt_ok);
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		ctx->sessions = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	s->dest->nsessions--;
+	ctx->nsessions--;
+	free(s);
+	if (!ctx->stopping) {
+		smtpc_ctx_kick(ctx);
+		if (ctx->idle)
+			ctx->idle(ctx);
+	}
+}
+
+/* close this connection (no more use for it), then the next address */
+static void
+session_drop_conn(struct smtpc_session *s, const char *reason)
+{
+	if (s->conn) {
+		conn_free(s->conn);
+		s->conn = NULL;
+	}
+	if (s->logging) {
+		plog_disconnect(s->ctx->plog, &s->log, reason);
+		s->logging = false;
+	}
+	if (s->has_facts) {
+		tls_cert_facts_free(&s->tls.peer.leaf);
+		s->has_facts = false;
+	}
+	smtpc_reply_reset(&s->rp);
+	s->flags = 0;
+	s->ntx = 0;
+}
+
+/* this address failed before any mail moved: try the next one */
+static void
+session_try_next(struct smtpc_session *s, const char *reason)
+{
+	diag_info("%016llx %s: %s", (unsigned long long)s->id, s->peer, s->fail_text[0] ?
+	    s->fail_text : reason);
+	session_drop_conn(s, reason);
+	s->ti++;
+	s->plain_retry_done = false;
+	session_connect_next(s);
+}
+
+/* this address will not do: QUIT politely, then the next one; 0, the
+ * connection stays up until the QUIT reply */
+static int
+session_abandon(struct smtpc_session *s, const char *reason)
+{
+	diag_info("%016llx %s: %s", (unsigned long long)s->id, s->peer, s->fail_text[0] ?
+	    s->fail_text : reason);
+	s->quit_then_next = true;
+	send_cmd(s, "QUIT");
+	set_state(s, SC_QUIT, T_QUIT);
+	return 0;
+}
+
+/* ---- resolve and connect ---- */
+
+static void
+resolved(void *arg, enum smtpc_status st, const char *why, const struct smtpc_target *t,
+    size_t n)
+{
+	struct smtpc_session *s = arg;
+
+	s->rq = NULL;
+	if (st != SMTPC_OK || n == 0) {
+		/* RFC 3463 4.4.3: directory server failure; 5.1.2: bad
+		 * destination system address */
+		remember_failure(s, st == SMTPC_PERM ? SMTPC_PERM : SMTPC_TEMP,
+		    st == SMTPC_PERM ? "5.1.2" : "4.4.3", "%s", why);
+		diag_info("%016llx %s: %s", (unsigned long long)s->id, s->dest->hop.host, why);
+		fail_destination(s);
+		session_free(s, "resolution failed");
+		return;
+	}
+	if ((s->targets = calloc(n, sizeof(*t))) == NULL) {
+		remember_failure(s, SMTPC_TEMP, "4.3.0", "out of memory");
+		fail_destination(s);
+		session_free(s, "out of memory");
+		return;
+	}
+	memcpy(s->targets, t, n * sizeof(*t));
+	s->ntargets = n;
+	s->ti = 0;
+	session_connect_next(s);
+}
+
+static void
+connect_done(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct smtpc_session *s = w->data;
+	int err = 0;
+	socklen_t len = sizeof(err);
+
+	(void)loop;
+	(void)revents;
+	ev_io_stop(s->ctx->loop, &s->cio);
+	ev_timer_stop(s->ctx->loop, &s->ctimer);
+	if (getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+		err = errno;
+	if (err != 0) {
+		close(s->fd);
+		s->fd = -1;
+		remember_failure(s, SMTPC_TEMP, "4.4.1", "connect to %s: %s", s->peer, strerror(err));
+		session_try_next(s, "connect failed");
+		return;
+	}
+	if ((s->conn = conn_new(s->ctx->loop, s->fd, session_event, s)) == NULL) {
+		close(s->fd);
+		s->fd = -1;
+		remember_failure(s, SMTPC_TEMP, "4.3.0", "out of memory");
+		session_try_next(s, "out of memory");
+		return;
+	}
+	s->fd = -1;
+	s->conn->in_max = SMTPC_IN_MAX;
+	s->log.id = s->id;
+	snprintf(s->log.connector, sizeof(s->log.connector), "dsmtpc %.55s", s->dest->hop.host);
+	conn_format_addr(&s->conn->local, s->log.local, sizeof(s->log.local));
+	snprintf(s->log.remote, sizeof(s->log.remote), "%.63s", s->addr);
+	plog_connect(s->ctx->plog, &s->log);
+	s->logging = true;
+	plog_info(s->ctx->plog, &s->log, "Next hop", "host=%s; level=%s; domain=%s",
+	    s->targets[s->ti].host, config_level_name(s->dest->level),
+	    s->dest->domain[0] ? s->dest->domain : "-");
+	set_state(s, SC_BANNER, T_BANNER);
+}
+
+static void
+connect_timeout(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct smtpc_session *s = w->data;
+
+	(void)loop;
+	(void)revents;
+	ev_io_stop(s->ctx->loop, &s->cio);
+	close(s->fd);
+	s->fd = -1;
+	remember_failure(s, SMTPC_TEMP, "4.4.1", "connect to %s: timed out", s->peer);
+	session_try_next(s, "connect timeout");
+}
+
+static void
+session_connect_next(struct smtpc_session *s)
+{
+	const struct smtpc_target *t;
+	char a[80];
+	int fd;
+
+	if (s->ctx->stopping) {
+		session_free(s, "shutdown");
+		return;
+	}
+	if (s->ti >= s->ntargets) {
+		fail_destination(s);
+		session_free(s, "no more addresses");
+		return;
+	}
+	t = &s->targets[s->ti];
+	conn_format_addr(&t->ss, a, sizeof(a));
+	snprintf(s->addr, sizeof(s->addr), "%s", a);
+	/* Postfix's namaddr: host[addr]:port in every line about this peer */
+	if (t->ss.ss_family == AF_INET6) {
+		const char *close_br = strrchr(a, ']');
+
+		snprintf(s->peer, sizeof(s->peer), "%s[%.*s]%s", t->host,
+		    close_br ? (int)(close_br - a - 1) : 0, a + 1, close_br ? close_br + 1 : "");
+	} else {
+		const char *colon = strrchr(a, ':');
+
+		snprintf(s->peer, sizeof(s->peer), "%s[%.*s]%s", t->host,
+		    colon ? (int)(colon - a) : (int)strlen(a), a, colon ? colon : "");
+	}
+	fd = socket(t->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		remember_failure(s, SMTPC_TEMP, "4.4.1", "socket: %s", strerror(errno));
+		s->ti++;
+		session_connect_next(s);
+		return;
+	}
+	if (connect(fd, (const struct sockaddr *)&t->ss, t->sslen) < 0 && errno != EINPROGRESS) {
+		remember_failure(s, SMTPC_TEMP, "4.4.1", "connect to %s: %s", s->peer,
+		    strerror(errno));
+		close(fd);
+		s->ti++;
+		session_connect_next(s);
+		return;
+	}
+	s->fd = fd;
+	s->state = SC_CONNECT;
+	ev_io_init(&s->cio, connect_done, fd, EV_WRITE);
+	s->cio.data = s;
+	ev_io_start(s->ctx->loop, &s->cio);
+	ev_timer_init(&s->ctimer, connect_timeout, tmo(s, T_CONNECT), 0.);
+	s->ctimer.data = s;
+	ev_timer_start(s->ctx->loop, &s->ctimer);
+}
+
+/* ---- TLS ---- */
+
+static void
+dest_of(struct smtpc_session *s, struct policy_dest *pd)
+{
+	const struct smtpc_target *t = &s->targets[s->ti];
+
+	memset(pd, 0, sizeof(*pd));
+	pd->level = s->dest->level;
+	pd->domain = s->dest->domain[0] ? s->dest->domain : NULL;
+	pd->hostname = t->literal ? NULL : t->host;
+	pd->pins = s->dest->pins;
+	pd->npins = s->dest->npins;
+}
+
+static void
+print_facts(struct smtpc_session *s, const struct policy_verdict *v)
+{
+	const struct tls_session_facts *f = &s->tls;
+
+	printf("TLS: %s\n", f->version);
+	printf("cipher: %s (%u bits), key exchange %s%s\n", f->cipher, f->cipher_bits, f->kx,
+	    f->resumed ? ", resumed" : "");
+	if (f->peer.present) {
+		printf("peer certificate: %s\n", f->peer.leaf.subject);
+		printf("issuer: %s\n", f->peer.leaf.issuer);
+		printf("SANs:");
+		for (size_t i = 0; i < f->peer.leaf.nsan; i++)
+			printf(" %s", f->peer.leaf.san[i]);
+		printf("%s\n", f->peer.leaf.nsan ? "" : " (none)");
+		printf("SHA-256: %s\n", f->peer.leaf.sha256);
+		printf("SPKI pin: %s\n", f->peer.leaf.spki);
+		printf("verification: %s\n", f->peer.chain_reason[0] ? f->peer.chain_reason :
+		    tls_chain_status_name(f->peer.chain));
+	} else
+		printf("peer certificate: none\n");
+	if (f->local)
+		printf("our certificate: %s\n", f->local->subject);
+	printf("policy: level %s, %s: %s\n", config_level_name(s->dest->level),
+	    v->pass ? "pass" : "fail", v->reason);
+	fflush(stdout);
+}
+
+/* the handshake is done: facts, verdict, logs, summary line */
+static int
+tls_ready(struct smtpc_session *s)
+{
+	struct policy_dest pd;
+	struct policy_verdict v;
+	bool names_ok;
+
+	dest_of(s, &pd);
+	if (tls_conn_facts(s->conn, &s->tls) < 0) {
+		remember_failure(s, SMTPC_TEMP, "4.7.5", "TLS facts of %s unavailable", s->peer);
+		session_try_next(s, "TLS facts unavailable");
+		return -1;
+	}
+	s->has_facts = true;
+	s->flags |= F_TLS;
+	policy_judge_send(s->ctx->cfg, &pd, true, &s->tls, &v);
+	if (s->logging) {
+		plog_tls(s->ctx->plog, &s->log, &s->tls);
+		plog_verification(s->ctx->plog, &s->log, s->tls.peer.chain_reason[0] ?
+		    s->tls.peer.chain_reason : tls_chain_status_name(s->tls.peer.chain),
+		    v.names[0] ? v.names : "-", v.pin[0] ? v.pin : "none");
+		plog_policy(s->ctx->plog, &s->log, config_level_name(pd.level),
+		    pd.domain ? pd.domain : "-", v.pass, v.reason);
+	}
+	names_ok = v.pass && s->dest->level >= LEVEL_VERIFY;
+	/* the line Postfix administrators grep for (tls/tls_misc.c shape) */
+	diag_info("%s TLS connection established to %s: %s with cipher %s (%u/%u bits) "
+	    "[%s%s%s] %s session=%016llx", tls_trust_word(&s->tls, names_ok), s->peer,
+	    s->tls.version, s->tls.cipher, s->tls.cipher_bits, s->tls.cipher_bits,
+	    config_level_name(pd.level), pd.domain ? " " : "", pd.domain ? pd.domain : "",
+	    v.pass ? "pass" : "FAIL", (unsigned long long)s->id);
+	if (s->ctx->print_facts)
+		print_facts(s, &v);
+	if (!v.pass) {
+		/* mandatory and up: fail closed, never a byte of the envelope */
+		remember_failure(s, SMTPC_TEMP, "4.7.5", "TLS policy failure with %s: %s", s->peer,
+		    v.reason);
+		return session_abandon(s, "TLS policy failure");
+	}
+	/* RFC 3207 4.2: forget what the server said before TLS; EHLO again */
+	s->flags &= ~(F_ESMTP | F_PIPELINING | F_STARTTLS | F_8BITMIME | F_SIZE);
+	s->size_max = 0;
+	send_cmd(s, "EHLO %s", s->ctx->cfg->hostname);
+	set_state(s, SC_EHLO, T_COMMAND);
+	return 0;
+}
+
+/* the handshake failed: opportunistic retries once in plaintext */
+static int
+tls_failed(struct smtpc_session *s, const char *why)
+{
+	struct policy_dest pd;
+	struct policy_verdict v;
+
+	dest_of(s, &pd);
+	policy_judge_send(s->ctx->cfg, &pd, false, NULL, &v);
+	if (s->logging) {
+		plog_tls_error(s->ctx->plog, &s->log, why);
+		plog_policy(s->ctx->plog, &s->log, config_level_name(pd.level),
+		    pd.domain ? pd.domain : "-", false, v.reason);
+	}
+	remember_failure(s, SMTPC_TEMP, "4.7.5", "TLS handshake with %s failed: %s (%s)", s->peer,
+	    why, v.reason);
+	if (v.plaintext && !s->plain_retry_done) {
+		diag_info("%016llx %s: %s; retrying in plaintext", (unsigned long long)s->id,
+		    s->peer, s->fail_text);
+		session_drop_conn(s, "TLS handshake failed");
+		s->plain_retry_done = true;
+		s->flags |= F_NOTLS;
+		session_connect_next(s);
+		return -1;
+	}
+	session_try_next(s, "TLS handshake failed");
+	return -1;
+}
+
+/* ---- replies ---- */
+
+static void
+log_reply(struct smtpc_session *s, const struct smtpc_reply *r)
+{
+	const char *p = r->text, *e;
+
+	if (!s->logging || p == NULL)
+		return;
+	while (p < r->text + r->len) {
+		e = memchr(p, '\n', (size_t)(r->text + r->len - p));
+		if (e == NULL)
+			e = r->text + r->len;
+		plog_received(s->ctx->plog, &s->log, p, (size_t)(e - p));
+		p = e + 1;
+	}
+}
+
+static int
+on_banner(struct smtpc_session *s, const struct smtpc_reply *r)
+{
+	char flat[400];
+
+	if (r->code / 100 != 2) {
+		smtpc_reply_flat(r, flat, sizeof(flat));
+		/* RFC 5321 3.1: a 554 greeting means "not here"; try the next MX */
+		remember_failure(s, r->code / 100 == 5 ? SMTPC_PERM : SMTPC_TEMP, "4.4.1",
+		    "host %s refused to talk to me: %s", s->peer, flat);
+		if (r->code / 100 == 5)
+			snprintf(s->fail_status, sizeof(s->fail_status), "5.0.0");
+		return session_abandon(s, "greeting refused");
+	}
+	send_cmd(s, "EHLO %s", s->ctx->cfg->hostname);
+	set_state(s, SC_EHLO, T_COMMAND);
+	return 0;
+}
+
+/* after EHLO/HELO: STARTTLS as the level says, then the first message */
+static int
+after_greeting(struct smtpc_session *s)
+{
+	struct policy_dest pd;
+	struct policy_verdict v;
+	const struct smtpc_target *t = &s->targets[s->ti];
+	struct dsmtp_err err;
+	char cache_key[600];
+
+	if (s->flags & F_TLS) {
+		session_next_tx(s);
+		return 0;
+	}
+	dest_of(s, &pd);
+	if (s->ctx->print_facts && (s->dest->level == LEVEL_NONE || (s->flags & F_NOTLS) ||
+	    !(s->flags & F_STARTTLS)))
+		printf("TLS: none (%s)\n", s->dest->level == LEVEL_NONE ? "level none" :
+		    (s->flags & F_NOTLS) ? "plaintext retry after a failed handshake" :
+		    "STARTTLS not offered");
+	if (s->dest->level == LEVEL_NONE || (s->flags & F_NOTLS)) {
+		if (s->logging)
+			plog_policy(s->ctx->plog, &s->log, config_level_name(pd.level),
+			    pd.domain ? pd.domain : "-", true, s->dest->level == LEVEL_NONE ?
+			    "ok: level none, STARTTLS not used" :
+			    "ok: plaintext retry after a failed opportunistic handshake");
+		session_next_tx(s);
+		return 0;
+	}
+	policy_judge_starttls(&pd, (s->flags & F_STARTTLS) != 0, &v);
+	if (!v.pass) {
+		/* STRIPTLS: a man in the middle can delete STARTTLS from the
+		 * EHLO reply; from mandatory up that is a deferral, never plaintext */
+		if (s->logging)
+			plog_policy(s->ctx->plog, &s->log, config_level_name(pd.level),
+			    pd.domain ? pd.domain : "-", false, v.reason);
+		remember_failure(s, SMTPC_TEMP, "4.7.4", "TLS is required, but was not offered by "
+		    "host %s (%s)", s->peer, v.reason);
+		return session_abandon(s, "STARTTLS not offered");
+	}
+	if (!(s->flags & F_STARTTLS) || s->ctx->creds == NULL) {
+		if (s->logging)
+			plog_policy(s->ctx->plog, &s->log, config_level_name(pd.level),
+			    pd.domain ? pd.domain : "-", true, v.reason);
+		session_next_tx(s);
+		return 0;
+	}
+	(void)t;
+	(void)err;
+	(void)cache_key;
+	send_cmd(s, "STARTTLS");
+	set_state(s, SC_STARTTLS, T_COMMAND);
+	return 0;
+}
+
+static void
+parse_ehlo(struct smtpc_session *s, const struct smtpc_reply *r)
+{
+	char line[SMTPC_REPLY_LINE_MAX];
+	size_t pos = 0;
+	bool first = true;
+
+	s->flags |= F_ESMTP;
+	while (smtpc_reply_line(r, &pos, line, sizeof(line))) {
+		if (first) {
+			first = false;	/* the greeting line names the server */
+			continue;
+		}
+		if (strcasecmp(line, "PIPELINING") == 0)
+			s->flags |= F_PIPELINING;
+		else if (strcasecmp(line, "STARTTLS") == 0)
+			s->flags |= F_STARTTLS;
+		else if (strcasecmp(line, "8BITMIME") == 0)
+			s->flags |= F_8BITMIME;
+		else if (strncasecmp(line, "SIZE", 4) == 0 && (line[4] == '\0' || line[4] == ' ')) {
+			s->flags |= F_SIZE;
+			s->size_max = line[4] ? strtoull(line + 5, NULL, 10) : 0;
+		}
+	}
+}
+
+static int
+on_ehlo(struct smtpc_session *s, const struct smtpc_reply *r)
+{
+	char flat[400];
+
+	if (r->code / 100 == 2) {
+		parse_ehlo(s, r);
+		return after_greeting(s);
+	}
+	if (r->code / 100 == 5 && !(s->flags & F_TLS)) {
+		/* RFC 5321 3.2: an old server; HELO, and no extensions */
+		send_cmd(s, "HELO %s", s->ctx->cfg->hostname);
+		set_state(s, SC_HELO, T_COMMAND);
+		return 0;
+	}
+	smtpc_reply_flat(r, flat, sizeof(flat));
+	remember_failure(s, SMTPC_TEMP, "4.4.1", "host %s refused EHLO: %s", s->peer, flat);
+	return session_abandon(s, "EHLO refused");
+}
+
+static int
+on_helo(struct smtpc_session *s, const struct smtpc_reply *r)
+{
+	char flat[400];
+
+	if (r->code / 100 == 2)
+		return after_greeting(s);
+	smtpc_reply_flat(r, flat, sizeof(flat));
+	remember_failure(s, SMTPC_TEMP, "4.4.1", "host %s refused HELO: %s", s->peer, flat);
+	return session_abandon(s, "HELO refused");
+}
+
+static int
+on_starttls(struct smtpc_session *s, const struct smtpc_reply *r)
+{
+	const struct smtpc_target *t = &s->targets[s->ti];
+	const struct tls_cert_facts *local;
+	const char *why = NULL;
+	struct dsmtp_err err;
+	char cache_key[600], flat[400];
+
+	if (r->code != 220) {
+		smtpc_reply_flat(r, flat, sizeof(flat));
+		if (!policy_level_requires_tls(s->dest->level)) {
+			/* opportunistic: a refused STARTTLS is a server without TLS */
+			if (s->logging)
+				plog_policy(s->ctx->plog, &s->log, config_level_name(s->dest->level),
+				    s->dest->domain[0] ? s->dest->domain : "-", true,
+				    "no-tls: STARTTLS refused (opportunistic: plaintext)");
+			session_next_tx(s);
+			return 0;
+		}
+		remember_failure(s, SMTPC_TEMP, "4.7.5", "host %s refused STARTTLS: %s", s->peer,
+		    flat);
+		return session_abandon(s, "STARTTLS refused");
+	}
+	snprintf(cache_key, sizeof(cache_key), "%s|%s", t->host, s->addr);
+	if (tls_conn_client(s->conn, s->ctx->creds, t->literal ? NULL : t->host, cache_key,
+	    &err) < 0) {
+		remember_failure(s, SMTPC_TEMP, "4.7.5", "TLS with %s: %s", s->peer, err.msg);
+		session_try_next(s, "TLS setup failed");
+		return -1;
+	}
+	if (s->logging && (local = tls_creds_local(s->ctx->creds, &why)) != NULL)
+		plog_local_cert(s->ctx->plog, &s->log, local, why);
+	/* CVE-2011-0411 and the 2021 "NO STARTTLS" study: reply bytes after
+	 * the 220 are an injection; conn.c drops what is buffered when the
+	 * transport switches, and we stop reading here and forget any
+	 * partial line */
+	smtpc_reply_reset(&s->rp);
+	set_state(s, SC_TLS, T_TLS);
+	return 1;
+}
+
+/* ---- transactions ---- */
+
+static void
+session_quit(struct smtpc_session *s)
+{
+	send_cmd(s, "QUIT");
+	set_state(s, SC_QUIT, T_QUIT);
+}
+
+/* the MAIL, RCPT and DATA commands not yet sent, as far as allowed */
+static void
+tx_send_more(struct smtpc_session *s, size_t from, size_t upto)
+{
+	struct smtpc_job *j = s->job;
+
+	for (size_t k = from; k <= upto && k <= j->nrcpts + 1; k++) {
+		if (k == 0) {
+			if (s->flags & F_SIZE)
+				send_cmd(s, "MAIL FROM:<%s> SIZE=%zu", j->sender, j->len);
+			else
+				send_cmd(s, "MAIL FROM:<%s>", j->sender);
+		} else if (k <= j->nrcpts)
+			send_cmd(s, "RCPT TO:<%s>", j->rcpts[k - 1]);
+		else
+			send_cmd(s, "DATA");
+	}
+}
+
+static void
+tx_begin(struct smtpc_session *s)
+{
+	struct smtpc_job *j = s->job;
+
+	/* RFC 1870 6: never send what the server already said it refuses */
+	if ((s->flags & F_SIZE) && s->size_max > 0 && j->len > s->size_max) {
+		char text[400];
+
+		snprintf(text, sizeof(text), "message size %zu exceeds size limit %llu of %.300s",
+		    j->len, (unsigned long long)s->size_max, s->peer);
+		smtpc_job_fail(j, SMTPC_PERM, "5.3.4", text, s->peer);
+		job_finish(s);
+		session_next_tx(s);
+		return;
+	}
+	if ((s->rcpt_ok = calloc(j->nrcpts ? j->nrcpts : 1, sizeof(*s->rcpt_ok))) == NULL) {
+		smtpc_job_fail(j, SMTPC_TEMP, "4.3.0", "out of memory", NULL);
+		job_finish(s);
+		session_quit(s);
+		return;
+	}
+	s->acked = 0;
+	s->mail_ok = false;
+	s->nrcpt_ok = 0;
+	s->ignore_final = false;
+	s->flags |= F_IN_TX;
+	/* RFC 2920: with PIPELINING, MAIL, every RCPT and DATA in one write */
+	tx_send_more(s, 0, (s->flags & F_PIPELINING) ? j->nrcpts + 1 : 0);
+	set_state(s, SC_XFER, T_COMMAND);
+}
+
+static void
+session_next_tx(struct smtpc_session *s)
+{
+	if (s->job == NULL && !s->ctx->stopping)
+		s->job = dest_pop(s->dest);
+	if (s->job == NULL) {
+		session_quit(s);
+		return;
+	}
+	if (s->ntx > 0) {
+		send_cmd(s, "RSET");
+		set_state(s, SC_RSET, T_COMMAND);
+		return;
+	}
+	tx_begin(s);
+}
+
+static int
+on_rset(struct smtpc_session *s, const struct smtpc_reply *r)
+{
+	if (r->code / 100 != 2) {
+		/* a server that cannot reset cannot be trusted with the next
+		 * message: give it back to the destination and reconnect */
+		if (s->job) {
+			s->job->next = s->dest->head;
+			s->dest->head = s->job;
+			if (s->dest->tail == NULL)
+				s->dest->tail = s->job;
+			s->dest->nqueued++;
+			s->job = NULL;
+		}
+		session_quit(s);
+		return 0;
+	}
+	tx_begin(s);
+	return 0;
+}
+
+static void
+set_result(struct smtpc_session *s, size_t i, const struct smtpc_reply *r)
+{
+	struct smtpc_result *res = &s->job->res[i];
+
+	res->done = true;
+	res->st = r->code / 100 == 2 ? SMTPC_OK : r->code / 100 == 5 ? SMTPC_PERM : SMTPC_TEMP;
+	smtpc_reply_status(r, res->status, sizeof(res->status));
+	smtpc_reply_flat(r, res->text, sizeof(res->text));
+	snprintf(res->mta, sizeof(res->mta), "%.299s", s->peer);
+}
+
+/* the transaction is over (its results set): next message or QUIT */
+static void
+tx_end(struct smtpc_session *s)
+{
+	s->ntx++;
+	job_finish(s);
+	session_next_tx(s);
+}
+
+/* write the message: dot-stuffed (RFC 5321 4.5.2), lines ending in CRLF
+ * (a bare LF becomes CRLF), the last line terminated, then "." */
+static void
+send_body(struct smtpc_session *s)
+{
+	const char *p = s->job->data, *end = p + s->job->len, *run = p;
+	bool bol = true;
+
+	while (p < end) {
+		if (bol && *p == '.') {
+			(void)conn_write(s->conn, run, (size_t)(p - run));
+			(void)conn_write(s->conn, ".", 1);
+			run = p;
+		}
+		bol = false;
+		if (*p == '\n') {
+			if (p == s->job->data || p[-1] != '\r') {
+				(void)conn_write(s->conn, run, (size_t)(p - run));
+				(void)conn_write(s->conn, "\r", 1);
+				run = p;
+			}
+			bol = true;
+		}
+		p++;
+	}
+	(void)conn_write(s->conn, run, (size_t)(p - run));
+	if (!bol)
+		(void)conn_write(s->conn, "\r\n", 2);
+	(void)conn_write(s->conn, ".\r\n", 3);
+	if (s->logging)
+		plog_info(s->ctx->plog, &s->log, "", "message sent: %zu octets", s->job->len);
+}
+
+static int
+on_xfer(struct smtpc_session *s, const struct smtpc_reply *r)
+{
+	struct smtpc_job *j = s->job;
+	size_t k = s->acked++;
+	bool pipe = (s->flags & F_PIPELINING) != 0;
+
+	if (k == 0) {
+		/* MAIL */
+		if (r->code / 100 == 2)
+			s->mail_ok = true;
+		else {
+			for (size_t i = 0; i < j->nrcpts; i++)
+				set_result(s, i, r);
+			if (!pipe) {
+				tx_end(s);
+				return 0;
+			}
+		}
+		if (!pipe)
+			tx_send_more(s, 1, 1);
+		return 0;
+	}
+	if (k <= j->nrcpts) {
+		/* RCPT k */
+		if (s->mail_ok) {
+			if (r->code / 100 == 2) {
+				s->rcpt_ok[k - 1] = true;
+				s->nrcpt_ok++;
+			} else
+				set_result(s, k - 1, r);
+		}
+		if (!pipe) {
+			if (k < j->nrcpts)
+				tx_send_more(s, k + 1, k + 1);
+			else if (s->nrcpt_ok > 0)
+				tx_send_more(s, k + 1, k + 1);
+			else {
+				tx_end(s);
+				return 0;
+			}
+		}
+		if (k == j->nrcpts && pipe)
+			set_state(s, SC_XFER, T_DATA_INIT);
+		return 0;
+	}
+	/* DATA */
+	if (r->code == 354) {
+		if (!s->mail_ok || s->nrcpt_ok == 0) {
+			/* RFC 2920 3.1: DATA accepted although no recipient
+			 * was; end it at once with an empty message */
+			(void)conn_write(s->conn, ".\r\n", 3);
+			s->ignore_final = true;
+		} else
+			send_body(s);
+		set_state(s, SC_BODY, T_DATA_END);
+		return 0;
+	}
+	for (size_t i = 0; i < j->nrcpts; i++)
+		if (s->rcpt_ok[i])
+			set_result(s, i, r);
+	tx_end(s);
+	return 0;
+}
+
+static int
+on_body(struct smtpc_session *s, const struct smtpc_reply *r)
+{
+	struct smtpc_job *j = s->job;
+
+	if (!s->ignore_final)
+		for (size_t i = 0; i < j->nrcpts; i++)
+			if (s->rcpt_ok[i])
+				set_result(s, i, r);
+	tx_end(s);
+	return 0;
+}
+
+static int
+on_quit(struct smtpc_session *s, const struct smtpc_reply *r)
+{
+	(void)r;
+	if (s->quit_then_next) {
+		s->quit_then_next = false;
+		session_drop_conn(s, "QUIT");
+		s->ti++;
+		s->plain_retry_done = false;
+		session_connect_next(s);
+		return -1;
+	}
+	session_free(s, "QUIT");
+	return -1;
+}
+
+/* ---- events ---- */
+
+/* the connection broke: what is in flight is deferred */
+static void
+session_lost(struct smtpc_session *s, const char *why)
+{
+	char text[512];
+
+	if (s->state == SC_QUIT) {
+		if (s->quit_then_next) {
+			s->quit_then_next = false;
+			session_drop_conn(s, why);
+			s->ti++;
+			s->plain_retry_done = false;
+			session_connect_next(s);
+			return;
+		}
+		session_free(s, why);
+		return;
+	}
+	if (s->state == SC_TLS) {
+		(void)tls_failed(s, why);
+		return;
+	}
+	if (s->job && (s->flags & F_IN_TX)) {
+		/* RFC 5321 6.1: no 250 seen, so it was not delivered (it may
+		 * arrive twice, never not at all) */
+		snprintf(text, sizeof(text), "lost connection with %s while in state %s: %s",
+		    s->peer, state_names[s->state], why);
+		smtpc_job_fail(s->job, SMTPC_TEMP, "4.4.2", text, s->peer);
+		job_finish(s);
+		session_free(s, why);
+		return;
+	}
+	if (s->job && !(s->flags & F_IN_TX) && s->ntx > 0) {
+		/* between two transactions (RSET): the job was not started;
+		 * give it back, a new session will carry it */
+		s->job->next = s->dest->head;
+		s->dest->head = s->job;
+		if (s->dest->tail == NULL)
+			s->dest->tail = s->job;
+		s->dest->nqueued++;
+		s->job = NULL;
+		session_free(s, why);
+		return;
+	}
+	if (s->ntx == 0) {
+		remember_failure(s, SMTPC_TEMP, "4.4.2", "lost connection with %s while in state "
+		    "%s: %s", s->peer, state_names[s->state], why);
+		session_try_next(s, why);
+		return;
+	}
+	session_free(s, why);
+}
+
+/* every complete reply in the input to its state's handler; -1 when the
+ * connection was freed (the session may be gone too) */
+static int
+session_input(struct smtpc_session *s)
+{
+	struct conn *c = s->conn;
+
+	while (buf_avail(&c->in) > 0) {
+		size_t used = 0;
+		int rc = smtpc_reply_feed(&s->rp, buf_head(&c->in), buf_avail(&c->in), &used);
+		int (*fn)(struct smtpc_session *, const struct smtpc_reply *);
+
+		buf_consume(&c->in, used);
+		if (rc == 0)
+			return 0;
+		if (rc < 0) {
+			char why[200];
+
+			snprintf(why, sizeof(why), "protocol error: %s", s->rp.err);
+			if (s->logging)
+				plog_info(s->ctx->plog, &s->log, "", "%s", why);
+			session_lost(s, why);
+			return -1;
+		}
+		log_reply(s, &s->rp.r);
+		fn = reply_table[s->state];
+		if (fn == NULL) {
+			/* a reply nobody asked for (during the handshake) */
+			session_lost(s, "unexpected reply");
+			return -1;
+		}
+		rc = fn(s, &s->rp.r);
+		if (rc < 0)
+			return -1;
+		if (rc > 0)
+			return 0;	/* STARTTLS: nothing after the 220 counts */
+	}
+	return 0;
+}
+
+static int
+session_event(struct conn *c, enum conn_event ev, void *arg)
+{
+	struct smtpc_session *s = arg;
+
+	switch (ev) {
+	case CONN_IN:
+		return session_input(s);
+	case CONN_TLS_READY:
+		if (s->state != SC_TLS)
+			return 0;
+		return tls_ready(s);
+	case CONN_CLOSED:
+		session_free(s, "closed");
+		return -1;
+	case CONN_TIMEOUT:
+		session_lost(s, "timeout");
+		return -1;
+	case CONN_EOF:
+		session_lost(s, "the server closed the connection");
+		return -1;
+	case CONN_ERROR:
+		session_lost(s, c->err[0] ? c->err : "I/O error");
+		return -1;
+	}
+	return 0;
+}

@@ -1,0 +1,1014 @@
+/* queue.c: the delivery scheduler behind `dsmtpc run` and `dsmtpc once`
+ * (DESIGN.md sections 4 and 10). It learns of messages from the spool at
+ * start and from inotify (IN_MOVED_TO of ID.e in queue/, no polling),
+ * leases each due message, groups its due recipients by route and next
+ * hop, hands the groups to client.c (or delivers locally: maildir,
+ * discard), and writes every outcome back to the spool: delivered,
+ * deferred with exponential backoff, failed then bounced (RFC 3464 DSN
+ * queued through the spool, never for the null sender), and removes the
+ * message once every recipient is delivered or bounced. */
+#include "autoconfig.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/diag.h"
+#include "common/spool.h"
+#include "smtpc/smtpc.h"
+
+#define BUSY_RETRY	0.05	/* lease held by a committer: look again soon */
+#define BUSY_MAX	40	/* once: give up on a message another process holds */
+
+struct qmsg;
+
+struct qjob {
+	struct smtpc_job	 j;
+	size_t			*idx;		/* j.nrcpts indices into env.rcpts */
+	struct smtpc_dest	*dest;
+	struct qmsg		*m;
+	struct qjob		*next;
+};
+
+struct qmsg {
+	char			 id[SPOOL_ID_SIZE];
+	struct spool_envelope	 env;
+	char			*data;
+	size_t			 len;
+	unsigned		 pending;	/* jobs not done yet */
+	struct qjob		*jobs;
+	struct queue		*q;
+	struct qmsg		*next, *prev;
+};
+
+/* a message we know of and when it is due */
+struct sched {
+	char		 id[SPOOL_ID_SIZE];
+	double		 due;		/* wall clock; INFINITY-like when nothing pending */
+	unsigned	 busy;		/* lease attempts that found it busy */
+	double		 not_before;	/* busy: not before this */
+	bool		 inflight;
+	bool		 tried;		/* once: attempted in this run */
+};
+
+struct queue {
+	struct smtpc		 ctx;
+	struct dsmtp_config	 cfg;
+	struct ev_loop		*loop;
+	struct spool		*sp;
+	bool			 once;
+	double			 start;
+	int			 ino_fd;
+	ev_io			 ino;
+	ev_timer		 wake;
+	ev_signal		 sigterm, sigint;
+	struct qmsg		*inflight;
+	unsigned		 ninflight;
+	unsigned		 max_inflight;
+	struct sched		*sched;
+	size_t			 nsched, capsched;
+	bool			 stopping;
+	bool			 gave_up;	/* once: something could not be tried */
+};
+
+static void	dispatch(struct queue *q);
+static void	maybe_done(struct queue *q);
+
+static double
+now_d(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* ---- the schedule ---- */
+
+static struct sched *
+sched_find(struct queue *q, const char *id)
+{
+	for (size_t i = 0; i < q->nsched; i++)
+		if (strcmp(q->sched[i].id, id) == 0)
+			return &q->sched[i];
+	return NULL;
+}
+
+static struct sched *
+sched_put(struct queue *q, const char *id, double due)
+{
+	struct sched *s = sched_find(q, id);
+
+	if (s) {
+		s->due = due;
+		return s;
+	}
+	if (q->nsched == q->capsched) {
+		size_t cap = q->capsched ? q->capsched * 2 : 64;
+		struct sched *n = realloc(q->sched, cap * sizeof(*n));
+
+		if (n == NULL) {
+			diag_warnx("out of memory: message %s not scheduled", id);
+			return NULL;
+		}
+		q->sched = n;
+		q->capsched = cap;
+	}
+	s = &q->sched[q->nsched++];
+	memset(s, 0, sizeof(*s));
+	snprintf(s->id, sizeof(s->id), "%s", id);
+	s->due = due;
+	return s;
+}
+
+static void
+sched_drop(struct queue *q, const char *id)
+{
+	struct sched *s = sched_find(q, id);
+
+	if (s == NULL)
+		return;
+	*s = q->sched[--q->nsched];
+}
+
+/* when an envelope wants attention: the earliest pending recipient, or
+ * now when a failed one still needs its bounce */
+static double
+env_due(const struct spool_envelope *env)
+{
+	double due = 1e300;
+
+	for (size_t i = 0; i < env->nrcpts; i++) {
+		if (env->rcpts[i].state == SPOOL_RCPT_FAILED)
+			return 0;
+		if (env->rcpts[i].state == SPOOL_RCPT_PENDING &&
+		    (double)env->rcpts[i].next_attempt < due)
+			due = (double)env->rcpts[i].next_attempt;
+	}
+	return due;
+}
+
+/* a message appeared or changed on disk */
+static void
+learn(struct queue *q, const char *id)
+{
+	struct spool_envelope env;
+	struct dsmtp_err err;
+	struct sched *s = sched_find(q, id);
+
+	if (s && s->inflight)
+		return;		/* our own spool_update */
+	if (spool_load(q->sp, id, &env, &err) < 0) {
+		if (errno != ENOENT)
+			diag_warnx("%s", err.msg);
+		sched_drop(q, id);
+		return;
+	}
+	(void)sched_put(q, id, env_due(&env));
+	spool_envelope_free(&env);
+}
+
+static void
+scan(struct queue *q)
+{
+	struct spool_envelope *envs;
+	struct dsmtp_err err;
+	size_t n;
+
+	if (spool_list(q->sp, &envs, &n, &err) < 0) {
+		diag_warnx("spool: %s", err.msg);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct sched *s = sched_find(q, envs[i].id);
+
+		if (s && s->inflight)
+			continue;
+		(void)sched_put(q, envs[i].id, env_due(&envs[i]));
+	}
+	spool_list_free(envs, n);
+}
+
+static void
+arm_wake(struct queue *q)
+{
+	double next = 1e300, now = now_d();
+
+	ev_timer_stop(q->loop, &q->wake);
+	if (q->stopping)
+		return;
+	for (size_t i = 0; i < q->nsched; i++) {
+		const struct sched *s = &q->sched[i];
+
+		if (s->inflight || (q->once && (s->tried || s->due > q->start)))
+			continue;
+		/* due, but not before a busy lease may have been let go */
+		if ((s->due > s->not_before ? s->due : s->not_before) < next)
+			next = s->due > s->not_before ? s->due : s->not_before;
+	}
+	if (next >= 1e299)
+		return;
+	ev_timer_set(&q->wake, next > now ? next - now + 0.001 : 0., 0.);
+	ev_timer_start(q->loop, &q->wake);
+}
+
+/* ---- outcomes ---- */
+
+static const char *
+domain_of(const char *addr)
+{
+	const char *at = strrchr(addr, '@');
+
+	return at ? at + 1 : NULL;
+}
+
+static void
+set_error(struct spool_rcpt *r, const char *text)
+{
+	char *t = strdup(text);
+
+	if (t == NULL)
+		return;
+	free(r->last_error);
+	r->last_error = t;
+}
+
+/* one recipient's outcome into the envelope, logged Postfix-style */
+static void
+apply(struct qmsg *m, size_t i, const struct smtpc_result *res)
+{
+	const struct dsmtp_config *cfg = &m->q->cfg;
+	struct spool_rcpt *r = &m->env.rcpts[i];
+	int64_t now = (int64_t)time(NULL);
+	const char *word;
+	char text[700];
+
+	if (!res->done)
+		return;		/* not attempted (shutdown): no attempt counted */
+	r->attempts++;
+	switch (res->st) {
+	case SMTPC_OK:
+		r->state = SPOOL_RCPT_DELIVERED;
+		word = "sent";
+		break;
+	case SMTPC_PERM:
+		r->state = SPOOL_RCPT_FAILED;
+		set_error(r, res->text);
+		word = "bounced";
+		break;
+	case SMTPC_TEMP:
+	default:
+		set_error(r, res->text);
+		if (smtpc_retry_expired(m->env.arrival, cfg->send.retry_lifetime, now)) {
+			snprintf(text, sizeof(text), "message expired after %lld s in the queue; "
+			    "last error: %s", (long long)(now - m->env.arrival), res->text);
+			set_error(r, text);
+			r->state = SPOOL_RCPT_FAILED;
+			word = "expired";
+			break;
+		}
+		r->next_attempt = now + smtpc_retry_delay(cfg->send.retry_first,
+		    cfg->send.retry_max, r->attempts);
+		word = "deferred";
+		break;
+	}
+	diag_info("%s: to=<%s>, relay=%s, delay=%llds, attempts=%u, status=%s (%s)", m->id,
+	    r->addr, res->mta[0] ? res->mta : "none", (long long)(now - m->env.arrival),
+	    r->attempts, word, res->text);
+}
+
+static void
+bounce_done(void *arg, int rc, const char *id, const char *why)
+{
+	struct queue *q = arg;
+
+	if (rc == 0) {
+		diag_info("%s: delivery status notification queued", id);
+		(void)sched_put(q, id, 0);
+	} else
+		diag_warnx("bounce not queued: %s", why ? why : "unknown error");
+	q->gave_up = q->gave_up || rc != 0;
+}
+
+/* the DSN for every failed recipient; they become bounced once it is
+ * queued (or at once for the null sender: RFC 5321 6.1, no bounce loops) */
+static void
+bounce(struct qmsg *m)
+{
+	struct queue *q = m->q;
+	struct smtpc_dsn_rcpt *dr;
+	struct smtpc_dsn d;
+	struct spool_envelope be;
+	struct spool_rcpt br;
+	struct spool_msg *sm;
+	char client_name[] = "dsmtpc", null_sender[] = "";
+	struct dsmtp_err err;
+	char *text = NULL, status[16];
+	size_t n = 0, tlen;
+	int rc;
+
+	for (size_t i = 0; i < m->env.nrcpts; i++)
+		if (m->env.rcpts[i].state == SPOOL_RCPT_FAILED)
+			n++;
+	if (n == 0)
+		return;
+	if (m->env.sender[0] == '\0') {
+		for (size_t i = 0; i < m->env.nrcpts; i++)
+			if (m->env.rcpts[i].state == SPOOL_RCPT_FAILED) {
+				m->env.rcpts[i].state = SPOOL_RCPT_BOUNCED;
+				diag_info("%s: to=<%s>: failed; no bounce for the null sender",
+				    m->id, m->env.rcpts[i].addr);
+			}
+		return;
+	}
+	if ((dr = calloc(n, sizeof(*dr))) == NULL)
+		return;
+	n = 0;
+	for (size_t i = 0; i < m->env.nrcpts; i++) {
+		const struct spool_rcpt *r = &m->env.rcpts[i];
+		const char *e = r->last_error;
+
+		if (r->state != SPOOL_RCPT_FAILED)
+			continue;
+		dr[n].addr = r->addr;
+		dr[n].diagnostic = e[0] ? e : "delivery failed";
+		/* "550 5.1.1 ..." carries its own status; else 5.0.0, and
+		 * 4.4.7 for a message that outlived the retry lifetime */
+		dr[n].status = strncmp(e, "message expired", 15) == 0 ? "4.4.7" : NULL;
+		dr[n].remote_mta = NULL;
+		n++;
+	}
+	/* statuses parsed from the diagnostics (kept in a scratch array) */
+	{
+		char (*st)[16] = calloc(n, sizeof(*st));
+
+		if (st == NULL) {
+			free(dr);
+			return;
+		}
+		for (size_t i = 0; i < n; i++) {
+			if (dr[i].status == NULL) {
+				struct smtpc_reply rr;
+				char *t = strdup(dr[i].diagnostic);
+
+				memset(&rr, 0, sizeof(rr));
+				rr.text = t;
+				rr.len = t ? strlen(t) : 0;
+				rr.code = (t && rr.len >= 3 && t[0] >= '2' && t[0] <= '5') ?
+				    atoi(t) : 550;
+				smtpc_reply_status(&rr, status, sizeof(status));
+				if (status[0] != '5' && status[0] != '4')
+					snprintf(status, sizeof(status), "5.0.0");
+				free(t);
+				snprintf(st[i], sizeof(st[i]), "%s", status);
+				dr[i].status = st[i];
+			}
+		}
+		memset(&d, 0, sizeof(d));
+		d.reporting_mta = q->cfg.hostname;
+		d.sender = m->env.sender;
+		d.queue_id = m->id;
+		d.arrival = m->env.arrival;
+		d.now = (int64_t)time(NULL);
+		d.rcpts = dr;
+		d.nrcpts = n;
+		d.orig = m->data;
+		d.origlen = m->len;
+		rc = smtpc_dsn_build(&d, &text, &tlen);
+		free(st);
+	}
+	free(dr);
+	if (rc < 0)
+		return;
+	if ((sm = spool_msg_new(q->sp, &err)) == NULL) {
+		diag_warnx("%s: bounce: %s", m->id, err.msg);
+		free(text);
+		return;
+	}
+	if (spool_msg_write(sm, text, tlen) < 0) {
+		diag_warn("%s: bounce: write", m->id);
+		spool_msg_abort(sm);
+		free(text);
+		return;
+	}
+	free(text);
+	memset(&be, 0, sizeof(be));
+	memset(&br, 0, sizeof(br));
+	br.addr = m->env.sender;
+	br.state = SPOOL_RCPT_PENDING;
+	be.client = client_name;
+	be.ehlo = q->cfg.hostname;
+	be.sender = null_sender;
+	be.rcpts = &br;
+	be.nrcpts = 1;
+	q->gave_up = false;
+	/* the spool has no loop: the commit is synchronous, done() runs
+	 * before it returns */
+	if (spool_msg_commit(sm, &be, bounce_done, q) < 0 || q->gave_up) {
+		diag_warnx("%s: bounce could not be queued; the failed recipients stay failed",
+		    m->id);
+		return;
+	}
+	for (size_t i = 0; i < m->env.nrcpts; i++)
+		if (m->env.rcpts[i].state == SPOOL_RCPT_FAILED)
+			m->env.rcpts[i].state = SPOOL_RCPT_BOUNCED;
+}
+
+static void
+msg_free(struct qmsg *m)
+{
+	while (m->jobs) {
+		struct qjob *j = m->jobs;
+
+		m->jobs = j->next;
+		free(j->j.rcpts);
+		free(j->j.res);
+		free(j->idx);
+		free(j);
+	}
+	spool_envelope_free(&m->env);
+	free(m->data);
+	free(m);
+}
+
+/* every job of the message is done: write the outcome, bounce, remove */
+static void
+msg_finish(struct qmsg *m)
+{
+	struct queue *q = m->q;
+	struct dsmtp_err err;
+	struct sched *s;
+	bool finished = true;
+
+	bounce(m);
+	for (size_t i = 0; i < m->env.nrcpts; i++)
+		if (m->env.rcpts[i].state == SPOOL_RCPT_PENDING ||
+		    m->env.rcpts[i].state == SPOOL_RCPT_FAILED)
+			finished = false;
+	if (spool_update(q->sp, m->id, &m->env, &err) < 0)
+		diag_warnx("%s: spool update failed: %s", m->id, err.msg);
+	else if (finished) {
+		if (spool_remove(q->sp, m->id, &err) < 0)
+			diag_warnx("%s: %s", m->id, err.msg);
+		else
+			diag_info("%s: removed (every recipient delivered or bounced)", m->id);
+	}
+	spool_release(q->sp, m->id);
+	if ((s = sched_find(q, m->id)) != NULL) {
+		s->inflight = false;
+		if (finished)
+			sched_drop(q, m->id);
+		else
+			s->due = env_due(&m->env);
+	}
+	if (m->prev)
+		m->prev->next = m->next;
+	else
+		q->inflight = m->next;
+	if (m->next)
+		m->next->prev = m->prev;
+	q->ninflight--;
+	msg_free(m);
+	if (!q->stopping) {
+		/* dispatch from the loop, not from here: local deliveries
+		 * finish inside dispatch, and recursion would grow the stack
+		 * with the queue */
+		ev_timer_stop(q->loop, &q->wake);
+		ev_timer_set(&q->wake, 0., 0.);
+		ev_timer_start(q->loop, &q->wake);
+	}
+	maybe_done(q);
+}
+
+static void
+job_done(struct smtpc_job *sj)
+{
+	struct qjob *j = (struct qjob *)sj;
+	struct qmsg *m = j->m;
+
+	for (size_t k = 0; k < j->j.nrcpts; k++)
+		apply(m, j->idx[k], &j->j.res[k]);
+	if (--m->pending == 0)
+		msg_finish(m);
+}
+
+/* ---- starting a message ---- */
+
+static int
+load_data(struct queue *q, struct qmsg *m, struct dsmtp_err *err)
+{
+	size_t cap, len = 0;
+	char *buf;
+	int fd;
+
+	if ((fd = spool_data_open(q->sp, m->id, err)) < 0)
+		return -1;
+	cap = m->env.size + 1;
+	if ((buf = malloc(cap)) == NULL) {
+		close(fd);
+		dsmtp_err_set(err, "out of memory");
+		return -1;
+	}
+	/* spool files are local: read(2) here is a bounded copy, not a wait
+	 * on a peer */
+	for (;;) {
+		ssize_t n;
+
+		if (len == cap) {
+			char *t = realloc(buf, cap * 2);
+
+			if (t == NULL) {
+				free(buf);
+				close(fd);
+				dsmtp_err_set(err, "out of memory");
+				return -1;
+			}
+			buf = t;
+			cap *= 2;
+		}
+		n = read(fd, buf + len, cap - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			dsmtp_err_set(err, "%s: read: %s", m->id, strerror(errno));
+			free(buf);
+			close(fd);
+			return -1;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	close(fd);
+	m->data = buf;
+	m->len = len;
+	return 0;
+}
+
+static struct qjob *
+job_for(struct qmsg *m, struct smtpc_dest *d)
+{
+	struct qjob *j;
+
+	for (j = m->jobs; j; j = j->next)
+		if (j->dest == d)
+			return j;
+	if ((j = calloc(1, sizeof(*j))) == NULL)
+		return NULL;
+	j->dest = d;
+	j->m = m;
+	j->j.sender = m->env.sender;
+	j->j.data = m->data;
+	j->j.len = m->len;
+	j->j.done = job_done;
+	j->next = m->jobs;
+	m->jobs = j;
+	return j;
+}
+
+static int
+job_add(struct qjob *j, struct qmsg *m, size_t i)
+{
+	char **r = realloc(j->j.rcpts, (j->j.nrcpts + 1) * sizeof(*r));
+	size_t *x;
+	struct smtpc_result *res;
+
+	if (r == NULL)
+		return -1;
+	j->j.rcpts = r;
+	if ((x = realloc(j->idx, (j->j.nrcpts + 1) * sizeof(*x))) == NULL)
+		return -1;
+	j->idx = x;
+	if ((res = realloc(j->j.res, (j->j.nrcpts + 1) * sizeof(*res))) == NULL)
+		return -1;
+	j->j.res = res;
+	memset(&res[j->j.nrcpts], 0, sizeof(*res));
+	r[j->j.nrcpts] = m->env.rcpts[i].addr;
+	x[j->j.nrcpts] = i;
+	j->j.nrcpts++;
+	return 0;
+}
+
+/* one recipient delivered here and now (maildir, discard, or refused) */
+static void
+local_result(struct qmsg *m, size_t i, enum smtpc_status st, const char *status, const char *text,
+    const char *mta)
+{
+	struct smtpc_result res;
+
+	memset(&res, 0, sizeof(res));
+	res.done = true;
+	res.st = st;
+	snprintf(res.status, sizeof(res.status), "%s", status);
+	snprintf(res.text, sizeof(res.text), "%s", text);
+	snprintf(res.mta, sizeof(res.mta), "%s", mta);
+	apply(m, i, &res);
+}
+
+/* lease, load, route every due recipient; 0 started (or nothing due) */
+static void
+msg_start(struct queue *q, struct sched *s)
+{
+	struct qmsg *m;
+	struct dsmtp_err err;
+	int64_t now = (int64_t)time(NULL);
+	bool any_remote = false, any_due = false;
+	int rc;
+
+	rc = spool_lease(q->sp, s->id, &err);
+	if (rc == 1) {
+		/* the committer keeps its lease until queue/ is fsync'd, or
+		 * `dsmtpc flush` is at work: look again shortly */
+		if (++s->busy >= BUSY_MAX && q->once) {
+			s->tried = true;
+			q->gave_up = true;
+		} else
+			s->not_before = now_d() + BUSY_RETRY;
+		return;
+	}
+	if (rc < 0) {
+		if (errno != ENOENT)
+			diag_warnx("%s", err.msg);
+		sched_drop(q, s->id);
+		return;
+	}
+	s->busy = 0;
+	s->tried = true;
+	if ((m = calloc(1, sizeof(*m))) == NULL) {
+		spool_release(q->sp, s->id);
+		return;
+	}
+	snprintf(m->id, sizeof(m->id), "%s", s->id);
+	m->q = q;
+	if (spool_load(q->sp, m->id, &m->env, &err) < 0) {
+		if (errno != ENOENT)
+			diag_warnx("%s", err.msg);
+		spool_release(q->sp, m->id);
+		sched_drop(q, m->id);
+		free(m);
+		return;
+	}
+	for (size_t i = 0; i < m->env.nrcpts; i++) {
+		const struct spool_rcpt *r = &m->env.rcpts[i];
+
+		if (r->state == SPOOL_RCPT_FAILED)
+			any_due = true;
+		if (r->state == SPOOL_RCPT_PENDING && (r->next_attempt <= now ||
+		    smtpc_retry_expired(m->env.arrival, q->cfg.send.retry_lifetime, now)))
+			any_due = true;
+	}
+	if (!any_due) {
+		s->due = env_due(&m->env);
+		spool_release(q->sp, m->id);
+		spool_envelope_free(&m->env);
+		free(m);
+		return;
+	}
+	/* the bytes: needed for delivery and for the bounce's headers */
+	if (load_data(q, m, &err) < 0) {
+		diag_warnx("%s: %s", m->id, err.msg);
+		spool_release(q->sp, m->id);
+		sched_drop(q, m->id);
+		spool_envelope_free(&m->env);
+		free(m);
+		return;
+	}
+	s->inflight = true;
+	m->next = q->inflight;
+	if (q->inflight)
+		q->inflight->prev = m;
+	q->inflight = m;
+	q->ninflight++;
+	for (size_t i = 0; i < m->env.nrcpts; i++) {
+		struct spool_rcpt *r = &m->env.rcpts[i];
+		struct policy_effective eff;
+		const char *dom;
+		struct qjob *j;
+		struct smtpc_dest *d;
+		char text[600];
+
+		if (r->state != SPOOL_RCPT_PENDING)
+			continue;
+		if (smtpc_retry_expired(m->env.arrival, q->cfg.send.retry_lifetime, now)) {
+			snprintf(text, sizeof(text), "message expired after %lld s in the queue; "
+			    "last error: %s", (long long)(now - m->env.arrival),
+			    r->last_error[0] ? r->last_error : "none");
+			set_error(r, text);
+			r->state = SPOOL_RCPT_FAILED;
+			diag_info("%s: to=<%s>, status=expired (%s)", m->id, r->addr, text);
+			continue;
+		}
+		if (r->next_attempt > now)
+			continue;
+		dom = domain_of(r->addr);
+		if (dom == NULL || policy_effective(&q->cfg, dom, &eff, &err) < 0) {
+			snprintf(text, sizeof(text), "550 5.1.2 <%s>: bad recipient domain%s%s",
+			    r->addr, dom ? ": " : "", dom ? err.msg : "");
+			local_result(m, i, SMTPC_PERM, "5.1.2", text, "none");
+			continue;
+		}
+		if (eff.hop.kind == HOP_DISCARD) {
+			local_result(m, i, SMTPC_OK, "2.0.0", "250 2.0.0 discarded (next_hop discard)",
+			    "discard");
+			continue;
+		}
+		if (eff.hop.kind == HOP_MAILDIR) {
+			if (smtpc_maildir_deliver(eff.hop.path, q->cfg.hostname, m->env.sender,
+			    r->addr, m->data, m->len, &err) < 0) {
+				snprintf(text, sizeof(text), "451 4.3.0 maildir delivery failed: %s",
+				    err.msg);
+				local_result(m, i, SMTPC_TEMP, "4.3.0", text, "maildir");
+			} else {
+				snprintf(text, sizeof(text), "250 2.0.0 delivered to maildir:%.500s",
+				    eff.hop.path);
+				local_result(m, i, SMTPC_OK, "2.0.0", text, "maildir");
+			}
+			continue;
+		}
+		d = smtpc_dest_get(&q->ctx, &eff.hop, eff.level, eff.domain, eff.pins, eff.npins);
+		if (d == NULL || (j = job_for(m, d)) == NULL || job_add(j, m, i) < 0) {
+			local_result(m, i, SMTPC_TEMP, "4.3.0", "451 4.3.0 out of memory", "none");
+			continue;
+		}
+		any_remote = true;
+	}
+	if (!any_remote) {
+		msg_finish(m);
+		return;
+	}
+	/* count first, submit after: a job may finish inside submit */
+	for (struct qjob *j = m->jobs; j; j = j->next)
+		m->pending++;
+	m->pending++;
+	for (struct qjob *j = m->jobs; j; j = j->next)
+		smtpc_dest_submit(j->dest, &j->j);
+	if (--m->pending == 0)
+		msg_finish(m);
+}
+
+/* start every due message the limits allow */
+static void
+dispatch(struct queue *q)
+{
+	double now = now_d();
+	bool again = true;
+
+	while (again && !q->stopping) {
+		again = false;
+		for (size_t i = 0; i < q->nsched && q->ninflight < q->max_inflight; i++) {
+			struct sched *s = &q->sched[i];
+			size_t before = q->nsched;
+
+			if (s->inflight || s->due > now || s->not_before > now)
+				continue;
+			if (q->once && (s->tried || s->due > q->start))
+				continue;
+			msg_start(q, s);
+			if (q->nsched != before) {
+				/* the table changed under us: look again */
+				again = true;
+				break;
+			}
+		}
+	}
+	arm_wake(q);
+}
+
+/* once: everything due was tried and every session ended */
+static void
+maybe_done(struct queue *q)
+{
+	if (q->stopping) {
+		if (q->ninflight == 0)
+			ev_break(q->loop, EVBREAK_ALL);
+		return;
+	}
+	if (!q->once || q->ninflight > 0 || q->ctx.nsessions > 0)
+		return;
+	for (size_t i = 0; i < q->nsched; i++) {
+		const struct sched *s = &q->sched[i];
+
+		if (!s->tried && s->due <= q->start)
+			return;
+		/* bounces queued in this run are due now: deliver them too */
+		if (!s->tried && s->due == 0)
+			return;
+	}
+	ev_break(q->loop, EVBREAK_ALL);
+}
+
+static void
+ctx_idle(struct smtpc *ctx)
+{
+	maybe_done((struct queue *)ctx->arg);
+}
+
+/* ---- events ---- */
+
+static void
+wake_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct queue *q = w->data;
+
+	(void)loop;
+	(void)revents;
+	dispatch(q);
+	maybe_done(q);
+}
+
+static void
+ino_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct queue *q = w->data;
+	char buf[8192] __attribute__((aligned(__alignof__(struct inotify_event))));
+	ssize_t n;
+
+	(void)loop;
+	(void)revents;
+	while ((n = read(q->ino_fd, buf, sizeof(buf))) > 0) {
+		for (char *p = buf; p < buf + n;) {
+			const struct inotify_event *e = (const struct inotify_event *)p;
+			size_t l = e->len ? strlen(e->name) : 0;
+
+			if (l == SPOOL_ID_LEN + 2 && strcmp(e->name + SPOOL_ID_LEN, ".e") == 0) {
+				char id[SPOOL_ID_SIZE];
+
+				memcpy(id, e->name, SPOOL_ID_LEN);
+				id[SPOOL_ID_LEN] = '\0';
+				learn(q, id);
+			}
+			if (e->mask & IN_Q_OVERFLOW)
+				scan(q);
+			p += sizeof(*e) + e->len;
+		}
+	}
+	dispatch(q);
+}
+
+static void
+stop_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	struct queue *q = w->data;
+
+	(void)revents;
+	if (q->stopping)
+		return;
+	diag_info("%s: stopping (in-flight sessions abandoned, nothing not delivered is "
+	    "marked delivered)", w->signum == SIGTERM ? "SIGTERM" : "SIGINT");
+	q->stopping = true;
+	ev_timer_stop(loop, &q->wake);
+	if (q->ino_fd >= 0)
+		ev_io_stop(loop, &q->ino);
+	smtpc_ctx_abort(&q->ctx);
+	ev_break(loop, EVBREAK_ALL);
+}
+
+/* is anything still waiting in the spool? */
+static bool
+anything_pending(struct queue *q)
+{
+	struct spool_envelope *envs;
+	struct dsmtp_err err;
+	size_t n;
+	bool pending = false;
+
+	if (spool_list(q->sp, &envs, &n, &err) < 0)
+		return true;
+	for (size_t i = 0; i < n && !pending; i++)
+		for (size_t r = 0; r < envs[i].nrcpts; r++)
+			if (envs[i].rcpts[r].state == SPOOL_RCPT_PENDING ||
+			    envs[i].rcpts[r].state == SPOOL_RCPT_FAILED)
+				pending = true;
+	spool_list_free(envs, n);
+	return pending;
+}
+
+static int
+queue_main(int argc, char **argv, const char *config_path, bool once)
+{
+	static const struct option opts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct queue *q;
+	struct dsmtp_err err = { "" };
+	char qdir[4096];
+	int ch, rc = 0;
+
+	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (ch == 'h') {
+			printf("Usage: dsmtpc [-c FILE] %s\n%s\n", once ? "once" : "run",
+			    once ? "Deliver everything due now and exit (0 done, 75 something is "
+			    "still deferred)." : "Watch the spool and deliver until SIGTERM.");
+			return 0;
+		}
+		return EX_DSMTP_USAGE;
+	}
+	if (optind < argc) {
+		fprintf(stderr, "%s: unexpected argument '%s'\n", diag_progname(), argv[optind]);
+		return EX_DSMTP_USAGE;
+	}
+	if ((q = calloc(1, sizeof(*q))) == NULL)
+		return EX_DSMTP_OSERR;
+	q->ino_fd = -1;
+	q->once = once;
+	config_load_or_exit(config_path, &q->cfg);
+	signal(SIGPIPE, SIG_IGN);
+	if (config_state_path(&q->cfg, "queue", qdir, sizeof(qdir), &err) < 0) {
+		diag_warnx("state_dir: %s", err.msg);
+		rc = EX_DSMTP_CANTCREAT;
+		goto out_cfg;
+	}
+	q->loop = ev_loop_new(EVFLAG_AUTO);
+	if (q->loop == NULL) {
+		rc = EX_DSMTP_OSERR;
+		goto out_cfg;
+	}
+	if ((q->sp = spool_open(qdir, NULL, &err)) == NULL) {
+		diag_warnx("spool %s: %s", qdir, err.msg);
+		rc = EX_DSMTP_CANTCREAT;
+		goto out_loop;
+	}
+	if (smtpc_ctx_init(&q->ctx, q->loop, &q->cfg, true, &err) < 0) {
+		diag_warnx("%s", err.msg);
+		rc = EX_DSMTP_CONFIG;
+		goto out_spool;
+	}
+	q->ctx.idle = ctx_idle;
+	q->ctx.arg = q;
+	q->max_inflight = q->ctx.max_parallel * 4;
+	ev_init(&q->wake, wake_cb);
+	q->wake.data = q;
+	ev_signal_init(&q->sigterm, stop_cb, SIGTERM);
+	ev_signal_init(&q->sigint, stop_cb, SIGINT);
+	q->sigterm.data = q->sigint.data = q;
+	ev_signal_start(q->loop, &q->sigterm);
+	ev_signal_start(q->loop, &q->sigint);
+	if (!once) {
+		/* before the scan: a message committed in between is not missed */
+		q->ino_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+		if (q->ino_fd < 0 || inotify_add_watch(q->ino_fd, qdir, IN_MOVED_TO) < 0) {
+			diag_warn("inotify on %s", qdir);
+			rc = EX_DSMTP_OSERR;
+			goto out_ctx;
+		}
+		ev_io_init(&q->ino, ino_cb, q->ino_fd, EV_READ);
+		q->ino.data = q;
+		ev_io_start(q->loop, &q->ino);
+		diag_info("%s: delivering from %s (max_parallel %u)", PACKAGE_STRING, qdir,
+		    q->ctx.max_parallel);
+	}
+	q->start = now_d();
+	scan(q);
+	dispatch(q);
+	maybe_done(q);
+	ev_run(q->loop, 0);
+	if (q->stopping) {
+		/* jobs finished by the abort already wrote their outcome */
+		while (q->inflight)
+			msg_finish(q->inflight);
+	}
+	if (once)
+		rc = anything_pending(q) ? EX_DSMTP_TEMPFAIL : 0;
+out_ctx:
+	ev_signal_stop(q->loop, &q->sigterm);
+	ev_signal_stop(q->loop, &q->sigint);
+	ev_timer_stop(q->loop, &q->wake);
+	if (q->ino_fd >= 0) {
+		ev_io_stop(q->loop, &q->ino);
+		close(q->ino_fd);
+	}
+	smtpc_ctx_free(&q->ctx);
+out_spool:
+	spool_close(q->sp);
+out_loop:
+	ev_loop_destroy(q->loop);
+out_cfg:
+	config_free(&q->cfg);
+	free(q->sched);
+	free(q);
+	if (!once && rc == 0)
+		diag_info("stopped");
+	return rc;
+}
+
+int
+smtpc_cmd_run(int argc, char **argv, const char *config_path)
+{
+	return queue_main(argc, argv, config_path, false);
+}
+
+int
+smtpc_cmd_once(int argc, char **argv, const char *config_path)
+{
+	return queue_main(argc, argv, config_path, true);
+}

@@ -1,0 +1,217 @@
+/* smtpc.h: dsmtpc's internal interfaces: the reply parser (reply.c), the
+ * retry schedule and DSN builder (retry.c, bounce.c), next-hop resolution
+ * with c-ares (route.c), the client SMTP session and its destinations
+ * (client.c), local delivery (maildir.c), the spool scheduler (queue.c)
+ * and the one-shot sender (send.c). Nothing outside smtpc/ includes it. */
+#ifndef DSMTP_SMTPC_H
+#define DSMTP_SMTPC_H
+
+#include <ev.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "common/addr.h"
+#include "common/config.h"
+#include "policy/policy.h"
+#include "tls/tls.h"
+
+struct plog;
+struct spool;
+
+/* ---- replies (reply.c) ---- */
+
+#define SMTPC_REPLY_LINE_MAX	512	/* RFC 5321 4.5.3.1.5, including CRLF */
+#define SMTPC_REPLY_LINES_MAX	100	/* more is a broken or hostile server */
+
+/* one complete reply: every line as received (code included), joined by
+ * '\n', without CR LF */
+struct smtpc_reply {
+	int	 code;		/* 200..599 */
+	size_t	 nlines;
+	char	*text;
+	size_t	 len, cap;
+};
+
+struct smtpc_reply_parser {
+	char			 line[SMTPC_REPLY_LINE_MAX + 1];
+	size_t			 linelen;
+	bool			 cr;		/* last byte was CR */
+	bool			 complete;	/* r holds a finished reply */
+	struct smtpc_reply	 r;		/* the reply being built */
+	char			 err[160];
+};
+
+void smtpc_reply_init(struct smtpc_reply_parser *p);
+void smtpc_reply_reset(struct smtpc_reply_parser *p);	/* forget a partial reply */
+void smtpc_reply_free(struct smtpc_reply_parser *p);
+/* feed bytes; 1 = a reply is complete in p->r (*used bytes consumed, the
+ * rest belongs to the next reply), 0 = all consumed, need more, -1 =
+ * malformed or oversized (p->err says why) */
+int smtpc_reply_feed(struct smtpc_reply_parser *p, const char *buf, size_t len, size_t *used);
+/* the reply on one line ("550 5.1.1 <x>: unknown / second line"),
+ * printable, cut to fit */
+void smtpc_reply_flat(const struct smtpc_reply *r, char *out, size_t outlen);
+/* the enhanced status code of a reply (RFC 3463), or a default derived
+ * from the reply code ("5.0.0", "4.0.0") */
+void smtpc_reply_status(const struct smtpc_reply *r, char *out, size_t outlen);
+/* iterate the lines: *pos starts at 0; returns the line (without code and
+ * separator) into out, false when none is left */
+bool smtpc_reply_line(const struct smtpc_reply *r, size_t *pos, char *out, size_t outlen);
+
+/* ---- retry schedule (retry.c) ---- */
+
+/* seconds to wait after the attempts-th failed attempt: first, doubling,
+ * never more than max */
+unsigned smtpc_retry_delay(unsigned first, unsigned max, unsigned attempts);
+/* has a message that arrived at arrival outlived lifetime at now? */
+bool smtpc_retry_expired(int64_t arrival, unsigned lifetime, int64_t now);
+
+/* ---- delivery status notifications (bounce.c) ---- */
+
+struct smtpc_dsn_rcpt {
+	const char	*addr;
+	const char	*status;	/* "5.1.1" */
+	const char	*diagnostic;	/* the reply or the reason */
+	const char	*remote_mta;	/* host name, or NULL */
+};
+
+struct smtpc_dsn {
+	const char			*reporting_mta;	/* our hostname */
+	const char			*sender;	/* the original sender: the DSN's To */
+	const char			*queue_id;
+	int64_t				 arrival;
+	int64_t				 now;
+	const struct smtpc_dsn_rcpt	*rcpts;
+	size_t				 nrcpts;
+	const char			*orig;		/* the original message (CRLF lines) */
+	size_t				 origlen;
+	const char			*boundary;	/* NULL: derived from queue_id */
+};
+
+/* an RFC 3464 multipart/report into *out (malloc'd, CRLF lines); 0 or -1 */
+int smtpc_dsn_build(const struct smtpc_dsn *d, char **out, size_t *outlen);
+
+/* ---- resolution (route.c) ---- */
+
+struct smtpc_target {
+	char			 host[256];	/* name connected to (SNI, verify), or the literal */
+	bool			 literal;	/* host is an IP address: no SNI */
+	struct sockaddr_storage	 ss;
+	socklen_t		 sslen;
+	unsigned		 pref;		/* MX preference, 0 for a literal host */
+};
+
+enum smtpc_status { SMTPC_OK, SMTPC_TEMP, SMTPC_PERM };
+
+typedef void smtpc_resolve_cb(void *arg, enum smtpc_status st, const char *why,
+    const struct smtpc_target *t, size_t n);
+
+struct smtpc_resolver;
+struct smtpc_resolve_req;
+
+struct smtpc_resolver *smtpc_resolver_new(struct ev_loop *loop, struct dsmtp_err *err);
+void smtpc_resolver_free(struct smtpc_resolver *r);
+/* HOP_HOSTPORT: the host's A/AAAA; HOP_MX: its MX hosts in preference
+ * order, each with A/AAAA (no MX: the host itself). cb runs later, from the
+ * loop, exactly once unless cancelled. NULL when out of memory. */
+struct smtpc_resolve_req *smtpc_resolve(struct smtpc_resolver *r, const struct addr_hop *hop,
+    smtpc_resolve_cb *cb, void *arg);
+void smtpc_resolve_cancel(struct smtpc_resolve_req *q);
+
+/* ---- delivery: contexts, destinations, jobs (client.c) ---- */
+
+/* the outcome for one recipient */
+struct smtpc_result {
+	enum smtpc_status	 st;		/* OK delivered, TEMP deferred, PERM failed */
+	bool			 done;		/* an outcome is known */
+	char			 status[16];	/* enhanced status "2.0.0", "4.7.5", ... */
+	char			 text[512];	/* the reply or the reason */
+	char			 mta[300];	/* host[addr]:port that said it, or "" */
+};
+
+struct smtpc_job;
+typedef void smtpc_job_done_fn(struct smtpc_job *j);
+
+/* one message to some recipients through one destination */
+struct smtpc_job {
+	const char		*sender;	/* "" = null sender */
+	char			**rcpts;
+	size_t			 nrcpts;
+	const char		*data;		/* CRLF lines, not dot-stuffed */
+	size_t			 len;
+	struct smtpc_result	*res;		/* nrcpts outcomes, filled by the session */
+	smtpc_job_done_fn	*done;		/* every result is set */
+	void			*arg;
+	struct smtpc_job	*next;		/* in the destination's queue */
+	uint64_t		 session_id;	/* the session that carried it */
+};
+
+/* where jobs go: a next hop with the policy of its recipients */
+struct smtpc_dest {
+	struct smtpc		*ctx;
+	char			 key[1400];
+	struct addr_hop		 hop;		/* HOP_HOSTPORT or HOP_MX */
+	enum dsmtp_level	 level;
+	char			 domain[256];	/* recipient domain (domain-secure) */
+	const struct cfg_pinref	*pins;
+	size_t			 npins;
+	struct smtpc_job	*head, *tail;
+	size_t			 nqueued;
+	unsigned		 nsessions;
+	struct smtpc_dest	*next;
+};
+
+/* the process-wide delivery context */
+struct smtpc {
+	struct ev_loop		*loop;
+	const struct dsmtp_config *cfg;
+	struct tls_creds	*creds;		/* NULL: TLS unavailable */
+	struct tls_trust	*trust;
+	struct plog		*plog;
+	struct smtpc_resolver	*resolver;
+	struct smtpc_dest	*dests;
+	struct smtpc_session	*sessions;
+	unsigned		 nsessions;
+	unsigned		 max_parallel;
+	unsigned		 dest_max;	/* sessions per destination */
+	bool			 stopping;
+	bool			 print_facts;	/* dsmtpc send: facts to stdout */
+	double			 timeout_cap;	/* 0, or every timeout at most this */
+	void			(*idle)(struct smtpc *);	/* a session ended */
+	void			*arg;
+};
+
+/* TLS credentials, trust, protocol log and resolver for ctx; 0 or -1 */
+int smtpc_ctx_init(struct smtpc *ctx, struct ev_loop *loop, const struct dsmtp_config *cfg,
+    bool with_cert, struct dsmtp_err *err);
+void smtpc_ctx_free(struct smtpc *ctx);
+/* the destination with this hop and policy (made on first use) */
+struct smtpc_dest *smtpc_dest_get(struct smtpc *ctx, const struct addr_hop *hop,
+    enum dsmtp_level level, const char *domain, const struct cfg_pinref *pins, size_t npins);
+/* queue a job; sessions start as limits allow */
+void smtpc_dest_submit(struct smtpc_dest *d, struct smtpc_job *j);
+/* start sessions for queued jobs wherever limits now allow */
+void smtpc_ctx_kick(struct smtpc *ctx);
+/* SIGTERM: every session closes (QUIT when idle, else at once); jobs in
+ * flight and queued finish with a temporary "shutdown" result */
+void smtpc_ctx_abort(struct smtpc *ctx);
+/* set every unset result of j */
+void smtpc_job_fail(struct smtpc_job *j, enum smtpc_status st, const char *status,
+    const char *text, const char *mta);
+
+/* ---- local delivery (maildir.c) ---- */
+
+/* deliver one copy for rcpt into the maildir at path (tmp/ then new/,
+ * fsync'd); 0, or -1 with the reason */
+int smtpc_maildir_deliver(const char *path, const char *hostname, const char *sender,
+    const char *rcpt, const char *data, size_t len, struct dsmtp_err *err);
+
+/* ---- commands (queue.c, send.c) ---- */
+
+int smtpc_cmd_run(int argc, char **argv, const char *config_path);
+int smtpc_cmd_once(int argc, char **argv, const char *config_path);
+int smtpc_cmd_send(int argc, char **argv, const char *config_path);
+
+#endif
