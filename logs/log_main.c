@@ -193,6 +193,7 @@ endpoint_addr(const char *ep, char *out, size_t outlen)
 	out[n] = '\0';
 }
 
+/* --peer: a prefix of the remote address (or of the whole endpoint) */
 static bool
 peer_matches(const struct opts *o, const char *remote)
 {
@@ -296,6 +297,7 @@ parse_when(const char *s, bool upto, char *out, size_t outlen, unsigned long *da
 
 /* ---- sessions table ---- */
 
+/* the session with this id and direction, created (table grown) if asked */
 static struct sess *
 sess_get(struct state *st, uint64_t id, enum plog_dir dir, bool create)
 {
@@ -337,6 +339,7 @@ sess_get(struct state *st, uint64_t id, enum plog_dir dir, bool create)
 	return s;
 }
 
+/* forget a finished session (its memory goes to the free list) */
 static void
 sess_remove(struct state *st, struct sess *s)
 {
@@ -350,6 +353,7 @@ sess_remove(struct state *st, struct sess *s)
 	st->free = s;
 }
 
+/* remember one failure cause of the session (a then b) */
 static void
 sess_fail(struct sess *s, const char *a, const char *b)
 {
@@ -360,6 +364,7 @@ sess_fail(struct sess *s, const char *a, const char *b)
 
 /* ---- output per command ---- */
 
+/* key=value for text output, quoted when the value is empty or has spaces */
 static void
 print_kv_text(const char *key, const char *val)
 {
@@ -386,6 +391,7 @@ json_kv(const char *key, const char *val, bool first)
 	plog_json_string(stdout, val);
 }
 
+/* sessions: the text line of one session */
 static void
 out_session(const struct sess *s)
 {
@@ -416,6 +422,7 @@ out_session(const struct sess *s)
 	printf(" messages=%u%s\n", s->messages, s->closed ? "" : " open");
 }
 
+/* sessions --json: one object per session */
 static void
 out_session_json(const struct sess *s)
 {
@@ -798,6 +805,7 @@ cmp_peer(const void *a, const void *b)
 	return strcmp(x->addr, y->addr);
 }
 
+/* certs: one line per certificate per peer, peers sorted */
 static void
 print_certs(struct state *st)
 {
@@ -850,6 +858,7 @@ cmp_cause(const void *a, const void *b)
 	return strcmp(x->text, y->text);
 }
 
+/* failures: causes by count, most frequent first */
 static void
 print_failures(struct state *st)
 {
@@ -881,6 +890,7 @@ print_failures(struct state *st)
 	free(all);
 }
 
+/* free every table */
 static void
 state_free(struct state *st)
 {
@@ -914,6 +924,7 @@ state_free(struct state *st)
 	free(st->causes);
 }
 
+/* the reader skipped a line: say so (the first MAX_REPORTED times) */
 static void
 on_malformed(const char *file, unsigned long line, const char *why, void *arg)
 {

@@ -105,6 +105,7 @@ report(struct plog_reader *r, const char *why)
 		r->errf(r->name, r->lineno, why, r->arg);
 }
 
+/* grow a buffer to at least need bytes; -1 when out of memory */
 static int
 ensure(char **p, size_t *cap, size_t need)
 {
@@ -122,6 +123,8 @@ ensure(char **p, size_t *cap, size_t need)
 	return 0;
 }
 
+/* split bytes into lines: whole lines in buf are parsed in place, a line cut
+ * by the end of buf is kept (up to PLOG_MAX_LINE) until its LF arrives */
 int
 plog_reader_feed(struct plog_reader *r, const char *buf, size_t len)
 {
@@ -274,6 +277,7 @@ csv_directive(struct plog_reader *r, const char *p, size_t n)
 		log_type(r, p + 10, n - 10);
 }
 
+/* hand a parsed record to the callback, absent fields as "" */
 static int
 deliver(struct plog_reader *r, struct plog_record *rec)
 {
@@ -580,6 +584,7 @@ process_line(struct plog_reader *r, const char *p, size_t n)
 	return csv_record(r, p, n);
 }
 
+/* stream one file through the reader in fixed-size chunks */
 int
 plog_read_file(struct plog_reader *r, const char *path, struct dsmtp_err *err)
 {
@@ -617,6 +622,7 @@ plog_read_file(struct plog_reader *r, const char *path, struct dsmtp_err *err)
 	return rc;
 }
 
+/* find key in "k=v; k=v" data (values cannot hold ';': it is escaped) */
 bool
 plog_kv_get(const char *data, const char *key, char *out, size_t outlen)
 {
@@ -684,6 +690,7 @@ plog_file_day(const char *path)
 	return name_key(path, &day, &n) == 2 ? 0 : day;
 }
 
+/* order log files: receive before send, then day, then N (numerically) */
 static int
 cmp_files(const void *a, const void *b)
 {
@@ -700,6 +707,7 @@ cmp_files(const void *a, const void *b)
 	return strcmp(pa, pb);
 }
 
+/* append a copy of path to the list */
 static int
 files_add(struct plog_files *fl, const char *path, struct dsmtp_err *err)
 {
@@ -756,6 +764,7 @@ files_walk(struct plog_files *fl, const char *dir, int depth, struct dsmtp_err *
 	return rc;
 }
 
+/* the log files named by the arguments, in reading order */
 int
 plog_files_collect(char *const *paths, size_t npaths, struct plog_files *out,
     struct dsmtp_err *err)
@@ -796,6 +805,7 @@ plog_files_free(struct plog_files *fl)
 	fl->n = 0;
 }
 
+/* print s as a JSON string literal */
 void
 plog_json_string(FILE *out, const char *s)
 {

@@ -81,6 +81,7 @@ plog_set_clock(plog_clock_fn fn)
 	plog_clock = fn;
 }
 
+/* the time of a record: the injected clock, else CLOCK_REALTIME */
 static void
 plog_now(struct timespec *ts)
 {
@@ -123,6 +124,7 @@ day_number(long ymd)
 
 /* ---- buffers ---- */
 
+/* room for need more bytes, doubling; -1 (latched) when out of memory */
 static int
 sb_grow(struct sbuf *b, size_t need)
 {
@@ -320,6 +322,7 @@ scan_dir(struct plog *pl, long day, bool prune)
 	return maxn;
 }
 
+/* write(2) all of it, across EINTR and short writes; -1 with errno */
 static int
 write_all(int fd, const char *p, size_t n)
 {
@@ -541,6 +544,7 @@ plog_active(const struct plog *pl, const struct plog_session *s)
 	return pl != NULL && s != NULL && pl->level != LOG_LEVEL_NONE;
 }
 
+/* does the level keep a '*' record of this context? */
 static bool
 keep_context(const struct plog *pl, const char *context)
 {
@@ -728,6 +732,7 @@ is_verb(const char *line, size_t len, const char *verb)
 	return len >= n && strncasecmp(line, verb, n) == 0 && (len == n || line[n] == ' ');
 }
 
+/* queue a command awaiting its reply (RFC 2920 keeps replies in order) */
 static void
 pend_push(struct plog_session *s, bool envelope)
 {
@@ -794,6 +799,7 @@ track_reply(struct plog_session *s, const char *line, size_t len)
 	return env;
 }
 
+/* one SMTP line: track commands and replies, mask credentials, filter, log */
 static void
 plog_line(struct plog *pl, struct plog_session *s, char event, const char *line, size_t len)
 {
@@ -902,6 +908,7 @@ plog_lost(const struct plog *pl)
 	return pl != NULL ? pl->lost : 0;
 }
 
+/* a random non-zero session id from getrandom(2) */
 uint64_t
 plog_new_session_id(void)
 {
@@ -964,6 +971,7 @@ plog_received(struct plog *pl, struct plog_session *s, const char *line, size_t 
 	plog_line(pl, s, '<', line, len);
 }
 
+/* a free-form '*' record, printf-like, escaped like any peer text */
 void
 plog_info(struct plog *pl, struct plog_session *s, const char *context, const char *fmt, ...)
 {
@@ -1013,6 +1021,7 @@ plog_local_cert(struct plog *pl, struct plog_session *s, const struct tls_cert_f
 	plog_emit(pl, s, '*', "Local certificate");
 }
 
+/* "TLS negotiated", then "Remote certificate" or "Remote certificate absent" */
 void
 plog_tls(struct plog *pl, struct plog_session *s, const struct tls_session_facts *f)
 {
