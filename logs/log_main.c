@@ -611,6 +611,8 @@ on_command(struct state *st, struct sess *s, const char *line)
 			s->data_state = 0;
 	} else if (strcasecmp(line, "DATA") == 0)
 		s->data_state = 1;
+	else if (strcmp(line, ".") == 0)
+		;	/* an end of data, if a writer logged it */
 	else if (strncasecmp(line, "BDAT ", 5) == 0 && strcasestr(line, " LAST") != NULL)
 		s->data_state = 3;
 	else if (s->data_state == 2)

@@ -6,8 +6,8 @@
  *
  * Rules for callers:
  *  - Message bodies are NEVER passed to plog: between the 354 reply and the
- *    end-of-data "." nothing of the message is logged, only the reply that
- *    ends it. Headers are part of the body.
+ *    end-of-data "." nothing of the message is logged (nor the "."), only
+ *    the reply that ends it. Headers are part of the body.
  *  - plog_received()/plog_sent() take one SMTP line as it crossed the wire,
  *    without CRLF. plog masks AUTH arguments and SASL exchanges with "****"
  *    itself, in both roles; pass nothing else secret (no passwords, keys).

@@ -45,6 +45,7 @@ struct plog {
 	char		 file[PATH_MAX + 64];	/* current file, "" before the first */
 	int		 fd;		/* -1: not open (or the open failed) */
 	long		 day;		/* yyyymmdd of the current file, 0 = none */
+	long		 pruned_day;	/* the day of the last pruning */
 	unsigned	 n;		/* the N in ...-N.LOG */
 	uint64_t	 size;		/* bytes in the file plus bytes buffered */
 	unsigned long	 nrec_file;	/* records in the current file (>0: may rotate) */
@@ -473,6 +474,7 @@ plog_switch(struct plog *pl, long day, bool next)
 	}
 	if (day != pl->day) {
 		n = scan_dir(pl, day, true);
+		pl->pruned_day = day;
 		if (n == 0)
 			n = 1;
 	} else
@@ -752,6 +754,8 @@ track_command(struct plog_session *s, const char *line, size_t len, size_t *show
 
 	*show = len;
 	*mask = false;
+	if (len == 1 && line[0] == '.')
+		return true;	/* an end of data passed by mistake: no reply of its own */
 	if (s->auth) {
 		/* RFC 4954 4: a SASL response line, credentials */
 		*show = 0;
@@ -874,11 +878,24 @@ plog_open(const struct dsmtp_config *cfg, enum plog_dir dir, struct dsmtp_err *e
 	return pl;
 }
 
+/* write what is buffered; on the first flush of a new day, prune even if
+ * no record has come yet (the new file waits for its first record) */
 void
 plog_flush(struct plog *pl)
 {
-	if (pl != NULL && pl->level != LOG_LEVEL_NONE)
-		plog_write_out(pl);
+	struct timespec ts;
+	char when[40];
+	long day;
+
+	if (pl == NULL || pl->level == LOG_LEVEL_NONE)
+		return;
+	plog_write_out(pl);
+	plog_now(&ts);
+	fmt_time(&ts, when, sizeof(when), &day);
+	if (day != pl->pruned_day) {
+		(void)scan_dir(pl, day, true);
+		pl->pruned_day = day;
+	}
 }
 
 void

@@ -648,6 +648,15 @@ START_TEST(test_prune)
 	/* crossing into 11-25 pruned it */
 	list_dir(d, names, sizeof(names));
 	ck_assert_str_eq(names, "RECV20261124-1.LOG RECV20261125-1.LOG SEND20261001-1.LOG notes.txt ");
+	/* idle until 11-29: the 1-second flush prunes, and creates nothing */
+	clk_ms += 4 * 86400 * 1000L;
+	plog_flush(pl);
+	list_dir(d, names, sizeof(names));
+	ck_assert_str_eq(names, "SEND20261001-1.LOG notes.txt ");
+	plog_received(pl, &s, "NOOP", 4);
+	plog_flush(pl);
+	list_dir(d, names, sizeof(names));
+	ck_assert_str_eq(names, "RECV20261129-1.LOG SEND20261001-1.LOG notes.txt ");
 	plog_close(pl);
 	rmcfg(&cfg);
 }
