@@ -18,4 +18,5 @@ tests_unit_plog_gen_LDADD = logs/libplog.a common/libcommon.a $(YAML_LIBS)
 TESTS += tests/unit/check_plog \
 	tests/t/t4000-log-csv.sh \
 	tests/t/t4100-log-json.sh \
-	tests/t/t4200-log-speed.sh
+	tests/t/t4200-log-speed.sh \
+	tests/t/t4300-log-dsmtpd.sh
