@@ -456,7 +456,12 @@ cert_seen(struct state *st, const struct sess *s)
 	char addr[64];
 	size_t i, b, nb;
 
-	endpoint_addr(s->remote, addr, sizeof(addr));
+	/* a client's port is ephemeral; a server's port tells servers on one
+	 * address apart (an edge and a hub on one host) */
+	if (s->dir == PLOG_RECEIVE)
+		endpoint_addr(s->remote, addr, sizeof(addr));
+	else
+		copy(addr, sizeof(addr), s->remote);
 	if (st->npeers >= st->npeerb) {
 		nb = st->npeerb ? st->npeerb * 2 : 256;
 		if ((tab = calloc(nb, sizeof(*tab))) == NULL)
@@ -580,8 +585,14 @@ sess_done(struct state *st, struct sess *s)
 			cert_seen(st, s);
 		break;
 	case CMD_FAILURES:
-		for (i = 0; i < s->nfails; i++)
+		for (i = 0; i < s->nfails; i++) {
+			/* an unverified chain is no failure where the policy passed
+			 * (opportunistic, mandatory, pinned) */
+			if (strncmp(s->fails[i], "chain: ", 7) == 0 &&
+			    strcmp(s->policy, "pass") == 0)
+				continue;
 			cause_add(st, s->fails[i], s);
+		}
 		break;
 	case CMD_SHOW:
 		break;

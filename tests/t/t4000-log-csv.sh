@@ -90,7 +90,7 @@ test_expect_success "certs: each certificate per peer, and the peer whose certif
 	test \$(wc -l <'$TRASH/c') = 4 &&
 	grep -q '^receive 192.0.2.10 sha256=aaaaaaaaaaaaaaaa first=2026-11-24T12:20:00.[0-9]*Z last=.* count=2 subject=CN=mx.contoso.com,O=Test\$' '$TRASH/c' &&
 	grep -q '^receive 192.0.2.10 sha256=bbbbbbbbbbbbbbbb .* count=1 subject=CN=mx.contoso.com,O=Test CHANGED\$' '$TRASH/c' &&
-	grep -q '^send 2001:db8::25 sha256=bbbbbbbbbbbbbbbb ' '$TRASH/c' &&
+	grep -q '^send \[2001:db8::25\]:25 sha256=bbbbbbbbbbbbbbbb ' '$TRASH/c' &&
 	test \$(grep -c CHANGED '$TRASH/c') = 1 &&
 	'$DSMTP_LOG' certs --json '$L' | python3 -c 'import json,sys
 rows = [json.loads(l) for l in sys.stdin]
