@@ -323,12 +323,14 @@ scan_dir(struct plog *pl, long day, bool prune)
 	return maxn;
 }
 
-/* write(2) all of it, across EINTR and short writes; -1 with errno */
+/* write(2) all of it, across EINTR and short writes; -1 with errno and
+ * *done the bytes that did get written */
 static int
-write_all(int fd, const char *p, size_t n)
+write_all(int fd, const char *p, size_t n, size_t *done)
 {
 	ssize_t w;
 
+	*done = 0;
 	while (n > 0) {
 		w = write(fd, p, n);
 		if (w < 0) {
@@ -342,6 +344,7 @@ write_all(int fd, const char *p, size_t n)
 		}
 		p += w;
 		n -= (size_t)w;
+		*done += (size_t)w;
 	}
 	return 0;
 }
@@ -400,13 +403,14 @@ plog_create_file(struct plog *pl)
 	char tmp[sizeof(pl->file) + 32];
 	struct sbuf h = { 0 };
 	int fd, rc = -1, saved;
+	size_t done;
 
 	if (snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", pl->file, (long)getpid()) >= (int)sizeof(tmp))
 		return -1;
 	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640)) < 0)
 		return -1;
 	make_header(pl, &h);
-	if (!h.bad && write_all(fd, h.p, h.len) == 0 &&
+	if (!h.bad && write_all(fd, h.p, h.len, &done) == 0 &&
 	    (link(tmp, pl->file) == 0 || errno == EEXIST))
 		rc = 0;
 	saved = errno;
@@ -423,6 +427,7 @@ plog_open_file(struct plog *pl)
 {
 	struct sbuf h = { 0 };
 	struct stat st;
+	size_t done;
 	int fd;
 
 	fd = open(pl->file, O_WRONLY | O_APPEND | O_CLOEXEC);
@@ -443,7 +448,7 @@ plog_open_file(struct plog *pl)
 	pl->nrec_file = st.st_size > 0;
 	if (st.st_size == 0) {
 		make_header(pl, &h);
-		if (h.bad || write_all(fd, h.p, h.len) < 0) {
+		if (h.bad || write_all(fd, h.p, h.len, &done) < 0) {
 			if (!h.bad && ftruncate(fd, 0) != 0)
 				errno = EIO;
 			plog_fail(pl, "write");
@@ -498,6 +503,8 @@ plog_switch(struct plog *pl, long day, bool next)
 static void
 plog_write_out(struct plog *pl)
 {
+	struct stat st;
+	size_t done;
 	off_t off;
 	int saved;
 
@@ -507,7 +514,7 @@ plog_write_out(struct plog *pl)
 		(void)plog_open_file(pl);
 	if (pl->fd >= 0 && !pl->out.bad) {
 		off = lseek(pl->fd, 0, SEEK_END);
-		if (write_all(pl->fd, pl->out.p, pl->out.len) == 0) {
+		if (write_all(pl->fd, pl->out.p, pl->out.len, &done) == 0) {
 			/* the real size: other processes may append too */
 			if (off >= 0)
 				pl->size = (uint64_t)off + pl->out.len;
@@ -520,10 +527,18 @@ plog_write_out(struct plog *pl)
 			pl->nbuffered = 0;
 			return;
 		}
-		/* a partial record would join the next one: cut it off */
+		/* a partial record would join the next one: cut it off, if no
+		 * other process appended since; else end it, a line the reader
+		 * reports and skips */
 		saved = errno;
-		if (off >= 0 && ftruncate(pl->fd, off) != 0)
-			saved = errno;
+		if (done > 0) {
+			if (off >= 0 && fstat(pl->fd, &st) == 0 &&
+			    (uint64_t)st.st_size == (uint64_t)off + done) {
+				if (ftruncate(pl->fd, off) != 0)
+					saved = errno;
+			} else if (write(pl->fd, "\n", 1) != 1)
+				saved = errno;
+		}
 		errno = saved;
 		plog_fail(pl, "write");
 	} else if (pl->out.bad) {
