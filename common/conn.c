@@ -15,10 +15,12 @@
 
 #define CONN_READ_CHUNK		16384
 #define CONN_DEFAULT_IN_MAX	(256 * 1024)
+#define CONN_LINGER_SECONDS	2.0	/* after our last reply, wait this long for the peer's close */
 
 static void conn_io_cb(struct ev_loop *loop, ev_io *w, int revents);
 static void conn_timer_cb(struct ev_loop *loop, ev_timer *w, int revents);
 static void conn_update(struct conn *c);
+static void conn_linger(struct conn *c);
 
 static ssize_t
 plain_recv(struct conn *c, void *buf, size_t len)
@@ -197,6 +199,8 @@ conn_update(struct conn *c)
 
 	if (c->flags & CONN_F_DEAD)
 		want = 0;
+	else if (c->flags & CONN_F_LINGER)
+		want = EV_READ;
 	else if (c->flags & CONN_F_HANDSHAKE)
 		want = c->tr_want ? c->tr_want : EV_READ;
 	else {
@@ -300,6 +304,47 @@ conn_read(struct conn *c)
 	return 0;
 }
 
+/* The last reply is out: say goodbye (TLS close_notify), half-close, and
+ * read whatever the peer still sends until it closes too. Closing with
+ * unread input makes the kernel send RST, which can destroy our last reply
+ * in the peer's buffer (a client's own close_notify after QUIT does it). */
+static void
+conn_linger(struct conn *c)
+{
+	if (c->tr->close)
+		c->tr->close(c);
+	c->tr = &plain_transport;
+	c->tr_ctx = NULL;
+	c->flags = (c->flags & ~CONN_F_CLOSING) | CONN_F_LINGER;
+	(void)shutdown(c->fd, SHUT_WR);
+	ev_timer_stop(c->loop, &c->timer);
+	c->timer.repeat = CONN_LINGER_SECONDS;
+	ev_timer_again(c->loop, &c->timer);
+	ev_io_stop(c->loop, &c->io);
+	ev_io_set(&c->io, c->fd, EV_READ);
+	ev_io_start(c->loop, &c->io);
+}
+
+/* discard until EOF; then the owner frees the conn */
+static void
+conn_linger_read(struct conn *c)
+{
+	char sink[4096];
+
+	for (;;) {
+		ssize_t n = read(c->fd, sink, sizeof(sink));
+
+		if (n > 0)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+			return;
+		break;	/* EOF or error: done */
+	}
+	c->flags |= CONN_F_DEAD;
+	ev_io_stop(c->loop, &c->io);
+	(void)c->cb(c, CONN_CLOSED, c->arg);
+}
+
 static void
 conn_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
@@ -309,6 +354,10 @@ conn_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 	(void)loop;
 	if (c->flags & CONN_F_DEAD)
 		return;
+	if (c->flags & CONN_F_LINGER) {
+		conn_linger_read(c);
+		return;
+	}
 	if (c->flags & CONN_F_HANDSHAKE) {
 		(void)conn_handshake(c);
 		return;
@@ -329,9 +378,7 @@ conn_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 			return;
 		}
 		if (buf_avail(&c->out) == 0 && (c->flags & CONN_F_CLOSING)) {
-			c->flags |= CONN_F_DEAD;
-			conn_update(c);
-			(void)c->cb(c, CONN_CLOSED, c->arg);
+			conn_linger(c);
 			return;
 		}
 	}
@@ -350,6 +397,13 @@ conn_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)loop;
 	(void)revents;
 	ev_timer_stop(c->loop, &c->timer);
+	if (c->flags & CONN_F_LINGER) {
+		/* the peer never closed: we are done waiting */
+		c->flags |= CONN_F_DEAD;
+		ev_io_stop(c->loop, &c->io);
+		(void)c->cb(c, CONN_CLOSED, c->arg);
+		return;
+	}
 	snprintf(c->err, sizeof(c->err), "timeout");
 	(void)c->cb(c, CONN_TIMEOUT, c->arg);
 }

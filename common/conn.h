@@ -15,7 +15,8 @@
 enum conn_event {
 	CONN_IN,		/* new bytes in c->in */
 	CONN_TLS_READY,		/* handshake finished */
-	CONN_CLOSED,		/* conn_close_after_flush finished: free the session */
+	CONN_CLOSED,		/* conn_close_after_flush finished (reply sent, peer gone
+				 * or linger over): free the session */
 	CONN_TIMEOUT,		/* nothing happened for the timeout */
 	CONN_EOF,		/* the peer closed */
 	CONN_ERROR,		/* I/O or TLS error, reason in c->err */
@@ -64,6 +65,7 @@ struct conn {
 #define CONN_F_CLOSING		0x04	/* flush, then CONN_CLOSED */
 #define CONN_F_EOF		0x08
 #define CONN_F_DEAD		0x10	/* error seen; only free remains */
+#define CONN_F_LINGER		0x20	/* half-closed after the last reply, draining */
 
 /* fd must be non-blocking; the conn owns it from now on */
 struct conn *conn_new(struct ev_loop *loop, int fd, conn_cb cb, void *arg);

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/spool.h"
@@ -66,6 +67,17 @@ on_stop(struct ev_loop *loop, ev_signal *w, int revents)
 	ev_timer_start(loop, &srv->grace);
 }
 
+/* a finding of the policy checks, on stderr (notes stay quiet) */
+static void
+check_emit(void *arg, enum policy_finding kind, const char *text)
+{
+	(void)arg;
+	if (kind == POLICY_ERROR)
+		diag_warnx("policy: error: %s", text);
+	else if (kind == POLICY_WARNING)
+		diag_warnx("policy: %s", text);
+}
+
 /* certificates and trust: built anew, swapped in only when whole */
 static int
 load_tls(struct smtpd_server *srv, struct dsmtp_err *err)
@@ -102,6 +114,19 @@ load_tls(struct smtpd_server *srv, struct dsmtp_err *err)
 		tls_creds_free(creds);
 		tls_trust_free(trust);
 		return -1;
+	}
+	if (f) {
+		/* DESIGN.md 8: the same certificate checks as dsmtp-policy check */
+		struct policy_check r = { check_emit, NULL, 0, 0 };
+
+		policy_check_certificate(&r, &srv->cfg, f, time(NULL));
+		if (r.errors) {
+			dsmtp_err_set(err, "certificate %s: %u error(s) above (dsmtp-policy check explains)",
+			    f->subject, r.errors);
+			tls_creds_free(creds);
+			tls_trust_free(trust);
+			return -1;
+		}
 	}
 	tls_creds_free(srv->creds);
 	tls_trust_free(srv->trust);
@@ -284,6 +309,18 @@ main(int argc, char **argv)
 		return EX_DSMTP_CANTCREAT;
 	}
 	signal(SIGPIPE, SIG_IGN);
+	{
+		/* DESIGN.md 8: dsmtpd runs dsmtp-policy's checks and refuses to
+		 * start on errors (open relay, unknown pins, unusable routes) */
+		struct policy_check r = { check_emit, NULL, 0, 0 };
+
+		policy_check_config(&r, &srv.cfg);
+		if (r.errors) {
+			diag_warnx("the configuration has %u policy error(s); not starting", r.errors);
+			config_free(&srv.cfg);
+			return EX_DSMTP_CONFIG;
+		}
+	}
 	if (load_tls(&srv, &err) < 0) {
 		diag_warnx("TLS: %s", err.msg);
 		config_free(&srv.cfg);

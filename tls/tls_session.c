@@ -251,7 +251,11 @@ tls_conn_facts(struct conn *c, struct tls_session_facts *out)
 	else
 		snprintf(out->kx, sizeof(out->kx), "%s", gnutls_kx_get_name(gnutls_kx_get(t->s)));
 	out->resumed = gnutls_session_is_resumed(t->s) != 0;
-	out->local = tls_creds_local(t->cr, &why);
+	/* a client presents its certificate only when asked: "local" is what
+	 * actually crossed the wire, or a domain-secure verdict could count a
+	 * mutual authentication that never happened */
+	if (t->cr->server || gnutls_certificate_get_ours(t->s) != NULL)
+		out->local = tls_creds_local(t->cr, &why);
 	snprintf(out->local_why, sizeof(out->local_why), "%s", why ? why : "");
 	peers = gnutls_certificate_get_peers(t->s, &n);
 	if (peers == NULL || n == 0) {

@@ -28,4 +28,9 @@ test_expect_success "a port already in use is a clear error, not a crash" "
 	make_config '$TRASH/busy.yaml' \$bp &&
 	'$DSMTPD' -c '$TRASH/busy.yaml' 2>'$TRASH/err'; rc=\$?; cat '$TRASH/err';
 	test \$rc = 69 && grep -q \"cannot listen on 127.0.0.1:\$bp\" '$TRASH/err'"
+port3=$(free_port)
+make_config "$TRASH/open.yaml" "$port3" '  relay: { networks: [ 0.0.0.0/0 ] }'
+test_expect_success "an open relay configuration is refused at start (78), not served" "
+	'$DSMTPD' -c '$TRASH/open.yaml' 2>'$TRASH/open.err'; rc=\$?; cat '$TRASH/open.err';
+	test \$rc = 78 && grep -qi 'open relay' '$TRASH/open.err' && ! grep -q 'listening on' '$TRASH/open.err'"
 finish
