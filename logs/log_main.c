@@ -413,8 +413,9 @@ out_session(const struct sess *s)
 	if (s->cert) {
 		print_kv_text("cert", s->subject);
 		printf(" sha256=%s", sha);
-	} else
-		printf(" cert=%s", s->cert_absent ? "absent" : "none");
+	} else	/* with TLS, no Remote certificate record means none was sent
+		 * (basic keeps that record but not "Remote certificate absent") */
+		printf(" cert=%s", s->cert_absent || s->tls ? "absent" : "none");
 	if (pol[0] != '\0')
 		print_kv_text("policy", pol);
 	else

@@ -67,6 +67,7 @@ test_expect_success "sessions, certs, failures and show read JSON logs across fi
 	'$DSMTP_LOG' sessions '$L' >'$TRASH/s' && cat '$TRASH/s' &&
 	test \$(wc -l <'$TRASH/s') = 21 &&
 	test \$(grep -c 'messages=2\$' '$TRASH/s') = 6 &&
+	grep -q \"\$(id nocert) .* cert=absent policy=\" '$TRASH/s' &&
 	'$DSMTP_LOG' certs '$L' >'$TRASH/c' && cat '$TRASH/c' &&
 	grep -q '^receive 192.0.2.10 sha256=aaaaaaaaaaaaaaaa .* count=6 .*CHANGED\$' '$TRASH/c' &&
 	grep -q '^receive 192.0.2.10 sha256=bbbbbbbbbbbbbbbb .* count=3 .*CHANGED\$' '$TRASH/c' &&
