@@ -1,0 +1,28 @@
+# tests/fuzz/local.mk: the libFuzzer targets (clang, ASan + UBSan), their
+# seed corpus and known reproducers. Not part of "make check": "make fuzz"
+# builds them with clang into a temporary directory and fuzzes each for
+# FUZZ_SECONDS (tests/fuzz/run.sh; exit 77 from it, no clang, is a skip).
+FUZZ_SECONDS = 30
+
+EXTRA_DIST += \
+	tests/fuzz/README \
+	tests/fuzz/local.mk \
+	tests/fuzz/run.sh \
+	tests/fuzz/autoconfig.h \
+	tests/fuzz/fuzz.h \
+	tests/fuzz/fuzz_smtp_cmd.c \
+	tests/fuzz/fuzz_data.c \
+	tests/fuzz/fuzz_config.c \
+	tests/fuzz/fuzz_plog_read.c \
+	tests/fuzz/fuzz_smtp_reply.c \
+	tests/fuzz/smtp_cmd.dict \
+	tests/fuzz/config.dict \
+	tests/fuzz/plog_read.dict \
+	tests/fuzz/corpus \
+	tests/fuzz/crashes
+
+fuzz:
+	@rc=0; $(SHELL) $(top_srcdir)/tests/fuzz/run.sh $(FUZZ_SECONDS) || rc=$$?; \
+	if test $$rc -eq 77; then echo "make fuzz: skipped (see above)"; rc=0; fi; \
+	exit $$rc
+.PHONY: fuzz
