@@ -125,7 +125,8 @@ void plog_reader_begin(struct plog_reader *r, const char *name, enum plog_dir di
 /* feed bytes in any split; returns 1 if the record callback stopped it */
 int plog_reader_feed(struct plog_reader *r, const char *buf, size_t len);
 int plog_reader_end(struct plog_reader *r);	/* a last line without LF */
-/* read a whole file (streaming, constant memory): 0, 1 = stopped, -1 = error */
+/* read a whole file ("-": standard input), streaming, constant memory:
+ * 0, 1 = stopped, -1 = error */
 int plog_read_file(struct plog_reader *r, const char *path, struct dsmtp_err *err);
 unsigned long plog_reader_errors(const struct plog_reader *r);
 
@@ -133,8 +134,8 @@ unsigned long plog_reader_errors(const struct plog_reader *r);
  * false if absent */
 bool plog_kv_get(const char *data, const char *key, char *out, size_t outlen);
 
-/* log files under paths (files as given, directories recursively, *.LOG),
- * sorted by direction, day and N */
+/* log files under paths (files as given, "-" for standard input,
+ * directories recursively, *.LOG), sorted by direction, day and N */
 struct plog_files {
 	char	**v;
 	size_t	  n;

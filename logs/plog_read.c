@@ -596,7 +596,9 @@ plog_read_file(struct plog_reader *r, const char *path, struct dsmtp_err *err)
 		dsmtp_err_set(err, "%s: out of memory", path);
 		return -1;
 	}
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+	if (strcmp(path, "-") == 0)
+		fd = STDIN_FILENO;	/* zcat old.LOG.gz | dsmtp-log sessions - */
+	else if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
 		dsmtp_err_set(err, "cannot open %s: %s", path, strerror(errno));
 		return -1;
 	}
@@ -618,7 +620,8 @@ plog_read_file(struct plog_reader *r, const char *path, struct dsmtp_err *err)
 		if ((rc = plog_reader_feed(r, r->chunk, (size_t)got)) != 0)
 			break;
 	}
-	close(fd);
+	if (fd != STDIN_FILENO)
+		close(fd);
 	return rc;
 }
 
@@ -775,6 +778,11 @@ plog_files_collect(char *const *paths, size_t npaths, struct plog_files *out,
 	out->v = NULL;
 	out->n = 0;
 	for (i = 0; i < npaths; i++) {
+		if (strcmp(paths[i], "-") == 0) {
+			if (files_add(out, paths[i], err) < 0)
+				goto fail;
+			continue;
+		}
 		if (stat(paths[i], &st) != 0) {
 			dsmtp_err_set(err, "%s: %s", paths[i], strerror(errno));
 			goto fail;

@@ -117,10 +117,12 @@ test_expect_success "filters: --peer, --domain, --since, --until" "
 	test \$('$DSMTP_LOG' sessions --since 2026-11-24T12:20:00.050Z '$L' | wc -l) = 5 &&
 	'$DSMTP_LOG' sessions --since yesterday '$L' 2>'$TRASH/e'; test \$? = 64"
 
-test_expect_success "the default input is state_dir/logs of the configuration" "
+test_expect_success "the default input is state_dir/logs of the configuration; - is stdin" "
 	'$DSMTP_LOG' -c '$TRASH/c.yaml' sessions >'$TRASH/d' &&
 	test \$(wc -l <'$TRASH/d') = 7 &&
-	'$DSMTP_LOG' sessions '$L/send/SEND20261124-1.LOG' | grep -q '^.* send '"
+	'$DSMTP_LOG' sessions '$L/send/SEND20261124-1.LOG' | grep -q '^.* send ' &&
+	cat '$L/send/SEND20261124-1.LOG' | '$DSMTP_LOG' sessions - >'$TRASH/stdin' &&
+	test \$(grep -c ' send ' '$TRASH/stdin') = 2"
 
 test_expect_success "a damaged line is reported and skipped, the rest still read" "
 	cp -r '$L' '$TRASH/bad' &&
