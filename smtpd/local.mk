@@ -22,3 +22,6 @@ EXTRA_DIST += tests/t/dialog.py tests/dialogs/basic.dlg tests/dialogs/pipelining
 # interoperability with real MTAs (issue 8)
 TESTS += tests/t/t5000-interop-postfix-sender.sh tests/t/t5100-interop-exim-sender.sh
 EXTRA_DIST += tests/t/lib-postfix.sh tests/t/lib-exim.sh
+
+# robustness (issue 8)
+TESTS += tests/t/t9000-spool-full.sh

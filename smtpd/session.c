@@ -6,6 +6,7 @@
 
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -522,6 +523,11 @@ cmd_mail(struct smtpd_session *s, const char *args)
 		smtpd_reply(s, "552 5.3.4 Message size exceeds fixed maximum message size");
 		return;
 	}
+	if (!smtpd_tx_space_ok(s, mp.has_size ? mp.size : 0)) {
+		/* RFC 1870 6.1: not now, try later */
+		smtpd_reply(s, "452 4.3.1 Insufficient system storage");
+		return;
+	}
 	if ((ds = smtpd_hook_sender_policy(s, &from, reply, sizeof(reply))) < 0) {
 		smtpd_reply(s, "%s", reply);
 		return;
@@ -824,7 +830,11 @@ smtpd_session_committed(struct smtpd_session *s, int rc, const char *id, const c
 		smtpd_reply(s, "250 2.0.0 Ok: queued as %s", id);
 	else {
 		smtpd_hook_info(s, "spool commit failed: %s", why);
-		smtpd_reply(s, "451 4.3.0 Error: queue file write error");
+		/* a full disk is the client's cue to try later, with the RFC 3463 code */
+		if (why && (strstr(why, strerror(ENOSPC)) || strstr(why, strerror(EDQUOT))))
+			smtpd_reply(s, "452 4.3.1 Insufficient system storage");
+		else
+			smtpd_reply(s, "451 4.3.0 Error: queue file write error");
 	}
 	tx_reset(s);
 	if (s->srv->stopping) {

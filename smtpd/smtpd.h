@@ -123,6 +123,7 @@ void smtpd_reply(struct smtpd_session *s, const char *fmt, ...) __attribute__((f
 void smtpd_session_committed(struct smtpd_session *s, int rc, const char *id, const char *why);
 
 /* tx.c: the spool side of a transaction */
+bool smtpd_tx_space_ok(struct smtpd_session *s, uint64_t size);
 int smtpd_tx_begin(struct smtpd_session *s, char *reply, size_t rl);
 int smtpd_tx_store(void *arg, const char *p, size_t n);
 void smtpd_tx_commit(struct smtpd_session *s);

@@ -6,11 +6,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <time.h>
 
 #include "common/spool.h"
 #include "smtpd/hooks.h"
 #include "smtpd/smtpd.h"
+
+#define SMTPD_SPOOL_MARGIN	(64 * 1024)	/* free octets a new transaction needs */
 
 /* a commit in flight outlives its session if the client vanishes: the
  * session lets go of the token, and done() then only frees it */
@@ -72,6 +75,20 @@ received_header(struct smtpd_session *s, char *out, size_t len)
 	else
 		n += snprintf(out + n, len - (size_t)n, "\t; %s\r\n", date);
 	return (size_t)n >= len ? -1 : n;
+}
+
+/* room for a message of size octets (0: unknown) plus a margin, so a
+ * transaction is not started only to fail at its commit */
+bool
+smtpd_tx_space_ok(struct smtpd_session *s, uint64_t size)
+{
+	struct statvfs sv;
+	uint64_t avail;
+
+	if (statvfs(spool_dir(s->srv->spool), &sv) < 0)
+		return true;	/* cannot tell: the commit will say */
+	avail = (uint64_t)sv.f_bavail * sv.f_frsize;
+	return avail >= size + SMTPD_SPOOL_MARGIN;
 }
 
 int

@@ -29,6 +29,8 @@ cleanup_() {
 		kill -9 "$p" 2>/dev/null
 		wait "$p" 2>/dev/null
 	done
+	# a test's own teardown (unmount, ...) after its processes are gone
+	[ -n "${CLEANUP_HOOK:-}" ] && $CLEANUP_HOOK
 	if [ "$fail" = 0 ] || [ -z "${KEEP_TRASH:-}" ]; then
 		rm -rf "$TRASH"
 	else
