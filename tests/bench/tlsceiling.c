@@ -7,8 +7,11 @@
  * same certificate and the same GnuTLS as dsmtpd: the ceiling that dsmtpd's
  * scenario-1 throughput is compared with.
  *
- *	tlsceiling --port PORT --cert FILE --key FILE [--no-tickets]
+ *	tlsceiling --port PORT --cert FILE --key FILE [--no-tickets] [--priority STR]
  *
+ * The default priority string is dsmtpd's default tls_priority, so the
+ * key exchange and cipher negotiated are the ones dsmtpd negotiates;
+ * --priority tries another (e.g. X25519 first) to price a change.
  * Listens on 127.0.0.1 until SIGTERM. Not installed; not a mail server. */
 #include "autoconfig.h"
 
@@ -31,6 +34,8 @@
 
 #define TC_BUF		16384
 #define TC_LINE_MAX	1000
+/* dsmtpd's default tls_priority (README.md, Configuration) */
+#define TC_PRIORITY	"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:%SERVER_PRECEDENCE"
 
 /* one connection: the socket, TLS once started, and the read buffer */
 struct tc_conn {
@@ -226,7 +231,7 @@ static void __attribute__((noreturn))
 usage(int rc)
 {
 	fprintf(rc ? stderr : stdout,
-	    "Usage: tlsceiling --port PORT --cert FILE --key FILE [--no-tickets]\n");
+	    "Usage: tlsceiling --port PORT --cert FILE --key FILE [--no-tickets] [--priority STR]\n");
 	exit(rc);
 }
 
@@ -238,21 +243,23 @@ main(int argc, char **argv)
 		{ "cert", required_argument, NULL, 'c' },
 		{ "key", required_argument, NULL, 'k' },
 		{ "no-tickets", no_argument, NULL, 'T' },
+		{ "priority", required_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
-	const char *cert = NULL, *key = NULL;
+	const char *cert = NULL, *key = NULL, *prio = TC_PRIORITY, *errpos = NULL;
 	struct sockaddr_in sin;
 	struct sigaction sa;
 	long port = 0;
 	int ch, lfd, one = 1, rc;
 
-	while ((ch = getopt_long(argc, argv, "p:c:k:Th", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "p:c:k:TP:h", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'p': port = strtol(optarg, NULL, 10); break;
 		case 'c': cert = optarg; break;
 		case 'k': key = optarg; break;
 		case 'T': tc_tickets = false; break;
+		case 'P': prio = optarg; break;
 		case 'h': usage(0);
 		default: usage(2);
 		}
@@ -270,9 +277,13 @@ main(int argc, char **argv)
 	if ((rc = gnutls_global_init()) < 0 ||
 	    (rc = gnutls_certificate_allocate_credentials(&tc_cred)) < 0 ||
 	    (rc = gnutls_certificate_set_x509_key_file(tc_cred, cert, key, GNUTLS_X509_FMT_PEM)) < 0 ||
-	    (rc = gnutls_priority_init(&tc_prio, "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2", NULL)) < 0 ||
 	    (rc = gnutls_session_ticket_key_generate(&tc_ticket_key)) < 0) {
 		fprintf(stderr, "tlsceiling: %s: %s\n", cert, gnutls_strerror(rc));
+		return 1;
+	}
+	if ((rc = gnutls_priority_init(&tc_prio, prio, &errpos)) < 0) {
+		fprintf(stderr, "tlsceiling: priority %s: %s at \"%s\"\n", prio, gnutls_strerror(rc),
+		    errpos ? errpos : "");
 		return 1;
 	}
 
