@@ -18,6 +18,8 @@ Modes:
   tempfail   answers 451 4.3.0 to every RCPT
   pipecheck  accepts everything, and logs "-- one write" when MAIL, RCPT
              and DATA arrived in one read (PIPELINING used)
+  longline   a 600-octet banner line (RFC 5321 allows 512)
+  manylines  a 150-line EHLO reply (more than any server needs)
   ok         a well-behaved server with STARTTLS (needs CERT KEY)
 """
 import socket
@@ -67,7 +69,10 @@ def serve(sock, n):
     try:
         if mode == "slow":
             time.sleep(30)
-        c.send("220 fake.example.com ESMTP fake\r\n")
+        if mode == "longline":
+            c.send("220 " + "x" * 600 + "\r\n")
+        else:
+            c.send("220 fake.example.com ESMTP fake\r\n")
         while True:
             if mode == "pipecheck" and not c.buf:
                 chunk = c.fill()
@@ -86,6 +91,8 @@ def serve(sock, n):
                 if offer and not tls:
                     ext.append("STARTTLS")
                 lines = ["fake.example.com"] + ext
+                if mode == "manylines":
+                    lines = ["fake.example.com"] + ["X-FILLER-%d" % i for i in range(150)]
                 c.send("".join("250%s%s\r\n" % ("-" if i < len(lines) - 1 else " ", l)
                                for i, l in enumerate(lines)))
             elif verb == "HELO":
