@@ -24,4 +24,4 @@ TESTS += tests/t/t5000-interop-postfix-sender.sh tests/t/t5100-interop-exim-send
 EXTRA_DIST += tests/t/lib-postfix.sh tests/t/lib-exim.sh
 
 # robustness (issue 8)
-TESTS += tests/t/t9000-spool-full.sh
+TESTS += tests/t/t9000-spool-full.sh tests/t/t9100-many-connections.sh

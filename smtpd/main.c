@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -65,6 +66,22 @@ on_stop(struct ev_loop *loop, ev_signal *w, int revents)
 	}
 	ev_timer_init(&srv->grace, on_grace, SMTPD_GRACE, 0);
 	ev_timer_start(loop, &srv->grace);
+}
+
+/* one descriptor per session (and a few more): lift the soft limit to
+ * what max_connections needs, as far as the hard limit allows */
+static void
+raise_nofile(const struct dsmtp_config *cfg)
+{
+	struct rlimit rl;
+	rlim_t want = (rlim_t)cfg->receive.max_connections + 64;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= want)
+		return;
+	rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur < want)
+		diag_warnx("open files limited to %llu: fewer than max_connections (%u) sessions fit",
+		    (unsigned long long)rl.rlim_cur, cfg->receive.max_connections);
 }
 
 /* a finding of the policy checks, on stderr (notes stay quiet) */
@@ -309,6 +326,7 @@ main(int argc, char **argv)
 		return EX_DSMTP_CANTCREAT;
 	}
 	signal(SIGPIPE, SIG_IGN);
+	raise_nofile(&srv.cfg);
 	{
 		/* DESIGN.md 8: dsmtpd runs dsmtp-policy's checks and refuses to
 		 * start on errors (open relay, unknown pins, unusable routes) */
