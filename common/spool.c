@@ -162,6 +162,34 @@ spool_make_id(struct spool *sp, char id[SPOOL_ID_SIZE])
 	    (unsigned)getpid() & 0xffffffu, sp->counter++ & 0xffffu);
 }
 
+/* open a spool file for reading: regular files only, so a FIFO or a
+ * directory planted under a message's name can neither hang a reader nor
+ * be taken for data (EBADMSG: the caller treats it as damage) */
+static int
+open_regular(int dfd, const char *name)
+{
+	struct stat st;
+	int fd, flags, e;
+
+	fd = openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &st) < 0)
+		goto fail;
+	if (!S_ISREG(st.st_mode)) {
+		errno = EBADMSG;
+		goto fail;
+	}
+	if ((flags = fcntl(fd, F_GETFL)) < 0 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) < 0)
+		goto fail;
+	return fd;
+fail:
+	e = errno;
+	close(fd);
+	errno = e;
+	return -1;
+}
+
 /* --- open, recovery, close --- */
 
 static int
@@ -179,9 +207,12 @@ open_subdir(int dirfd, const char *name, const char *dir, struct dsmtp_err *err)
 	return fd;
 }
 
-/* unlink dfd/name if no live process holds its lock; true if removed */
+/* unlink dfd/name if no live process holds its lock; true if removed.
+ * absent: a name that must not exist, checked only once we hold the lock
+ * (a committer renames ID.e into place before it lets go of ID.d, so an
+ * ID.e seen missing before the lock proves nothing) */
 static bool
-remove_if_unlocked(int dfd, const char *name)
+remove_if_unlocked(int dfd, const char *name, const char *absent)
 {
 	struct stat a, b;
 	bool removed = false;
@@ -194,7 +225,9 @@ remove_if_unlocked(int dfd, const char *name)
 	 * replaced the one we locked */
 	if (flock(fd, LOCK_EX | LOCK_NB) == 0 && fstat(fd, &a) == 0 &&
 	    fstatat(dfd, name, &b, AT_SYMLINK_NOFOLLOW) == 0 && a.st_ino == b.st_ino &&
-	    a.st_dev == b.st_dev && unlinkat(dfd, name, 0) == 0)
+	    a.st_dev == b.st_dev &&
+	    (absent == NULL || faccessat(dfd, absent, F_OK, AT_SYMLINK_NOFOLLOW) < 0) &&
+	    unlinkat(dfd, name, 0) == 0)
 		removed = true;
 	close(fd);
 	return removed;
@@ -215,7 +248,7 @@ recover(struct spool *sp)
 	if ((fd = dup(sp->tmpfd)) >= 0 && (d = fdopendir(fd)) != NULL) {
 		rewinddir(d);
 		while ((de = readdir(d)) != NULL)
-			if (de->d_name[0] != '.' && remove_if_unlocked(sp->tmpfd, de->d_name))
+			if (de->d_name[0] != '.' && remove_if_unlocked(sp->tmpfd, de->d_name, NULL))
 				ntmp++;
 		closedir(d);
 	} else if (fd >= 0)
@@ -232,8 +265,7 @@ recover(struct spool *sp)
 			if (faccessat(sp->dirfd, ename, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
 				continue;
 			/* locked = a commit or removal in progress elsewhere */
-			if (remove_if_unlocked(sp->dirfd, de->d_name) &&
-			    faccessat(sp->dirfd, ename, F_OK, AT_SYMLINK_NOFOLLOW) != 0)
+			if (remove_if_unlocked(sp->dirfd, de->d_name, ename))
 				norphan++;
 		}
 		closedir(d);
@@ -331,9 +363,10 @@ spool_lease(struct spool *sp, const char *id, struct dsmtp_err *err)
 		return 0;
 	snprintf(dname, sizeof(dname), "%s.d", id);
 	snprintf(ename, sizeof(ename), "%s.e", id);
-	fd = openat(sp->dirfd, dname, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	fd = open_regular(sp->dirfd, dname);
 	if (fd < 0) {
-		dsmtp_err_set(err, "%s: %s", id, errno == ENOENT ? "no such message" : strerror(errno));
+		dsmtp_err_set(err, "%s: %s", id,
+		    errno == ENOENT ? "no such message" : strerror(errno));
 		return -1;
 	}
 	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
@@ -442,7 +475,7 @@ slurp(int dfd, const char *name, char **out, size_t *outlen)
 	size_t got = 0;
 	int fd, e;
 
-	if ((fd = openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0)
+	if ((fd = open_regular(dfd, name)) < 0)
 		return -1;
 	if (fstat(fd, &st) < 0)
 		goto fail;
@@ -505,6 +538,10 @@ load_env(struct spool *sp, const char *id, struct spool_envelope *env, uint32_t 
 			    SPOOL_MAX_ENVELOPE);
 			goto damaged;
 		}
+		if (e == EBADMSG) {
+			snprintf(why, sizeof(why), "envelope is not a regular file");
+			goto damaged;
+		}
 		dsmtp_err_set(err, "%s: %s", id, e == ENOENT ? "no such message" : strerror(e));
 		errno = e;
 		return -1;
@@ -514,7 +551,7 @@ load_env(struct spool *sp, const char *id, struct spool_envelope *env, uint32_t 
 		goto damaged;
 	}
 	free(buf);
-	if (fstatat(sp->dirfd, dname, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+	if (fstatat(sp->dirfd, dname, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode)) {
 		spool_envelope_free(env);
 		/* removed between our read and our stat: gone, not damaged */
 		if (faccessat(sp->dirfd, ename, F_OK, AT_SYMLINK_NOFOLLOW) < 0) {
@@ -560,7 +597,7 @@ spool_data_open(struct spool *sp, const char *id, struct dsmtp_err *err)
 	if (load_env(sp, id, &env, &want, err) < 0)
 		return -1;
 	snprintf(dname, sizeof(dname), "%s.d", id);
-	if ((fd = openat(sp->dirfd, dname, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0) {
+	if ((fd = open_regular(sp->dirfd, dname)) < 0) {
 		e = errno;
 		spool_envelope_free(&env);
 		dsmtp_err_set(err, "%s: %s", id, e == ENOENT ? "no such message" : strerror(e));

@@ -14,7 +14,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/file.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -682,6 +684,34 @@ START_TEST(test_corrupt_data)
 }
 END_TEST
 
+/* a FIFO or a directory under a message's name: damage, never a hang */
+START_TEST(test_not_regular)
+{
+	struct spool_envelope got, *all;
+	struct dsmtp_err err;
+	char id[SPOOL_ID_SIZE], id2[SPOOL_ID_SIZE], path[512];
+	struct spool *sp = spool_open(qdir, NULL, &err);
+	size_t n;
+
+	ck_assert_ptr_nonnull(sp);
+	ck_assert_int_eq(put_small(sp, 0, id), 0);
+	ck_assert_int_eq(put_small(sp, 0, id2), 0);
+	path_of(path, sizeof(path), "", id, ".e");
+	ck_assert_int_eq(unlink(path), 0);
+	ck_assert_int_eq(mkfifo(path, 0600), 0);
+	path_of(path, sizeof(path), "", id2, ".d");
+	ck_assert_int_eq(unlink(path), 0);
+	ck_assert_int_eq(mkdir(path, 0700), 0);
+	ck_assert_int_eq(spool_list(sp, &all, &n, &err), 0);
+	ck_assert_uint_eq(n, 0);
+	spool_list_free(all, n);
+	ck_assert_int_eq(count("quarantine", ".e"), 2);
+	ck_assert_int_eq(spool_load(sp, id, &got, &err), -1);
+	ck_assert_int_eq(errno, ENOENT);
+	spool_close(sp);
+}
+END_TEST
+
 START_TEST(test_missing_data)
 {
 	struct spool_envelope got;
@@ -709,7 +739,7 @@ START_TEST(test_recovery_at_open)
 	char id[SPOOL_ID_SIZE], path[512];
 	struct spool *sp, *other;
 	struct spool_msg *live;
-	int fd;
+	int fd, held;
 
 	ck_assert_ptr_nonnull(sp = spool_open(qdir, NULL, &err));
 	ck_assert_int_eq(put_small(sp, 0, id), 0);
@@ -727,11 +757,20 @@ START_TEST(test_recovery_at_open)
 	path_of(path, sizeof(path), "", "0123456789abcdef01234568", ".d");
 	ck_assert_int_ge(fd = open(path, O_CREAT | O_WRONLY, 0600), 0);
 	close(fd);
+	/* an ID.d whose committer still holds it (between its two renames)
+	 * must survive too */
+	path_of(path, sizeof(path), "", "0123456789abcdef01234569", ".d");
+	ck_assert_int_ge(held = open(path, O_CREAT | O_WRONLY, 0600), 0);
+	ck_assert_int_eq(flock(held, LOCK_EX), 0);
 	ck_assert_int_eq(count("tmp", ""), 3);
 	ck_assert_ptr_nonnull(other = spool_open(qdir, NULL, &err));
 	ck_assert_int_eq(count("tmp", ""), 1);		/* only the live one */
-	ck_assert_int_eq(count("", ".d"), 1);		/* the orphan went */
+	ck_assert_int_eq(count("", ".d"), 2);		/* the orphan went, the held one not */
 	ck_assert_int_eq(count("", ".e"), 1);		/* the message stayed */
+	close(held);
+	spool_close(other);
+	ck_assert_ptr_nonnull(other = spool_open(qdir, NULL, &err));
+	ck_assert_int_eq(count("", ".d"), 1);		/* let go: now it is an orphan */
 	/* the live writer finishes fine */
 	small_env(&env, &r, 0);
 	{
@@ -920,6 +959,65 @@ START_TEST(test_list_and_flush)
 }
 END_TEST
 
+/* is there an IN_MOVED_TO for name on fd within ms? */
+static bool
+moved_to(int fd, const char *name, int ms)
+{
+	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+
+	while (poll(&pfd, 1, ms) == 1) {
+		ssize_t n = read(fd, buf, sizeof(buf));
+
+		for (char *p = buf; n > 0 && p < buf + n;) {
+			struct inotify_event *ev = (struct inotify_event *)(void *)p;
+
+			if ((ev->mask & IN_MOVED_TO) && ev->len && strcmp(ev->name, name) == 0)
+				return true;
+			p += sizeof(*ev) + ev->len;
+		}
+	}
+	return false;
+}
+
+/* dsmtpc's contract: a new or updated envelope lands in queue/ by rename */
+START_TEST(test_inotify)
+{
+	struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+	struct spool_envelope env, got;
+	struct spool_rcpt r;
+	struct result res = { 0 };
+	struct dsmtp_err err;
+	struct spool_msg *m;
+	struct spool *sp;
+	size_t flushed, busy;
+	char name[SPOOL_ID_SIZE + 2];
+	int in;
+
+	ck_assert_ptr_nonnull(sp = spool_open(qdir, loop, &err));
+	ck_assert_int_ge(in = inotify_init1(IN_NONBLOCK | IN_CLOEXEC), 0);
+	ck_assert_int_ge(inotify_add_watch(in, qdir, IN_MOVED_TO), 0);
+	small_env(&env, &r, time(NULL) + 3600);
+	ck_assert_ptr_nonnull(m = spool_msg_new(sp, &err));
+	ck_assert_int_eq(spool_msg_write(m, "x", 1), 0);
+	ck_assert_int_eq(spool_msg_commit(m, &env, done_cb, &res), 0);
+	ev_run(loop, 0);
+	ck_assert_int_eq(res.rc, 0);
+	snprintf(name, sizeof(name), "%s.e", res.id);
+	ck_assert(moved_to(in, name, 100));
+	/* flush rewrites it: a running dsmtpc sees that too */
+	ck_assert_int_eq(spool_flush_all(sp, &flushed, &busy, &err), 0);
+	ck_assert_uint_eq(flushed, 1);
+	ck_assert(moved_to(in, name, 100));
+	ck_assert_int_eq(spool_load(sp, res.id, &got, &err), 0);
+	ck_assert_int_le(got.next_attempt, time(NULL));
+	spool_envelope_free(&got);
+	close(in);
+	spool_close(sp);
+	ev_loop_destroy(loop);
+}
+END_TEST
+
 static Suite *
 spool_suite(void)
 {
@@ -939,11 +1037,13 @@ spool_suite(void)
 	tcase_add_loop_test(tc, test_flipped_envelope, 0, 30);
 	tcase_add_test(tc, test_corrupt_data);
 	tcase_add_test(tc, test_missing_data);
+	tcase_add_test(tc, test_not_regular);
 	tcase_add_test(tc, test_recovery_at_open);
 	tcase_add_test(tc, test_update);
 	tcase_add_test(tc, test_remove);
 	tcase_add_test(tc, test_lease);
 	tcase_add_test(tc, test_list_and_flush);
+	tcase_add_test(tc, test_inotify);
 	suite_add_tcase(s, tc);
 	return s;
 }
