@@ -51,9 +51,10 @@ received_header(struct smtpd_session *s, char *out, size_t len)
 	snprintf(proto, sizeof(proto), "%s%s%s", s->tx->params.smtputf8 ? "UTF8" : "",
 	    (s->flags & SESS_EHLO) ? (s->tx->params.smtputf8 ? "SMTP" : "ESMTP") : "SMTP",
 	    tls ? "S" : "");
-	n = snprintf(out, len, "Received: from %s (%s)\r\n\tby %s (dsmtpd) with %s id %016llx.%u\r\n",
-	    s->helo[0] ? s->helo : "unknown", s->peer, s->srv->cfg.hostname, proto,
-	    (unsigned long long)s->id, s->tx->n);
+	/* RFC 5321 4.4: TCP-info is an address literal */
+	n = snprintf(out, len, "Received: from %s ([%s%s])\r\n\tby %s (dsmtpd) with %s id %016llx.%u\r\n",
+	    s->helo[0] ? s->helo : "unknown", strchr(s->peer_ip, ':') ? "IPv6:" : "", s->peer_ip,
+	    s->srv->cfg.hostname, proto, (unsigned long long)s->id, s->tx->n);
 	if (n < 0 || (size_t)n >= len)
 		return -1;
 	if (tls) {
