@@ -130,6 +130,8 @@ ctx_open(struct cmd_ctx *x, const char *config_path)
 		return -1;
 	}
 	x->have_st = true;
+	for (size_t i = 0; i < x->st.nbad; i++)
+		diag_warnx("skipped %s", x->st.bad[i]);
 	return 0;
 }
 

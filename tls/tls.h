@@ -80,6 +80,8 @@ struct tls_trust;
 /* ca_file: "system" (GnuTLS system trust) or a PEM path; crl_file may be NULL */
 struct tls_trust *tls_trust_load(const char *ca_file, const char *crl_file, struct dsmtp_err *err);
 void tls_trust_free(struct tls_trust *t);
+/* how many trust anchors were loaded (0: "system" found none on this host) */
+unsigned tls_trust_count(const struct tls_trust *t);
 
 /* Our certificate for a new connection (DESIGN.md section 7). */
 struct tls_selected {

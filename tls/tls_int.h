@@ -117,6 +117,8 @@ struct tls_store {
 	size_t			 ncerts;
 	struct tls_store_pending *pending;
 	size_t			 npending;
+	char			**bad;		/* files skipped, each "path: reason" */
+	size_t			 nbad;
 };
 int tls_store_open(const struct dsmtp_config *cfg, struct tls_store *st, struct dsmtp_err *err);
 /* the same on a directory (tests) */

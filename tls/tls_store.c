@@ -223,8 +223,12 @@ cert_load(struct tls_store *st, const char *name, struct dsmtp_err *err)
 		return -1;
 	ret = tls_cert_facts_from_crt(chain[0], &c->facts, err);
 	tls_crt_list_free(chain, n);
-	if (ret < 0)
+	if (ret < 0) {
+		struct dsmtp_err sub = *err;
+
+		dsmtp_err_set(err, "%s: %s", c->cert_path, sub.msg);
 		return -1;
+	}
 	c->chain_len = n;
 	memcpy(c->sha1, c->facts.sha1, sizeof(c->sha1));
 	if (strncmp(c->sha1, name, 40) != 0) {
@@ -288,6 +292,24 @@ pending_load(struct tls_store *st, const char *pdir, const char *name, struct ds
 	return 0;
 }
 
+/* remember a file that could not be read: one damaged file must not take
+ * the whole store (and dsmtpd) down, nor hide from `dsmtp-cert list` */
+static int
+bad_add(struct tls_store *st, const char *why, struct dsmtp_err *err)
+{
+	char **v = realloc(st->bad, (st->nbad + 1) * sizeof(*v));
+
+	if (v == NULL || (v[st->nbad] = strdup(why)) == NULL) {
+		if (v != NULL)
+			st->bad = v;
+		dsmtp_err_set(err, "out of memory");
+		return -1;
+	}
+	st->bad = v;
+	st->nbad++;
+	return 0;
+}
+
 /* newest first, then by thumbprint: a stable order for `list` */
 static int
 cert_cmp(const void *a, const void *b)
@@ -336,7 +358,7 @@ tls_store_open_dir(const char *dir, struct tls_store *st, struct dsmtp_err *err)
 
 		if (len != 44 || strcmp(de->d_name + 40, ".pem") != 0 || !is_hex(de->d_name, 40))
 			continue;
-		if (cert_load(st, de->d_name, err) < 0) {
+		if (cert_load(st, de->d_name, err) < 0 && bad_add(st, err->msg, err) < 0) {
 			closedir(d);
 			tls_store_close(st);
 			return -1;
@@ -354,7 +376,7 @@ tls_store_open_dir(const char *dir, struct tls_store *st, struct dsmtp_err *err)
 		if (len < 5 || len > 20 || strcmp(de->d_name + len - 4, ".key") != 0 ||
 		    !is_hex(de->d_name, len - 4))
 			continue;
-		if (pending_load(st, pdir, de->d_name, err) < 0) {
+		if (pending_load(st, pdir, de->d_name, err) < 0 && bad_add(st, err->msg, err) < 0) {
 			closedir(d);
 			tls_store_close(st);
 			return -1;
@@ -390,9 +412,13 @@ tls_store_close(struct tls_store *st)
 		tls_cert_facts_free(&st->certs[i].facts);
 	free(st->certs);
 	free(st->pending);
+	for (size_t i = 0; i < st->nbad; i++)
+		free(st->bad[i]);
+	free(st->bad);
 	st->certs = NULL;
 	st->pending = NULL;
-	st->ncerts = st->npending = 0;
+	st->bad = NULL;
+	st->ncerts = st->npending = st->nbad = 0;
 }
 
 /* close and read the store again after a change */

@@ -30,18 +30,21 @@ tls_trust_load(const char *ca_file, const char *crl_file, struct dsmtp_err *err)
 		return NULL;
 	}
 	if (ca_file == NULL || strcmp(ca_file, "system") == 0) {
+		/* a host without CA certificates (no ca-certificates package) still
+		 * relays opportunistically and by pin: an empty list, not an error;
+		 * tls_trust_count() lets `dsmtp-policy check` say so */
 		rc = gnutls_x509_trust_list_add_system_trust(t->list, 0, 0);
-		if (rc < 0) {
-			dsmtp_err_set(err, "cannot load the system trust store: %s",
-			    gnutls_strerror(rc));
-			goto fail;
-		}
-		if (crl_file != NULL &&
-		    (rc = gnutls_x509_trust_list_add_trust_file(t->list, NULL, crl_file,
-		    GNUTLS_X509_FMT_PEM, 0, 0)) < 0) {
-			dsmtp_err_set(err, "%s: cannot load the CRLs: %s", crl_file,
-			    gnutls_strerror(rc));
-			goto fail;
+		if (rc < 0)
+			rc = 0;
+		if (crl_file != NULL) {
+			int crc = gnutls_x509_trust_list_add_trust_file(t->list, NULL, crl_file,
+			    GNUTLS_X509_FMT_PEM, 0, 0);
+
+			if (crc < 0) {
+				dsmtp_err_set(err, "%s: cannot load the CRLs: %s", crl_file,
+				    gnutls_strerror(crc));
+				goto fail;
+			}
 		}
 	} else {
 		rc = gnutls_x509_trust_list_add_trust_file(t->list, ca_file, crl_file,
@@ -71,6 +74,12 @@ tls_trust_free(struct tls_trust *t)
 		return;
 	gnutls_x509_trust_list_deinit(t->list, 1);
 	free(t);
+}
+
+unsigned
+tls_trust_count(const struct tls_trust *t)
+{
+	return t->ncas;
 }
 
 gnutls_x509_trust_list_t
@@ -204,7 +213,8 @@ tls_verify_chain(const struct tls_trust *t, const gnutls_datum_t *chain, unsigne
 	} else if (status & GNUTLS_CERT_SIGNER_NOT_FOUND) {
 		out->chain = TLS_CHAIN_UNKNOWN_ISSUER;
 		top_issuer(crts, n, issuer, sizeof(issuer));
-		snprintf(out->chain_reason, sizeof(out->chain_reason), "unknown issuer: %.120s%s", issuer,
+		snprintf(out->chain_reason, sizeof(out->chain_reason), "unknown issuer: %.115s%s", issuer,
+		    t->ncas == 0 ? " (no trust anchors loaded)" :
 		    out->leaf.self_signed && n == 1 ? " (self-signed)" : "");
 	} else if (status != 0) {
 		gnutls_datum_t txt = { NULL, 0 };

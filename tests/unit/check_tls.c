@@ -385,6 +385,14 @@ START_TEST(test_verify_chain)
 	t = tls_trust_load(path, NULL, &err);
 	ck_assert_msg(t != NULL, "%s", err.msg);
 	ck_assert_ptr_nonnull(tls_trust_list(t));
+	ck_assert_uint_eq(tls_trust_count(t), 1);
+	/* the system store loads (possibly empty on a bare host), never fails */
+	{
+		struct tls_trust *sys = tls_trust_load("system", NULL, &err);
+
+		ck_assert_msg(sys != NULL, "%s", err.msg);
+		tls_trust_free(sys);
+	}
 
 	good = make_leaf(ca, cakey, "good.example", now - 60, now + 3600, &k1);
 	expired = make_leaf(ca, cakey, "old.example", 1577836800 /* 2020-01-01 */,
@@ -659,6 +667,22 @@ START_TEST(test_store)
 	ck_assert_uint_eq(st.ncerts, 1);
 	ck_assert_int_eq(tls_store_enabled_count(&st), 1);
 	ck_assert_int_eq(tls_store_lookup(&st, sha1, &err), -1);
+	/* a damaged certificate file is skipped and reported, not fatal */
+	{
+		char bad[TLS_PATH_MAX + 64];
+		FILE *fp;
+
+		snprintf(bad, sizeof(bad), "%s/0123456789012345678901234567890123456789.pem", st.dir);
+		ck_assert_ptr_nonnull(fp = fopen(bad, "w"));
+		fputs("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", fp);
+		fclose(fp);
+		snprintf(path, sizeof(path), "%s", st.dir);
+		tls_store_close(&st);
+		ck_assert_int_eq(tls_store_open_dir(path, &st, &err), 0);
+		ck_assert_uint_eq(st.ncerts, 1);
+		ck_assert_uint_eq(st.nbad, 1);
+		ck_assert_ptr_nonnull(strstr(st.bad[0], "0123456789012345678901234567890123456789.pem"));
+	}
 	tls_store_close(&st);
 	rm_tmpdir();
 }
