@@ -21,5 +21,6 @@ TESTS += tests/unit/check_tls
 TESTS += \
 	tests/t/t6000-cert-new.sh \
 	tests/t/t6100-cert-request.sh \
-	tests/t/t6200-cert-pfx.sh
+	tests/t/t6200-cert-pfx.sh \
+	tests/t/t6300-cert-dsmtpd.sh
 EXTRA_DIST += tests/certs/mkcerts.sh
