@@ -24,8 +24,6 @@
 
 static atomic_uint fault_armed[SPOOL_FAULT_COUNT];
 
-static int	load_env(struct spool *sp, const char *id, struct spool_envelope *env,
-		    uint32_t *crc, struct dsmtp_err *err);
 static void	quarantine(struct spool *sp, const char *id, const char *why);
 
 /* --- test faults and syscall wrappers --- */
@@ -337,8 +335,8 @@ spool_dir(const struct spool *sp)
 
 /* --- leases --- */
 
-static struct spool_lease *
-lease_find(struct spool *sp, const char *id)
+struct spool_lease *
+spool_lease_find(struct spool *sp, const char *id)
 {
 	for (struct spool_lease *l = sp->leases; l != NULL; l = l->next)
 		if (strcmp(l->id, id) == 0)
@@ -359,7 +357,7 @@ spool_lease(struct spool *sp, const char *id, struct dsmtp_err *err)
 		dsmtp_err_set(err, "\"%s\" is not a message id", id);
 		return -1;
 	}
-	if (lease_find(sp, id) != NULL)
+	if (spool_lease_find(sp, id) != NULL)
 		return 0;
 	snprintf(dname, sizeof(dname), "%s.d", id);
 	snprintf(ename, sizeof(ename), "%s.e", id);
@@ -429,7 +427,7 @@ static void
 quarantine(struct spool *sp, const char *id, const char *why)
 {
 	char dname[SPOOL_ID_SIZE + 2], ename[SPOOL_ID_SIZE + 2], wname[SPOOL_ID_SIZE + 4];
-	bool held = lease_find(sp, id) != NULL;
+	bool held = spool_lease_find(sp, id) != NULL;
 	int fd;
 
 	snprintf(dname, sizeof(dname), "%s.d", id);
@@ -513,8 +511,8 @@ fail:
 
 /* the envelope, checked whole and against the size of ID.d; damage is
  * quarantined (EBADMSG) */
-static int
-load_env(struct spool *sp, const char *id, struct spool_envelope *env, uint32_t *crc,
+int
+spool_load_env(struct spool *sp, const char *id, struct spool_envelope *env, uint32_t *crc,
     struct dsmtp_err *err)
 {
 	char ename[SPOOL_ID_SIZE + 2], dname[SPOOL_ID_SIZE + 2], why[SPOOL_WHY_SIZE];
@@ -581,7 +579,7 @@ spool_load(struct spool *sp, const char *id, struct spool_envelope *env, struct 
 {
 	uint32_t crc;
 
-	return load_env(sp, id, env, &crc, err);
+	return spool_load_env(sp, id, env, &crc, err);
 }
 
 int
@@ -594,7 +592,7 @@ spool_data_open(struct spool *sp, const char *id, struct dsmtp_err *err)
 	uint64_t total = 0;
 	int fd, e;
 
-	if (load_env(sp, id, &env, &want, err) < 0)
+	if (spool_load_env(sp, id, &env, &want, err) < 0)
 		return -1;
 	snprintf(dname, sizeof(dname), "%s.d", id);
 	if ((fd = open_regular(sp->dirfd, dname)) < 0) {
@@ -788,7 +786,7 @@ with_lease(struct spool *sp, const char *id, bool *temp, struct dsmtp_err *err)
 	int rc;
 
 	*temp = false;
-	if (lease_find(sp, id) != NULL)
+	if (spool_lease_find(sp, id) != NULL)
 		return 0;
 	rc = spool_lease(sp, id, err);
 	if (rc == 1) {
@@ -816,7 +814,7 @@ spool_update(struct spool *sp, const char *id, const struct spool_envelope *env,
 	if (with_lease(sp, id, &temp, err) < 0)
 		return -1;
 	/* the data's length and CRC stay those of ID.d, whatever env says */
-	if (load_env(sp, id, &old, &crc, err) < 0) {
+	if (spool_load_env(sp, id, &old, &crc, err) < 0) {
 		e = errno;
 		goto out;
 	}

@@ -167,6 +167,21 @@ int spool_update(struct spool *sp, const char *id, const struct spool_envelope *
  * Refused (EBUSY) while a recipient is pending or failed: remove only
  * after every one is delivered or bounced. Leases like spool_update. */
 int spool_remove(struct spool *sp, const char *id, struct dsmtp_err *err);
+/* The same two, for a process with a loop (dsmtpc run): the fsyncs and
+ * the directory fsync run on the worker thread, grouped with every other
+ * commit, update and removal queued meanwhile, and done(arg, rc, id, why)
+ * comes on the loop thread like a commit's (before return without a
+ * loop). They need sp's lease on id (spool_lease), kept until done(): the
+ * lease is what keeps every other writer off the message meanwhile. The
+ * envelope is checked and encoded at the call; an invalid one, a missing
+ * lease, or (for removal) a recipient still pending or failed answer
+ * through done() with rc -1 and nothing changed. If the group's directory
+ * fsync fails, done() says -1 although the change may have been made:
+ * load the message again to see. Return -1 (no done()) only for a NULL
+ * done. */
+int spool_update_async(struct spool *sp, const char *id, const struct spool_envelope *env,
+    spool_done_fn *done, void *arg);
+int spool_remove_async(struct spool *sp, const char *id, spool_done_fn *done, void *arg);
 /* Make every pending recipient whose next attempt is later than now due
  * now. *flushed: messages changed; *busy: skipped because another process
  * holds their lease (being delivered right now). */

@@ -1,17 +1,21 @@
 /* spool_commit.c: writing new messages and making them durable (DESIGN.md
- * section 10): the temporary data file, the group commit on one worker
+ * section 10), and the asynchronous envelope updates and removals of
+ * leased messages: the temporary files, the group commit on one worker
  * thread, and the ev_async that hands results back to the loop. Owns the
  * order of fsyncs and renames that makes "accepted" mean "on disk". Does
  * not own the record format (spool_format.c) or reading (spool.c).
  *
- * A worker pass takes every commit queued since the last one and does:
- *   1. per message: write tmp/ID.e and start writeback of both files;
- *      then per message: fsync tmp/ID.e and tmp/ID.d;
- *   2. per message: rename tmp/ID.d -> ID.d, then tmp/ID.e -> ID.e;
- *   3. once: fsync queue/, which makes every rename of the pass durable;
- * then wakes the loop, where done() runs. A crash before 3 completes loses
- * only messages nobody was told about; ID.d keeps its flock from creation
- * until after 3, so no other process recovers or leases it meanwhile. */
+ * A worker pass takes every job queued since the last one and does:
+ *   1. per new message: write tmp/ID.e and start writeback of both files;
+ *      per update: write tmp/ID.u likewise;
+ *   2. per new message: fsync tmp/ID.e and tmp/ID.d; per update: tmp/ID.u;
+ *   3. per new message: rename tmp/ID.d -> ID.d, then tmp/ID.e -> ID.e;
+ *      per update: rename tmp/ID.u -> ID.e; per removal: unlink ID.e, ID.d;
+ *   4. once: fsync queue/, which makes every rename and unlink durable;
+ * then wakes the loop, where each done() runs. A crash before 4 completes
+ * loses only changes nobody was told about; ID.d of a new message keeps
+ * its flock from creation until after 4, so no other process recovers or
+ * leases it meanwhile (updates and removals run under the caller's lease). */
 #include "autoconfig.h"
 
 #include <errno.h>
@@ -28,6 +32,7 @@
 
 static void	*worker_main(void *arg);
 static void	 commit_group(struct spool *sp, struct spool_msg *list);
+static void	 submit(struct spool *sp, struct spool_msg *m);
 static void	 wake_cb(struct ev_loop *loop, ev_async *w, int revents);
 
 static void DIAG_PRINTF(2, 3)
@@ -199,19 +204,27 @@ spool_msg_commit(struct spool_msg *m, const struct spool_envelope *env, spool_do
 	m->wbuf = NULL;
 	if (m->rc == 0)
 		msg_encode(m, env);
+	submit(sp, m);
+	return 0;
+}
+
+/* hand a job to the worker, or do it now without a loop; either way
+ * done() runs exactly once, on the loop thread */
+static void
+submit(struct spool *sp, struct spool_msg *m)
+{
+	m->next = NULL;
 	if (sp->loop == NULL || sp->stopping) {
-		m->next = NULL;
 		commit_group(sp, m);
 		sp->n_groups++;		/* no worker now: nobody else counts */
 		sp->n_commits++;
 		msg_finish(m);
-		return 0;
+		return;
 	}
-	/* keep the loop alive while a commit is in flight (the async
-	 * watcher itself is unref'ed: an idle spool must not hold ev_run) */
+	/* keep the loop alive while a job is in flight (the async watcher
+	 * itself is unref'ed: an idle spool must not hold ev_run) */
 	if (sp->inflight++ == 0)
 		ev_ref(sp->loop);
-	m->next = NULL;
 	if (m->rc < 0) {
 		/* failed already: clean up here, answer through the loop all
 		 * the same, so callers have one path */
@@ -221,13 +234,91 @@ spool_msg_commit(struct spool_msg *m, const struct spool_envelope *env, spool_do
 		sp->done_tail = &m->next;
 		pthread_mutex_unlock(&sp->mu);
 		ev_async_send(sp->loop, &sp->wake);
-		return 0;
+		return;
 	}
 	pthread_mutex_lock(&sp->mu);
 	*sp->todo_tail = m;
 	sp->todo_tail = &m->next;
 	pthread_cond_signal(&sp->cv);
 	pthread_mutex_unlock(&sp->mu);
+}
+
+/* a job that changes the leased message id */
+static struct spool_msg *
+job_new(struct spool *sp, enum spool_job kind, const char *id, spool_done_fn *done, void *arg)
+{
+	struct spool_msg *m;
+
+	if ((m = calloc(1, sizeof(*m))) == NULL)
+		return NULL;
+	m->sp = sp;
+	m->kind = kind;
+	m->dfd = m->efd = -1;
+	m->done_fn = done;
+	m->done_arg = arg;
+	snprintf(m->id, sizeof(m->id), "%s", spool_id_valid(id) ? id : "");
+	if (!spool_id_valid(id))
+		msg_fail(m, "\"%.40s\" is not a message id", id);
+	else if (spool_lease_find(sp, id) == NULL)
+		msg_fail(m, "%s: not leased by this process (spool_lease first)", id);
+	return m;
+}
+
+int
+spool_update_async(struct spool *sp, const char *id, const struct spool_envelope *env,
+    spool_done_fn *done, void *arg)
+{
+	struct spool_envelope old;
+	struct dsmtp_err err;
+	struct spool_msg *m;
+	uint32_t crc;
+
+	if (done == NULL)
+		return -1;
+	if ((m = job_new(sp, SPOOL_JOB_UPDATE, id, done, arg)) == NULL) {
+		done(arg, -1, id, "out of memory");
+		return 0;
+	}
+	/* the data's length and CRC stay those of ID.d, whatever env says */
+	if (m->rc == 0 && spool_load_env(sp, id, &old, &crc, &err) < 0)
+		msg_fail(m, "%s", err.msg);
+	else if (m->rc == 0) {
+		if (spool_env_encode(env, id, old.size, crc, &m->env, &m->envlen, m->why,
+		    sizeof(m->why)) < 0)
+			m->rc = -1;
+		spool_envelope_free(&old);
+	}
+	submit(sp, m);
+	return 0;
+}
+
+int
+spool_remove_async(struct spool *sp, const char *id, spool_done_fn *done, void *arg)
+{
+	struct spool_envelope env;
+	struct dsmtp_err err;
+	struct spool_msg *m;
+
+	if (done == NULL)
+		return -1;
+	if ((m = job_new(sp, SPOOL_JOB_REMOVE, id, done, arg)) == NULL) {
+		done(arg, -1, id, "out of memory");
+		return 0;
+	}
+	if (m->rc == 0 && spool_load(sp, id, &env, &err) < 0)
+		msg_fail(m, "%s", err.msg);
+	else if (m->rc == 0) {
+		for (size_t i = 0; i < env.nrcpts; i++) {
+			if (env.rcpts[i].state == SPOOL_RCPT_PENDING ||
+			    env.rcpts[i].state == SPOOL_RCPT_FAILED) {
+				msg_fail(m, "%s: recipient %.100s is still %s", id,
+				    env.rcpts[i].addr, spool_rcpt_state_name(env.rcpts[i].state));
+				break;
+			}
+		}
+		spool_envelope_free(&env);
+	}
+	submit(sp, m);
 	return 0;
 }
 
@@ -309,35 +400,119 @@ unpublish(struct spool *sp, struct spool_msg *m)
 	m->d_moved = m->e_moved = false;
 }
 
-/* steps 1-3 for a list of messages (see the file header) */
+/* update, step 1: the new envelope in tmp/ID.u, writeback started */
+static void
+prepare_update(struct spool *sp, struct spool_msg *m)
+{
+	char name[SPOOL_ID_SIZE + 2];
+
+	snprintf(name, sizeof(name), "%s.u", m->id);
+	/* a tmp/ID.u already there is a crashed update of ours: we hold
+	 * the lease, so nobody else writes one */
+	if ((m->efd = spool_tmp_create(sp, name, true)) < 0) {
+		msg_fail(m, "create %s/tmp/%s: %s", sp->dir, name, strerror(errno));
+		return;
+	}
+	if (spool_io_write(m->efd, m->env, m->envlen) < 0) {
+		msg_fail(m, "write %s/tmp/%s: %s", sp->dir, name, strerror(errno));
+		return;
+	}
+#ifdef SYNC_FILE_RANGE_WRITE
+	(void)sync_file_range(m->efd, 0, 0, SYNC_FILE_RANGE_WRITE);
+#endif
+}
+
+/* update, step 2: over the old envelope; a crash leaves one or the other */
+static void
+publish_update(struct spool *sp, struct spool_msg *m)
+{
+	char tname[SPOOL_ID_SIZE + 2], ename[SPOOL_ID_SIZE + 2];
+
+	snprintf(tname, sizeof(tname), "%s.u", m->id);
+	snprintf(ename, sizeof(ename), "%s.e", m->id);
+	if (spool_io_rename(sp->tmpfd, tname, sp->dirfd, ename, false) < 0)
+		msg_fail(m, "rename %s/tmp/%s into queue/: %s", sp->dir, tname, strerror(errno));
+	else
+		m->e_moved = true;
+}
+
+/* removal: the envelope first (then the message is gone), then its data;
+ * a crash between leaves an orphan ID.d that recovery removes */
+static void
+publish_remove(struct spool *sp, struct spool_msg *m)
+{
+	char dname[SPOOL_ID_SIZE + 2], ename[SPOOL_ID_SIZE + 2];
+
+	snprintf(dname, sizeof(dname), "%s.d", m->id);
+	snprintf(ename, sizeof(ename), "%s.e", m->id);
+	if (unlinkat(sp->dirfd, ename, 0) < 0) {
+		msg_fail(m, "unlink %s/%s: %s", sp->dir, ename, strerror(errno));
+		return;
+	}
+	m->e_moved = true;
+	if (unlinkat(sp->dirfd, dname, 0) < 0)
+		diag_warn("%s/%s: unlink", sp->dir, dname);
+	else
+		m->d_moved = true;
+}
+
+/* steps 1-3 for a list of jobs (see the file header) */
 static void
 commit_group(struct spool *sp, struct spool_msg *list)
 {
 	struct spool_msg *m;
 	bool moved = false;
 
-	for (m = list; m != NULL; m = m->next)
-		if (m->rc == 0)
-			prepare(sp, m);
-	for (m = list; m != NULL; m = m->next)
-		if (m->rc == 0)
-			make_durable(sp, m);
 	for (m = list; m != NULL; m = m->next) {
-		if (m->rc == 0)
-			publish(sp, m);
-		moved |= m->d_moved;
+		if (m->rc < 0)
+			continue;
+		if (m->kind == SPOOL_JOB_COMMIT)
+			prepare(sp, m);
+		else if (m->kind == SPOOL_JOB_UPDATE)
+			prepare_update(sp, m);
+	}
+	for (m = list; m != NULL; m = m->next) {
+		if (m->rc < 0)
+			continue;
+		if (m->kind == SPOOL_JOB_COMMIT)
+			make_durable(sp, m);
+		else if (m->kind == SPOOL_JOB_UPDATE && spool_io_fsync(m->efd) < 0)
+			msg_fail(m, "fsync %s/tmp/%s.u: %s", sp->dir, m->id, strerror(errno));
+	}
+	for (m = list; m != NULL; m = m->next) {
+		if (m->rc == 0) {
+			if (m->kind == SPOOL_JOB_COMMIT)
+				publish(sp, m);
+			else if (m->kind == SPOOL_JOB_UPDATE)
+				publish_update(sp, m);
+			else
+				publish_remove(sp, m);
+		}
+		moved |= m->d_moved || m->e_moved;
 	}
 	/* one directory fsync for the whole group: the point of grouping */
 	if (moved && spool_io_dirfsync(sp->dirfd) < 0) {
 		int e = errno;
 
-		for (m = list; m != NULL; m = m->next)
-			if (m->d_moved)
+		for (m = list; m != NULL; m = m->next) {
+			if (!m->d_moved && !m->e_moved)
+				continue;
+			if (m->kind == SPOOL_JOB_COMMIT)
 				msg_fail(m, "fsync %s: %s", sp->dir, strerror(e));
+			else	/* no way back: the old envelope is gone */
+				msg_fail(m, "fsync %s: %s (the change may not be durable)",
+				    sp->dir, strerror(e));
+		}
 	}
 	for (m = list; m != NULL; m = m->next) {
-		if (m->rc < 0)
+		if (m->kind == SPOOL_JOB_COMMIT && m->rc < 0)
 			unpublish(sp, m);
+		if (m->kind == SPOOL_JOB_UPDATE && !m->e_moved && m->efd >= 0) {
+			char tname[SPOOL_ID_SIZE + 2];
+
+			snprintf(tname, sizeof(tname), "%s.u", m->id);
+			unlinkat(sp->tmpfd, tname, 0);
+		}
 		/* closing ID.d releases its flock: from here dsmtpc may lease it */
 		if (m->efd >= 0)
 			close(m->efd);

@@ -48,11 +48,15 @@ struct spool {
 	unsigned		 inflight;	/* loop thread only */
 };
 
+/* what a worker job does: a new message, or a change to a leased one */
+enum spool_job { SPOOL_JOB_COMMIT, SPOOL_JOB_UPDATE, SPOOL_JOB_REMOVE };
+
 struct spool_msg {
 	struct spool		*sp;
+	enum spool_job		 kind;
 	char			 id[SPOOL_ID_SIZE];
 	int			 dfd;		/* tmp/ID.d, flock'ed until the end */
-	int			 efd;		/* tmp/ID.e while the worker writes it */
+	int			 efd;		/* tmp/ID.e (update: tmp/ID.u) being written */
 	unsigned char		*wbuf;
 	size_t			 wlen;
 	uint64_t		 size;
@@ -60,7 +64,8 @@ struct spool_msg {
 	int			 werrno;	/* first write error, 0 none */
 	char			*env;		/* the serialized envelope */
 	size_t			 envlen;
-	bool			 d_moved, e_moved;	/* renamed into queue/ */
+	bool			 d_moved, e_moved;	/* renamed into (or, for a
+							 * removal, out of) queue/ */
 	spool_done_fn		*done_fn;
 	void			*done_arg;
 	int			 rc;
@@ -89,6 +94,10 @@ int spool_io_rename(int ofd, const char *oname, int nfd, const char *nname, bool
  * of that name is a crashed earlier try of ours (we hold the lease) */
 int spool_tmp_create(struct spool *sp, const char *name, bool replace_stale);
 void spool_make_id(struct spool *sp, char id[SPOOL_ID_SIZE]);
+struct spool_lease *spool_lease_find(struct spool *sp, const char *id);
+/* spool_load, plus the data's CRC from the envelope */
+int spool_load_env(struct spool *sp, const char *id, struct spool_envelope *env,
+    uint32_t *crc, struct dsmtp_err *err);
 
 /* spool_commit.c */
 int spool_commit_start(struct spool *sp, struct dsmtp_err *err);

@@ -1018,6 +1018,110 @@ START_TEST(test_inotify)
 }
 END_TEST
 
+/* dsmtpc's side through the worker: updates and removals grouped */
+START_TEST(test_async_update_remove)
+{
+	enum { N = 40 };
+	struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+	struct group_ctx g = { .loop_thread = pthread_self() };
+	struct spool_envelope got;
+	struct result res = { 0 };
+	struct dsmtp_err err;
+	char ids[N][SPOOL_ID_SIZE], path[512];
+	struct spool *sp, *plain;
+	uint64_t groups0, groups, jobs0, jobs;
+
+	ck_assert_ptr_nonnull(plain = spool_open(qdir, NULL, &err));
+	for (int i = 0; i < N; i++)
+		ck_assert_int_eq(put_small(plain, time(NULL) + 600, ids[i]), 0);
+	spool_close(plain);
+	ck_assert_ptr_nonnull(sp = spool_open(qdir, loop, &err));
+	/* without the lease: refused through done(), nothing changed */
+	ck_assert_int_eq(spool_load(sp, ids[0], &got, &err), 0);
+	ck_assert_int_eq(spool_update_async(sp, ids[0], &got, done_cb, &res), 0);
+	ev_run(loop, 0);
+	ck_assert_int_eq(res.calls, 1);
+	ck_assert_int_eq(res.rc, -1);
+	ck_assert_ptr_nonnull(strstr(res.why, "not leased"));
+	spool_envelope_free(&got);
+	/* a removal with a pending recipient: refused the same way */
+	memset(&res, 0, sizeof(res));
+	ck_assert_int_eq(spool_lease(sp, ids[0], &err), 0);
+	ck_assert_int_eq(spool_remove_async(sp, ids[0], done_cb, &res), 0);
+	ev_run(loop, 0);
+	ck_assert_int_eq(res.rc, -1);
+	ck_assert_ptr_nonnull(strstr(res.why, "still pending"));
+	spool_test_stats(sp, &groups0, &jobs0);
+	/* N updates in flight at once */
+	for (int i = 0; i < N; i++) {
+		ck_assert_int_eq(spool_lease(sp, ids[i], &err), 0);
+		ck_assert_int_eq(spool_load(sp, ids[i], &got, &err), 0);
+		got.rcpts[0].attempts = 1;
+		got.rcpts[0].state = SPOOL_RCPT_DELIVERED;
+		free(got.rcpts[0].last_error);
+		got.rcpts[0].last_error = xstrdup("250 2.0.0 ok");
+		ck_assert_int_eq(spool_update_async(sp, ids[i], &got, group_done, &g), 0);
+		spool_envelope_free(&got);
+	}
+	ck_assert_int_eq(g.done, 0);
+	ev_run(loop, 0);
+	ck_assert_int_eq(g.done, N);
+	ck_assert_int_eq(g.failed, 0);
+	ck_assert(!g.wrong_thread);
+	ck_assert_int_eq(count("tmp", ""), 0);
+	for (int i = 0; i < N; i++) {
+		ck_assert_int_eq(spool_load(sp, ids[i], &got, &err), 0);
+		ck_assert_int_eq(got.rcpts[0].state, SPOOL_RCPT_DELIVERED);
+		ck_assert_str_eq(got.rcpts[0].last_error, "250 2.0.0 ok");
+		ck_assert_uint_eq(got.size, 21);
+		spool_envelope_free(&got);
+	}
+	/* then N removals; one with a failing directory fsync says so */
+	g.done = g.failed = 0;
+	for (int i = 0; i < N; i++)
+		ck_assert_int_eq(spool_remove_async(sp, ids[i], group_done, &g), 0);
+	ev_run(loop, 0);
+	ck_assert_int_eq(g.done, N);
+	ck_assert_int_eq(g.failed, 0);
+	spool_test_stats(sp, &groups, &jobs);
+	ck_assert_uint_eq(jobs - jobs0, 2 * N);
+	ck_assert_uint_lt(groups - groups0, 2 * N);	/* grouped */
+	ck_assert_int_eq(count("", ".e") + count("", ".d") + count("tmp", ""), 0);
+	for (int i = 0; i < N; i++)
+		spool_release(sp, ids[i]);
+	/* faults: an update whose fsync fails leaves the old envelope */
+	ck_assert_ptr_nonnull(plain = spool_open(qdir, NULL, &err));
+	ck_assert_int_eq(put_small(plain, 0, ids[0]), 0);
+	spool_close(plain);
+	ck_assert_int_eq(spool_lease(sp, ids[0], &err), 0);
+	ck_assert_int_eq(spool_load(sp, ids[0], &got, &err), 0);
+	got.rcpts[0].attempts = 5;
+	memset(&res, 0, sizeof(res));
+	spool_test_fail_at(SPOOL_FAULT_FSYNC, 1);
+	ck_assert_int_eq(spool_update_async(sp, ids[0], &got, done_cb, &res), 0);
+	ev_run(loop, 0);
+	ck_assert_int_eq(res.rc, -1);
+	spool_envelope_free(&got);
+	ck_assert_int_eq(spool_load(sp, ids[0], &got, &err), 0);
+	ck_assert_uint_eq(got.rcpts[0].attempts, 0);
+	ck_assert_int_eq(count("tmp", ""), 0);
+	/* a removal whose directory fsync fails is reported */
+	got.rcpts[0].state = SPOOL_RCPT_BOUNCED;
+	ck_assert_int_eq(spool_update(sp, ids[0], &got, &err), 0);
+	spool_envelope_free(&got);
+	memset(&res, 0, sizeof(res));
+	spool_test_fail_at(SPOOL_FAULT_DIRFSYNC, 1);
+	ck_assert_int_eq(spool_remove_async(sp, ids[0], done_cb, &res), 0);
+	ev_run(loop, 0);
+	ck_assert_int_eq(res.rc, -1);
+	ck_assert_ptr_nonnull(strstr(res.why, "may not be durable"));
+	path_of(path, sizeof(path), "", ids[0], ".e");
+	ck_assert_int_ne(access(path, F_OK), 0);
+	spool_close(sp);
+	ev_loop_destroy(loop);
+}
+END_TEST
+
 static Suite *
 spool_suite(void)
 {
@@ -1044,6 +1148,7 @@ spool_suite(void)
 	tcase_add_test(tc, test_lease);
 	tcase_add_test(tc, test_list_and_flush);
 	tcase_add_test(tc, test_inotify);
+	tcase_add_test(tc, test_async_update_remove);
 	suite_add_tcase(s, tc);
 	return s;
 }
