@@ -5,7 +5,7 @@
  * TLS libraries or routing: callers hand in finished envelopes of plain C
  * strings and numbers.
  *
- * Layout of queue/ (see spool.c for the record format):
+ * Layout of queue/ (see spool_format.c for the record format):
  *   ID.d            the message bytes, exactly as received; never rewritten
  *   ID.e            the envelope: typed, length-prefixed records ending in
  *                   an END record with a CRC-32C of everything before it;
@@ -16,7 +16,12 @@
  *
  * A message exists when ID.e exists. Both files are written in tmp/,
  * fsync'd, renamed into queue/ (ID.d first, then ID.e) and queue/ is
- * fsync'd; only then is done() told rc 0.
+ * fsync'd; only then is done() told rc 0. A crash may leave, besides whole
+ * messages: files in tmp/, and an ID.d without its ID.e (killed between
+ * the two renames of a commit that was never acknowledged, or between the
+ * two unlinks of a removal). Neither is a message; both are removed by the
+ * next spool_open() once no live process holds their lock, so look at the
+ * spool through spool_list(), not by globbing *.d.
  *
  * Notification: the rename of ID.e lands in queue/ itself, so dsmtpc sees
  * a new (or updated) message by watching queue/ with inotify for
@@ -24,9 +29,11 @@
  * its lease on the message until queue/ is fsync'd, so spool_lease() may
  * answer "busy" for a few milliseconds after the event: retry shortly.
  *
- * Threads: one struct spool per process (open it after any fork). Only
- * spool_msg_commit's fsyncs run on the spool's worker thread; every other
- * call, and every done(), happens on the caller's thread. */
+ * Threads: one struct spool per process (open it after any fork), used
+ * from one thread, the loop's. Only the fsyncs of spool_msg_commit,
+ * spool_update_async and spool_remove_async run on the spool's worker
+ * thread; every other call, and every done(), happens on the caller's
+ * thread. */
 #ifndef DSMTP_SPOOL_H
 #define DSMTP_SPOOL_H
 
