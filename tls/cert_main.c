@@ -41,6 +41,7 @@ json_str(FILE *out, const char *s)
 	fputc('"', out);
 }
 
+/* a JSON array of the SANs */
 static void
 json_sans(FILE *out, const struct tls_cert_facts *f)
 {
@@ -53,6 +54,7 @@ json_sans(FILE *out, const struct tls_cert_facts *f)
 	fputc(']', out);
 }
 
+/* the SANs, comma-separated, for people */
 static void
 print_sans(FILE *out, const struct tls_cert_facts *f)
 {
@@ -117,6 +119,7 @@ struct cmd_ctx {
 	bool			have_cfg, have_st;
 };
 
+/* load the configuration and the store for a command */
 static int
 ctx_open(struct cmd_ctx *x, const char *config_path)
 {
@@ -135,6 +138,7 @@ ctx_open(struct cmd_ctx *x, const char *config_path)
 	return 0;
 }
 
+/* free what ctx_open loaded; returns rc */
 static int
 ctx_close(struct cmd_ctx *x, int rc)
 {
@@ -145,6 +149,7 @@ ctx_close(struct cmd_ctx *x, int rc)
 	return rc;
 }
 
+/* a subcommand usage line; exit 64 */
 static int
 usage_err(const char *cmd, const char *usage)
 {
@@ -152,6 +157,7 @@ usage_err(const char *cmd, const char *usage)
 	return EX_DSMTP_USAGE;
 }
 
+/* print an error with its context; returns code */
 static int
 fail(int code, const char *what, const struct dsmtp_err *err)
 {
@@ -194,6 +200,7 @@ parse_days(const char *s, unsigned *days)
 	return 0;
 }
 
+/* the summary of a certificate just added */
 static void
 print_created(const struct tls_store_cert *c, const char *verb)
 {
@@ -208,6 +215,7 @@ print_created(const struct tls_store_cert *c, const char *verb)
 
 /* --- new --- */
 
+/* dsmtp-cert new */
 static int
 cmd_new(int argc, char **argv, const char *config_path)
 {
@@ -272,6 +280,7 @@ cmd_new(int argc, char **argv, const char *config_path)
 
 /* --- request --- */
 
+/* dsmtp-cert request */
 static int
 cmd_request(int argc, char **argv, const char *config_path)
 {
@@ -450,6 +459,7 @@ no_key_here(const struct tls_store *st, const char *file, gnutls_x509_crt_t leaf
 	return EX_DSMTP_DATAERR;
 }
 
+/* dsmtp-cert import */
 static int
 cmd_import(int argc, char **argv, const char *config_path)
 {
@@ -585,6 +595,7 @@ out_quiet:
 
 /* --- PKCS#12 --- */
 
+/* dsmtp-cert import-pfx */
 static int
 cmd_import_pfx(int argc, char **argv, const char *config_path)
 {
@@ -649,6 +660,7 @@ out:
 	return ctx_close(&x, code);
 }
 
+/* dsmtp-cert export-pfx */
 static int
 cmd_export_pfx(int argc, char **argv, const char *config_path)
 {
@@ -727,6 +739,7 @@ out:
 
 /* --- list, show, pin --- */
 
+/* parse [--json] and check the argument count */
 static bool
 want_json(int argc, char **argv, const char *cmd, const char *usage, int *rc, int nargs)
 {
@@ -750,6 +763,7 @@ want_json(int argc, char **argv, const char *cmd, const char *usage, int *rc, in
 	return json;
 }
 
+/* the JSON members every certificate record has */
 static void
 json_cert_common(FILE *out, const struct tls_cert_facts *f)
 {
@@ -765,6 +779,7 @@ json_cert_common(FILE *out, const struct tls_cert_facts *f)
 	    nb, na, f->self_signed ? "true" : "false");
 }
 
+/* dsmtp-cert list */
 static int
 cmd_list(int argc, char **argv, const char *config_path)
 {
@@ -829,6 +844,7 @@ cmd_list(int argc, char **argv, const char *config_path)
 	return ctx_close(&x, 0);
 }
 
+/* dsmtp-cert show */
 static int
 cmd_show(int argc, char **argv, const char *config_path)
 {
@@ -917,6 +933,7 @@ cmd_show(int argc, char **argv, const char *config_path)
 	return ctx_close(&x, 0);
 }
 
+/* dsmtp-cert pin */
 static int
 cmd_pin(int argc, char **argv, const char *config_path)
 {
@@ -979,6 +996,7 @@ one_cert(int argc, char **argv, const char *cmd, const char *config_path, struct
 	return 0;
 }
 
+/* dsmtp-cert enable and disable */
 static int
 set_enabled(int argc, char **argv, const char *config_path, bool on)
 {
@@ -1004,18 +1022,21 @@ set_enabled(int argc, char **argv, const char *config_path, bool on)
 	return ctx_close(&x, 0);
 }
 
+/* dsmtp-cert enable */
 static int
 cmd_enable(int argc, char **argv, const char *config_path)
 {
 	return set_enabled(argc, argv, config_path, true);
 }
 
+/* dsmtp-cert disable */
 static int
 cmd_disable(int argc, char **argv, const char *config_path)
 {
 	return set_enabled(argc, argv, config_path, false);
 }
 
+/* dsmtp-cert remove */
 static int
 cmd_remove(int argc, char **argv, const char *config_path)
 {
@@ -1038,6 +1059,7 @@ cmd_remove(int argc, char **argv, const char *config_path)
 	return ctx_close(&x, 0);
 }
 
+/* dsmtp-cert renew */
 static int
 cmd_renew(int argc, char **argv, const char *config_path)
 {
@@ -1157,6 +1179,7 @@ static const struct cli_cmd cert_cmds[] = {
 	{ NULL, NULL, NULL }
 };
 
+/* dsmtp-cert: dispatch to the subcommand */
 int
 main(int argc, char **argv)
 {

@@ -31,6 +31,7 @@ static const char *const chain_names[] = {
 	[TLS_CHAIN_OTHER] = "other",
 };
 
+/* the log name of a chain status */
 const char *
 tls_chain_status_name(enum tls_chain_status s)
 {
@@ -39,6 +40,7 @@ tls_chain_status_name(enum tls_chain_status s)
 	return chain_names[s];
 }
 
+/* free the SAN list of f (the struct itself is the caller's) */
 void
 tls_cert_facts_free(struct tls_cert_facts *f)
 {
@@ -51,6 +53,7 @@ tls_cert_facts_free(struct tls_cert_facts *f)
 	f->nsan = 0;
 }
 
+/* lower-case hex of a byte string */
 void
 tls_hex(const unsigned char *in, size_t len, char *out)
 {
@@ -63,6 +66,7 @@ tls_hex(const unsigned char *in, size_t len, char *out)
 	out[2 * len] = '\0';
 }
 
+/* a time as RFC 3339 UTC */
 void
 tls_time_format(time_t t, char *buf, size_t len)
 {
@@ -82,6 +86,7 @@ datum_copy(char *dst, size_t len, const gnutls_datum_t *d)
 	dst[n] = '\0';
 }
 
+/* the sha256/ SPKI pin of a public key */
 int
 tls_spki_pin_of_pubkey(gnutls_pubkey_t pub, char out[52], struct dsmtp_err *err)
 {
@@ -114,6 +119,7 @@ tls_spki_pin_of_pubkey(gnutls_pubkey_t pub, char out[52], struct dsmtp_err *err)
 	return 0;
 }
 
+/* the sha256/ SPKI pin of a private key's public half */
 int
 tls_spki_pin_of_privkey(gnutls_x509_privkey_t key, char out[52], struct dsmtp_err *err)
 {
@@ -310,6 +316,7 @@ out_fail:
 	return -1;
 }
 
+/* every fact of one certificate */
 int
 tls_cert_facts_from_crt(gnutls_x509_crt_t crt, struct tls_cert_facts *f, struct dsmtp_err *err)
 {
@@ -342,6 +349,7 @@ tls_cert_facts_from_crt(gnutls_x509_crt_t crt, struct tls_cert_facts *f, struct 
 	return rc;
 }
 
+/* read a whole (small) file */
 int
 tls_read_file(const char *path, gnutls_datum_t *out, struct dsmtp_err *err)
 {
@@ -386,6 +394,7 @@ tls_read_file(const char *path, gnutls_datum_t *out, struct dsmtp_err *err)
 	return 0;
 }
 
+/* free a certificate list from tls_crt_list_load */
 void
 tls_crt_list_free(gnutls_x509_crt_t *list, unsigned n)
 {
@@ -444,6 +453,7 @@ out:
 	return rc;
 }
 
+/* every certificate of PEM, DER or PKCS#7 data, in order */
 int
 tls_crt_list_load(const gnutls_datum_t *data, const char *name, gnutls_x509_crt_t **out,
     unsigned *n, struct dsmtp_err *err)
@@ -483,6 +493,7 @@ tls_crt_list_load(const gnutls_datum_t *data, const char *name, gnutls_x509_crt_
 	return 0;
 }
 
+/* facts of the first certificate of a file */
 int
 tls_cert_facts_from_file(const char *path, struct tls_cert_facts *f, struct dsmtp_err *err)
 {
@@ -508,6 +519,7 @@ tls_cert_facts_from_file(const char *path, struct tls_cert_facts *f, struct dsmt
 	return ret;
 }
 
+/* a deep copy of facts */
 int
 tls_cert_facts_copy(struct tls_cert_facts *dst, const struct tls_cert_facts *src)
 {
@@ -522,6 +534,7 @@ tls_cert_facts_copy(struct tls_cert_facts *dst, const struct tls_cert_facts *src
 	return 0;
 }
 
+/* is f within its validity at now? */
 bool
 tls_cert_facts_valid_at(const struct tls_cert_facts *f, time_t now)
 {
@@ -550,6 +563,7 @@ name_match(const char *pattern, const char *host)
 	return (size_t)(host + hl - dot) == pl - 1 && strncasecmp(dot, pattern + 1, pl - 1) == 0;
 }
 
+/* does f name host (selection only; policy/ judges RFC 6125) */
 bool
 tls_cert_facts_names(const struct tls_cert_facts *f, const char *host)
 {

@@ -31,6 +31,7 @@ static const struct {
 };
 #define NKEYALGS (sizeof(keyalgs) / sizeof(keyalgs[0]))
 
+/* parse a --key value */
 int
 tls_keyalg_parse(const char *s, enum tls_keyalg *a, struct dsmtp_err *err)
 {
@@ -48,6 +49,7 @@ tls_keyalg_parse(const char *s, enum tls_keyalg *a, struct dsmtp_err *err)
 	return -1;
 }
 
+/* the --key name of an algorithm */
 const char *
 tls_keyalg_name(enum tls_keyalg a)
 {
@@ -57,6 +59,7 @@ tls_keyalg_name(enum tls_keyalg a)
 	return "unknown";
 }
 
+/* the algorithm to renew a certificate's key with */
 int
 tls_keyalg_of_facts(const struct tls_cert_facts *f, enum tls_keyalg *a, struct dsmtp_err *err)
 {
@@ -78,6 +81,7 @@ tls_keyalg_of_facts(const struct tls_cert_facts *f, enum tls_keyalg *a, struct d
 	return 0;
 }
 
+/* a new private key */
 int
 tls_key_generate(enum tls_keyalg a, gnutls_x509_privkey_t *key, struct dsmtp_err *err)
 {
@@ -105,6 +109,7 @@ tls_key_generate(enum tls_keyalg a, gnutls_x509_privkey_t *key, struct dsmtp_err
 	return 0;
 }
 
+/* free a string vector */
 void
 tls_strv_free(char **v, size_t n)
 {
@@ -133,6 +138,7 @@ strv_add_unique(char ***v, size_t *n, const char *s)
 	return 0;
 }
 
+/* a --san list into normalised DNS names, duplicates dropped */
 int
 tls_san_parse(const char *list, char ***san, size_t *nsan, struct dsmtp_err *err)
 {
@@ -181,6 +187,7 @@ fail:
 	return -1;
 }
 
+/* the default CN and SANs for a host name */
 int
 tls_default_names(const char *hostname, char *cn, size_t cnlen, char ***san, size_t *nsan,
     struct dsmtp_err *err)
@@ -205,6 +212,7 @@ tls_default_names(const char *hostname, char *cn, size_t cnlen, char ***san, siz
 	return 0;
 }
 
+/* reverse a most-significant-first subject into RFC 4514 order */
 int
 tls_dn_from_x500_order(const char *in, char *out, size_t outlen, struct dsmtp_err *err)
 {
@@ -278,6 +286,7 @@ key_usage_for(gnutls_x509_privkey_t key)
 	return usage;
 }
 
+/* a self-signed TLS leaf for key */
 int
 tls_selfsigned_make(gnutls_x509_privkey_t key, const char *dn, char *const *san, size_t nsan,
     unsigned days, gnutls_x509_crt_t *out, struct dsmtp_err *err)
@@ -354,6 +363,7 @@ fail:
 	return -1;
 }
 
+/* a signed PKCS#10 request for key */
 int
 tls_csr_make(gnutls_x509_privkey_t key, const char *dn, char *const *san, size_t nsan,
     gnutls_x509_crq_t *out, struct dsmtp_err *err)

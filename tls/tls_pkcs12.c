@@ -11,6 +11,7 @@
 
 #include "tls/tls_int.h"
 
+/* read a password file */
 int
 tls_password_file(const char *path, char *out, size_t outlen, struct dsmtp_err *err)
 {
@@ -40,6 +41,7 @@ tls_password_file(const char *path, char *out, size_t outlen, struct dsmtp_err *
 	return 0;
 }
 
+/* encode chain and key as an encrypted PKCS#12 file */
 int
 tls_pkcs12_export(gnutls_x509_crt_t *chain, unsigned n, gnutls_x509_privkey_t key,
     const char *password, gnutls_datum_t *der, struct dsmtp_err *err)
@@ -115,6 +117,7 @@ out:
 	return rc;
 }
 
+/* decode a PKCS#12 file into a key and its chain */
 int
 tls_pkcs12_import(const gnutls_datum_t *data, const char *name, const char *password,
     gnutls_x509_privkey_t *key, gnutls_x509_crt_t **chain, unsigned *n, struct dsmtp_err *err)

@@ -22,6 +22,7 @@ struct rank {
 	time_t	not_before;
 };
 
+/* the ranking keys of one candidate */
 static struct rank
 rank_of(const struct tls_cert_facts *f, const char *name, time_t now)
 {
@@ -47,6 +48,7 @@ rank_better(const struct rank *a, const struct rank *b)
 	return a->not_before > b->not_before;
 }
 
+/* choose among candidates and say why */
 size_t
 tls_select_best(const struct tls_cert_facts *const *cand, size_t n, const char *sni,
     const char *hostname, time_t now, char *why, size_t whylen)
@@ -84,6 +86,7 @@ tls_select_best(const struct tls_cert_facts *const *cand, size_t n, const char *
 	return bi;
 }
 
+/* free a selection */
 void
 tls_selected_free(struct tls_selected *s)
 {
@@ -97,6 +100,7 @@ struct cand {
 	struct tls_cert_facts	facts;
 };
 
+/* free a candidate list */
 static void
 cands_free(struct cand *c, size_t n)
 {
@@ -177,6 +181,7 @@ cands_from_store(const struct dsmtp_config *cfg, struct cand **out, size_t *n,
 	return 0;
 }
 
+/* the certificate to serve now, and why */
 int
 tls_store_select(const struct dsmtp_config *cfg, const char *sni, struct tls_selected *out,
     struct dsmtp_err *err)
@@ -214,6 +219,7 @@ tls_store_select(const struct dsmtp_config *cfg, const char *sni, struct tls_sel
 	return 0;
 }
 
+/* make the first-start certificate when there is none */
 int
 tls_store_ensure_default(const struct dsmtp_config *cfg, struct dsmtp_err *err)
 {

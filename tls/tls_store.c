@@ -50,6 +50,7 @@ fsync_dir(const char *dir, struct dsmtp_err *err)
 	return 0;
 }
 
+/* write a file atomically and durably */
 int
 tls_store_write_file(const char *dir, const char *name, const void *data, size_t len,
     mode_t mode, struct dsmtp_err *err)
@@ -102,6 +103,7 @@ fail:
 	return -1;
 }
 
+/* load an unencrypted private key (PEM or DER) */
 int
 tls_key_load(const char *path, gnutls_x509_privkey_t *key, struct dsmtp_err *err)
 {
@@ -128,6 +130,7 @@ tls_key_load(const char *path, gnutls_x509_privkey_t *key, struct dsmtp_err *err
 	return 0;
 }
 
+/* load every certificate of a file */
 int
 tls_chain_load(const char *path, gnutls_x509_crt_t **chain, unsigned *n, struct dsmtp_err *err)
 {
@@ -141,6 +144,7 @@ tls_chain_load(const char *path, gnutls_x509_crt_t **chain, unsigned *n, struct 
 	return rc;
 }
 
+/* are the first len characters hex digits? */
 static bool
 is_hex(const char *s, size_t len)
 {
@@ -321,6 +325,7 @@ cert_cmp(const void *a, const void *b)
 	return strcmp(x->sha1, y->sha1);
 }
 
+/* oldest request first */
 static int
 pending_cmp(const void *a, const void *b)
 {
@@ -331,6 +336,7 @@ pending_cmp(const void *a, const void *b)
 	return strcmp(x->id, y->id);
 }
 
+/* read the store in dir (created if missing) */
 int
 tls_store_open_dir(const char *dir, struct tls_store *st, struct dsmtp_err *err)
 {
@@ -394,6 +400,7 @@ tls_store_open_dir(const char *dir, struct tls_store *st, struct dsmtp_err *err)
 	return 0;
 }
 
+/* read the store of cfg's state_dir */
 int
 tls_store_open(const struct dsmtp_config *cfg, struct tls_store *st, struct dsmtp_err *err)
 {
@@ -405,6 +412,7 @@ tls_store_open(const struct dsmtp_config *cfg, struct tls_store *st, struct dsmt
 	return tls_store_open_dir(dir, st, err);
 }
 
+/* free what tls_store_open read */
 void
 tls_store_close(struct tls_store *st)
 {
@@ -432,6 +440,7 @@ reload(struct tls_store *st, struct dsmtp_err *err)
 	return tls_store_open_dir(dir, st, err);
 }
 
+/* find the certificate a thumbprint argument names */
 int
 tls_store_lookup(const struct tls_store *st, const char *arg, struct dsmtp_err *err)
 {
@@ -471,6 +480,7 @@ tls_store_lookup(const struct tls_store *st, const char *arg, struct dsmtp_err *
 	return found;
 }
 
+/* how many certificates are enabled */
 int
 tls_store_enabled_count(const struct tls_store *st)
 {
@@ -543,6 +553,7 @@ key_write(const char *dir, const char *name, gnutls_x509_privkey_t key, struct d
 	return rc;
 }
 
+/* add a certificate (and its key) to the store */
 int
 tls_store_add(struct tls_store *st, gnutls_x509_crt_t *chain, unsigned n,
     gnutls_x509_privkey_t key, bool enable, size_t *idx, struct dsmtp_err *err)
@@ -598,6 +609,7 @@ fail:
 	return -1;
 }
 
+/* enable or disable one certificate */
 int
 tls_store_set_enabled(struct tls_store *st, size_t idx, bool on, struct dsmtp_err *err)
 {
@@ -627,6 +639,7 @@ unlink_in(const char *path, struct dsmtp_err *err)
 	return 0;
 }
 
+/* delete a certificate and its key */
 int
 tls_store_remove(struct tls_store *st, size_t idx, struct dsmtp_err *err)
 {
@@ -645,6 +658,7 @@ tls_store_remove(struct tls_store *st, size_t idx, struct dsmtp_err *err)
 	return reload(st, err);
 }
 
+/* keep a requested key and its request as pending */
 int
 tls_store_add_pending(struct tls_store *st, gnutls_x509_privkey_t key, gnutls_x509_crq_t crq,
     size_t *idx, struct dsmtp_err *err)
@@ -682,6 +696,7 @@ tls_store_add_pending(struct tls_store *st, gnutls_x509_privkey_t key, gnutls_x5
 	return -1;
 }
 
+/* the pending key with this SPKI pin */
 int
 tls_store_pending_find(const struct tls_store *st, const char *spki)
 {
@@ -691,6 +706,7 @@ tls_store_pending_find(const struct tls_store *st, const char *spki)
 	return -1;
 }
 
+/* delete a pending key and its request */
 int
 tls_store_pending_remove(struct tls_store *st, size_t idx, struct dsmtp_err *err)
 {
@@ -727,6 +743,7 @@ dn_of_cn(const char *cn, char *out, size_t outlen)
 	return 0;
 }
 
+/* make and store a new self-signed certificate */
 int
 tls_store_new_selfsigned(struct tls_store *st, enum tls_keyalg alg, const char *cn,
     char *const *san, size_t nsan, unsigned days, bool enable, size_t *idx, struct dsmtp_err *err)

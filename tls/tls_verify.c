@@ -14,6 +14,7 @@ struct tls_trust {
 	unsigned			ncas;
 };
 
+/* load trust anchors ("system" or a PEM file) and optional CRLs */
 struct tls_trust *
 tls_trust_load(const char *ca_file, const char *crl_file, struct dsmtp_err *err)
 {
@@ -67,6 +68,7 @@ fail:
 	return NULL;
 }
 
+/* free trust anchors */
 void
 tls_trust_free(struct tls_trust *t)
 {
@@ -76,12 +78,14 @@ tls_trust_free(struct tls_trust *t)
 	free(t);
 }
 
+/* how many trust anchors were loaded */
 unsigned
 tls_trust_count(const struct tls_trust *t)
 {
 	return t->ncas;
 }
 
+/* the GnuTLS trust list, for the session layer */
 gnutls_x509_trust_list_t
 tls_trust_list(const struct tls_trust *t)
 {
@@ -140,6 +144,7 @@ top_issuer(gnutls_x509_crt_t *crts, unsigned n, char *buf, size_t len)
 	gnutls_free(dn.data);
 }
 
+/* verify a DER chain against t and explain the result */
 int
 tls_verify_chain(const struct tls_trust *t, const gnutls_datum_t *chain, unsigned n,
     struct tls_peer_facts *out)
