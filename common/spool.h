@@ -129,7 +129,7 @@ typedef void spool_done_fn(void *arg, int rc, const char *id, const char *why);
  * on disk for good, or done(arg, -1, id, reason) with nothing left behind;
  * called exactly once, on the loop thread from the event loop -- or before
  * return when the spool has no loop. Only after rc 0 may dsmtpd say 250.
- * Returns -1 (and frees m, no done()) only for a NULL m or done. */
+ * Returns -1 (and frees m, no done()) only for a NULL m, env or done. */
 int spool_msg_commit(struct spool_msg *m, const struct spool_envelope *env,
     spool_done_fn *done, void *arg);
 /* drop an unfinished message: unlink its temporary file, free */

@@ -72,6 +72,15 @@ assert b['recipients'][0]['last_error'] == '550 5.1.1 no\nsuch user\x1b[31m'
 assert b['next_attempt'] is None
 PY"
 
+test_expect_success "bytes that are not UTF-8 still give valid JSON (as U+0080..U+00FF)" "
+	idx=\$('$GEN' '$Q' --from \"\$(printf 'caf\\351@example.org')\" --to \"\$(printf 'r\\303\\251@example.org')\") &&
+	'$DSMTPC' -c '$cfg' queue --json | python3 -c '
+import json, sys
+m = [x for x in json.load(sys.stdin)[\"messages\"] if x[\"id\"] == sys.argv[1]][0]
+assert m[\"sender\"] == \"caf\\u00e9@example.org\", m[\"sender\"]
+assert m[\"recipients\"][0][\"address\"] == \"r\\u00e9@example.org\", m[\"recipients\"]' \$idx &&
+	mkdir -p '$TRASH/keep' && mv '$Q/'\$idx.e '$Q/'\$idx.d '$TRASH/keep/'"
+
 test_expect_success "flush makes the deferred recipient due now; the data file is untouched" "
 	id1=\$(cat '$TRASH/id1') &&
 	ino=\$(stat -c %i '$Q/'\$id1.d) &&
