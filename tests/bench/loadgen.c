@@ -106,6 +106,7 @@ static struct {
 	const char		*client_cert, *client_key;
 	unsigned		 idle;		/* sessions to hold; 0 = message mode */
 	double			 hold;
+	double			 idle_setup;	/* seconds to bring the sessions up */
 	double			 timeout;
 	const char		*from, *rcpt, *helo;
 	pid_t			 pids[LG_MAX_PIDS];
@@ -479,6 +480,7 @@ conn_send(struct lg_conn *c, const char *buf, size_t len)
 	c->out = buf;
 	c->outlen = len;
 	c->outoff = 0;
+	c->last_act = now_s();	/* the timeout runs from the command, not the last reply */
 	do_flush(c);
 }
 
@@ -847,6 +849,16 @@ on_tick(struct ev_loop *loop, ev_timer *w, int revents)
 			conn_fail(c, "timeout");
 	}
 	if (lg.idle && !lg.holding && !lg.stopping) {
+		if (now - lg.t_start > lg.idle_setup && lg.pending > 0) {
+			/* too slow: hold what is up, give up on the rest */
+			lg.conns_opened = lg.idle;	/* the opener stops */
+			for (unsigned i = 0; i < lg.nslots; i++) {
+				struct lg_conn *c = lg.conns[i];
+
+				if (c && c->st != ST_IDLE)
+					conn_fail(c, "setup-too-slow");
+			}
+		}
 		/* all sessions that could be opened are up (or failed): hold */
 		if (lg.idle_ready + lg.conns_failed >= lg.idle && lg.pending == 0)
 			ev_feed_event(lg.loop, &lg.hold_timer, EV_CUSTOM);
@@ -1056,6 +1068,7 @@ usage(FILE *out)
 	    "      --sni NAME           send this server name\n"
 	    "      --idle N             hold N sessions (STARTTLS, EHLO) instead of sending\n"
 	    "      --hold S             how long --idle holds them (6)\n"
+	    "      --idle-setup S       give up on sessions not up after S seconds (300)\n"
 	    "      --server-pid P[,P]   measure these processes and their descendants\n"
 	    "      --timeout S          a connection that stops moving fails (30)\n"
 	    "      --from A --rcpt B    envelope (bench@loadgen.invalid, sink@example.com)\n"
@@ -1066,7 +1079,7 @@ usage(FILE *out)
 static void
 parse_args(int argc, char **argv)
 {
-	enum { O_SIZE = 256, O_TLS12, O_RESUME, O_CCERT, O_CKEY, O_NOTLS, O_IDLE, O_HOLD,
+	enum { O_SIZE = 256, O_TLS12, O_RESUME, O_CCERT, O_CKEY, O_NOTLS, O_IDLE, O_HOLD, O_ISETUP,
 		O_PID, O_TIMEOUT, O_FROM, O_RCPT, O_SNI };
 	static const struct option opts[] = {
 		{ "server", required_argument, NULL, 's' },
@@ -1083,6 +1096,7 @@ parse_args(int argc, char **argv)
 		{ "sni", required_argument, NULL, O_SNI },
 		{ "idle", required_argument, NULL, O_IDLE },
 		{ "hold", required_argument, NULL, O_HOLD },
+		{ "idle-setup", required_argument, NULL, O_ISETUP },
 		{ "server-pid", required_argument, NULL, O_PID },
 		{ "timeout", required_argument, NULL, O_TIMEOUT },
 		{ "from", required_argument, NULL, O_FROM },
@@ -1099,6 +1113,7 @@ parse_args(int argc, char **argv)
 	lg.size = 10240;
 	lg.tls = true;
 	lg.hold = 6;
+	lg.idle_setup = 300;
 	lg.timeout = 30;
 	lg.from = "bench@loadgen.invalid";
 	lg.rcpt = "sink@example.com";
@@ -1119,6 +1134,7 @@ parse_args(int argc, char **argv)
 		case O_SNI: lg.server_name = optarg; break;
 		case O_IDLE: lg.idle = (unsigned)num_arg("--idle", optarg, 1, 1000000); break;
 		case O_HOLD: lg.hold = sec_arg("--hold", optarg); break;
+		case O_ISETUP: lg.idle_setup = sec_arg("--idle-setup", optarg); break;
 		case O_PID: parse_pids(optarg); break;
 		case O_TIMEOUT: lg.timeout = sec_arg("--timeout", optarg); break;
 		case O_FROM: lg.from = optarg; break;
