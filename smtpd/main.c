@@ -326,6 +326,7 @@ main(int argc, char **argv)
 		return EX_DSMTP_CANTCREAT;
 	}
 	signal(SIGPIPE, SIG_IGN);
+	signal(SIGXFSZ, SIG_IGN);	/* a file-size limit is a write error, not death */
 	raise_nofile(&srv.cfg);
 	{
 		/* DESIGN.md 8: dsmtpd runs dsmtp-policy's checks and refuses to
