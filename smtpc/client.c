@@ -86,6 +86,7 @@ struct smtpc_session {
 	unsigned		 ntx;		/* transactions on this connection */
 	bool			 plain_retry_done;
 	bool			 quit_then_next;	/* after QUIT: the next address */
+	bool			 broken;	/* output could not be queued (out of memory) */
 	struct plog_session	 log;
 	bool			 logging;
 	struct tls_session_facts tls;
@@ -355,7 +356,18 @@ send_cmd(struct smtpc_session *s, const char *fmt, ...)
 		plog_sent(s->ctx->plog, &s->log, line, (size_t)n);
 	line[n++] = '\r';
 	line[n++] = '\n';
-	(void)conn_write(s->conn, line, (size_t)n);
+	/* a command lost to a full memory would desynchronise every reply
+	 * after it: the session is dropped by the caller (s->broken) */
+	if (conn_write(s->conn, line, (size_t)n) < 0)
+		s->broken = true;
+}
+
+/* queue output bytes; a failure marks the session broken */
+static void
+put(struct smtpc_session *s, const char *p, size_t n)
+{
+	if (n > 0 && !s->broken && conn_write(s->conn, p, n) < 0)
+		s->broken = true;
 }
 
 static void
@@ -845,9 +857,6 @@ after_greeting(struct smtpc_session *s)
 {
 	struct policy_dest pd;
 	struct policy_verdict v;
-	const struct smtpc_target *t = &s->targets[s->ti];
-	struct dsmtp_err err;
-	char cache_key[600];
 
 	if (s->flags & F_TLS) {
 		session_next_tx(s);
@@ -886,9 +895,6 @@ after_greeting(struct smtpc_session *s)
 		session_next_tx(s);
 		return 0;
 	}
-	(void)t;
-	(void)err;
-	(void)cache_key;
 	send_cmd(s, "STARTTLS");
 	set_state(s, SC_STARTTLS, T_COMMAND);
 	return 0;
@@ -1003,6 +1009,15 @@ session_quit(struct smtpc_session *s)
 	set_state(s, SC_QUIT, T_QUIT);
 }
 
+static bool
+has_8bit(const char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)p[i] & 0x80)
+			return true;
+	return false;
+}
+
 /* the MAIL, RCPT and DATA commands not yet sent, as far as allowed */
 static void
 tx_send_more(struct smtpc_session *s, size_t from, size_t upto)
@@ -1011,10 +1026,14 @@ tx_send_more(struct smtpc_session *s, size_t from, size_t upto)
 
 	for (size_t k = from; k <= upto && k <= j->nrcpts + 1; k++) {
 		if (k == 0) {
+			/* RFC 6152: say so when the body has 8-bit octets */
+			bool eight = (s->flags & F_8BITMIME) && has_8bit(j->data, j->len);
+
 			if (s->flags & F_SIZE)
-				send_cmd(s, "MAIL FROM:<%s> SIZE=%zu", j->sender, j->len);
+				send_cmd(s, "MAIL FROM:<%s> SIZE=%zu%s", j->sender, j->len,
+				    eight ? " BODY=8BITMIME" : "");
 			else
-				send_cmd(s, "MAIL FROM:<%s>", j->sender);
+				send_cmd(s, "MAIL FROM:<%s>%s", j->sender, eight ? " BODY=8BITMIME" : "");
 		} else if (k <= j->nrcpts)
 			send_cmd(s, "RCPT TO:<%s>", j->rcpts[k - 1]);
 		else
@@ -1123,25 +1142,29 @@ send_body(struct smtpc_session *s)
 
 	while (p < end) {
 		if (bol && *p == '.') {
-			(void)conn_write(s->conn, run, (size_t)(p - run));
-			(void)conn_write(s->conn, ".", 1);
+			put(s, run, (size_t)(p - run));
+			put(s, ".", 1);
 			run = p;
 		}
 		bol = false;
 		if (*p == '\n') {
 			if (p == s->job->data || p[-1] != '\r') {
-				(void)conn_write(s->conn, run, (size_t)(p - run));
-				(void)conn_write(s->conn, "\r", 1);
+				put(s, run, (size_t)(p - run));
+				put(s, "\r", 1);
 				run = p;
 			}
 			bol = true;
 		}
 		p++;
 	}
-	(void)conn_write(s->conn, run, (size_t)(p - run));
+	put(s, run, (size_t)(p - run));
 	if (!bol)
-		(void)conn_write(s->conn, "\r\n", 2);
-	(void)conn_write(s->conn, ".\r\n", 3);
+		put(s, "\r\n", 2);
+	/* never the terminator after a body that did not fit: a cut message
+	 * must not be delivered as if whole */
+	if (s->broken)
+		return;
+	put(s, ".\r\n", 3);
 	if (s->logging)
 		plog_info(s->ctx->plog, &s->log, "", "message sent: %zu octets", s->job->len);
 }
@@ -1197,7 +1220,7 @@ on_xfer(struct smtpc_session *s, const struct smtpc_reply *r)
 		if (!s->mail_ok || s->nrcpt_ok == 0) {
 			/* RFC 2920 3.1: DATA accepted although no recipient
 			 * was; end it at once with an empty message */
-			(void)conn_write(s->conn, ".\r\n", 3);
+			put(s, ".\r\n", 3);
 			s->ignore_final = true;
 		} else
 			send_body(s);
@@ -1329,6 +1352,10 @@ session_input(struct smtpc_session *s)
 		rc = fn(s, &s->rp.r);
 		if (rc < 0)
 			return -1;
+		if (s->broken) {
+			session_lost(s, "out of memory");
+			return -1;
+		}
 		if (rc > 0)
 			return 0;	/* STARTTLS: nothing after the 220 counts */
 	}
@@ -1346,7 +1373,13 @@ session_event(struct conn *c, enum conn_event ev, void *arg)
 	case CONN_TLS_READY:
 		if (s->state != SC_TLS)
 			return 0;
-		return tls_ready(s);
+		if (tls_ready(s) < 0)
+			return -1;
+		if (s->broken) {
+			session_lost(s, "out of memory");
+			return -1;
+		}
+		return 0;
 	case CONN_CLOSED:
 		session_free(s, "closed");
 		return -1;
