@@ -149,12 +149,17 @@ ctx_close(struct cmd_ctx *x, int rc)
 	return rc;
 }
 
-/* a subcommand usage line; exit 64 */
+/* "dsmtp-cert COMMAND --help": every command's option parser ends in
+ * usage_err, which then prints to stdout and succeeds */
+static bool help_asked;
+
+/* a subcommand usage line; exit 64 (0 for --help) */
 static int
 usage_err(const char *cmd, const char *usage)
 {
-	fprintf(stderr, "Usage: %s %s %s\n", diag_progname(), cmd, usage);
-	return EX_DSMTP_USAGE;
+	fprintf(help_asked ? stdout : stderr, "Usage: %s [-c FILE] %s %s\n", diag_progname(), cmd,
+	    usage);
+	return help_asked ? 0 : EX_DSMTP_USAGE;
 }
 
 /* print an error with its context; returns code */
@@ -750,7 +755,7 @@ want_json(int argc, char **argv, const char *cmd, const char *usage, int *rc, in
 	bool json = false;
 	int ch;
 
-	*rc = 0;
+	*rc = -1;
 	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		if (ch != 'j') {
 			*rc = usage_err(cmd, usage);
@@ -758,7 +763,7 @@ want_json(int argc, char **argv, const char *cmd, const char *usage, int *rc, in
 		}
 		json = true;
 	}
-	if (argc - optind != nargs)
+	if (argc - optind != nargs || help_asked)
 		*rc = usage_err(cmd, usage);
 	return json;
 }
@@ -788,7 +793,7 @@ cmd_list(int argc, char **argv, const char *config_path)
 	int rc;
 
 	json = want_json(argc, argv, "list", "[--json]", &rc, 0);
-	if (rc != 0)
+	if (rc >= 0)
 		return rc;
 	if (ctx_open(&x, config_path) < 0)
 		return ctx_close(&x, EX_DSMTP_IOERR);
@@ -860,7 +865,7 @@ cmd_show(int argc, char **argv, const char *config_path)
 	int rc, i;
 
 	json = want_json(argc, argv, "show", "THUMBPRINT [--json]", &rc, 1);
-	if (rc != 0)
+	if (rc >= 0)
 		return rc;
 	if (ctx_open(&x, config_path) < 0)
 		return ctx_close(&x, EX_DSMTP_IOERR);
@@ -946,7 +951,7 @@ cmd_pin(int argc, char **argv, const char *config_path)
 	int rc, i;
 
 	json = want_json(argc, argv, "pin", "THUMBPRINT|FILE [--json]", &rc, 1);
-	if (rc != 0)
+	if (rc >= 0)
 		return rc;
 	arg = argv[optind];
 	if (access(arg, F_OK) == 0) {
@@ -980,20 +985,21 @@ cmd_pin(int argc, char **argv, const char *config_path)
 
 /* --- enable, disable, remove, renew --- */
 
-/* the shared front of the commands taking one THUMBPRINT */
+/* the shared front of the commands taking one THUMBPRINT: -1 to go on
+ * (x open, *idx found), else the exit code */
 static int
 one_cert(int argc, char **argv, const char *cmd, const char *config_path, struct cmd_ctx *x,
     int *idx)
 {
 	struct dsmtp_err err;
 
-	if (argc != 2 || argv[1][0] == '-')
+	if (argc != 2 || argv[1][0] == '-' || help_asked)
 		return usage_err(cmd, "THUMBPRINT");
 	if (ctx_open(x, config_path) < 0)
 		return ctx_close(x, EX_DSMTP_IOERR);
 	if ((*idx = tls_store_lookup(&x->st, argv[1], &err)) < 0)
 		return ctx_close(x, fail(EX_DSMTP_DATAERR, cmd, &err));
-	return 0;
+	return -1;
 }
 
 /* dsmtp-cert enable and disable */
@@ -1005,7 +1011,7 @@ set_enabled(int argc, char **argv, const char *config_path, bool on)
 	struct cmd_ctx x;
 	int i, rc;
 
-	if ((rc = one_cert(argc, argv, cmd, config_path, &x, &i)) != 0)
+	if ((rc = one_cert(argc, argv, cmd, config_path, &x, &i)) >= 0)
 		return rc;
 	if (x.st.certs[i].enabled == on)
 		printf("%s was already %s\n", x.st.certs[i].sha1, on ? "enabled" : "disabled");
@@ -1046,7 +1052,7 @@ cmd_remove(int argc, char **argv, const char *config_path)
 	bool was_enabled;
 	int i, rc;
 
-	if ((rc = one_cert(argc, argv, "remove", config_path, &x, &i)) != 0)
+	if ((rc = one_cert(argc, argv, "remove", config_path, &x, &i)) >= 0)
 		return rc;
 	memcpy(sha1, x.st.certs[i].sha1, sizeof(sha1));
 	snprintf(subject, sizeof(subject), "%s", x.st.certs[i].facts.subject);
@@ -1183,6 +1189,17 @@ static const struct cli_cmd cert_cmds[] = {
 int
 main(int argc, char **argv)
 {
+	/* --help after the command name is the command's help, not an error */
+	for (int i = 1, cmd = 0; i < argc; i++) {
+		if (cmd && (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)) {
+			help_asked = true;
+			opterr = 0;
+		}
+		if (argv[i][0] != '-')
+			cmd = 1;
+		else if (!cmd && (strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0))
+			i++;
+	}
 	return cli_dispatch(argc, argv,
 	    "Usage: dsmtp-cert [-c FILE] COMMAND [ARGS]\n"
 	    "Manage dsmtp's own certificates in state_dir/certs/.", cert_cmds, NULL);

@@ -158,8 +158,18 @@ test_expect_success "a namespace missing from the enabled certificate is warned 
 	"$DSMTP_CERT" -c "$TRASH/ds.yaml" list >/dev/null 2>"$TRASH/err" &&
 	grep -q "namespace example.org is in no enabled certificate" "$TRASH/err"'
 
+test_expect_success "every command answers --help on stdout with 0 and touches nothing" '
+	for c in new request import import-pfx export-pfx list show enable disable renew remove pin; do
+		C $c --help >"$TRASH/help" 2>"$TRASH/help.err" || { echo "$c --help failed"; exit 1; }
+		grep -q "^Usage: dsmtp-cert \[-c FILE\] $c" "$TRASH/help" || { echo "$c: no usage"; exit 1; }
+		test ! -s "$TRASH/help.err" || { echo "$c: stderr"; exit 1; }
+	done &&
+	test "$(ls "$STORE"/*.pem | wc -l)" = "$(C list --json | python3 -c "import json,sys; print(len(json.load(sys.stdin)[\"certificates\"]))")"'
+
 test_expect_success "usage errors exit 64" '
 	{ C show 2>/dev/null; test $? = 64; } &&
+	{ C enable 2>/dev/null; test $? = 64; } &&
+	{ C pin a b 2>/dev/null; test $? = 64; } &&
 	{ C new --bogus 2>/dev/null; test $? = 64; } &&
 	{ C new --days 0 2>/dev/null; test $? = 64; }'
 finish
