@@ -17,6 +17,7 @@
 #include <poll.h>
 #include <sys/file.h>
 #include <sys/inotify.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -1122,6 +1123,116 @@ START_TEST(test_async_update_remove)
 }
 END_TEST
 
+struct crash_ctx {
+	struct spool	*sp;
+	int		 out;		/* acknowledged ids go here */
+	unsigned	 seq;
+};
+
+static void	crash_start(struct crash_ctx *c);
+
+static void
+crash_done(void *arg, int rc, const char *id, const char *why)
+{
+	struct crash_ctx *c = arg;
+	char line[SPOOL_ID_SIZE + 1];
+
+	if (rc == 0) {
+		/* one write(2) < PIPE_BUF: the parent never sees half an id */
+		snprintf(line, sizeof(line), "%s\n", id);
+		if (write(c->out, line, strlen(line)) < 0)
+			_exit(3);
+	}
+	crash_start(c);
+}
+
+static void
+crash_start(struct crash_ctx *c)
+{
+	struct spool_envelope env;
+	struct spool_rcpt r;
+	struct dsmtp_err err;
+	struct spool_msg *m = spool_msg_new(c->sp, &err);
+	char body[3000];
+
+	if (m == NULL)
+		_exit(4);
+	memset(body, 'a' + (int)(c->seq++ % 26), sizeof(body));
+	small_env(&env, &r, 0);
+	if (spool_msg_write(m, body, sizeof(body) - (c->seq % 1000)) < 0)
+		_exit(5);
+	spool_msg_commit(m, &env, crash_done, c);
+}
+
+/* kill -9 a writer with 20 commits in flight, at a random instant, again
+ * and again: every message it was told was accepted is there and whole,
+ * nothing is damaged, and recovery leaves no temporary file */
+START_TEST(test_kill9_writer)
+{
+	srandom((unsigned)getpid());
+	for (int round = 0; round < 12; round++) {
+		struct spool_envelope *all;
+		struct dsmtp_err err;
+		struct spool *sp;
+		char buf[65536], *p, *nl;
+		size_t got = 0, n, acked = 0;
+		int pfd[2], st;
+		pid_t pid;
+
+		ck_assert_int_eq(pipe(pfd), 0);
+		pid = fork();
+		ck_assert_int_ge(pid, 0);
+		if (pid == 0) {
+			struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+			struct crash_ctx c = { .out = pfd[1] };
+
+			close(pfd[0]);
+			if (loop == NULL || (c.sp = spool_open(qdir, loop, &err)) == NULL)
+				_exit(2);
+			for (int i = 0; i < 20; i++)
+				crash_start(&c);
+			ev_run(loop, 0);
+			_exit(6);
+		}
+		close(pfd[1]);
+		usleep(20000 + (useconds_t)(random() % 150000));
+		ck_assert_int_eq(kill(pid, SIGKILL), 0);
+		ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+		ck_assert_msg(WIFSIGNALED(st), "the writer died by itself: %d", st);
+		for (ssize_t k; (k = read(pfd[0], buf + got, sizeof(buf) - 1 - got)) > 0;)
+			got += (size_t)k;
+		close(pfd[0]);
+		buf[got] = '\0';
+		ck_assert_ptr_nonnull(sp = spool_open(qdir, NULL, &err));
+		ck_assert_int_eq(count("tmp", ""), 0);
+		for (p = buf; (nl = strchr(p, '\n')) != NULL; p = nl + 1) {
+			struct spool_envelope e;
+			int fd;
+
+			*nl = '\0';
+			acked++;
+			ck_assert_msg(spool_load(sp, p, &e, &err) == 0, "acked %s lost: %s", p, err.msg);
+			spool_envelope_free(&e);
+			ck_assert_int_ge(fd = spool_data_open(sp, p, &err), 0);
+			close(fd);
+		}
+		ck_assert_int_eq(spool_list(sp, &all, &n, &err), 0);
+		ck_assert_uint_ge(n, acked);
+		ck_assert_int_eq(count("", ".e"), (int)n);
+		ck_assert_int_eq(count("", ".d"), (int)n);	/* orphans recovered */
+		for (size_t i = 0; i < n; i++) {
+			int fd = spool_data_open(sp, all[i].id, &err);
+
+			ck_assert_msg(fd >= 0, "%s", err.msg);
+			close(fd);
+		}
+		spool_list_free(all, n);
+		ck_assert_int_eq(count("quarantine", ""), 0);
+		spool_close(sp);
+	}
+}
+END_TEST
+
 static Suite *
 spool_suite(void)
 {
@@ -1149,6 +1260,7 @@ spool_suite(void)
 	tcase_add_test(tc, test_list_and_flush);
 	tcase_add_test(tc, test_inotify);
 	tcase_add_test(tc, test_async_update_remove);
+	tcase_add_test(tc, test_kill9_writer);
 	suite_add_tcase(s, tc);
 	return s;
 }
