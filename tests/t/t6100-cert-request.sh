@@ -116,6 +116,21 @@ test_expect_success "renew of a CA-issued certificate makes a new pending key an
 	openssl req -in "$TRASH/renew.csr" -noout -text | grep -q "DNS:mail.example.com, DNS:example.com" &&
 	test "$(ls "$STORE/pending/" | grep -c "\.key$")" = 1'
 
+test_expect_success "pin of every mkcerts certificate (ECDSA, RSA, expired, client) equals openssl's SPKI and certificate SHA-256" '
+	for n in ca inter server server-rsa wrongname expired selfsigned client; do
+		"$DSMTP_CERT" pin --json "$PKI/$n.pem" >"$TRASH/pin.json" 2>/dev/null &&
+		want_spki="sha256/$(spki_of "$PKI/$n.pem")" &&
+		want_cert="cert-sha256:$(openssl x509 -in "$PKI/$n.pem" -outform der | openssl dgst -sha256 -r | cut -d" " -f1)" &&
+		want_sha1=$(openssl x509 -in "$PKI/$n.pem" -noout -fingerprint -sha1 | sed "s/.*=//; s/://g" | tr A-F a-f) &&
+		grep -q "\"spki\": \"$want_spki\"" "$TRASH/pin.json" &&
+		grep -q "\"cert\": \"$want_cert\"" "$TRASH/pin.json" &&
+		grep -q "\"thumbprint\": \"$want_sha1\"" "$TRASH/pin.json" || { echo "$n differs"; cat "$TRASH/pin.json"; exit 1; }
+	done'
+
+test_expect_success "the expired certificate is warned about on stderr" '
+	"$DSMTP_CERT" pin "$PKI/expired.pem" 2>"$TRASH/err" >/dev/null &&
+	grep -q "expired on 2021-01-01T00:00:00Z" "$TRASH/err"'
+
 test_expect_success "an unreadable import file exits 66" '
 	{ C import "$TRASH/nonexistent.pem" 2>"$TRASH/err"; test $? = 66; } &&
 	grep -q "nonexistent.pem" "$TRASH/err"'
