@@ -36,7 +36,7 @@ test_expect_success "queue lists id, age, sender, and per recipient state, attem
 	grep -q \"^\$id2  age [0-9]*s  size 10267  from <>\$\" '$TRASH/o' &&
 	grep -q 'session 00000000000000ab' '$TRASH/o' &&
 	grep -q 'tls TLSv1.3 TLS_AES_256_GCM_SHA384  peer \"CN=client.example\"  verify ok  domain-secured contoso.com' '$TRASH/o' &&
-	grep -q '^    to <bob@example.net>  pending  attempts: 2  next attempt: in [0-9]*m[0-9]*s  last error: 451 4.4.1 connection refused\$' '$TRASH/o' &&
+	grep -q '^    to <bob@example.net>  pending  attempts: 2  next attempt: in [0-9][0-9hms]*  last error: 451 4.4.1 connection refused\$' '$TRASH/o' &&
 	grep -q '^    to <carol@example.net>  delivered  attempts: 1\$' '$TRASH/o' &&
 	grep -q '^-- 2 messages, 3 recipients, 1 pending\$' '$TRASH/o'"
 
