@@ -1,8 +1,10 @@
 /* spool_bench.c: commit rate of the spool (DESIGN.md section 12), printed,
  * never asserted. For 1, 10 and 50 messages of 10 KB in flight at once,
  * through a real ev_loop, with group commit and with one fsync group per
- * message (spool_test_group_max(sp, 1)). Not installed; run by hand:
- *	tests/unit/spool_bench DIR [MESSAGES_PER_RUN]
+ * message (spool_test_group_max(sp, 1)); then the removal of delivered
+ * messages as dsmtpc does it, synchronous (spool_remove) against grouped
+ * on the worker (spool_remove_async, 50 in flight). Not installed; run:
+ *	tests/unit/spool_bench DIR [MESSAGES_PER_RUN [ROUNDS]]
  * DIR should be on the file system the spool will live on. */
 #include "autoconfig.h"
 
@@ -128,6 +130,105 @@ cmp_double(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+struct rm_run {
+	struct spool	*sp;
+	char		**ids;
+	size_t		 n, next, finished, failed;
+};
+
+static void	rm_next(struct rm_run *r);
+
+static void
+rm_done(void *arg, int rc, const char *id, const char *why)
+{
+	struct rm_run *r = arg;
+
+	r->finished++;
+	if (rc != 0)
+		r->failed++;
+	spool_release(r->sp, id);
+	rm_next(r);
+}
+
+static void
+rm_next(struct rm_run *r)
+{
+	struct dsmtp_err err;
+	const char *id;
+
+	if (r->next == r->n)
+		return;
+	id = r->ids[r->next++];
+	if (spool_lease(r->sp, id, &err) != 0 || spool_remove_async(r->sp, id, rm_done, r) < 0) {
+		r->finished++;
+		r->failed++;
+		rm_next(r);
+	}
+}
+
+static void
+rm_put_done(void *arg, int rc, const char *id, const char *why)
+{
+	if (rc != 0)
+		(*(unsigned *)arg)++;
+}
+
+/* total delivered messages removed, synchronously or grouped; removals/s */
+static double
+remove_once(const char *base, bool async, unsigned total)
+{
+	struct spool_rcpt rcpt = { .addr = (char *)(uintptr_t)"bob@example.net",
+	    .state = SPOOL_RCPT_DELIVERED };
+	struct spool_envelope env = { .rcpts = &rcpt, .nrcpts = 1 };
+	struct rm_run r = { 0 };
+	struct ev_loop *loop = NULL;
+	struct dsmtp_err err;
+	unsigned bad = 0;
+	char dir[4096];
+	double t0, t1;
+
+	snprintf(dir, sizeof(dir), "%s/bench-remove-%s", base, async ? "async" : "sync");
+	if ((mkdir(dir, 0700) < 0 && errno != EEXIST) ||
+	    (r.sp = spool_open(dir, NULL, &err)) == NULL) {
+		perror(dir);
+		exit(73);
+	}
+	for (unsigned i = 0; i < total; i++) {
+		struct spool_msg *m = spool_msg_new(r.sp, &err);
+
+		if (m == NULL || spool_msg_write(m, data, sizeof(data)) < 0)
+			exit(74);
+		spool_msg_commit(m, &env, rm_put_done, &bad);
+	}
+	spool_close(r.sp);
+	if (async && (loop = ev_loop_new(EVFLAG_AUTO)) == NULL)
+		exit(71);
+	if ((r.sp = spool_open(dir, loop, &err)) == NULL ||
+	    spool_list_ids(r.sp, &r.ids, &r.n, &err) < 0)
+		exit(74);
+	t0 = now_s();
+	if (async) {
+		for (int i = 0; i < 50; i++)
+			rm_next(&r);
+		ev_run(loop, 0);
+	} else {
+		for (size_t i = 0; i < r.n; i++) {
+			if (spool_remove(r.sp, r.ids[i], &err) < 0)
+				r.failed++;
+			r.finished++;
+		}
+	}
+	t1 = now_s();
+	if (r.failed || bad)
+		fprintf(stderr, "spool_bench: %zu removals, %u commits failed\n", r.failed, bad);
+	spool_ids_free(r.ids, r.n);
+	spool_close(r.sp);
+	if (loop != NULL)
+		ev_loop_destroy(loop);
+	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	return (double)r.finished / (t1 - t0);
+}
+
 #define ROUNDS_MAX	15
 
 int
@@ -159,6 +260,19 @@ main(int argc, char **argv)
 		printf("%2u in flight, group commit speed-up (medians): %.1fx\n", concs[c],
 		    rate[1][rounds / 2] / rate[0][rounds / 2]);
 		fflush(stdout);
+	}
+	{
+		double rm[2][ROUNDS_MAX];
+
+		for (unsigned k = 0; k < rounds; k++)
+			for (int a = 1; a >= 0; a--)
+				rm[a][k] = remove_once(argv[1], a, total);
+		for (int a = 1; a >= 0; a--) {
+			qsort(rm[a], rounds, sizeof(double), cmp_double);
+			printf("removal of delivered messages, %-38s %7.0f (%5.0f..%5.0f) /s\n",
+			    a ? "spool_remove_async (50 in flight):" : "spool_remove (one by one):",
+			    rm[a][rounds / 2], rm[a][0], rm[a][rounds - 1]);
+		}
 	}
 	return 0;
 }
