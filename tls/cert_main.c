@@ -133,6 +133,11 @@ ctx_open(struct cmd_ctx *x, const char *config_path)
 		return -1;
 	}
 	x->have_st = true;
+	/* one dsmtp-cert at a time changes the store (enabled is read-modify-write) */
+	if (tls_store_lock(&x->st, &err) < 0) {
+		fprintf(stderr, "%s: certificate store: %s\n", diag_progname(), err.msg);
+		return -1;
+	}
 	for (size_t i = 0; i < x->st.nbad; i++)
 		diag_warnx("skipped %s", x->st.bad[i]);
 	return 0;

@@ -119,11 +119,15 @@ struct tls_store {
 	size_t			 npending;
 	char			**bad;		/* files skipped, each "path: reason" */
 	size_t			 nbad;
+	int			 lock_fd;	/* tls_store_lock's, or -1 */
 };
 int tls_store_open(const struct dsmtp_config *cfg, struct tls_store *st, struct dsmtp_err *err);
 /* the same on a directory (tests) */
 int tls_store_open_dir(const char *dir, struct tls_store *st, struct dsmtp_err *err);
 void tls_store_close(struct tls_store *st);
+/* serialise changes: an exclusive lock on certs/.lock, held until
+ * tls_store_close (readers need none: every file is replaced whole) */
+int tls_store_lock(struct tls_store *st, struct dsmtp_err *err);
 /* index of the certificate a thumbprint argument names: 40 hex with or
  * without colons, any case, or a unique prefix of >= 8 hex digits */
 int tls_store_lookup(const struct tls_store *st, const char *arg, struct dsmtp_err *err);

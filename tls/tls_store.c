@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -296,6 +297,8 @@ pending_load(struct tls_store *st, const char *pdir, const char *name, struct ds
 	return 0;
 }
 
+static int reload(struct tls_store *, struct dsmtp_err *);
+
 /* remember a file that could not be read: one damaged file must not take
  * the whole store (and dsmtpd) down, nor hide from `dsmtp-cert list` */
 static int
@@ -336,6 +339,34 @@ pending_cmp(const void *a, const void *b)
 	return strcmp(x->id, y->id);
 }
 
+/* remove temporary files a crashed writer left (older than an hour, so a
+ * concurrent writer's file is never touched) */
+static void
+stale_tmp_remove(const char *dir)
+{
+	struct dirent *de;
+	struct stat sb;
+	char path[TLS_PATH_MAX + 300];
+	time_t now = time(NULL);
+	DIR *d;
+	int dfd;
+
+	if ((d = opendir(dir)) == NULL)
+		return;
+	dfd = dirfd(d);
+	while ((de = readdir(d)) != NULL) {
+		size_t len = strlen(de->d_name);
+
+		if (de->d_name[0] != '.' || len < 5 || strcmp(de->d_name + len - 4, ".tmp") != 0)
+			continue;
+		if (fstatat(dfd, de->d_name, &sb, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(sb.st_mode) &&
+		    sb.st_mtime < now - 3600 &&
+		    path_fmt(path, sizeof(path), "%s/%s", dir, de->d_name) == 0)
+			(void)unlink(path);	/* best effort: a leftover is harmless */
+	}
+	closedir(d);
+}
+
 /* read the store in dir (created if missing) */
 int
 tls_store_open_dir(const char *dir, struct tls_store *st, struct dsmtp_err *err)
@@ -345,6 +376,7 @@ tls_store_open_dir(const char *dir, struct tls_store *st, struct dsmtp_err *err)
 	DIR *d;
 
 	memset(st, 0, sizeof(*st));
+	st->lock_fd = -1;
 	if (strlen(dir) >= sizeof(st->dir) - 64) {
 		dsmtp_err_set(err, "%s: path too long", dir);
 		return -1;
@@ -355,6 +387,8 @@ tls_store_open_dir(const char *dir, struct tls_store *st, struct dsmtp_err *err)
 		dsmtp_err_set(err, "%s: cannot create: %s", pdir, strerror(errno));
 		return -1;
 	}
+	stale_tmp_remove(dir);
+	stale_tmp_remove(pdir);
 	if ((d = opendir(dir)) == NULL) {
 		dsmtp_err_set(err, "%s: cannot open: %s", dir, strerror(errno));
 		return -1;
@@ -407,6 +441,7 @@ tls_store_open(const struct dsmtp_config *cfg, struct tls_store *st, struct dsmt
 	char dir[TLS_PATH_MAX];
 
 	memset(st, 0, sizeof(*st));
+	st->lock_fd = -1;
 	if (config_state_path(cfg, "certs", dir, sizeof(dir), err) < 0)
 		return -1;
 	return tls_store_open_dir(dir, st, err);
@@ -427,6 +462,38 @@ tls_store_close(struct tls_store *st)
 	st->pending = NULL;
 	st->bad = NULL;
 	st->ncerts = st->npending = st->nbad = 0;
+	if (st->lock_fd >= 0)
+		close(st->lock_fd);	/* releases the flock */
+	st->lock_fd = -1;
+}
+
+/* take the store's exclusive lock, waiting for another dsmtp-cert */
+int
+tls_store_lock(struct tls_store *st, struct dsmtp_err *err)
+{
+	char path[TLS_PATH_MAX + 16];
+	int fd;
+
+	if (st->lock_fd >= 0)
+		return 0;
+	if (path_fmt(path, sizeof(path), "%s/.lock", st->dir) < 0) {
+		dsmtp_err_set(err, "%s: path too long", st->dir);
+		return -1;
+	}
+	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0) {
+		dsmtp_err_set(err, "%s: cannot open: %s", path, strerror(errno));
+		return -1;
+	}
+	while (flock(fd, LOCK_EX) < 0) {
+		if (errno == EINTR)
+			continue;
+		dsmtp_err_set(err, "%s: cannot lock: %s", path, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	st->lock_fd = fd;
+	/* what was read before the lock may have changed while waiting */
+	return reload(st, err);
 }
 
 /* close and read the store again after a change */
@@ -435,9 +502,21 @@ reload(struct tls_store *st, struct dsmtp_err *err)
 {
 	char dir[TLS_PATH_MAX];
 
+	int lock_fd = st->lock_fd;
+	int rc;
+
+	/* keep the lock across the reload: it guards the read as well */
 	snprintf(dir, sizeof(dir), "%s", st->dir);
+	st->lock_fd = -1;
 	tls_store_close(st);
-	return tls_store_open_dir(dir, st, err);
+	rc = tls_store_open_dir(dir, st, err);
+	if (rc < 0) {
+		if (lock_fd >= 0)
+			close(lock_fd);
+		return -1;
+	}
+	st->lock_fd = lock_fd;
+	return 0;
 }
 
 /* find the certificate a thumbprint argument names */

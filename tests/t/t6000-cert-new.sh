@@ -166,6 +166,24 @@ test_expect_success "every command answers --help on stdout with 0 and touches n
 	done &&
 	test "$(ls "$STORE"/*.pem | wc -l)" = "$(C list --json | python3 -c "import json,sys; print(len(json.load(sys.stdin)[\"certificates\"]))")"'
 
+test_expect_success "concurrent dsmtp-cert runs lose no enable (the store is locked)" '
+	make_config "$TRASH/par.yaml" 2600 &&
+	pids= &&
+	for i in 1 2 3 4 5 6; do
+		"$DSMTP_CERT" -c "$TRASH/par.yaml" new --enable --san "p$i.example.org" >/dev/null 2>&1 &
+		pids="$pids $!"
+	done &&
+	for p in $pids; do wait $p || exit 1; done &&
+	test "$(ls "$TRASH/state-2600/certs/"*.pem | wc -l)" = 6 &&
+	test "$(sort -u "$TRASH/state-2600/certs/enabled" | wc -l)" = 6'
+
+test_expect_success "an old temporary file of a crashed writer is cleaned, a fresh one is left alone" '
+	echo x >"$STORE/.old.key.1.0.tmp" && touch -d "2 hours ago" "$STORE/.old.key.1.0.tmp" &&
+	echo x >"$STORE/.new.key.2.0.tmp" &&
+	C list >/dev/null 2>&1 &&
+	test ! -e "$STORE/.old.key.1.0.tmp" && test -e "$STORE/.new.key.2.0.tmp" &&
+	rm -f "$STORE/.new.key.2.0.tmp"'
+
 test_expect_success "usage errors exit 64" '
 	{ C show 2>/dev/null; test $? = 64; } &&
 	{ C enable 2>/dev/null; test $? = 64; } &&
