@@ -14,8 +14,9 @@
 # (each reproducer is printed and copied to $DSMTP_FUZZ_OUT, default
 # ./fuzz-failures); 77 clang or its libFuzzer runtime (libclang-rt-14-dev)
 # is missing (automake's SKIP); 99 a target does not build.
-# Environment: CC (default clang), DSMTP_FUZZ_OUT, DSMTP_FUZZ_SKIP (see
-# README: turns off the checks of bugs already reported), ASAN_OPTIONS.
+# Environment: FUZZ_CC (default clang; CC belongs to configure),
+# DSMTP_FUZZ_OUT, DSMTP_FUZZ_SKIP (README: turns off the checks of bugs
+# already reported), ASAN_OPTIONS, UBSAN_OPTIONS.
 set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -50,8 +51,7 @@ done
 
 # ---- prerequisites: clang and the libFuzzer runtime, else SKIP ----
 
-CC=${CC:-clang}
-case $CC in gcc|cc|*/gcc|*/cc) CC=clang ;; esac	# a configure-time CC is not for us
+CC=${FUZZ_CC:-clang}
 if ! command -v "$CC" >/dev/null 2>&1; then
 	echo "run.sh: SKIP: $CC not found (install clang-14 and libclang-rt-14-dev)"
 	exit 77
