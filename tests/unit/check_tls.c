@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <gnutls/crypto.h>
@@ -769,7 +770,28 @@ START_TEST(test_select_and_default)
 	ck_assert_int_eq(tls_store_select(&cfg, NULL, &sel, &err), -1);
 	ck_assert_ptr_nonnull(strstr(err.msg, "no certificate"));
 	/* first start: made once, then found */
-	ck_assert_int_eq(tls_store_ensure_default(&cfg, &err), 1);
+	/* racing first starts make exactly one */
+	{
+		pid_t kids[4];
+		int status, made = 0;
+		struct tls_store chk;
+
+		for (int k = 0; k < 4; k++) {
+			ck_assert_int_ge(kids[k] = fork(), 0);
+			if (kids[k] == 0)
+				_exit(tls_store_ensure_default(&cfg, &err) + 10);
+		}
+		for (int k = 0; k < 4; k++) {
+			ck_assert_int_eq(waitpid(kids[k], &status, 0), kids[k]);
+			ck_assert(WIFEXITED(status));
+			ck_assert(WEXITSTATUS(status) == 10 || WEXITSTATUS(status) == 11);
+			made += WEXITSTATUS(status) == 11;
+		}
+		ck_assert_int_eq(made, 1);
+		ck_assert_int_eq(tls_store_open(&cfg, &chk, &err), 0);
+		ck_assert_uint_eq(chk.ncerts, 1);
+		tls_store_close(&chk);
+	}
 	ck_assert_int_eq(tls_store_ensure_default(&cfg, &err), 0);
 	ck_assert_int_eq(tls_store_select(&cfg, NULL, &sel, &err), 0);
 	ck_assert_str_eq(sel.facts.cn, "test");
