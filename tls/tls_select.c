@@ -230,9 +230,15 @@ tls_store_ensure_default(const struct dsmtp_config *cfg, struct dsmtp_err *err)
 
 	if (cfg->ncertificates > 0)
 		return 0;
-	/* locked: two starting daemons (or a dsmtp-cert) must not both make one */
 	if (tls_store_open(cfg, &st, err) < 0)
 		return -1;
+	/* the usual case needs no lock (nor a writable store) */
+	if (tls_store_enabled_count(&st) > 0) {
+		tls_store_close(&st);
+		return 0;
+	}
+	/* locked, and looked at again: two starting daemons (or a dsmtp-cert)
+	 * must not both make one */
 	if (tls_store_lock(&st, err) < 0) {
 		tls_store_close(&st);
 		return -1;
