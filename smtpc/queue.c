@@ -77,6 +77,7 @@ struct queue {
 	struct sched		*sched;
 	size_t			 nsched, capsched;
 	bool			 stopping;
+	bool			 done;		/* ev_break asked for (maybe before ev_run) */
 	bool			 gave_up;	/* once: something could not be tried */
 };
 
@@ -788,8 +789,10 @@ static void
 maybe_done(struct queue *q)
 {
 	if (q->stopping) {
-		if (q->ninflight == 0)
+		if (q->ninflight == 0) {
+			q->done = true;
 			ev_break(q->loop, EVBREAK_ALL);
+		}
 		return;
 	}
 	if (!q->once || q->ninflight > 0 || q->ctx.nsessions > 0)
@@ -803,6 +806,8 @@ maybe_done(struct queue *q)
 		if (!s->tried && s->due == 0)
 			return;
 	}
+	/* ev_run forgets a break that came before it: remember it too */
+	q->done = true;
 	ev_break(q->loop, EVBREAK_ALL);
 }
 
@@ -971,7 +976,8 @@ queue_main(int argc, char **argv, const char *config_path, bool once)
 	scan(q);
 	dispatch(q);
 	maybe_done(q);
-	ev_run(q->loop, 0);
+	if (!q->done)
+		ev_run(q->loop, 0);
 	if (q->stopping) {
 		/* jobs finished by the abort already wrote their outcome */
 		while (q->inflight)

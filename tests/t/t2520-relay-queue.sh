@@ -187,6 +187,13 @@ test_expect_success "once: five messages over one connection (max_parallel 1), R
 	test \$(grep -c 'TLS connection established' '$TRASH/once1') = 1 &&
 	sleep 1.2 && test \$(grep -h ',>,RSET,\$' $TRASH/a2/logs/send/*.LOG | wc -l) = 4"
 
+test_expect_success "once: only local deliveries (maildir): done and exits at once" "
+	n=\$(ls $TRASH/bounces/new | wc -l) &&
+	smtp $portA2 s@example.org local@bounce.test local-1 3 >/dev/null &&
+	timeout 20 '$DSMTPC' -c '$TRASH/a2.yaml' once >'$TRASH/once-local' 2>&1; test \$? = 0 &&
+	test \$(ls $TRASH/bounces/new | wc -l) = \$((n + 3)) &&
+	test -z \"\$(ls $TRASH/a2/queue/*.e 2>/dev/null)\""
+
 test_expect_success "once: exit 75 while something is deferred, 0 once it is delivered" "
 	stop_b &&
 	smtp $portA2 s@example.org r@example.com once-2 >/dev/null &&
