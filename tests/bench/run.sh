@@ -19,7 +19,7 @@
 # postfix package; without either its columns say "skipped" and why.
 # Every process it starts is stopped by PID at the end.
 #
-# Environment: BENCH_SECONDS (8), BENCH_IDLE (1000 sessions), KEEP_BENCH=1
+# Environment: BENCH_SECONDS (6), BENCH_IDLE (1000 sessions), KEEP_BENCH=1
 # keeps the temporary directory.
 set -u
 
@@ -30,7 +30,7 @@ TLSCEILING=$builddir/tests/bench/tlsceiling
 FSYNCRATE=$builddir/tests/bench/fsyncrate
 DSMTPD=$builddir/dsmtpd
 DSMTPC=$builddir/dsmtpc
-SECS=${BENCH_SECONDS:-8}
+SECS=${BENCH_SECONDS:-6}
 IDLE=${BENCH_IDLE:-1000}
 OUT=$builddir/tests/bench/last-run.txt
 RAW=$builddir/tests/bench/last-run.log
