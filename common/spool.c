@@ -921,23 +921,57 @@ out:
 	return rc;
 }
 
+#define FLUSH_GROUP	256	/* envelopes per directory fsync */
+
+struct flush_ctx {
+	size_t			 flushed;
+	int			 rc;
+	struct dsmtp_err	*err;
+};
+
+static void
+flush_done(void *arg, int rc, const char *id, const char *why)
+{
+	struct flush_ctx *c = arg;
+
+	if (rc == 0)
+		c->flushed++;
+	else if (c->rc == 0) {
+		c->rc = -1;
+		dsmtp_err_set(c->err, "%s", why);
+	}
+}
+
+/* Without a loop the rewritten envelopes go out in groups of FLUSH_GROUP
+ * with one directory fsync each (thousands of deferred messages after an
+ * outage must not cost thousands of directory fsyncs); with a loop, one
+ * by one, synchronously. */
 int
 spool_flush_all(struct spool *sp, size_t *flushed, size_t *busy, struct dsmtp_err *err)
 {
+	struct flush_ctx ctx = { .err = err };
 	char **ids;
-	size_t nids;
+	size_t nids, first = 0, ngroup = 0;
 	int64_t now = (int64_t)time(NULL);
-	int rc = 0;
+	bool *temp;
 
 	*flushed = *busy = 0;
 	if (spool_list_ids(sp, &ids, &nids, err) < 0)
 		return -1;
-	for (size_t i = 0; i < nids; i++) {
+	if ((temp = calloc(nids ? nids : 1, sizeof(*temp))) == NULL) {
+		spool_ids_free(ids, nids);
+		dsmtp_err_set(err, "out of memory");
+		errno = ENOMEM;
+		return -1;
+	}
+	if (sp->loop == NULL)
+		spool_batch_begin(sp);
+	for (size_t i = 0; i < nids && ctx.rc == 0; i++) {
 		struct spool_envelope env;
 		struct dsmtp_err e;
-		bool temp, changed = false;
+		bool changed = false;
 
-		if (with_lease(sp, ids[i], &temp, &e) < 0) {
+		if (with_lease(sp, ids[i], &temp[i], &e) < 0) {
 			if (errno == EWOULDBLOCK)
 				(*busy)++;
 			continue;
@@ -950,18 +984,37 @@ spool_flush_all(struct spool *sp, size_t *flushed, size_t *busy, struct dsmtp_er
 					changed = true;
 				}
 			}
-			if (changed && spool_update(sp, ids[i], &env, &e) < 0) {
+			if (changed && sp->loop == NULL) {
+				/* the lease stays until the group has run */
+				spool_update_async(sp, ids[i], &env, flush_done, &ctx);
+				ngroup++;
+			} else if (changed && spool_update(sp, ids[i], &env, &e) < 0) {
+				ctx.rc = -1;
 				dsmtp_err_set(err, "%s", e.msg);
-				rc = -1;
 			} else if (changed)
-				(*flushed)++;
+				ctx.flushed++;
 			spool_envelope_free(&env);
 		}
-		if (temp)
+		if (sp->loop == NULL && (ngroup == FLUSH_GROUP || i + 1 == nids)) {
+			spool_batch_run(sp);
+			for (; first <= i; first++)
+				if (temp[first])
+					spool_release(sp, ids[first]);
+			ngroup = 0;
+			if (i + 1 < nids)
+				spool_batch_begin(sp);
+		} else if (sp->loop != NULL && temp[i])
 			spool_release(sp, ids[i]);
-		if (rc < 0)
-			break;
 	}
+	/* stopped early on an error: run what is queued, let go of the rest */
+	if (sp->loop == NULL) {
+		spool_batch_run(sp);
+		for (; first < nids; first++)
+			if (temp[first])
+				spool_release(sp, ids[first]);
+	}
+	free(temp);
 	spool_ids_free(ids, nids);
-	return rc;
+	*flushed = ctx.flushed;
+	return ctx.rc;
 }

@@ -214,6 +214,11 @@ static void
 submit(struct spool *sp, struct spool_msg *m)
 {
 	m->next = NULL;
+	if (sp->loop == NULL && sp->batching) {
+		*sp->batch_tail = m;
+		sp->batch_tail = &m->next;
+		return;
+	}
 	if (sp->loop == NULL || sp->stopping) {
 		commit_group(sp, m);
 		sp->n_groups++;		/* no worker now: nobody else counts */
@@ -241,6 +246,34 @@ submit(struct spool *sp, struct spool_msg *m)
 	sp->todo_tail = &m->next;
 	pthread_cond_signal(&sp->cv);
 	pthread_mutex_unlock(&sp->mu);
+}
+
+void
+spool_batch_begin(struct spool *sp)
+{
+	sp->batching = true;
+	sp->batch = NULL;
+	sp->batch_tail = &sp->batch;
+}
+
+/* the held-back jobs as one group: one directory fsync for them all */
+void
+spool_batch_run(struct spool *sp)
+{
+	struct spool_msg *list = sp->batch, *m;
+
+	sp->batching = false;
+	sp->batch = NULL;
+	sp->batch_tail = &sp->batch;
+	if (list == NULL)
+		return;
+	commit_group(sp, list);
+	sp->n_groups++;
+	while ((m = list) != NULL) {
+		list = m->next;
+		sp->n_commits++;
+		msg_finish(m);
+	}
 }
 
 /* a job that changes the leased message id */

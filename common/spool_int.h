@@ -46,6 +46,9 @@ struct spool {
 	size_t			 group_max;
 	uint64_t		 n_groups, n_commits;
 	unsigned		 inflight;	/* loop thread only */
+	/* without a loop: jobs held back to run as one group (flush) */
+	bool			 batching;
+	struct spool_msg	*batch, **batch_tail;
 };
 
 /* what a worker job does: a new message, or a change to a leased one */
@@ -101,6 +104,10 @@ int spool_load_env(struct spool *sp, const char *id, struct spool_envelope *env,
 
 /* spool_commit.c */
 int spool_commit_start(struct spool *sp, struct dsmtp_err *err);
+/* without a loop: from spool_batch_begin on, jobs wait; spool_batch_run
+ * runs them as one group and calls their done() */
+void spool_batch_begin(struct spool *sp);
+void spool_batch_run(struct spool *sp);
 void spool_commit_stop(struct spool *sp);
 
 #endif

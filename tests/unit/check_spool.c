@@ -956,6 +956,38 @@ START_TEST(test_list_and_flush)
 	spool_list_free(all, n);
 	ck_assert_int_eq(spool_flush_all(sp, &flushed, &busy, &err), 0);
 	ck_assert_uint_eq(flushed, 0);
+	/* many: grouped, 256 envelopes per directory fsync */
+	{
+		uint64_t g0, g1, j0, j1;
+
+		for (int i = 0; i < 300; i++)
+			ck_assert_int_eq(put_small(sp, now + 3600 + i, NULL), 0);
+		spool_test_stats(sp, &g0, &j0);
+		ck_assert_int_eq(spool_flush_all(sp, &flushed, &busy, &err), 0);
+		spool_test_stats(sp, &g1, &j1);
+		ck_assert_uint_eq(flushed, 300);
+		ck_assert_uint_eq(j1 - j0, 300);
+		ck_assert_uint_eq(g1 - g0, 2);
+		ck_assert_int_eq(spool_list(sp, &all, &n, &err), 0);
+		ck_assert_uint_eq(n, 303);
+		for (size_t i = 0; i < n; i++)
+			ck_assert_int_le(all[i].next_attempt, time(NULL));
+		spool_list_free(all, n);
+		ck_assert_int_eq(count("tmp", ""), 0);
+		/* a failing directory fsync is an error, and no lease is kept */
+		ck_assert_int_eq(put_small(sp, now + 3600, id1), 0);
+		spool_test_fail_at(SPOOL_FAULT_DIRFSYNC, 1);
+		ck_assert_int_eq(spool_flush_all(sp, &flushed, &busy, &err), -1);
+		spool_test_fail_at(SPOOL_FAULT_DIRFSYNC, 0);
+		ck_assert_ptr_nonnull(strstr(err.msg, "fsync"));
+		{
+			struct spool *other = spool_open(qdir, NULL, &err);
+
+			ck_assert_ptr_nonnull(other);
+			ck_assert_int_eq(spool_lease(other, id1, &err), 0);
+			spool_close(other);
+		}
+	}
 	spool_close(sp);
 }
 END_TEST
