@@ -20,6 +20,8 @@ Modes:
              and DATA arrived in one read (PIPELINING used)
   longline   a 600-octet banner line (RFC 5321 allows 512)
   manylines  a 150-line EHLO reply (more than any server needs)
+  oldserver  RFC 821 only: EHLO is 502, HELO works, no PIPELINING; logs
+             "-- one write" if MAIL, RCPT and DATA still arrive together
   ok         a well-behaved server with STARTTLS (needs CERT KEY)
 """
 import socket
@@ -74,14 +76,16 @@ def serve(sock, n):
         else:
             c.send("220 fake.example.com ESMTP fake\r\n")
         while True:
-            if mode == "pipecheck" and not c.buf:
+            if mode in ("pipecheck", "oldserver") and not c.buf:
                 chunk = c.fill()
                 if chunk.count(b"\r\n") >= 3 and chunk.startswith(b"MAIL"):
                     log(n, "-- one write")
             line = c.line()
             log(n, line)
             verb = line.split(" ")[0].upper()
-            if verb == "EHLO":
+            if verb == "EHLO" and mode == "oldserver":
+                c.send("502 5.5.2 Error: command not recognized\r\n")
+            elif verb == "EHLO":
                 with lock:
                     if n not in ehlo_conns:
                         ehlo_conns.append(n)

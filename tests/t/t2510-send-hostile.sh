@@ -50,6 +50,14 @@ test_expect_success "PIPELINING: MAIL, RCPT and DATA go out in one write" "
 	grep -q -- '-- one write' '$TRASH/pipecheck.log' &&
 	grep -q 'RCPT TO:<y@example.com>' '$TRASH/pipecheck.log'"
 
+fake oldserver
+test_expect_success "an RFC 821 server: HELO after a 5xx to EHLO, one command at a time" "
+	snd old $fport --tls opportunistic --to y@example.com && rc_is old 0 &&
+	grep -q '^[0-9]* HELO client.example.org' '$TRASH/oldserver.log' &&
+	grep -q -- '-- message' '$TRASH/oldserver.log' &&
+	! grep -q -- '-- one write' '$TRASH/oldserver.log' &&
+	grep -q '^TLS: none (STARTTLS not offered)' '$TRASH/old.out'"
+
 fake slow
 test_expect_success "a silent server: timeout, deferred (75)" "
 	start=\$(date +%s) && snd slow $fport --tls opportunistic && rc_is slow 75 &&
