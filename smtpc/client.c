@@ -134,6 +134,7 @@ static int (*const reply_table[])(struct smtpc_session *, const struct smtpc_rep
 
 /* ---- context ---- */
 
+/* the protocol log is written out once a second */
 static void
 logflush_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
@@ -142,8 +143,7 @@ logflush_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	plog_flush(((struct smtpc *)w->data)->plog);
 }
 
-static ev_timer ctx_logflush;
-
+/* trust, client credentials, resolver and protocol log */
 int
 smtpc_ctx_init(struct smtpc *ctx, struct ev_loop *loop, const struct dsmtp_config *cfg,
     bool with_cert, struct dsmtp_err *err)
@@ -179,13 +179,14 @@ smtpc_ctx_init(struct smtpc *ctx, struct ev_loop *loop, const struct dsmtp_confi
 	}
 	if ((ctx->plog = plog_open(cfg, PLOG_SEND, &e2)) == NULL)
 		diag_warnx("protocol log: %s (continuing without it)", e2.msg);
-	ev_timer_init(&ctx_logflush, logflush_cb, 1.0, 1.0);
-	ctx_logflush.data = ctx;
-	ev_timer_start(loop, &ctx_logflush);
+	ev_timer_init(&ctx->logflush, logflush_cb, 1.0, 1.0);
+	ctx->logflush.data = ctx;
+	ev_timer_start(loop, &ctx->logflush);
 	ev_unref(loop);	/* the flush timer alone does not keep the loop alive */
 	return 0;
 }
 
+/* everything smtpc_ctx_init made, and every session left */
 void
 smtpc_ctx_free(struct smtpc *ctx)
 {
@@ -198,13 +199,14 @@ smtpc_ctx_free(struct smtpc *ctx)
 		free(d);
 	}
 	ev_ref(ctx->loop);
-	ev_timer_stop(ctx->loop, &ctx_logflush);
+	ev_timer_stop(ctx->loop, &ctx->logflush);
 	smtpc_resolver_free(ctx->resolver);
 	plog_close(ctx->plog);
 	tls_creds_free(ctx->creds);
 	tls_trust_free(ctx->trust);
 }
 
+/* the destination for a hop and policy, made on first use */
 struct smtpc_dest *
 smtpc_dest_get(struct smtpc *ctx, const struct addr_hop *hop, enum dsmtp_level level,
     const char *domain, const struct cfg_pinref *pins, size_t npins)
@@ -243,6 +245,7 @@ smtpc_dest_get(struct smtpc *ctx, const struct addr_hop *hop, enum dsmtp_level l
 	return d;
 }
 
+/* the oldest queued job of a destination, or NULL */
 static struct smtpc_job *
 dest_pop(struct smtpc_dest *d)
 {
@@ -290,6 +293,7 @@ smtpc_dest_submit(struct smtpc_dest *d, struct smtpc_job *j)
 	smtpc_ctx_kick(d->ctx);
 }
 
+/* start sessions wherever jobs wait and the limits allow */
 void
 smtpc_ctx_kick(struct smtpc *ctx)
 {
@@ -301,6 +305,7 @@ smtpc_ctx_kick(struct smtpc *ctx)
 			session_start(d);
 }
 
+/* SIGTERM: end every session; queued jobs go back unattempted */
 void
 smtpc_ctx_abort(struct smtpc *ctx)
 {
@@ -318,6 +323,7 @@ smtpc_ctx_abort(struct smtpc *ctx)
 
 /* ---- session helpers ---- */
 
+/* a timeout, capped by DSMTPC_TIMEOUT for tests */
 static double
 tmo(struct smtpc_session *s, double t)
 {
@@ -326,6 +332,7 @@ tmo(struct smtpc_session *s, double t)
 	return t;
 }
 
+/* enter a state and arm its timeout */
 static void
 set_state(struct smtpc_session *s, enum smtpc_state st, double timeout)
 {
@@ -388,6 +395,7 @@ remember_failure(struct smtpc_session *s, enum smtpc_status st, const char *stat
 	va_end(ap);
 }
 
+/* hand a job back to its owner with whatever results it has */
 static void
 job_finish(struct smtpc_session *s)
 {
@@ -425,6 +433,7 @@ fail_destination(struct smtpc_session *s)
 	}
 }
 
+/* a new session for the destination, carrying its first queued job */
 static void
 session_start(struct smtpc_dest *d)
 {
@@ -466,6 +475,7 @@ session_start(struct smtpc_dest *d)
 
 /* ---- freeing ---- */
 
+/* the one way a session ends: watchers, connection, log, job */
 static void
 session_free(struct smtpc_session *s, const char *reason)
 {
@@ -554,6 +564,7 @@ session_abandon(struct smtpc_session *s, const char *reason)
 
 /* ---- resolve and connect ---- */
 
+/* the next hop's addresses are known: connect to the first */
 static void
 resolved(void *arg, enum smtpc_status st, const char *why, const struct smtpc_target *t,
     size_t n)
@@ -583,6 +594,7 @@ resolved(void *arg, enum smtpc_status st, const char *why, const struct smtpc_ta
 	session_connect_next(s);
 }
 
+/* the non-blocking connect finished: hand the socket to conn.c */
 static void
 connect_done(struct ev_loop *loop, ev_io *w, int revents)
 {
@@ -638,6 +650,7 @@ connect_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 	session_try_next(s, "connect timeout");
 }
 
+/* connect to the current address, or give up when none is left */
 static void
 session_connect_next(struct smtpc_session *s)
 {
@@ -696,6 +709,7 @@ session_connect_next(struct smtpc_session *s)
 
 /* ---- TLS ---- */
 
+/* what the policy judges: level, recipient domain, host name, pins */
 static void
 dest_of(struct smtpc_session *s, struct policy_dest *pd)
 {
@@ -709,6 +723,7 @@ dest_of(struct smtpc_session *s, struct policy_dest *pd)
 	pd->npins = s->dest->npins;
 }
 
+/* dsmtpc send: the session's TLS facts and verdict, for people */
 static void
 print_facts(struct smtpc_session *s, const struct policy_verdict *v)
 {
@@ -816,6 +831,7 @@ tls_failed(struct smtpc_session *s, const char *why)
 
 /* ---- replies ---- */
 
+/* every line of a reply into the protocol log */
 static void
 log_reply(struct smtpc_session *s, const struct smtpc_reply *r)
 {
@@ -900,6 +916,7 @@ after_greeting(struct smtpc_session *s)
 	return 0;
 }
 
+/* the extensions an EHLO reply offers */
 static void
 parse_ehlo(struct smtpc_session *s, const struct smtpc_reply *r)
 {
@@ -926,6 +943,7 @@ parse_ehlo(struct smtpc_session *s, const struct smtpc_reply *r)
 	}
 }
 
+/* EHLO answered: extensions, or HELO for an old server */
 static int
 on_ehlo(struct smtpc_session *s, const struct smtpc_reply *r)
 {
@@ -946,6 +964,7 @@ on_ehlo(struct smtpc_session *s, const struct smtpc_reply *r)
 	return session_abandon(s, "EHLO refused");
 }
 
+/* HELO answered: no extensions, on to TLS or the message */
 static int
 on_helo(struct smtpc_session *s, const struct smtpc_reply *r)
 {
@@ -958,6 +977,7 @@ on_helo(struct smtpc_session *s, const struct smtpc_reply *r)
 	return session_abandon(s, "HELO refused");
 }
 
+/* 220 to STARTTLS: swap the transport and start the handshake */
 static int
 on_starttls(struct smtpc_session *s, const struct smtpc_reply *r)
 {
@@ -1041,6 +1061,7 @@ tx_send_more(struct smtpc_session *s, size_t from, size_t upto)
 	}
 }
 
+/* start the current job: SIZE check, then MAIL (RCPT, DATA) */
 static void
 tx_begin(struct smtpc_session *s)
 {
@@ -1073,6 +1094,7 @@ tx_begin(struct smtpc_session *s)
 	set_state(s, SC_XFER, T_COMMAND);
 }
 
+/* the next job for this connection (RSET first), or QUIT */
 static void
 session_next_tx(struct smtpc_session *s)
 {
@@ -1090,6 +1112,7 @@ session_next_tx(struct smtpc_session *s)
 	tx_begin(s);
 }
 
+/* RSET answered: the next transaction starts clean */
 static int
 on_rset(struct smtpc_session *s, const struct smtpc_reply *r)
 {
@@ -1111,6 +1134,7 @@ on_rset(struct smtpc_session *s, const struct smtpc_reply *r)
 	return 0;
 }
 
+/* one recipient's outcome from a reply */
 static void
 set_result(struct smtpc_session *s, size_t i, const struct smtpc_reply *r)
 {
@@ -1169,6 +1193,7 @@ send_body(struct smtpc_session *s)
 		plog_info(s->ctx->plog, &s->log, "", "message sent: %zu octets", s->job->len);
 }
 
+/* a reply to MAIL, one RCPT or DATA, in the order they were sent */
 static int
 on_xfer(struct smtpc_session *s, const struct smtpc_reply *r)
 {
@@ -1234,6 +1259,7 @@ on_xfer(struct smtpc_session *s, const struct smtpc_reply *r)
 	return 0;
 }
 
+/* the reply after the final dot: the accepted recipients' outcome */
 static int
 on_body(struct smtpc_session *s, const struct smtpc_reply *r)
 {
@@ -1247,6 +1273,7 @@ on_body(struct smtpc_session *s, const struct smtpc_reply *r)
 	return 0;
 }
 
+/* QUIT answered: close, or go on to the next address */
 static int
 on_quit(struct smtpc_session *s, const struct smtpc_reply *r)
 {
@@ -1362,6 +1389,7 @@ session_input(struct smtpc_session *s)
 	return 0;
 }
 
+/* conn.c's events; -1 when the connection was freed */
 static int
 session_event(struct conn *c, enum conn_event ev, void *arg)
 {

@@ -104,6 +104,7 @@ sched_find(struct queue *q, const char *id)
 	return NULL;
 }
 
+/* know a message, or change when it is due */
 static struct sched *
 sched_put(struct queue *q, const char *id, double due)
 {
@@ -178,6 +179,7 @@ learn(struct queue *q, const char *id)
 	spool_envelope_free(&env);
 }
 
+/* every message in the spool into the schedule (at start, on overflow) */
 static void
 scan(struct queue *q)
 {
@@ -199,6 +201,7 @@ scan(struct queue *q)
 	spool_list_free(envs, n);
 }
 
+/* the timer wakes for the earliest due message not in flight */
 static void
 arm_wake(struct queue *q)
 {
@@ -287,6 +290,7 @@ apply(struct qmsg *m, size_t i, const struct smtpc_result *res)
 	    r->attempts, word, res->text);
 }
 
+/* the bounce is on disk (or not): schedule it */
 static void
 bounce_done(void *arg, int rc, const char *id, const char *why)
 {
@@ -424,6 +428,7 @@ bounce(struct qmsg *m)
 			m->env.rcpts[i].state = SPOOL_RCPT_BOUNCED;
 }
 
+/* a finished message's memory */
 static void
 msg_free(struct qmsg *m)
 {
@@ -490,6 +495,7 @@ msg_finish(struct qmsg *m)
 	maybe_done(q);
 }
 
+/* a job is over: its outcomes into the envelope; the last one finishes */
 static void
 job_done(struct smtpc_job *sj)
 {
@@ -504,6 +510,7 @@ job_done(struct smtpc_job *sj)
 
 /* ---- starting a message ---- */
 
+/* the message bytes into memory, checked against the envelope's CRC */
 static int
 load_data(struct queue *q, struct qmsg *m, struct dsmtp_err *err)
 {
@@ -555,6 +562,7 @@ load_data(struct queue *q, struct qmsg *m, struct dsmtp_err *err)
 	return 0;
 }
 
+/* the message's job for a destination, made on first use */
 static struct qjob *
 job_for(struct qmsg *m, struct smtpc_dest *d)
 {
@@ -576,6 +584,7 @@ job_for(struct qmsg *m, struct smtpc_dest *d)
 	return j;
 }
 
+/* one more recipient (index i of the envelope) for a job */
 static int
 job_add(struct qjob *j, struct qmsg *m, size_t i)
 {
@@ -811,6 +820,7 @@ maybe_done(struct queue *q)
 	ev_break(q->loop, EVBREAK_ALL);
 }
 
+/* a session ended: once may be done */
 static void
 ctx_idle(struct smtpc *ctx)
 {
@@ -819,6 +829,7 @@ ctx_idle(struct smtpc *ctx)
 
 /* ---- events ---- */
 
+/* the timer: start what is due */
 static void
 wake_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
@@ -830,6 +841,7 @@ wake_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	maybe_done(q);
 }
 
+/* inotify: ID.e renamed into queue/ is a new or changed message */
 static void
 ino_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
@@ -859,6 +871,7 @@ ino_cb(struct ev_loop *loop, ev_io *w, int revents)
 	dispatch(q);
 }
 
+/* SIGTERM/SIGINT: abandon sessions, write what is known, stop */
 static void
 stop_cb(struct ev_loop *loop, ev_signal *w, int revents)
 {
@@ -897,6 +910,7 @@ anything_pending(struct queue *q)
 	return pending;
 }
 
+/* run and once: open everything, deliver, close everything */
 static int
 queue_main(int argc, char **argv, const char *config_path, bool once)
 {

@@ -179,6 +179,7 @@ struct smtpc {
 	bool			 stopping;
 	bool			 print_facts;	/* dsmtpc send: facts to stdout */
 	double			 timeout_cap;	/* 0, or every timeout at most this */
+	ev_timer		 logflush;	/* protocol log flushed every second */
 	void			(*idle)(struct smtpc *);	/* a session ended */
 	void			*arg;
 };
