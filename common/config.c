@@ -158,6 +158,25 @@ scalar_is_null(const yaml_node_t *n)
 	    strcmp(scalar(n), "null") == 0;
 }
 
+/* C0 and C1 controls, DEL, NEL, the line and paragraph separators and BOM:
+ * nothing a path, a name or a pin contains, and what a YAML dump could
+ * not write back plainly */
+static bool
+has_control(const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p < 0x20 || *p == 0x7f)
+			return true;
+		if (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f)
+			return true;
+		if (p[0] == 0xe2 && p[1] == 0x80 && (p[2] == 0xa8 || p[2] == 0xa9))
+			return true;
+		if (p[0] == 0xef && p[1] == 0xbb && p[2] == 0xbf)
+			return true;
+	}
+	return false;
+}
+
 static int
 want_scalar(struct loader *ld, yaml_node_t *n, const char *what)
 {
@@ -173,6 +192,10 @@ want_scalar(struct loader *ld, yaml_node_t *n, const char *what)
 	}
 	if (strlen(scalar(n)) != n->data.scalar.length) {
 		ld_error(ld, n, "NUL byte in value");
+		return -1;
+	}
+	if (has_control(scalar(n))) {
+		ld_error(ld, n, "control character in value (write paths, names and pins as text)");
 		return -1;
 	}
 	return 0;
@@ -991,13 +1014,27 @@ check_after(struct loader *ld)
 /* ---- entry points ---- */
 
 static void
-yaml_syntax_error(const char *name, yaml_parser_t *p, struct config_errors *errs)
+yaml_syntax_error(const char *name, yaml_parser_t *p, const char *buf, size_t len,
+    struct config_errors *errs)
 {
 	char line[1024];
 	const yaml_mark_t *m = p->problem ? &p->problem_mark : &p->context_mark;
+	size_t lno = m->line, col = m->column;
 
+	if (p->error == YAML_READER_ERROR) {
+		/* the reader (bad UTF-8, control characters) gives only an
+		 * offset: count lines and columns ourselves */
+		lno = col = 0;
+		for (size_t i = 0; i < p->problem_offset && i < len; i++) {
+			if (buf[i] == '\n') {
+				lno++;
+				col = 0;
+			} else
+				col++;
+		}
+	}
 	snprintf(line, sizeof(line), "%s:%zu:%zu: YAML syntax error: %s%s%s", name,
-	    m->line + 1, m->column + 1, p->problem ? p->problem : "unknown problem",
+	    lno + 1, col + 1, p->problem ? p->problem : "unknown problem",
 	    p->context ? " " : "", p->context ? p->context : "");
 	errs_add(errs, line);
 }
@@ -1022,7 +1059,7 @@ config_load_buffer(const char *name, const char *buf, size_t len, struct dsmtp_c
 	}
 	yaml_parser_set_input_string(&parser, (const unsigned char *)buf, len);
 	if (!yaml_parser_load(&parser, &doc)) {
-		yaml_syntax_error(name, &parser, errs);
+		yaml_syntax_error(name, &parser, buf, len, errs);
 		yaml_parser_delete(&parser);
 		return -1;
 	}
@@ -1032,7 +1069,7 @@ config_load_buffer(const char *name, const char *buf, size_t len, struct dsmtp_c
 		yaml_document_t doc2;
 
 		if (!yaml_parser_load(&parser, &doc2)) {
-			yaml_syntax_error(name, &parser, errs);
+			yaml_syntax_error(name, &parser, buf, len, errs);
 			rc = -1;
 		} else {
 			if (yaml_document_get_root_node(&doc2) != NULL) {
@@ -1522,7 +1559,10 @@ config_dump(const struct dsmtp_config *cfg, FILE *out)
 	}
 	fputs(cfg->trust.npins ? "  pins:\n" : "  pins: {}\n", out);
 	for (size_t i = 0; i < cfg->trust.npins; i++) {
-		fprintf(out, "    %s: ", cfg->trust.pins[i].name);
+		/* quoted, so a set named "null" or "true" stays a name */
+		fputs("    ", out);
+		dump_str(out, cfg->trust.pins[i].name);
+		fputs(": ", out);
 		dump_strlist(out, &cfg->trust.pins[i].pins);
 	}
 	fputs("domain_secure:\n  send: ", out); dump_strlist(out, &cfg->domain_secure.send);

@@ -139,7 +139,7 @@ plog_reader_feed(struct plog_reader *r, const char *buf, size_t len)
 			/* the line was reported already; skip to its end */
 			if (nl != NULL)
 				r->overlong = false;
-		} else if (r->len == 0 && nl != NULL) {
+		} else if (r->len == 0 && nl != NULL && n <= PLOG_MAX_LINE) {
 			/* the common case: a whole line in buf, parsed in place */
 			if ((rc = process_line(r, buf, n)) != 0)
 				return rc;
@@ -403,32 +403,35 @@ hex4(const char *p, size_t n, size_t i, unsigned *v)
 	return true;
 }
 
-/* a code point as UTF-8, controls in the visible escape */
+/* a code point as UTF-8, through put_safe: controls (C0, DEL and C1) and
+ * lone surrogates come out in the visible escape, as the writer would
+ * have written them, so a forged "\u009b" cannot reach a terminal raw */
 static char *
 put_cp(char *w, unsigned cp)
 {
 	char u[4];
+	size_t n;
 
-	if (cp < 0x20 || cp == 0x7f) {
+	if (cp < 0x80) {
 		u[0] = (char)cp;
-		return put_safe(w, u, 1);
-	}
-	if (cp < 0x80)
-		*w++ = (char)cp;
-	else if (cp < 0x800) {
-		*w++ = (char)(0xc0 | cp >> 6);
-		*w++ = (char)(0x80 | (cp & 0x3f));
+		n = 1;
+	} else if (cp < 0x800) {
+		u[0] = (char)(0xc0 | cp >> 6);
+		u[1] = (char)(0x80 | (cp & 0x3f));
+		n = 2;
 	} else if (cp < 0x10000) {
-		*w++ = (char)(0xe0 | cp >> 12);
-		*w++ = (char)(0x80 | (cp >> 6 & 0x3f));
-		*w++ = (char)(0x80 | (cp & 0x3f));
+		u[0] = (char)(0xe0 | cp >> 12);
+		u[1] = (char)(0x80 | (cp >> 6 & 0x3f));
+		u[2] = (char)(0x80 | (cp & 0x3f));
+		n = 3;
 	} else {
-		*w++ = (char)(0xf0 | cp >> 18);
-		*w++ = (char)(0x80 | (cp >> 12 & 0x3f));
-		*w++ = (char)(0x80 | (cp >> 6 & 0x3f));
-		*w++ = (char)(0x80 | (cp & 0x3f));
+		u[0] = (char)(0xf0 | cp >> 18);
+		u[1] = (char)(0x80 | (cp >> 12 & 0x3f));
+		u[2] = (char)(0x80 | (cp >> 6 & 0x3f));
+		u[3] = (char)(0x80 | (cp & 0x3f));
+		n = 4;
 	}
-	return w;
+	return put_safe(w, u, n);
 }
 
 /* a JSON string at p[*i] (the opening quote) into w; NULL if malformed */

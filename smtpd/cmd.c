@@ -120,6 +120,64 @@ toolong:
 	return -1;
 }
 
+/* length of the well-formed UTF-8 sequence of a non-ASCII character at
+ * p (no overlongs, no surrogates, no C1 controls, at most U+10FFFF), or 0 */
+static size_t
+utf8_char(const unsigned char *p)
+{
+	unsigned cp;
+	size_t n;
+
+	if (p[0] >= 0xc2 && p[0] <= 0xdf)
+		n = 2, cp = p[0] & 0x1fu;
+	else if (p[0] >= 0xe0 && p[0] <= 0xef)
+		n = 3, cp = p[0] & 0x0fu;
+	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+		n = 4, cp = p[0] & 0x07u;
+	else
+		return 0;
+	for (size_t i = 1; i < n; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (p[i] & 0x3fu);
+	}
+	if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+	    (cp >= 0xd800 && cp <= 0xdfff) || cp < 0xa0 || cp == 0x2028 || cp == 0x2029 ||
+	    cp == 0xfeff)
+		return 0;
+	return n;
+}
+
+/* an internationalised domain: labels of letters, digits, '-' and
+ * well-formed non-ASCII characters, separated by single dots */
+static bool
+utf8_domain_ok(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t label = 0;
+
+	while (*p) {
+		if (*p == '.') {
+			if (label == 0)
+				return false;
+			label = 0;
+			p++;
+		} else if (*p >= 0x80) {
+			size_t k = utf8_char(p);
+
+			if (k == 0)
+				return false;
+			p += k;
+			label++;
+		} else if (isalnum(*p) || *p == '-') {
+			p++;
+			label++;
+		} else
+			return false;
+	}
+	return label > 0 || (p > (const unsigned char *)s && p[-1] == '.');
+}
+
 /* the domain: a DNS name or an address literal, up to the closing '>' */
 static int
 parse_domain(const char **pp, struct smtp_path *p, char *reply, size_t rl)
@@ -166,9 +224,17 @@ parse_domain(const char **pp, struct smtp_path *p, char *reply, size_t rl)
 			if ((unsigned char)raw[i] >= 0x80)
 				high = true;
 		if (high) {
-			/* a U-label domain: kept as given, never equal to our ASCII names */
+			/* a U-label domain (RFC 6531): kept as given, never equal to
+			 * our ASCII names, but held to the same shape as an ASCII
+			 * one, so it cannot smuggle controls or '@' into replies and
+			 * headers */
+			if (!utf8_domain_ok(raw)) {
+				snprintf(reply, rl, "501 5.1.3 Bad domain name");
+				return -1;
+			}
 			p->utf8 = true;
-			snprintf(p->domain, sizeof(p->domain), "%.255s", raw);
+			for (size_t i = 0; i <= n; i++)
+				p->domain[i] = (char)tolower((unsigned char)raw[i]);
 		} else if (addr_domain_normalise(raw, p->domain, sizeof(p->domain), false, &err) < 0) {
 			snprintf(reply, rl, "501 5.1.3 Bad domain name");
 			return -1;
@@ -253,9 +319,10 @@ params:
 	return 0;
 }
 
-/* one "KEY[=VALUE]" from params; returns the next position */
+/* one "KEY[=VALUE]" from params; returns the next position; *eq says
+ * whether a '=' was given (so "SMTPUTF8=" is not "SMTPUTF8") */
 static const char *
-next_param(const char *s, char *key, size_t kl, char *val, size_t vl)
+next_param(const char *s, char *key, size_t kl, char *val, size_t vl, bool *eq)
 {
 	size_t n = 0;
 
@@ -269,6 +336,7 @@ next_param(const char *s, char *key, size_t kl, char *val, size_t vl)
 	key[n] = '\0';
 	n = 0;
 	val[0] = '\0';
+	*eq = *s == '=';
 	if (*s == '=') {
 		s++;
 		while (*s && *s != ' ') {
@@ -289,10 +357,21 @@ smtp_cmd_mail_params(const char *params, struct smtp_mail_params *mp, char *repl
 	memset(mp, 0, sizeof(*mp));
 	while (*s) {
 		char key[32], val[64];
+		bool eq;
 
-		s = next_param(s, key, sizeof(key), val, sizeof(val));
-		if (key[0] == '\0')
-			break;
+		s = next_param(s, key, sizeof(key), val, sizeof(val), &eq);
+		if (key[0] == '\0') {
+			if (!eq && *s == '\0')
+				break;	/* trailing spaces */
+			/* RFC 5321 4.1.2: esmtp-keyword is (ALPHA / DIGIT) *(...) */
+			snprintf(reply, rl, "501 5.5.4 Bad MAIL parameter syntax");
+			return -1;
+		}
+		for (const char *k = key; *k; k++)
+			if (!isalnum((unsigned char)*k) && *k != '-') {
+				snprintf(reply, rl, "501 5.5.4 Bad MAIL parameter syntax");
+				return -1;
+			}
 		if (strcmp(key, "SIZE") == 0) {
 			uint64_t v = 0;
 
@@ -316,7 +395,7 @@ smtp_cmd_mail_params(const char *params, struct smtp_mail_params *mp, char *repl
 				snprintf(reply, rl, "501 5.5.4 Unknown BODY value");
 				return -1;
 			}
-		} else if (strcmp(key, "SMTPUTF8") == 0 && val[0] == '\0') {
+		} else if (strcmp(key, "SMTPUTF8") == 0 && !eq) {
 			mp->smtputf8 = true;
 		} else {
 			snprintf(reply, rl, "555 5.5.4 Unsupported MAIL parameter %s", key);

@@ -96,6 +96,10 @@ smtpd_reply(struct smtpd_session *s, const char *fmt, ...)
 		return;
 	if ((size_t)n > sizeof(line) - 3)
 		n = (int)sizeof(line) - 3;
+	/* a reply may quote the peer: no control byte goes back on the wire */
+	for (int i = 0; i < n; i++)
+		if ((unsigned char)line[i] < 0x20 || line[i] == 0x7f)
+			line[i] = '?';
 	smtpd_hook_sent(s, line, (size_t)n);
 	line[n++] = '\r';
 	line[n++] = '\n';

@@ -302,6 +302,10 @@ static const struct {
 	{ "certificates:\n  - cert: /a.pem\n", "t.yaml:2:5: certificates[0]:", "both cert: and key:" },
 	{ "hostname:\n", "t.yaml:1:10: hostname:", "empty value" },
 	{ "? [a]\n: b\n", "t.yaml:1:3:", "a key must be a plain word" },
+	/* found by fuzzing: values a dump could not write back */
+	{ "state_dir: \"/var/lib/\\x80dsmtp\"\n", "t.yaml:1:12: state_dir:", "control character" },
+	{ "logs:\n  dir: \"a\\Nb\"\n", "t.yaml:2:8: logs.dir:", "control character" },
+	{ "hostname: a\n\n\nstate_dir: \x01\n", "t.yaml:4:12: YAML syntax error", "control characters" },
 };
 
 START_TEST(test_bad)
@@ -316,6 +320,28 @@ START_TEST(test_bad)
 	ck_assert_msg(strstr(errs.msg[0], bad[_i].why) != NULL,
 	    "case %d: got \"%s\", want \"%s\" in it", _i, errs.msg[0], bad[_i].why);
 	config_errors_free(&errs);
+	config_free(&cfg);
+}
+END_TEST
+
+START_TEST(test_pin_name_round_trip)
+{
+	struct dsmtp_config cfg, again;
+	struct config_errors errs = { 0 };
+	char *d = NULL;
+	size_t l = 0;
+	FILE *f;
+
+	/* a pin set named like a YAML keyword stays a name through a dump */
+	ck_assert_int_eq(load("trust:\n  pins:\n    \"null\": [ \"sha256/47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\" ]\n",
+	    &cfg, &errs), 0);
+	f = open_memstream(&d, &l);
+	config_dump(&cfg, f);
+	fclose(f);
+	ck_assert_int_eq(config_load_buffer("dump.yaml", d, l, &again, &errs), 0);
+	ck_assert_ptr_nonnull(config_pinset(&again, "null"));
+	free(d);
+	config_free(&again);
 	config_free(&cfg);
 }
 END_TEST
@@ -402,6 +428,7 @@ config_suite(void)
 	tcase_add_test(tc, test_default_round_trip);
 	tcase_add_loop_test(tc, test_bad, 0, (int)(sizeof(bad) / sizeof(bad[0])));
 	tcase_add_test(tc, test_all_errors_reported);
+	tcase_add_test(tc, test_pin_name_round_trip);
 	tcase_add_test(tc, test_empty_sections);
 	tcase_add_test(tc, test_pin_normalise);
 	tcase_add_test(tc, test_cidr_contains);

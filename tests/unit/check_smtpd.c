@@ -58,6 +58,13 @@ static const struct {
 	{ "TO:<Postmaster>", "TO", 0, "postmaster", 0, 0, 0, 0, 0 },
 	{ "TO:<j\xc3\xb6rg@example.com>", "TO", 0, "j\xc3\xb6rg@example.com", 0, 0, 0, 0, 1 },
 	{ "TO:<u@b\xc3\xbc.de>", "TO", 0, "u@b\xc3\xbc.de", 0, 0, 0, 0, 1 },
+	/* found by fuzzing: an 8-bit domain is held to a domain's shape */
+	{ "TO:<u@\xc3\xa9xample\x01\x1b[2J.org>", "TO", -1, "501 5.1.3", 0, 0, 0, 0, 0 },
+	{ "TO:<u@\xc3\xa9@evil.example>", "TO", -1, "501 5.1.3", 0, 0, 0, 0, 0 },
+	{ "TO:<u@\xc3\xa9xample\r.org>", "TO", -1, "501 5.1.3", 0, 0, 0, 0, 0 },
+	{ "TO:<u@\xc2\x9bxample.org>", "TO", -1, "501 5.1.3", 0, 0, 0, 0, 0 },
+	{ "TO:<u@\xff.org>", "TO", -1, "501 5.1.3", 0, 0, 0, 0, 0 },
+	{ "TO:<u@B\xc3\xbc.DE>", "TO", 0, "u@b\xc3\xbc.de", 0, 0, 0, 0, 1 },
 	{ "TO:<u@[300.1.1.1]>", "TO", -1, "501 5.1.3", 0, 0, 0, 0, 0 },
 	{ "TO:<u@[IPv6:zz]>", "TO", -1, "501 5.1.3", 0, 0, 0, 0, 0 },
 	{ "TO:u@example.com", "TO", -1, "501 5.1.3", 0, 0, 0, 0, 0 },
@@ -138,6 +145,13 @@ START_TEST(test_mail_params)
 	ck_assert_int_eq(smtp_cmd_mail_params("BODY=BINARYMIME", &mp, reply, sizeof(reply)), -1);
 	ck_assert_int_eq(smtp_cmd_mail_params("AUTH=<>", &mp, reply, sizeof(reply)), -1);
 	ck_assert_ptr_nonnull(strstr(reply, "555 5.5.4"));
+	/* found by fuzzing: a keyword must be a keyword, SMTPUTF8 takes no value */
+	ck_assert_int_eq(smtp_cmd_mail_params("=x SIZE=junk", &mp, reply, sizeof(reply)), -1);
+	ck_assert_str_eq(reply, "501 5.5.4 Bad MAIL parameter syntax");
+	ck_assert_int_eq(smtp_cmd_mail_params("X\x1b]2;owned\x07\rY", &mp, reply, sizeof(reply)), -1);
+	ck_assert_str_eq(reply, "501 5.5.4 Bad MAIL parameter syntax");
+	ck_assert_int_eq(smtp_cmd_mail_params("SMTPUTF8=", &mp, reply, sizeof(reply)), -1);
+	ck_assert_int_eq(smtp_cmd_mail_params("SIZE=1  ", &mp, reply, sizeof(reply)), 0);
 	ck_assert_int_eq(smtp_cmd_rcpt_params("", reply, sizeof(reply)), 0);
 	ck_assert_int_eq(smtp_cmd_rcpt_params("NOTIFY=NEVER", reply, sizeof(reply)), -1);
 }
