@@ -276,6 +276,7 @@ recover(struct spool *sp)
 		diag_warn("%s: fsync", sp->dir);
 }
 
+/* open queue/, its tmp/ and quarantine/, recover, start the worker */
 struct spool *
 spool_open(const char *queue_dir, struct ev_loop *loop, struct dsmtp_err *err)
 {
@@ -344,6 +345,7 @@ spool_lease_find(struct spool *sp, const char *id)
 	return NULL;
 }
 
+/* flock ID.d without waiting; then make sure it is still a message */
 int
 spool_lease(struct spool *sp, const char *id, struct dsmtp_err *err)
 {
@@ -582,6 +584,7 @@ spool_load(struct spool *sp, const char *id, struct spool_envelope *env, struct 
 	return spool_load_env(sp, id, env, &crc, err);
 }
 
+/* the message bytes, proven whole against the envelope first */
 int
 spool_data_open(struct spool *sp, const char *id, struct dsmtp_err *err)
 {
@@ -650,6 +653,7 @@ cmp_ids(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* every ID.e name in queue/, sorted (= arrival order) */
 int
 spool_list_ids(struct spool *sp, char ***ids, size_t *n, struct dsmtp_err *err)
 {
@@ -729,6 +733,7 @@ cmp_next(const void *a, const void *b)
 	return strcmp(x->id, y->id);
 }
 
+/* every loadable envelope, by next attempt; damage quarantined on the way */
 int
 spool_list(struct spool *sp, struct spool_envelope **envs, size_t *n, struct dsmtp_err *err)
 {
@@ -799,6 +804,7 @@ with_lease(struct spool *sp, const char *id, bool *temp, struct dsmtp_err *err)
 	return 0;
 }
 
+/* the synchronous envelope rewrite, under a lease */
 int
 spool_update(struct spool *sp, const char *id, const struct spool_envelope *env,
     struct dsmtp_err *err)
@@ -871,6 +877,7 @@ out:
 	return rc;
 }
 
+/* the synchronous removal of a finished message, under a lease */
 int
 spool_remove(struct spool *sp, const char *id, struct dsmtp_err *err)
 {

@@ -60,6 +60,7 @@ msg_free(struct spool_msg *m)
 	free(m);
 }
 
+/* a new message: its id and its locked temporary data file */
 struct spool_msg *
 spool_msg_new(struct spool *sp, struct dsmtp_err *err)
 {
@@ -108,6 +109,7 @@ wflush(struct spool_msg *m)
 	return 0;
 }
 
+/* append message bytes through the buffer; the CRC follows every byte */
 int
 spool_msg_write(struct spool_msg *m, const void *buf, size_t len)
 {
@@ -185,6 +187,7 @@ msg_finish(struct spool_msg *m)
 	msg_free(m);
 }
 
+/* flush, encode the envelope, and hand the message to the worker */
 int
 spool_msg_commit(struct spool_msg *m, const struct spool_envelope *env, spool_done_fn *done,
     void *arg)
@@ -297,6 +300,7 @@ job_new(struct spool *sp, enum spool_job kind, const char *id, spool_done_fn *do
 	return m;
 }
 
+/* check and encode now; the rewrite itself goes with the next group */
 int
 spool_update_async(struct spool *sp, const char *id, const struct spool_envelope *env,
     spool_done_fn *done, void *arg)
@@ -325,6 +329,7 @@ spool_update_async(struct spool *sp, const char *id, const struct spool_envelope
 	return 0;
 }
 
+/* check now (finished, leased); the unlinks go with the next group */
 int
 spool_remove_async(struct spool *sp, const char *id, spool_done_fn *done, void *arg)
 {
@@ -622,6 +627,7 @@ wake_cb(struct ev_loop *loop, ev_async *w, int revents)
 	deliver_done(w->data);
 }
 
+/* the worker thread and the ev_async it wakes the loop with */
 int
 spool_commit_start(struct spool *sp, struct dsmtp_err *err)
 {
@@ -659,6 +665,7 @@ spool_commit_start(struct spool *sp, struct dsmtp_err *err)
 	return 0;
 }
 
+/* drain the worker, answer every job, and detach from the loop */
 void
 spool_commit_stop(struct spool *sp)
 {
