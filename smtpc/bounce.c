@@ -77,6 +77,14 @@ safe_text(const char *in, char *out, size_t outlen)
 	out[o] = '\0';
 }
 
+/* does the text start like an SMTP reply ("550 ...")? */
+static bool
+is_reply(const char *s)
+{
+	return s[0] >= '2' && s[0] <= '5' && s[1] >= '0' && s[1] <= '9' && s[2] >= '0' &&
+	    s[2] <= '9' && (s[3] == ' ' || s[3] == '-' || s[3] == '\0');
+}
+
 static void
 rfc5322_date(int64_t t, char *out, size_t outlen)
 {
@@ -166,9 +174,9 @@ smtpc_dsn_build(const struct smtpc_dsn *d, char **out, size_t *outlen)
 		if (r->remote_mta && r->remote_mta[0]) {
 			safe_text(r->remote_mta, s1, sizeof(s1));
 			db_printf(&b, "Remote-MTA: dns; %s\r\n", s1);
-			db_printf(&b, "Diagnostic-Code: smtp; %s\r\n", s2);
-		} else
-			db_printf(&b, "Diagnostic-Code: x-dsmtp; %s\r\n", s2);
+		}
+		/* RFC 3464 2.3.6: "smtp" when the text is an SMTP reply */
+		db_printf(&b, "Diagnostic-Code: %s; %s\r\n", is_reply(s2) ? "smtp" : "x-dsmtp", s2);
 		db_printf(&b, "Last-Attempt-Date: %s\r\n", date);
 	}
 	db_printf(&b, "\r\n");

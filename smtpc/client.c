@@ -81,7 +81,9 @@ struct smtpc_session {
 	size_t			 acked;		/* replies seen: 0 MAIL, 1..n RCPT, n+1 DATA */
 	bool			 mail_ok;
 	size_t			 nrcpt_ok;
-	bool			*rcpt_ok;
+	bool			*rcpt_ok;	/* by recipient index */
+	size_t			*live;		/* the recipients sent, in order */
+	size_t			 nlive;
 	bool			 ignore_final;	/* 354 although no RCPT was accepted */
 	unsigned		 ntx;		/* transactions on this connection */
 	bool			 plain_retry_done;
@@ -407,6 +409,9 @@ job_finish(struct smtpc_session *s)
 	s->flags &= ~F_IN_TX;
 	free(s->rcpt_ok);
 	s->rcpt_ok = NULL;
+	free(s->live);
+	s->live = NULL;
+	s->nlive = 0;
 	j->session_id = s->id;
 	j->done(j);
 }
@@ -500,6 +505,7 @@ session_free(struct smtpc_session *s, const char *reason)
 	smtpc_reply_free(&s->rp);
 	free(s->targets);
 	free(s->rcpt_ok);
+	free(s->live);
 	if (s->prev)
 		s->prev->next = s->next;
 	else
@@ -1044,7 +1050,7 @@ tx_send_more(struct smtpc_session *s, size_t from, size_t upto)
 {
 	struct smtpc_job *j = s->job;
 
-	for (size_t k = from; k <= upto && k <= j->nrcpts + 1; k++) {
+	for (size_t k = from; k <= upto && k <= s->nlive + 1; k++) {
 		if (k == 0) {
 			/* RFC 6152: say so when the body has 8-bit octets */
 			bool eight = (s->flags & F_8BITMIME) && has_8bit(j->data, j->len);
@@ -1054,18 +1060,56 @@ tx_send_more(struct smtpc_session *s, size_t from, size_t upto)
 				    eight ? " BODY=8BITMIME" : "");
 			else
 				send_cmd(s, "MAIL FROM:<%s>%s", j->sender, eight ? " BODY=8BITMIME" : "");
-		} else if (k <= j->nrcpts)
-			send_cmd(s, "RCPT TO:<%s>", j->rcpts[k - 1]);
+		} else if (k <= s->nlive)
+			send_cmd(s, "RCPT TO:<%s>", j->rcpts[s->live[k - 1]]);
 		else
 			send_cmd(s, "DATA");
 	}
 }
 
-/* start the current job: SIZE check, then MAIL (RCPT, DATA) */
+/* a path we will put between < and >: no controls, no brackets (the
+ * spool's writer checked it; a damaged or hostile spool must still not
+ * be able to inject a command) */
+static bool
+path_ok(const char *a)
+{
+	for (; *a; a++)
+		if ((unsigned char)*a < 0x21 || *a == 0x7f || *a == '<' || *a == '>')
+			return false;
+	return true;
+}
+
+/* start the current job: paths, SIZE, then MAIL (RCPT, DATA) */
 static void
 tx_begin(struct smtpc_session *s)
 {
 	struct smtpc_job *j = s->job;
+
+	if ((s->live = calloc(j->nrcpts ? j->nrcpts : 1, sizeof(*s->live))) == NULL ||
+	    (s->rcpt_ok = calloc(j->nrcpts ? j->nrcpts : 1, sizeof(*s->rcpt_ok))) == NULL) {
+		smtpc_job_fail(j, SMTPC_TEMP, "4.3.0", "out of memory", NULL);
+		job_finish(s);
+		session_quit(s);
+		return;
+	}
+	s->nlive = 0;
+	for (size_t i = 0; i < j->nrcpts; i++) {
+		if (!path_ok(j->sender) || !path_ok(j->rcpts[i])) {
+			struct smtpc_result *r = &j->res[i];
+
+			r->done = true;
+			r->st = SMTPC_PERM;
+			snprintf(r->status, sizeof(r->status), "5.1.3");
+			snprintf(r->text, sizeof(r->text), "553 5.1.3 address with control "
+			    "characters or brackets refused before sending");
+		} else
+			s->live[s->nlive++] = i;
+	}
+	if (s->nlive == 0) {
+		job_finish(s);
+		session_next_tx(s);
+		return;
+	}
 
 	/* RFC 1870 6: never send what the server already said it refuses */
 	if ((s->flags & F_SIZE) && s->size_max > 0 && j->len > s->size_max) {
@@ -1078,19 +1122,13 @@ tx_begin(struct smtpc_session *s)
 		session_next_tx(s);
 		return;
 	}
-	if ((s->rcpt_ok = calloc(j->nrcpts ? j->nrcpts : 1, sizeof(*s->rcpt_ok))) == NULL) {
-		smtpc_job_fail(j, SMTPC_TEMP, "4.3.0", "out of memory", NULL);
-		job_finish(s);
-		session_quit(s);
-		return;
-	}
 	s->acked = 0;
 	s->mail_ok = false;
 	s->nrcpt_ok = 0;
 	s->ignore_final = false;
 	s->flags |= F_IN_TX;
 	/* RFC 2920: with PIPELINING, MAIL, every RCPT and DATA in one write */
-	tx_send_more(s, 0, (s->flags & F_PIPELINING) ? j->nrcpts + 1 : 0);
+	tx_send_more(s, 0, (s->flags & F_PIPELINING) ? s->nlive + 1 : 0);
 	set_state(s, SC_XFER, T_COMMAND);
 }
 
@@ -1206,8 +1244,8 @@ on_xfer(struct smtpc_session *s, const struct smtpc_reply *r)
 		if (r->code / 100 == 2)
 			s->mail_ok = true;
 		else {
-			for (size_t i = 0; i < j->nrcpts; i++)
-				set_result(s, i, r);
+			for (size_t i = 0; i < s->nlive; i++)
+				set_result(s, s->live[i], r);
 			if (!pipe) {
 				tx_end(s);
 				return 0;
@@ -1217,17 +1255,17 @@ on_xfer(struct smtpc_session *s, const struct smtpc_reply *r)
 			tx_send_more(s, 1, 1);
 		return 0;
 	}
-	if (k <= j->nrcpts) {
+	if (k <= s->nlive) {
 		/* RCPT k */
 		if (s->mail_ok) {
 			if (r->code / 100 == 2) {
-				s->rcpt_ok[k - 1] = true;
+				s->rcpt_ok[s->live[k - 1]] = true;
 				s->nrcpt_ok++;
 			} else
-				set_result(s, k - 1, r);
+				set_result(s, s->live[k - 1], r);
 		}
 		if (!pipe) {
-			if (k < j->nrcpts)
+			if (k < s->nlive)
 				tx_send_more(s, k + 1, k + 1);
 			else if (s->nrcpt_ok > 0)
 				tx_send_more(s, k + 1, k + 1);
@@ -1236,7 +1274,7 @@ on_xfer(struct smtpc_session *s, const struct smtpc_reply *r)
 				return 0;
 			}
 		}
-		if (k == j->nrcpts && pipe)
+		if (k == s->nlive && pipe)
 			set_state(s, SC_XFER, T_DATA_INIT);
 		return 0;
 	}

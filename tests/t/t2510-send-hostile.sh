@@ -85,6 +85,31 @@ test_expect_success "a reply of more than 100 lines is a protocol error" "
 	snd manylines $fport --tls none && rc_is manylines 75 &&
 	grep -q 'reply longer than 100 lines' '$TRASH/manylines.out'"
 
+# a damaged or hostile spool: a recipient with CR LF must not become commands
+GEN="$top_builddir/tests/unit/spool_gen"
+fake pipecheck
+cat >"$TRASH/q.yaml" <<EOF2
+hostname: client.example.org
+state_dir: $TRASH/q
+send:
+  routes:
+    - domain: bounce.test
+      next_hop: "maildir:$TRASH/bounces"
+    - domain: "*"
+      next_hop: "[127.0.0.1]:$fport"
+      tls: none
+EOF2
+test_expect_success "a recipient with CR LF from the spool is refused, never sent as commands" "
+	test -x '$GEN' || exit 77
+	mkdir -p '$TRASH/q/queue' &&
+	evil=\$(printf 'x@example.com>\r\nRSET\r\nRCPT TO:<evil@example.com') &&
+	'$GEN' '$TRASH/q/queue' --from s@bounce.test --to \"\$evil\" --to good@example.com >/dev/null &&
+	'$DSMTPC' -c '$TRASH/q.yaml' once >'$TRASH/evil.out' 2>&1; rc=\$?; cat '$TRASH/evil.out'; test \$rc = 0 &&
+	grep -q 'RCPT TO:<good@example.com>' '$TRASH/pipecheck.log' &&
+	! grep -q 'RSET\|evil' '$TRASH/pipecheck.log' &&
+	grep -q 'status=bounced (553 5.1.3 address with control characters' '$TRASH/evil.out' &&
+	grep -l -q 'Final-Recipient' '$TRASH'/bounces/new/*"
+
 test_expect_success "nobody listening: connection refused, deferred" "
 	p=\$(free_port) && snd refused \$p --tls none && rc_is refused 75 &&
 	grep -q 'connect to 127.0.0.1\[127.0.0.1\]:'\$p': Connection refused' '$TRASH/refused.out'"

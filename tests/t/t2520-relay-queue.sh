@@ -159,7 +159,7 @@ test_expect_success "a refused recipient is bounced: RFC 3464 report to the send
 	grep -q 'Content-Type: multipart/report; report-type=delivery-status' \"\$f\" &&
 	grep -q '^Final-Recipient: rfc822; nobody@elsewhere.net' \"\$f\" &&
 	grep -q '^Action: failed' \"\$f\" && grep -q '^Status: 5.7.1' \"\$f\" &&
-	grep -q '^Diagnostic-Code: x-dsmtp; 554 5.7.1 <nobody@elsewhere.net>: Relay access denied' \"\$f\" &&
+	grep -q '^Diagnostic-Code: smtp; 554 5.7.1 <nobody@elsewhere.net>: Relay access denied' \"\$f\" &&
 	grep -q '^Subject: bounce-1' \"\$f\" && ! grep -q '^.line 5 ' \"\$f\" &&
 	grep -q '^Return-Path: <>' \"\$f\""
 
