@@ -28,6 +28,7 @@
 
 #define BUSY_RETRY	0.05	/* lease held by a committer: look again soon */
 #define BUSY_MAX	40	/* once: give up on a message another process holds */
+#define INFLIGHT_BYTES	(256u * 1024 * 1024)	/* message bytes held in memory at once */
 
 struct qmsg;
 
@@ -74,6 +75,7 @@ struct queue {
 	struct qmsg		*inflight;
 	unsigned		 ninflight;
 	unsigned		 max_inflight;
+	size_t			 inflight_bytes;	/* sum of the loaded messages */
 	struct sched		*sched;
 	size_t			 nsched, capsched;
 	bool			 stopping;
@@ -483,6 +485,7 @@ msg_finish(struct qmsg *m)
 	if (m->next)
 		m->next->prev = m->prev;
 	q->ninflight--;
+	q->inflight_bytes -= m->len;
 	msg_free(m);
 	if (!q->stopping) {
 		/* dispatch from the loop, not from here: local deliveries
@@ -693,6 +696,7 @@ msg_start(struct queue *q, struct sched *s)
 		return;
 	}
 	s->inflight = true;
+	q->inflight_bytes += m->len;
 	m->next = q->inflight;
 	if (q->inflight)
 		q->inflight->prev = m;
@@ -774,7 +778,10 @@ dispatch(struct queue *q)
 
 	while (again && !q->stopping) {
 		again = false;
-		for (size_t i = 0; i < q->nsched && q->ninflight < q->max_inflight; i++) {
+		/* bounded in count and in bytes: messages are held whole in
+		 * memory while they are delivered (one is always allowed) */
+		for (size_t i = 0; i < q->nsched && q->ninflight < q->max_inflight &&
+		    (q->ninflight == 0 || q->inflight_bytes < INFLIGHT_BYTES); i++) {
 			struct sched *s = &q->sched[i];
 			size_t before = q->nsched;
 
