@@ -26,6 +26,7 @@
 #include <ev.h>
 
 #include "common/spool.h"
+#include "common/spool_int.h"	/* spool_crc32c, for its own test */
 
 static char qdir[256];
 
@@ -1265,6 +1266,45 @@ START_TEST(test_kill9_writer)
 }
 END_TEST
 
+/* a plain bitwise CRC-32C to hold the fast one against */
+static uint32_t
+crc_ref(const unsigned char *p, size_t len)
+{
+	uint32_t c = 0xffffffffu;
+
+	while (len--) {
+		c ^= *p++;
+		for (int k = 0; k < 8; k++)
+			c = (c & 1) ? (c >> 1) ^ 0x82F63B78u : c >> 1;
+	}
+	return ~c;
+}
+
+START_TEST(test_crc32c)
+{
+	static unsigned char buf[4096 + 16];
+	uint32_t c;
+
+	/* the published check value of CRC-32C (RFC 3720 B.4 family) */
+	ck_assert_uint_eq(spool_crc32c(0, "123456789", 9), 0xe3069283u);
+	ck_assert_uint_eq(spool_crc32c(0, "", 0), 0);
+	for (size_t i = 0; i < sizeof(buf); i++)
+		buf[i] = (unsigned char)(i * 131 + 7);
+	/* every alignment and many lengths, in one piece and split anywhere */
+	for (size_t off = 0; off < 16; off++) {
+		for (size_t len = 0; len < 300; len += 1 + len / 16) {
+			ck_assert_uint_eq(spool_crc32c(0, buf + off, len), crc_ref(buf + off, len));
+			for (size_t cut = 0; cut <= len; cut += 1 + len / 5) {
+				c = spool_crc32c(0, buf + off, cut);
+				c = spool_crc32c(c, buf + off + cut, len - cut);
+				ck_assert_uint_eq(c, crc_ref(buf + off, len));
+			}
+		}
+	}
+	ck_assert_uint_eq(spool_crc32c(0, buf, 4096), crc_ref(buf, 4096));
+}
+END_TEST
+
 static Suite *
 spool_suite(void)
 {
@@ -1293,6 +1333,7 @@ spool_suite(void)
 	tcase_add_test(tc, test_inotify);
 	tcase_add_test(tc, test_async_update_remove);
 	tcase_add_test(tc, test_kill9_writer);
+	tcase_add_test(tc, test_crc32c);
 	suite_add_tcase(s, tc);
 	return s;
 }
