@@ -465,8 +465,10 @@ refill(void)
 		if (!budget_left())
 			break;
 		/* the connections that have not begun a message yet will take
-		 * the last messages: do not open more than are left */
-		if (lg.total && lg.per_conn && lg.msgs_started + lg.pending >= lg.total)
+		 * up to per_conn of the last messages each: open no more than
+		 * the messages left need */
+		if (lg.total && lg.per_conn &&
+		    lg.msgs_started + (unsigned long)lg.pending * lg.per_conn >= lg.total)
 			break;
 		conn_open(i);
 	}
