@@ -16,7 +16,7 @@ state_dir: $TRASH/c
 trust:
   ca_file: $pki/ca-bundle.pem
 EOF2
-export DSMTPC_TIMEOUT=3
+export DSMTPC_TIMEOUT=5
 
 # fake MODE: start tests/t/fakesmtp.py, its port in $fport
 fake() {
