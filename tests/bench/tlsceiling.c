@@ -95,8 +95,8 @@ tc_fill(struct tc_conn *c)
 			n = gnutls_record_recv(c->tls, c->buf + c->len, sizeof(c->buf) - c->len);
 			if (n == GNUTLS_E_INTERRUPTED && !tc_stop)
 				continue;
-			if (n == GNUTLS_E_AGAIN)
-				return -1;	/* SO_RCVTIMEO expired */
+			if (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED)
+				return -1;	/* SO_RCVTIMEO expired, or SIGTERM */
 			if (n < 0 && !gnutls_error_is_fatal((int)n))
 				continue;
 			if (n == GNUTLS_E_PREMATURE_TERMINATION)
