@@ -23,6 +23,7 @@
 #include "common/config.h"
 #include "common/diag.h"
 #include "tls/tls.h"
+#include "common/utf8.h"
 #include "logs/plog.h"
 
 #define PLOG_FLUSH_AT	(64 * 1024)	/* flush once this much is buffered */
@@ -181,34 +182,7 @@ sb_free(struct sbuf *b)
 size_t
 plog_utf8_len(const unsigned char *s, size_t n)
 {
-	unsigned char c = s[0], lo = 0x80, hi = 0xbf;
-	size_t len, i;
-
-	if (c >= 0xc2 && c <= 0xdf)
-		len = 2;
-	else if (c >= 0xe0 && c <= 0xef) {
-		len = 3;
-		if (c == 0xe0)
-			lo = 0xa0;
-		else if (c == 0xed)
-			hi = 0x9f;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		len = 4;
-		if (c == 0xf0)
-			lo = 0x90;
-		else if (c == 0xf4)
-			hi = 0x8f;
-	} else
-		return 0;
-	if (n < len || s[1] < lo || s[1] > hi)
-		return 0;
-	for (i = 2; i < len; i++)
-		if (s[i] < 0x80 || s[i] > 0xbf)
-			return 0;
-	/* C1 controls (U+0080..U+009F) are escaped byte by byte */
-	if (c == 0xc2 && s[1] < 0xa0)
-		return 0;
-	return len;
+	return utf8_char_len(s, n);
 }
 
 /* the visible escape (see plog.h): peer bytes can never break a line,

@@ -11,6 +11,7 @@
 #include <strings.h>
 
 #include "common/addr.h"
+#include "common/utf8.h"
 #include "smtpd/cmd.h"
 
 size_t
@@ -120,30 +121,17 @@ toolong:
 	return -1;
 }
 
-/* length of the well-formed UTF-8 sequence of a non-ASCII character at
- * p (no overlongs, no surrogates, no C1 controls, at most U+10FFFF), or 0 */
+/* length of a well-formed UTF-8 character at p that may stand in a domain
+ * (utf8_char_len, and not NBSP, the line/paragraph separators or BOM), or 0 */
 static size_t
 utf8_char(const unsigned char *p)
 {
-	unsigned cp;
-	size_t n;
+	size_t n = utf8_char_len(p, strlen((const char *)p));
 
-	if (p[0] >= 0xc2 && p[0] <= 0xdf)
-		n = 2, cp = p[0] & 0x1fu;
-	else if (p[0] >= 0xe0 && p[0] <= 0xef)
-		n = 3, cp = p[0] & 0x0fu;
-	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
-		n = 4, cp = p[0] & 0x07u;
-	else
+	if (n == 2 && p[0] == 0xc2 && p[1] == 0xa0)
 		return 0;
-	for (size_t i = 1; i < n; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (p[i] & 0x3fu);
-	}
-	if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-	    (cp >= 0xd800 && cp <= 0xdfff) || cp < 0xa0 || cp == 0x2028 || cp == 0x2029 ||
-	    cp == 0xfeff)
+	if (n == 3 && ((p[0] == 0xe2 && p[1] == 0x80 && (p[2] == 0xa8 || p[2] == 0xa9)) ||
+	    (p[0] == 0xef && p[1] == 0xbb && p[2] == 0xbf)))
 		return 0;
 	return n;
 }

@@ -83,10 +83,10 @@ EXTRA_CFLAGS=$(pkg-config --cflags gnutls libev 2>/dev/null)
 # the sources and libraries of each target, and its fuzzing options
 target_srcs() {
 	case $1 in
-	smtp_cmd)   echo "smtpd/cmd.c common/addr.c common/diag.c" ;;
+	smtp_cmd)   echo "smtpd/cmd.c common/addr.c common/diag.c common/utf8.c" ;;
 	data)       echo "smtpd/data.c" ;;
 	config)     echo "common/config.c common/addr.c common/diag.c" ;;
-	plog_read)  echo "logs/plog_read.c logs/plog_write.c common/config.c common/addr.c common/diag.c" ;;
+	plog_read)  echo "logs/plog_read.c logs/plog_write.c common/config.c common/addr.c common/diag.c common/utf8.c" ;;
 	smtp_reply) echo "smtpc/reply.c" ;;
 	esac
 }
