@@ -203,6 +203,13 @@ scan(struct queue *q)
 	spool_list_free(envs, n);
 }
 
+static bool
+at_capacity(const struct queue *q)
+{
+	return q->ninflight >= q->max_inflight ||
+	    (q->ninflight > 0 && q->inflight_bytes >= INFLIGHT_BYTES);
+}
+
 /* the timer wakes for the earliest due message not in flight */
 static void
 arm_wake(struct queue *q)
@@ -210,7 +217,9 @@ arm_wake(struct queue *q)
 	double next = 1e300, now = now_d();
 
 	ev_timer_stop(q->loop, &q->wake);
-	if (q->stopping)
+	/* at capacity, the next finished message dispatches again: a timer
+	 * for messages already due would only spin the loop */
+	if (q->stopping || at_capacity(q))
 		return;
 	for (size_t i = 0; i < q->nsched; i++) {
 		const struct sched *s = &q->sched[i];
@@ -780,8 +789,7 @@ dispatch(struct queue *q)
 		again = false;
 		/* bounded in count and in bytes: messages are held whole in
 		 * memory while they are delivered (one is always allowed) */
-		for (size_t i = 0; i < q->nsched && q->ninflight < q->max_inflight &&
-		    (q->ninflight == 0 || q->inflight_bytes < INFLIGHT_BYTES); i++) {
+		for (size_t i = 0; i < q->nsched && !at_capacity(q); i++) {
 			struct sched *s = &q->sched[i];
 			size_t before = q->nsched;
 
