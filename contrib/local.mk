@@ -1,3 +1,6 @@
 # contrib/local.mk: scripts, example configs, systemd units
 EXTRA_DIST += contrib/deps contrib/check contrib/quickstart
 EXTRA_DIST += contrib/systemd/dsmtpd.service contrib/systemd/dsmtpc.service
+EXTRA_DIST += contrib/loopback-demo contrib/examples/edge.yaml contrib/examples/hub.yaml \
+	contrib/examples/fabrikam.yaml contrib/examples/contoso.yaml
+TESTS += tests/t/t3600-loopback-demo.sh

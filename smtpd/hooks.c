@@ -117,6 +117,21 @@ tls_summary(struct smtpd_session *s)
 	    f->peer.present ? "\"" : "", (unsigned long long)s->id);
 }
 
+/* the trust.pins set the client's certificate matches (direct trust),
+ * so logs and the Received header can say "pin=hub" next to the chain */
+static void
+peer_pin_name(const struct dsmtp_config *cfg, const struct tls_cert_facts *f, char *out,
+    size_t len)
+{
+	out[0] = '\0';
+	for (size_t i = 0; i < cfg->trust.npins; i++)
+		for (size_t k = 0; k < cfg->trust.pins[i].pins.n; k++)
+			if (policy_pin_matches(cfg->trust.pins[i].pins.v[k], f)) {
+				snprintf(out, len, "%s", cfg->trust.pins[i].name);
+				return;
+			}
+}
+
 void
 smtpd_hook_tls_ready(struct smtpd_session *s)
 {
@@ -125,11 +140,13 @@ smtpd_hook_tls_ready(struct smtpd_session *s)
 		return;
 	}
 	s->has_tls_facts = true;
+	if (s->tls.peer.present)
+		peer_pin_name(&s->srv->cfg, &s->tls.peer.leaf, s->peer_pin, sizeof(s->peer_pin));
 	if (s->log) {
 		plog_tls(s->srv->plog, plog_sess(s), &s->tls);
 		if (s->tls.peer.present)
 			plog_verification(s->srv->plog, plog_sess(s), s->tls.peer.chain_reason,
-			    "-", "none");
+			    "-", s->peer_pin[0] ? s->peer_pin : "none");
 	}
 	tls_summary(s);
 }

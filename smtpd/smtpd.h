@@ -103,6 +103,7 @@ struct smtpd_session {
 	char			 local[80];
 	struct tls_session_facts tls;
 	bool			 has_tls_facts;
+	char			 peer_pin[64];	/* trust.pins set the client certificate matches */
 	void			*log;		/* struct plog_session * */
 	struct tx_commit	*commit;	/* a spool commit in flight, or NULL */
 	struct smtpd_session	*next, *prev;

@@ -61,10 +61,11 @@ received_header(struct smtpd_session *s, char *out, size_t len)
 		header_safe(f->peer.present ? f->peer.leaf.subject : "", subj, sizeof(subj));
 		header_safe(f->peer.chain_reason, why, sizeof(why));
 		n += snprintf(out + n, len - (size_t)n,
-		    "\t(version=%s cipher=%s bits=%u)\r\n\t(client certificate: %s%s%s verify=%s)\r\n",
+		    "\t(version=%s cipher=%s bits=%u)\r\n\t(client certificate: %s%s%s verify=%s%s%s)\r\n",
 		    f->version, f->cipher, f->cipher_bits,
 		    f->peer.present ? "subject=\"" : "none", f->peer.present ? subj : "",
-		    f->peer.present ? "\"" : "", f->peer.present ? why : "none");
+		    f->peer.present ? "\"" : "", f->peer.present ? why : "none",
+		    s->peer_pin[0] ? " pin=" : "", s->peer_pin);
 		if (s->tx->domain_secured)
 			n += snprintf(out + n, len - (size_t)n, "\t(domain-secured for %s)\r\n",
 			    s->tx->ds_domain);
