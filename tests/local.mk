@@ -23,5 +23,6 @@ EXTRA_DIST += tests/t/lib.sh \
 	tests/t/configs/bad-syntax.yaml tests/t/configs/bad-pin.yaml \
 	tests/t/configs/bad-pin-name.yaml tests/t/configs/good-edge.yaml \
 	tests/t/configs/good-empty.yaml
-# every integration script any local.mk added is distributed
-EXTRA_DIST += $(filter %.sh,$(TESTS))
+# every integration script is distributed (from the tree, not from TESTS,
+# which a command line like `make distcheck TESTS=...` may narrow)
+EXTRA_DIST += $(patsubst $(srcdir)/%,%,$(wildcard $(srcdir)/tests/t/*.sh $(srcdir)/tests/t/*.py))
