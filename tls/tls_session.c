@@ -22,6 +22,7 @@ struct tls_sess {
 	size_t			 pending_send;	/* a send that returned E_AGAIN */
 	char			*cache_key;	/* client: where to remember the session */
 	bool			 bye_sent;
+	bool			 handshaken;
 };
 
 /* map a GnuTLS return code to conn's: AGAIN with a direction, or FAIL */
@@ -90,6 +91,7 @@ sess_handshake(struct conn *c)
 	} while (rc < 0 && rc != GNUTLS_E_AGAIN && rc != GNUTLS_E_INTERRUPTED &&
 	    !gnutls_error_is_fatal(rc));
 	if (rc == 0) {
+		t->handshaken = true;
 		if (t->cache_key) {
 			gnutls_datum_t d = { NULL, 0 };
 
@@ -121,6 +123,16 @@ sess_close(struct conn *c)
 
 	if (t == NULL)
 		return;
+	/* TLS 1.3 tickets arrive after the handshake: remember the session
+	 * for its next hop now, when the ticket has been read */
+	if (t->cache_key && t->handshaken) {
+		gnutls_datum_t d = { NULL, 0 };
+
+		if (gnutls_session_get_data2(t->s, &d) == 0 && d.size > 0)
+			tls_creds_cache_put(t->cr, t->cache_key, &d);
+		else
+			gnutls_free(d.data);
+	}
 	/* one non-blocking close_notify; we do not wait for the answer */
 	if (!t->bye_sent && !(c->flags & CONN_F_HANDSHAKE))
 		(void)gnutls_bye(t->s, GNUTLS_SHUT_WR);

@@ -16,7 +16,7 @@ ntest=0
 cleanup_() {
 	# processes started inside a test body (a subshell) leave NAME.pid files
 	for f in "$TRASH"/*.pid; do
-		[ -f "$f" ] && PIDS="$PIDS $(cat "$f")"
+		[ -f "$f" ] && PIDS="$PIDS $(tr '\n' ' ' <"$f")"
 	done
 	for p in $PIDS; do
 		kill "$p" 2>/dev/null
@@ -85,6 +85,8 @@ start_bg() {
 	"$@" >"$TRASH/$_name.log" 2>&1 &
 	LAST_PID=$!
 	PIDS="$PIDS $LAST_PID"
+	# also on disk: a start inside a test body (a subshell) is cleaned up too
+	echo "$LAST_PID" >>"$TRASH/$_name.pid"
 }
 
 DSMTPD="$top_builddir/dsmtpd"
