@@ -3,4 +3,4 @@ EXTRA_DIST += contrib/deps contrib/check contrib/quickstart
 EXTRA_DIST += contrib/systemd/dsmtpd.service contrib/systemd/dsmtpc.service
 EXTRA_DIST += contrib/loopback-demo contrib/examples/edge.yaml contrib/examples/hub.yaml \
 	contrib/examples/fabrikam.yaml contrib/examples/contoso.yaml
-TESTS += tests/t/t3600-loopback-demo.sh
+TESTS += tests/t/t3600-loopback-demo.sh tests/t/t3700-policy-probe.sh

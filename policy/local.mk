@@ -13,10 +13,11 @@ policy_libpolicy_a_SOURCES = \
 
 # dsmtp-policy reads the enabled certificate through tls/'s store
 bin_PROGRAMS += dsmtp-policy
-dsmtp_policy_SOURCES = policy/policy_main.c
+dsmtp_policy_SOURCES = policy/policy_main.c policy/probe.c
 dsmtp_policy_CPPFLAGS = $(AM_CPPFLAGS) -DDSMTP_POLICY_TLS_STORE
-dsmtp_policy_LDADD = policy/libpolicy.a tls/libtls.a common/libcommon.a $(GNUTLS_LIBS) \
-	$(YAML_LIBS)
+dsmtp_policy_CFLAGS = $(AM_CFLAGS) $(CARES_CFLAGS)
+# probe talks SMTP with dsmtpc's engine (smtpc/libsmtpc.a)
+dsmtp_policy_LDADD = $(SMTPC_LIBS)
 
 dist_man_MANS += man/dsmtp-policy.1
 

@@ -311,9 +311,11 @@ cmd_explain(int argc, char **argv, const char *config_path)
 	return fflush(stdout) == 0 ? 0 : EX_DSMTP_IOERR;
 }
 
+int policy_cmd_probe(int argc, char **argv, const char *config_path);	/* probe.c */
+
 static const struct cli_cmd policy_cmds[] = {
 	{ "check", "validate the configuration and the certificate's coverage", cmd_check },
-	{ "probe", "connect to a destination and judge every TLS level", NULL },
+	{ "probe", "connect to a destination and judge every TLS level", policy_cmd_probe },
 	{ "explain", "show the effective route, level, names and pins for a domain", cmd_explain },
 	{ NULL, NULL, NULL }
 };

@@ -792,6 +792,11 @@ tls_ready(struct smtpc_session *s)
 	    v.pass ? "pass" : "FAIL", (unsigned long long)s->id);
 	if (s->ctx->print_facts)
 		print_facts(s, &v);
+	if (s->ctx->probe) {
+		s->ctx->probe(s->ctx, s->peer, true, &s->tls, NULL);
+		remember_failure(s, SMTPC_TEMP, "4.0.0", "probe of %s done", s->peer);
+		return session_abandon(s, "probe done");
+	}
 	if (!v.pass) {
 		/* mandatory and up: fail closed, never a byte of the envelope */
 		remember_failure(s, SMTPC_TEMP, "4.7.5", "TLS policy failure with %s: %s", s->peer,
@@ -822,6 +827,10 @@ tls_failed(struct smtpc_session *s, const char *why)
 	}
 	remember_failure(s, SMTPC_TEMP, "4.7.5", "TLS handshake with %s failed: %s (%s)", s->peer,
 	    why, v.reason);
+	if (s->ctx->probe) {
+		s->ctx->probe(s->ctx, s->peer, true, NULL, why);
+		return session_abandon(s, "probe done");
+	}
 	if (v.plaintext && !s->plain_retry_done) {
 		diag_info("%016llx %s: %s; retrying in plaintext", (unsigned long long)s->id,
 		    s->peer, s->fail_text);
@@ -885,6 +894,12 @@ after_greeting(struct smtpc_session *s)
 		return 0;
 	}
 	dest_of(s, &pd);
+	if (s->ctx->probe && (!(s->flags & F_STARTTLS) || s->ctx->creds == NULL)) {
+		s->ctx->probe(s->ctx, s->peer, (s->flags & F_STARTTLS) != 0, NULL,
+		    s->ctx->creds ? "STARTTLS not offered" : "no TLS credentials here");
+		remember_failure(s, SMTPC_TEMP, "4.0.0", "probe of %s done", s->peer);
+		return session_abandon(s, "probe done");
+	}
 	if (s->ctx->print_facts && (s->dest->level == LEVEL_NONE || (s->flags & F_NOTLS) ||
 	    !(s->flags & F_STARTTLS)))
 		printf("TLS: none (%s)\n", s->dest->level == LEVEL_NONE ? "level none" :
@@ -1084,6 +1099,11 @@ static void
 tx_begin(struct smtpc_session *s)
 {
 	struct smtpc_job *j = s->job;
+
+	if (s->ctx->probe) {	/* a probe never sends mail, whatever happened */
+		(void)session_abandon(s, "probe done");
+		return;
+	}
 
 	if ((s->live = calloc(j->nrcpts ? j->nrcpts : 1, sizeof(*s->live))) == NULL ||
 	    (s->rcpt_ok = calloc(j->nrcpts ? j->nrcpts : 1, sizeof(*s->rcpt_ok))) == NULL) {

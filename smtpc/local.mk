@@ -2,12 +2,18 @@
 bin_PROGRAMS += dsmtpc
 dsmtpc_SOURCES = smtpc/main.c
 dsmtpc_LDADD = common/libcommon.a $(YAML_LIBS) $(EV_LIBS) $(PTHREAD_LIBS)
-# delivery: run, once, send (the client session, routing, scheduler)
-dsmtpc_SOURCES += smtpc/smtpc.h smtpc/reply.c smtpc/retry.c smtpc/bounce.c smtpc/route.c \
-	smtpc/client.c smtpc/maildir.c smtpc/queue.c smtpc/send.c
-dsmtpc_CFLAGS = $(AM_CFLAGS) $(CARES_CFLAGS)
-dsmtpc_LDADD += policy/libpolicy.a logs/libplog.a tls/libtls.a common/libcommon.a \
+# the send engine (client session, routing, retries, DSNs) is a library:
+# dsmtpc delivers with it, dsmtp-policy probe talks to servers with it
+noinst_LIBRARIES += smtpc/libsmtpc.a
+smtpc_libsmtpc_a_SOURCES = smtpc/smtpc.h smtpc/reply.c smtpc/retry.c smtpc/bounce.c \
+	smtpc/route.c smtpc/client.c smtpc/maildir.c
+smtpc_libsmtpc_a_CFLAGS = $(AM_CFLAGS) $(CARES_CFLAGS)
+SMTPC_LIBS = smtpc/libsmtpc.a policy/libpolicy.a logs/libplog.a tls/libtls.a common/libcommon.a \
 	$(GNUTLS_LIBS) $(YAML_LIBS) $(CARES_LIBS) $(EV_LIBS) $(PTHREAD_LIBS)
+# delivery: run, once, send (the scheduler and the one-shot sender)
+dsmtpc_SOURCES += smtpc/queue.c smtpc/send.c
+dsmtpc_CFLAGS = $(AM_CFLAGS) $(CARES_CFLAGS)
+dsmtpc_LDADD += $(SMTPC_LIBS)
 
 # delivery tests: the reply parser, retry schedule and DSN builder (Check),
 # then dsmtpc against real receivers (tests/t/t25NN-*.sh)

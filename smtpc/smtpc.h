@@ -181,6 +181,10 @@ struct smtpc {
 	double			 timeout_cap;	/* 0, or every timeout at most this */
 	ev_timer		 logflush;	/* protocol log flushed every second */
 	void			(*idle)(struct smtpc *);	/* a session ended */
+	/* dsmtp-policy probe: a session stops after STARTTLS (or its absence
+	 * or failure), hands over what it saw, and never sends MAIL */
+	void			(*probe)(struct smtpc *ctx, const char *peer, bool offered,
+				    const struct tls_session_facts *f, const char *why);
 	void			*arg;
 };
 
