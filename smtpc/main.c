@@ -20,6 +20,7 @@
 #include "common/config.h"
 #include "common/diag.h"
 #include "common/spool.h"
+#include "common/utf8.h"
 #include "smtpc/smtpc.h"
 
 static int	cmd_queue(int argc, char **argv, const char *config_path);
@@ -80,40 +81,6 @@ put_text(FILE *out, const char *s)
 	}
 }
 
-/* length of the valid UTF-8 sequence at p, 0 if none (RFC 3629: no
- * overlongs, no surrogates, nothing above U+10FFFF) */
-static size_t
-utf8_len(const unsigned char *p)
-{
-	unsigned char c = p[0];
-	unsigned char lo = 0x80, hi = 0xbf;
-	size_t n;
-
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf)
-		n = 2;
-	else if (c >= 0xe0 && c <= 0xef) {
-		n = 3;
-		if (c == 0xe0)
-			lo = 0xa0;
-		else if (c == 0xed)
-			hi = 0x9f;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		n = 4;
-		if (c == 0xf0)
-			lo = 0x90;
-		else if (c == 0xf4)
-			hi = 0x8f;
-	} else
-		return 0;
-	if (p[1] < lo || p[1] > hi)
-		return 0;
-	for (size_t i = 2; i < n; i++)
-		if (p[i] < 0x80 || p[i] > 0xbf)
-			return 0;
-	return n;
-}
 
 /* a JSON string (RFC 8259); a byte that is not UTF-8 becomes the code
  * point of the same value (as Latin-1 would read it), so output is
@@ -135,7 +102,11 @@ put_json(FILE *out, const char *s)
 			p++;
 		} else if (*p < 0x20) {
 			fprintf(out, "\\u%04x", *p++);
-		} else if ((n = utf8_len(p)) == 0) {
+		} else if (*p == 0xc2 && p[1] >= 0x80 && p[1] < 0xa0) {
+			/* a C1 control: as its code point, not raw */
+			fprintf(out, "\\u%04x", p[1]);
+			p += 2;
+		} else if ((n = *p < 0x80 ? 1 : utf8_char_len(p, 4)) == 0) {	/* NUL-terminated: a short sequence fails at the NUL */
 			fprintf(out, "\\u%04x", *p++);
 		} else {
 			fwrite(p, 1, n, out);
