@@ -757,7 +757,7 @@ cmd_starttls(struct smtpd_session *s, const char *args)
 		return;
 	}
 	if (s->srv->cfg.receive.tls == RECV_TLS_NONE || s->srv->creds == NULL) {
-		smtpd_reply(s, "502 5.5.1 Error: command not implemented");
+		smtpd_reply(s, "502 5.5.1 Error: STARTTLS not available here");
 		session_error(s);
 		return;
 	}
