@@ -222,7 +222,8 @@ START_TEST(test_data_splits)
 		ck_assert_msg(d.st == DATA_DONE, "case %d split %zu: no end", _i, split);
 		ck_assert_msg(used == want, "case %d split %zu: consumed %zu, want %zu", _i, split, used, want);
 		ck_assert_uint_eq(buf_avail(&out), body_len(_i));
-		ck_assert_msg(memcmp(buf_head(&out), datas[_i].body, body_len(_i)) == 0,
+		/* (an empty body leaves the buffer unallocated: no memcmp on NULL) */
+		ck_assert_msg(body_len(_i) == 0 || memcmp(buf_head(&out), datas[_i].body, body_len(_i)) == 0,
 		    "case %d split %zu: body differs", _i, split);
 		ck_assert_int_eq(d.bare, datas[_i].bare);
 		ck_assert(!failed);
