@@ -886,6 +886,39 @@ ino_cb(struct ev_loop *loop, ev_io *w, int revents)
 	dispatch(q);
 }
 
+/* a finding of the policy checks, on stderr (notes stay quiet) */
+static void
+check_emit(void *arg, enum policy_finding kind, const char *text)
+{
+	(void)arg;
+	if (kind == POLICY_ERROR)
+		diag_warnx("policy: error: %s", text);
+	else if (kind == POLICY_WARNING)
+		diag_warnx("policy: %s", text);
+}
+
+/* DESIGN.md 8 and issue 6: dsmtpc, like dsmtpd, refuses to run a
+ * configuration whose policy checks fail, our certificate's coverage of
+ * every domain-secure namespace included */
+static int
+start_checks(struct queue *q)
+{
+	struct policy_check r = { check_emit, NULL, 0, 0 };
+	const struct tls_cert_facts *ours = tls_creds_local(q->ctx.creds, NULL);
+
+	policy_check_config(&r, &q->cfg);
+	if (ours)
+		policy_check_certificate(&r, &q->cfg, ours, time(NULL));
+	else if (config_domain_secure_used(&q->cfg)) {
+		diag_warnx("policy: error: domain security is configured but we have no certificate "
+		    "to present (dsmtp-cert new, or certificates: in the configuration)");
+		r.errors++;
+	}
+	if (r.errors)
+		diag_warnx("the configuration has %u policy error(s); not starting", r.errors);
+	return r.errors ? -1 : 0;
+}
+
 /* SIGTERM/SIGINT: abandon sessions, write what is known, stop */
 static void
 stop_cb(struct ev_loop *loop, ev_signal *w, int revents)
@@ -974,6 +1007,11 @@ queue_main(int argc, char **argv, const char *config_path, bool once)
 	}
 	if (smtpc_ctx_init(&q->ctx, q->loop, &q->cfg, true, &err) < 0) {
 		diag_warnx("%s", err.msg);
+		rc = EX_DSMTP_CONFIG;
+		goto out_spool;
+	}
+	if (start_checks(q) < 0) {
+		smtpc_ctx_free(&q->ctx);
 		rc = EX_DSMTP_CONFIG;
 		goto out_spool;
 	}

@@ -82,4 +82,7 @@ test_expect_success "dsmtpd refuses to start when our certificate misses a names
 	'$DSMTPD' -c '$TRASH/bad.yaml' 2>'$TRASH/bad.err'; rc=\$?; cat '$TRASH/bad.err';
 	test \$rc = 78 && grep -q 'fabrikam.example' '$TRASH/bad.err' &&
 	grep -q 'mail.example.com' '$TRASH/bad.err' && ! grep -q 'listening on' '$TRASH/bad.err'"
+test_expect_success "dsmtpc run refuses to start on the same configuration, for the same reason" "
+	timeout 20 '$DSMTPC' -c '$TRASH/bad.yaml' run 2>'$TRASH/badc.err'; rc=\$?; cat '$TRASH/badc.err';
+	test \$rc = 78 && grep -q 'fabrikam.example' '$TRASH/badc.err'"
 finish
