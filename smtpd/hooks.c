@@ -89,8 +89,6 @@ smtpd_hook_info(struct smtpd_session *s, const char *fmt, ...)
 int
 smtpd_hook_starttls(struct smtpd_session *s, char *why, size_t len)
 {
-	const struct tls_cert_facts *local;
-	const char *sel = NULL;
 	struct dsmtp_err err;
 
 	if (tls_conn_server(s->conn, s->srv->creds, s->srv->cfg.receive.request_client_cert, &err) < 0) {
@@ -98,8 +96,6 @@ smtpd_hook_starttls(struct smtpd_session *s, char *why, size_t len)
 		smtpd_hook_info(s, "STARTTLS refused: %s", err.msg);
 		return -1;
 	}
-	if ((local = tls_creds_local(s->srv->creds, &sel)) != NULL && s->log)
-		plog_local_cert(s->srv->plog, plog_sess(s), local, sel);
 	return 0;
 }
 
@@ -140,6 +136,9 @@ smtpd_hook_tls_ready(struct smtpd_session *s)
 		return;
 	}
 	s->has_tls_facts = true;
+	/* the certificate actually sent (SNI may have chosen another) */
+	if (s->log && s->tls.local)
+		plog_local_cert(s->srv->plog, plog_sess(s), s->tls.local, s->tls.local_why);
 	if (s->tls.peer.present)
 		peer_pin_name(&s->srv->cfg, &s->tls.peer.leaf, s->peer_pin, sizeof(s->peer_pin));
 	if (s->log) {

@@ -22,5 +22,6 @@ TESTS += \
 	tests/t/t6000-cert-new.sh \
 	tests/t/t6100-cert-request.sh \
 	tests/t/t6200-cert-pfx.sh \
+	tests/t/t6400-cert-sni.sh \
 	tests/t/t6300-cert-dsmtpd.sh
 EXTRA_DIST += tests/certs/mkcerts.sh

@@ -5,6 +5,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/config.h"
 #include "common/diag.h"
@@ -45,6 +46,39 @@ creds_common(struct tls_creds *cr, const struct dsmtp_config *cfg, const struct 
 	return 0;
 }
 
+/* DESIGN.md 7: a client that sends SNI gets the enabled certificate that
+ * names it. The selected one was loaded first, so it stays the answer for
+ * clients without SNI; GnuTLS picks among the rest by the SNI name. */
+static void
+creds_add_sni_candidates(struct tls_creds *cr, const struct dsmtp_config *cfg)
+{
+	struct tls_store st;
+	struct dsmtp_err err;
+
+	if (cfg->ncertificates > 0) {
+		for (size_t i = 0; i < cfg->ncertificates; i++)
+			if (strcmp(cfg->certificates[i].cert, cr->sel.cert_path) != 0 &&
+			    gnutls_certificate_set_x509_key_file2(cr->cert, cfg->certificates[i].cert,
+			    cfg->certificates[i].key, GNUTLS_X509_FMT_PEM, NULL, 0) < 0)
+				diag_warnx("certificate %s: not usable for SNI, skipped",
+				    cfg->certificates[i].cert);
+		return;
+	}
+	if (tls_store_open(cfg, &st, &err) < 0)
+		return;
+	for (size_t i = 0; i < st.ncerts; i++) {
+		const struct tls_store_cert *c = &st.certs[i];
+
+		if (!c->enabled || !c->has_key || strcmp(c->cert_path, cr->sel.cert_path) == 0 ||
+		    !tls_cert_facts_valid_at(&c->facts, time(NULL)))
+			continue;
+		if (gnutls_certificate_set_x509_key_file2(cr->cert, c->cert_path, c->key_path,
+		    GNUTLS_X509_FMT_PEM, NULL, 0) < 0)
+			diag_warnx("certificate %s: not usable for SNI, skipped", c->sha1);
+	}
+	tls_store_close(&st);
+}
+
 struct tls_creds *
 tls_creds_server(const struct dsmtp_config *cfg, const struct tls_trust *trust, struct dsmtp_err *err)
 {
@@ -58,6 +92,7 @@ tls_creds_server(const struct dsmtp_config *cfg, const struct tls_trust *trust, 
 	cr->server = true;
 	if (creds_common(cr, cfg, trust, true, err) < 0)
 		goto fail;
+	creds_add_sni_candidates(cr, cfg);
 	cr->tickets = cfg->receive.tls_tickets;
 	if (cr->tickets && (rc = gnutls_session_ticket_key_generate(&cr->ticket_key)) < 0) {
 		dsmtp_err_set(err, "session ticket key: %s", gnutls_strerror(rc));

@@ -23,6 +23,8 @@ struct tls_sess {
 	char			*cache_key;	/* client: where to remember the session */
 	bool			 bye_sent;
 	bool			 handshaken;
+	bool			 has_sni_facts;	/* sni_facts filled */
+	struct tls_cert_facts	 sni_facts;	/* the certificate SNI chose, if not the default */
 };
 
 /* map a GnuTLS return code to conn's: AGAIN with a direction, or FAIL */
@@ -137,6 +139,8 @@ sess_close(struct conn *c)
 	if (!t->bye_sent && !(c->flags & CONN_F_HANDSHAKE))
 		(void)gnutls_bye(t->s, GNUTLS_SHUT_WR);
 	gnutls_deinit(t->s);
+	if (t->has_sni_facts)
+		tls_cert_facts_free(&t->sni_facts);
 	free(t->cache_key);
 	free(t);
 	c->tr_ctx = NULL;
@@ -227,6 +231,43 @@ tls_conn_client(struct conn *c, struct tls_creds *cr, const char *sni, const cha
 	return 0;
 }
 
+/* the server sent another enabled certificate than the default (the
+ * client's SNI named it): its facts, kept with the session */
+static void
+local_by_sni(struct tls_sess *t, struct tls_session_facts *out)
+{
+	const gnutls_datum_t *ours = gnutls_certificate_get_ours(t->s);
+	gnutls_x509_crt_t crt;
+	unsigned char digest[32];
+	size_t dlen = sizeof(digest);
+	char hex[65], name[256];
+	size_t nlen = sizeof(name);
+	unsigned type;
+	struct dsmtp_err err;
+
+	if (ours == NULL || gnutls_fingerprint(GNUTLS_DIG_SHA256, ours, digest, &dlen) < 0)
+		return;
+	tls_hex(digest, dlen, hex);
+	if (strcmp(hex, out->local->sha256) == 0)
+		return;		/* the default one */
+	if (!t->has_sni_facts) {
+		if (gnutls_x509_crt_init(&crt) < 0)
+			return;
+		if (gnutls_x509_crt_import(crt, ours, GNUTLS_X509_FMT_DER) < 0 ||
+		    tls_cert_facts_from_crt(crt, &t->sni_facts, &err) < 0) {
+			gnutls_x509_crt_deinit(crt);
+			return;
+		}
+		gnutls_x509_crt_deinit(crt);
+		t->has_sni_facts = true;
+	}
+	out->local = &t->sni_facts;
+	if (gnutls_server_name_get(t->s, name, &nlen, &type, 0) == 0 && type == GNUTLS_NAME_DNS)
+		snprintf(out->local_why, sizeof(out->local_why), "SNI %.150s", name);
+	else
+		snprintf(out->local_why, sizeof(out->local_why), "chosen by the TLS library");
+}
+
 /* "TLS1.3" -> "TLSv1.3", as administrators read it in Postfix logs */
 static void
 version_name(gnutls_session_t s, char *out, size_t len)
@@ -269,6 +310,8 @@ tls_conn_facts(struct conn *c, struct tls_session_facts *out)
 	if (t->cr->server || gnutls_certificate_get_ours(t->s) != NULL)
 		out->local = tls_creds_local(t->cr, &why);
 	snprintf(out->local_why, sizeof(out->local_why), "%s", why ? why : "");
+	if (t->cr->server && out->local)
+		local_by_sni(t, out);
 	peers = gnutls_certificate_get_peers(t->s, &n);
 	if (peers == NULL || n == 0) {
 		out->peer.present = false;
