@@ -26,3 +26,4 @@ EXTRA_DIST += tests/t/lib.sh \
 # every integration script is distributed (from the tree, not from TESTS,
 # which a command line like `make distcheck TESTS=...` may narrow)
 EXTRA_DIST += $(patsubst $(srcdir)/%,%,$(wildcard $(srcdir)/tests/t/*.sh $(srcdir)/tests/t/*.py))
+EXTRA_DIST += tests/README.md
