@@ -71,7 +71,9 @@ struct queue {
 	int			 ino_fd;
 	ev_io			 ino;
 	ev_timer		 wake;
-	ev_signal		 sigterm, sigint;
+	ev_signal		 sigterm, sigint, sighup;
+	struct tls_creds	**retired;	/* replaced by SIGHUP; sessions may still hold them */
+	size_t			 nretired;
 	struct qmsg		*inflight;
 	unsigned		 ninflight;
 	unsigned		 max_inflight;
@@ -919,6 +921,37 @@ start_checks(struct queue *q)
 	return r.errors ? -1 : 0;
 }
 
+/* SIGHUP: our certificate and trust anew, checked as at start; the old
+ * credentials stay alive (sessions in flight use them) until we exit */
+static void
+hup_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	struct queue *q = w->data;
+	struct policy_check r = { check_emit, NULL, 0, 0 };
+	struct dsmtp_err err = { "" };
+	struct tls_creds *nc, **v;
+	const struct tls_cert_facts *ours;
+
+	(void)loop;
+	(void)revents;
+	nc = tls_creds_client(&q->cfg, q->ctx.trust, q->cfg.send.client_cert, &err);
+	if (nc == NULL) {
+		diag_warnx("SIGHUP: keeping the old certificate: %s", err.msg);
+		return;
+	}
+	if ((ours = tls_creds_local(nc, NULL)) != NULL)
+		policy_check_certificate(&r, &q->cfg, ours, time(NULL));
+	if (r.errors || (v = realloc(q->retired, (q->nretired + 1) * sizeof(*v))) == NULL) {
+		diag_warnx("SIGHUP: keeping the old certificate (%u policy error(s))", r.errors);
+		tls_creds_free(nc);
+		return;
+	}
+	q->retired = v;
+	q->retired[q->nretired++] = q->ctx.creds;
+	q->ctx.creds = nc;
+	diag_info("SIGHUP: certificate reloaded%s%s", ours ? ": " : "", ours ? ours->subject : "");
+}
+
 /* SIGTERM/SIGINT: abandon sessions, write what is known, stop */
 static void
 stop_cb(struct ev_loop *loop, ev_signal *w, int revents)
@@ -1020,6 +1053,9 @@ queue_main(int argc, char **argv, const char *config_path, bool once)
 	q->max_inflight = q->ctx.max_parallel * 4;
 	ev_init(&q->wake, wake_cb);
 	q->wake.data = q;
+	ev_signal_init(&q->sighup, hup_cb, SIGHUP);
+	q->sighup.data = q;
+	ev_signal_start(q->loop, &q->sighup);
 	ev_signal_init(&q->sigterm, stop_cb, SIGTERM);
 	ev_signal_init(&q->sigint, stop_cb, SIGINT);
 	q->sigterm.data = q->sigint.data = q;
@@ -1055,12 +1091,16 @@ queue_main(int argc, char **argv, const char *config_path, bool once)
 out_ctx:
 	ev_signal_stop(q->loop, &q->sigterm);
 	ev_signal_stop(q->loop, &q->sigint);
+	ev_signal_stop(q->loop, &q->sighup);
 	ev_timer_stop(q->loop, &q->wake);
 	if (q->ino_fd >= 0) {
 		ev_io_stop(q->loop, &q->ino);
 		close(q->ino_fd);
 	}
 	smtpc_ctx_free(&q->ctx);
+	for (size_t i = 0; i < q->nretired; i++)
+		tls_creds_free(q->retired[i]);
+	free(q->retired);
 out_spool:
 	spool_close(q->sp);
 out_loop:
