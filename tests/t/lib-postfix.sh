@@ -22,7 +22,9 @@ postfix_setup() {
 	chmod 755 "$TRASH" "$_pf"
 	chown postfix "$_pf/data"
 	# every service without chroot; smtpd on our loopback port only
-	sed -e '/^#/d' -e '/^ *$/d' /etc/postfix/master.cf |
+	_mcf=/etc/postfix/master.cf
+	[ -f "$_mcf" ] || _mcf=/usr/share/postfix/master.cf.dist
+	sed -e '/^#/d' -e '/^ *$/d' "$_mcf" |
 	awk -v port="$2" '
 		/^[^ \t]/ && $5 == "y" { $5 = "n" }
 		/^smtp[ \t]+inet/ { $1 = "127.0.0.1:" port }
