@@ -24,5 +24,7 @@ smtpc_retry_delay(unsigned first, unsigned max, unsigned attempts)
 bool
 smtpc_retry_expired(int64_t arrival, unsigned lifetime, int64_t now)
 {
-	return now - arrival >= (int64_t)lifetime;
+	/* times are whole seconds: ">" errs late, never before the lifetime
+	 * (">=" expired a message created at x.999 one millisecond later) */
+	return now - arrival > (int64_t)lifetime;
 }

@@ -210,7 +210,7 @@ wait_port 127.0.0.1 "$portA3" || framework_failure_ "dsmtpd A3 did not start"
 test_expect_success "retry lifetime: a message that outlives it fails with 4.4.7 and is bounced" "
 	stop_b &&
 	smtp $portA3 s@bounce.test r@example.com expire-1 >/dev/null &&
-	sleep 1.1 && n=\$(ls $TRASH/bounces/new | wc -l) &&
+	sleep 2.1 && n=\$(ls $TRASH/bounces/new | wc -l) &&
 	'$DSMTPC' -c '$TRASH/a3.yaml' once >'$TRASH/once4' 2>&1; rc=\$?; cat '$TRASH/once4';
 	ls -l $TRASH/bounces/new; test \$rc = 0 &&
 	grep -q 'status=expired' '$TRASH/once4' &&

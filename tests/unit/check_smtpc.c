@@ -252,8 +252,10 @@ START_TEST(test_retry_expired)
 {
 	ck_assert(!smtpc_retry_expired(1000, 172800, 1000));
 	ck_assert(!smtpc_retry_expired(1000, 172800, 1000 + 172799));
-	ck_assert(smtpc_retry_expired(1000, 172800, 1000 + 172800));
-	ck_assert(smtpc_retry_expired(1000, 0, 1000));
+	ck_assert(!smtpc_retry_expired(1000, 172800, 1000 + 172800));
+	ck_assert(smtpc_retry_expired(1000, 172800, 1000 + 172801));
+	ck_assert(!smtpc_retry_expired(1000, 1, 1001));
+	ck_assert(smtpc_retry_expired(1000, 1, 1002));
 }
 END_TEST
 
