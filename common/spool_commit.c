@@ -360,21 +360,30 @@ spool_remove_async(struct spool *sp, const char *id, spool_done_fn *done, void *
 	return 0;
 }
 
+/* m's encoded envelope into tmp/ID.SUFFIX (m->efd); -1 with m failed */
+static int
+write_tmp_envelope(struct spool *sp, struct spool_msg *m, const char *suffix, bool replace)
+{
+	char name[SPOOL_ID_SIZE + 3];
+
+	snprintf(name, sizeof(name), "%s.%s", m->id, suffix);
+	if ((m->efd = spool_tmp_create(sp, name, replace)) < 0) {
+		msg_fail(m, "create %s/tmp/%s: %s", sp->dir, name, strerror(errno));
+		return -1;
+	}
+	if (spool_io_write(m->efd, m->env, m->envlen) < 0) {
+		msg_fail(m, "write %s/tmp/%s: %s", sp->dir, name, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 /* step 1a for one message: its envelope written, writeback started */
 static void
 prepare(struct spool *sp, struct spool_msg *m)
 {
-	char name[SPOOL_ID_SIZE + 2];
-
-	snprintf(name, sizeof(name), "%s.e", m->id);
-	if ((m->efd = spool_tmp_create(sp, name, false)) < 0) {
-		msg_fail(m, "create %s/tmp/%s: %s", sp->dir, name, strerror(errno));
+	if (write_tmp_envelope(sp, m, "e", false) < 0)
 		return;
-	}
-	if (spool_io_write(m->efd, m->env, m->envlen) < 0) {
-		msg_fail(m, "write %s/tmp/%s: %s", sp->dir, name, strerror(errno));
-		return;
-	}
 #ifdef SYNC_FILE_RANGE_WRITE
 	/* start writeback of both files now (a hint; errors show up in the
 	 * fsync): blocks of the whole group get allocated before the first
@@ -442,19 +451,10 @@ unpublish(struct spool *sp, struct spool_msg *m)
 static void
 prepare_update(struct spool *sp, struct spool_msg *m)
 {
-	char name[SPOOL_ID_SIZE + 2];
-
-	snprintf(name, sizeof(name), "%s.u", m->id);
 	/* a tmp/ID.u already there is a crashed update of ours: we hold
 	 * the lease, so nobody else writes one */
-	if ((m->efd = spool_tmp_create(sp, name, true)) < 0) {
-		msg_fail(m, "create %s/tmp/%s: %s", sp->dir, name, strerror(errno));
+	if (write_tmp_envelope(sp, m, "u", true) < 0)
 		return;
-	}
-	if (spool_io_write(m->efd, m->env, m->envlen) < 0) {
-		msg_fail(m, "write %s/tmp/%s: %s", sp->dir, name, strerror(errno));
-		return;
-	}
 #ifdef SYNC_FILE_RANGE_WRITE
 	(void)sync_file_range(m->efd, 0, 0, SYNC_FILE_RANGE_WRITE);
 #endif
