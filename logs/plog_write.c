@@ -57,6 +57,9 @@ struct plog {
 	struct sbuf	 rec;		/* one formatted record */
 	bool		 failing;	/* the loss has been reported */
 	uint64_t	 lost, lost_now;
+	time_t		 stamp_sec;	/* the second stamp_text formats */
+	long		 stamp_day;
+	char		 stamp_text[40];	/* "2026-11-24T11:44:46.000Z" */
 };
 
 static plog_clock_fn plog_clock;
@@ -110,6 +113,33 @@ fmt_time(const struct timespec *ts, char *out, size_t outlen, long *day)
 		out[0] = '\0';
 	if (day != NULL)
 		*day = (tm.tm_year + 1900L) * 10000 + (tm.tm_mon + 1) * 100 + tm.tm_mday;
+}
+
+/* fmt_time for records: the date and time are formatted once a second
+ * and only the milliseconds are written per record (the snprintf was
+ * 2-4% of dsmtpd's instructions per message) */
+static void
+plog_stamp(struct plog *pl, const struct timespec *ts, char *out, size_t outlen, long *day)
+{
+	long ms = ts->tv_nsec / 1000000 % 1000;
+	size_t len;
+
+	if (pl->stamp_text[0] == '\0' || ts->tv_sec != pl->stamp_sec) {
+		struct timespec whole = { .tv_sec = ts->tv_sec, .tv_nsec = 0 };
+
+		fmt_time(&whole, pl->stamp_text, sizeof(pl->stamp_text), &pl->stamp_day);
+		pl->stamp_sec = ts->tv_sec;
+	}
+	len = strlen(pl->stamp_text);
+	if (len < 5 || len >= outlen) {		/* fmt_time failed: as it would */
+		fmt_time(ts, out, outlen, day);
+		return;
+	}
+	memcpy(out, pl->stamp_text, len + 1);
+	out[len - 4] = (char)('0' + ms / 100);	/* "...SS.mmmZ" */
+	out[len - 3] = (char)('0' + ms / 10 % 10);
+	out[len - 2] = (char)('0' + ms % 10);
+	*day = pl->stamp_day;
 }
 
 /* days since the epoch of a yyyymmdd, for pruning */
@@ -618,7 +648,7 @@ plog_emit(struct plog *pl, struct plog_session *s, char event, const char *conte
 	long day;
 
 	plog_now(&ts);
-	fmt_time(&ts, when, sizeof(when), &day);
+	plog_stamp(pl, &ts, when, sizeof(when), &day);
 	if (day != pl->day)
 		plog_switch(pl, day, false);
 
