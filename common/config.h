@@ -12,7 +12,13 @@
 #include "common/addr.h"
 
 #define CONFIG_DEFAULT_PATH	"/etc/dsmtp/dsmtp.yaml"
-#define CONFIG_DEFAULT_PRIORITY	"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:%SERVER_PRECEDENCE"
+/* NORMAL with X25519 first (GnuTLS lists P-256 first): the cheaper ECDHE,
+ * and what OpenSSL-based peers offer a key share for anyway; between two
+ * GnuTLS ends (dsmtpc -> dsmtpd) it is the group chosen. */
+#define CONFIG_DEFAULT_PRIORITY	"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:" \
+	"-GROUP-ALL:+GROUP-X25519:+GROUP-SECP256R1:+GROUP-SECP384R1:" \
+	"+GROUP-SECP521R1:+GROUP-X448:+GROUP-FFDHE2048:+GROUP-FFDHE3072:" \
+	"+GROUP-FFDHE4096:%SERVER_PRECEDENCE"
 
 /* send-side TLS levels, weakest first: the order is the point (policy/ has
  * the predicates), so never compare their names */
