@@ -12,6 +12,16 @@
  * from /proc) are summed, reaped children included through cutime/cstime.
  * The last line of output is machine-readable: "RESULT key=value ...".
  *
+ * For the relay scenarios: --rate R starts a session R times a second
+ * (open loop: a fixed load, not as fast as the server goes), and --watch
+ * DIR follows each accepted message to the next hop's spool with inotify.
+ * Every message then carries its own Message-ID (loadgen.PID.SEQ), and
+ * its arrival is the moment the file holding it becomes complete in DIR:
+ * ID.e renamed into a dsmtpd queue directory (ID.d is already there), or
+ * a Postfix queue file getting its owner-execute bit (how cleanup marks a
+ * finished queue file, just before its fsync). The relay latency is from
+ * the 250 after our final dot to that moment, on one clock.
+ *
  * Not installed; knows nothing of dsmtp's own code (it also drives
  * Postfix and the ceiling server, tlsceiling.c). */
 #include "autoconfig.h"
@@ -33,8 +43,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/inotify.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
@@ -72,6 +84,8 @@ struct lg_conn {
 	unsigned		 msgs;		/* transactions begun on this connection */
 	double			 last_act;
 	double			 t_dot;		/* when the final dot left */
+	char			*body;		/* with --watch: our copy, our Message-ID */
+	unsigned long		 seq;		/* with --watch: the message's number */
 	const char		*out;		/* pending write: out[outoff..outlen) */
 	size_t			 outlen, outoff;
 	size_t			 inlen;
@@ -112,6 +126,9 @@ static struct {
 	pid_t			 pids[LG_MAX_PIDS];
 	unsigned		 npids;
 	bool			 quiet;
+	double			 rate;		/* sessions per second; 0 = closed loop */
+	const char		*watch_dir;
+	double			 watch_wait;	/* seconds to wait for the last arrivals */
 
 	/* run state */
 	struct ev_loop			*loop;
@@ -122,6 +139,15 @@ static struct {
 	gnutls_datum_t			*resume_data;	/* per slot */
 	char				*body;
 	size_t				 bodylen;
+	size_t				 seq_off;	/* the SEQ digits in the Message-ID */
+	ev_timer			 rate_timer;
+	unsigned long			 rate_opened, rate_missed;
+	int				 ino_fd;
+	ev_io				 ino_io;
+	double				*t_ack, *t_arr;	/* per seq, 0 = not yet */
+	size_t				 nseq, seq_cap;
+	unsigned long			 acked, arrived, watch_foreign;
+	bool				 watch_waiting;
 	ev_timer			 tick;
 	ev_timer			 hold_timer;
 	double				 t_start, t_end, deadline;
@@ -439,6 +465,7 @@ conn_close(struct lg_conn *c, bool ok)
 	c->st = ST_CLOSED;
 	lg.conns[c->slot] = NULL;
 	lg.active--;
+	free(c->body);
 	free(c);
 	refill();
 }
@@ -456,6 +483,11 @@ refill(void)
 {
 	if (lg.idle) {
 		if (lg.active == 0 && lg.stopping)
+			ev_break(lg.loop, EVBREAK_ALL);
+		return;
+	}
+	if (lg.rate > 0) {	/* the rate timer opens them */
+		if (lg.active == 0 && !ev_is_active(&lg.rate_timer))
 			ev_break(lg.loop, EVBREAK_ALL);
 		return;
 	}
@@ -749,7 +781,7 @@ on_reply(struct lg_conn *c, int code)
 		if (code != 354)
 			break;
 		c->st = ST_DOT;
-		conn_send(c, lg.body, lg.bodylen);
+		conn_send(c, c->body ? c->body : lg.body, lg.bodylen);
 		return;
 	case ST_DOT:
 		if (code != 250)
@@ -762,6 +794,10 @@ on_reply(struct lg_conn *c, int code)
 				die("out of memory");
 		}
 		lg.lat[lg.nlat++] = (now_s() - c->t_dot) * 1000.0;
+		if (c->body) {
+			lg.t_ack[c->seq] = now_s();
+			lg.acked++;
+		}
 		next_message(c);
 		return;
 	case ST_QUIT:
@@ -797,6 +833,23 @@ next_message(struct lg_conn *c)
 	if (c->msgs >= lg.per_conn || !budget_left()) {
 		conn_cmd(c, ST_QUIT, "QUIT", NULL, NULL);
 		return;
+	}
+	if (lg.watch_dir) {
+		char digits[11];
+
+		if (c->body == NULL && (c->body = malloc(lg.bodylen)) == NULL)
+			die("out of memory");
+		memcpy(c->body, lg.body, lg.bodylen);
+		if (lg.nseq == lg.seq_cap) {
+			lg.seq_cap = lg.seq_cap ? lg.seq_cap * 2 : 4096;
+			if ((lg.t_ack = realloc(lg.t_ack, lg.seq_cap * sizeof(double))) == NULL ||
+			    (lg.t_arr = realloc(lg.t_arr, lg.seq_cap * sizeof(double))) == NULL)
+				die("out of memory");
+		}
+		c->seq = lg.nseq++;
+		lg.t_ack[c->seq] = lg.t_arr[c->seq] = 0;
+		snprintf(digits, sizeof(digits), "%010lu", c->seq);
+		memcpy(c->body + lg.seq_off, digits, 10);
 	}
 	c->msgs++;
 	lg.msgs_started++;
@@ -921,6 +974,130 @@ on_idle_open(struct ev_loop *loop, ev_timer *w, int revents)
 		ev_timer_stop(lg.loop, w);
 }
 
+/* --rate: one new session per tick, into a free slot; a tick that finds
+ * none is counted as missed (the server is not keeping up) */
+static void
+on_rate(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	if (lg.stopping || (lg.deadline > 0 && now_s() >= lg.deadline) ||
+	    (lg.total && lg.rate_opened * (lg.per_conn ? lg.per_conn : 1) >= lg.total)) {
+		ev_timer_stop(lg.loop, w);
+		if (lg.active == 0)
+			ev_break(lg.loop, EVBREAK_ALL);
+		return;
+	}
+	for (unsigned i = 0; i < lg.nslots; i++)
+		if (lg.conns[i] == NULL) {
+			lg.rate_opened++;
+			conn_open(i);
+			return;
+		}
+	lg.rate_missed++;
+}
+
+/* --watch: the message in a complete file, by its Message-ID: ours, a
+ * first arrival, gets the time */
+static void
+watch_file(const char *name, double t)
+{
+	static const char tag[] = "Message-ID: <loadgen.";
+	char path[PATH_MAX], buf[4096];
+	const char *p;
+	unsigned long seq;
+	long pid;
+	ssize_t n;
+	int fd;
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", lg.watch_dir, name) >= sizeof(path))
+		return;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return;
+	/* the headers are at the start: of the data file (dsmtpd), or after
+	 * the envelope records of a Postfix queue file */
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return;
+	buf[n] = '\0';
+	for (p = buf; (p = memmem(p, (size_t)(buf + n - p), tag, sizeof(tag) - 1)) != NULL; p++) {
+		if (sscanf(p + sizeof(tag) - 1, "%ld.%lu@", &pid, &seq) != 2)
+			continue;
+		if (pid != (long)getpid() || seq >= lg.nseq) {
+			lg.watch_foreign++;
+			return;
+		}
+		if (lg.t_arr[seq] == 0) {
+			lg.t_arr[seq] = t;
+			lg.arrived++;
+		}
+		return;
+	}
+}
+
+static void
+on_watch(struct ev_loop *loop, ev_io *w, int revents)
+{
+	char buf[16384] __attribute__((aligned(__alignof__(struct inotify_event))));
+	ssize_t n;
+
+	(void)loop;
+	(void)revents;
+	while ((n = read(w->fd, buf, sizeof(buf))) > 0) {
+		double t = now_s();	/* before the reading of files below */
+
+		for (char *p = buf; p < buf + n;) {
+			struct inotify_event *ev = (struct inotify_event *)p;
+			size_t nl;
+
+			p += sizeof(*ev) + ev->len;
+			if (ev->len == 0)
+				continue;
+			nl = strlen(ev->name);
+			if ((ev->mask & IN_MOVED_TO) && nl > 2 && strcmp(ev->name + nl - 2, ".e") == 0) {
+				char d[NAME_MAX + 1];
+
+				/* dsmtpd: ID.e comes last, ID.d holds the message */
+				memcpy(d, ev->name, nl + 1);
+				d[nl - 1] = 'd';
+				watch_file(d, t);
+			} else if (ev->mask & IN_ATTRIB) {
+				char path[PATH_MAX];
+				struct stat st;
+
+				/* Postfix: cleanup's fchmod(0700) says "complete" */
+				if ((size_t)snprintf(path, sizeof(path), "%s/%s", lg.watch_dir,
+				    ev->name) < sizeof(path) && stat(path, &st) == 0 &&
+				    S_ISREG(st.st_mode) && (st.st_mode & S_IXUSR))
+					watch_file(ev->name, t);
+			}
+		}
+	}
+	if (lg.watch_waiting && lg.arrived >= lg.acked)
+		ev_break(lg.loop, EVBREAK_ALL);
+}
+
+static void
+watch_start(void)
+{
+	if ((lg.ino_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) < 0)
+		die("inotify_init1: %s", strerror(errno));
+	if (inotify_add_watch(lg.ino_fd, lg.watch_dir, IN_MOVED_TO | IN_ATTRIB) < 0)
+		die("--watch %s: %s", lg.watch_dir, strerror(errno));
+	ev_io_init(&lg.ino_io, on_watch, lg.ino_fd, EV_READ);
+	ev_io_start(lg.loop, &lg.ino_io);
+}
+
+static void
+on_watch_timeout(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)w;
+	(void)revents;
+	ev_break(lg.loop, EVBREAK_ALL);
+}
+
 static int
 cmp_double(const void *a, const void *b)
 {
@@ -957,15 +1134,17 @@ make_body(void)
 {
 	static const char hdr_fmt[] =
 	    "From: <%s>\r\nTo: <%s>\r\nSubject: dsmtp benchmark\r\n"
-	    "Message-ID: <loadgen.%ld@bench.invalid>\r\n\r\n";
+	    "Message-ID: <loadgen.%ld.0000000000@bench.invalid>\r\n\r\n";
 	size_t cap = lg.size + 256, len;
+	const char *seq;
 	int n;
 
 	if ((lg.body = malloc(cap)) == NULL)
 		die("out of memory");
 	n = snprintf(lg.body, cap, hdr_fmt, lg.from, lg.rcpt, (long)getpid());
-	if (n < 0 || (size_t)n >= cap)
+	if (n < 0 || (size_t)n >= cap || (seq = strstr(lg.body, "0000000000@bench.invalid>")) == NULL)
 		die("headers too long");
+	lg.seq_off = (size_t)(seq - lg.body);
 	len = (size_t)n;
 	while (len + 78 <= lg.size) {
 		memset(lg.body + len, 'x', 76);
@@ -1072,6 +1251,11 @@ usage(FILE *out)
 	    "      --hold S             how long --idle holds them (6)\n"
 	    "      --idle-setup S       give up on sessions not up after S seconds (300)\n"
 	    "      --server-pid P[,P]   measure these processes and their descendants\n"
+	    "      --rate R             open R sessions a second (open loop), not -c at once\n"
+	    "                           (-c is then the most open at a time)\n"
+	    "      --watch DIR          time each accepted message until it is complete in\n"
+	    "                           DIR (a dsmtpd queue/ or a Postfix incoming/)\n"
+	    "      --watch-wait S       wait at most S for the last arrivals (30)\n"
 	    "      --timeout S          a connection that stops moving fails (30)\n"
 	    "      --from A --rcpt B    envelope (bench@loadgen.invalid, sink@example.com)\n"
 	    "  -q, --quiet              only the RESULT line\n"
@@ -1082,7 +1266,7 @@ static void
 parse_args(int argc, char **argv)
 {
 	enum { O_SIZE = 256, O_TLS12, O_RESUME, O_CCERT, O_CKEY, O_NOTLS, O_IDLE, O_HOLD, O_ISETUP,
-		O_PID, O_TIMEOUT, O_FROM, O_RCPT, O_SNI };
+		O_PID, O_TIMEOUT, O_FROM, O_RCPT, O_SNI, O_RATE, O_WATCH, O_WWAIT };
 	static const struct option opts[] = {
 		{ "server", required_argument, NULL, 's' },
 		{ "concurrency", required_argument, NULL, 'c' },
@@ -1100,6 +1284,9 @@ parse_args(int argc, char **argv)
 		{ "hold", required_argument, NULL, O_HOLD },
 		{ "idle-setup", required_argument, NULL, O_ISETUP },
 		{ "server-pid", required_argument, NULL, O_PID },
+		{ "rate", required_argument, NULL, O_RATE },
+		{ "watch", required_argument, NULL, O_WATCH },
+		{ "watch-wait", required_argument, NULL, O_WWAIT },
 		{ "timeout", required_argument, NULL, O_TIMEOUT },
 		{ "from", required_argument, NULL, O_FROM },
 		{ "rcpt", required_argument, NULL, O_RCPT },
@@ -1117,6 +1304,7 @@ parse_args(int argc, char **argv)
 	lg.hold = 6;
 	lg.idle_setup = 300;
 	lg.timeout = 30;
+	lg.watch_wait = 30;
 	lg.from = "bench@loadgen.invalid";
 	lg.rcpt = "sink@example.com";
 	lg.helo = "loadgen.invalid";
@@ -1138,6 +1326,9 @@ parse_args(int argc, char **argv)
 		case O_HOLD: lg.hold = sec_arg("--hold", optarg); break;
 		case O_ISETUP: lg.idle_setup = sec_arg("--idle-setup", optarg); break;
 		case O_PID: parse_pids(optarg); break;
+		case O_RATE: lg.rate = sec_arg("--rate", optarg); break;
+		case O_WATCH: lg.watch_dir = optarg; break;
+		case O_WWAIT: lg.watch_wait = sec_arg("--watch-wait", optarg); break;
 		case O_TIMEOUT: lg.timeout = sec_arg("--timeout", optarg); break;
 		case O_FROM: lg.from = optarg; break;
 		case O_RCPT: lg.rcpt = optarg; break;
@@ -1158,6 +1349,10 @@ parse_args(int argc, char **argv)
 		lg.total = 1000;
 	if (lg.idle && !lg.tls)
 		die("--idle holds TLS sessions: not with --no-tls");
+	if (lg.idle && (lg.rate > 0 || lg.watch_dir))
+		die("--idle: not with --rate or --watch");
+	if (lg.per_conn == 0 && lg.watch_dir)
+		die("--watch needs messages (--per-conn 1 or more)");
 	if (strlen(lg.from) > 400 || strlen(lg.rcpt) > 400)
 		die("address too long");
 }
@@ -1188,10 +1383,32 @@ report(const struct lg_sample *s0, const struct lg_sample *s1, double cpu_self)
 {
 	double el = lg.t_end - lg.t_start;
 	double srv = s1->cpu - s0->cpu;
-	double p50, p99;
+	double p50, p99, r50 = 0, r99 = 0, rmax = 0;
+	unsigned long early = 0;
 
 	if (el <= 0)
 		el = 1e-9;
+	if (lg.watch_dir) {
+		/* --watch: from our 250 to the arrival, messages with both */
+		double *rl = malloc((lg.nseq ? lg.nseq : 1) * sizeof(double));
+		size_t nr = 0;
+
+		if (rl == NULL)
+			die("out of memory");
+		for (size_t i = 0; i < lg.nseq; i++)
+			if (lg.t_ack[i] > 0 && lg.t_arr[i] > 0) {
+				rl[nr++] = (lg.t_arr[i] - lg.t_ack[i]) * 1000.0;
+				if (lg.t_arr[i] < lg.t_ack[i])
+					early++;
+			}
+		qsort(rl, nr, sizeof(*rl), cmp_double);
+		if (nr) {
+			r50 = rl[(size_t)(0.50 * (double)(nr - 1) + 0.5)];
+			r99 = rl[(size_t)(0.99 * (double)(nr - 1) + 0.5)];
+			rmax = rl[nr - 1];
+		}
+		free(rl);
+	}
 	qsort(lg.lat, lg.nlat, sizeof(*lg.lat), cmp_double);
 	p50 = percentile(50);
 	p99 = percentile(99);
@@ -1211,6 +1428,13 @@ report(const struct lg_sample *s0, const struct lg_sample *s1, double cpu_self)
 			    lg.conns_opened, lg.conns_ok, lg.conns_failed, lg.handshakes, lg.resumed,
 			    (double)lg.handshakes / el);
 			printf("latency DATA end -> 250: p50 %.2f ms, p99 %.2f ms\n", p50, p99);
+			if (lg.rate > 0)
+				printf("rate: %.1f sessions/s asked, %lu not started for want of a free slot\n",
+				    lg.rate, lg.rate_missed);
+			if (lg.watch_dir)
+				printf("relay: %lu acked, %lu arrived in %s; 250 -> arrival p50 %.2f ms, "
+				    "p99 %.2f ms, max %.2f ms\n", lg.acked, lg.arrived, lg.watch_dir,
+				    r50, r99, rmax);
 		}
 		printf("cpu: loadgen %.2f s", cpu_self);
 		if (lg.npids)
@@ -1240,6 +1464,12 @@ report(const struct lg_sample *s0, const struct lg_sample *s1, double cpu_self)
 		    lg.idle_ready ? (double)drss / (double)lg.idle_ready : 0.0,
 		    lg.idle_ready ? (double)dpss / (double)lg.idle_ready : 0.0);
 	}
+	if (lg.rate > 0)
+		printf(" rate=%.1f rate_missed=%lu", lg.rate, lg.rate_missed);
+	if (lg.watch_dir)
+		printf(" acked=%lu arrived=%lu arrived_early=%lu foreign=%lu relay_p50_ms=%.3f "
+		    "relay_p99_ms=%.3f relay_max_ms=%.3f", lg.acked, lg.arrived, early,
+		    lg.watch_foreign, r50, r99, rmax);
 	printf(" failures=");
 	if (lg.nfails == 0 && lg.fails_other == 0)
 		printf("none");
@@ -1279,16 +1509,32 @@ main(int argc, char **argv)
 	ev_timer_init(&lg.tick, on_tick, 1.0, 1.0);
 	ev_timer_start(lg.loop, &lg.tick);
 	ev_timer_init(&lg.hold_timer, on_hold, 0, 0);
-	if (lg.idle) {
+	ev_timer_init(&lg.rate_timer, on_rate, 0, lg.rate > 0 ? 1.0 / lg.rate : 0);
+	if (lg.watch_dir)
+		watch_start();
+	if (lg.rate > 0) {
+		ev_timer_start(lg.loop, &lg.rate_timer);
+	} else if (lg.idle) {
 		ev_timer_init(&opener, on_idle_open, 0, 0.01);
 		ev_timer_start(lg.loop, &opener);
 	} else {
 		refill();
 	}
-	if (lg.active > 0 || lg.idle)
+	if (lg.active > 0 || lg.idle || lg.rate > 0)
 		ev_run(lg.loop, 0);
 	if (!lg.idle || lg.t_end == 0)
 		lg.t_end = now_s();
+	if (lg.watch_dir && lg.arrived < lg.acked) {
+		ev_timer wt;
+
+		/* the last messages may still be on their way to the next hop */
+		ev_timer_init(&wt, on_watch_timeout, lg.watch_wait, 0);
+		ev_timer_start(lg.loop, &wt);
+		ev_timer_stop(lg.loop, &lg.tick);
+		lg.watch_waiting = true;
+		ev_run(lg.loop, 0);
+		ev_timer_stop(lg.loop, &wt);
+	}
 	sample_server(&s1, false);
 	report(&lg.base, &s1, self_cpu() - cpu0);
 
@@ -1301,6 +1547,14 @@ main(int argc, char **argv)
 	free(lg.conns);
 	free(lg.lat);
 	free(lg.body);
+	free(lg.t_ack);
+	free(lg.t_arr);
+	if (lg.watch_dir) {
+		ev_io_stop(lg.loop, &lg.ino_io);
+		close(lg.ino_fd);
+		if (lg.arrived < lg.acked)
+			rc = 1;
+	}
 	if (lg.tls) {
 		gnutls_priority_deinit(lg.prio);
 		gnutls_certificate_free_credentials(lg.cred);

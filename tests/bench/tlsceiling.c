@@ -12,7 +12,9 @@
  * The default priority string is dsmtpd's default tls_priority, so the
  * key exchange and cipher negotiated are the ones dsmtpd negotiates;
  * --priority tries another (e.g. X25519 first) to price a change.
- * Listens on 127.0.0.1 until SIGTERM. Not installed; not a mail server. */
+ * Listens on 127.0.0.1 until SIGTERM. Not installed; not a mail server.
+ * The TLS setup, replies and end-of-data scan are benchsrv.c's (shared with
+ * tlssink.c, the libev sink of the relay scenarios). */
 #include "autoconfig.h"
 
 #include <arpa/inet.h>
@@ -32,10 +34,10 @@
 
 #include <gnutls/gnutls.h>
 
+#include "tests/bench/benchsrv.h"
+
 #define TC_BUF		16384
-#define TC_LINE_MAX	1000
-/* dsmtpd's default tls_priority (README.md, Configuration) */
-#define TC_PRIORITY	"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:%SERVER_PRECEDENCE"
+#define TC_LINE_MAX	BS_LINE_MAX
 
 /* one connection: the socket, TLS once started, and the read buffer */
 struct tc_conn {
@@ -45,10 +47,6 @@ struct tc_conn {
 	size_t			 len;
 };
 
-static gnutls_certificate_credentials_t tc_cred;
-static gnutls_priority_t tc_prio;
-static gnutls_datum_t tc_ticket_key;
-static bool tc_tickets = true;
 static volatile sig_atomic_t tc_stop;
 
 static void
@@ -147,21 +145,16 @@ tc_line(struct tc_conn *c, char *line, size_t size)
 static int
 tc_data(struct tc_conn *c)
 {
-	char tail[5] = "\r\n";	/* the DATA line's own CRLF */
-	size_t tl = 2;
+	struct bs_dot d;
 
+	bs_dot_init(&d);
 	for (;;) {
-		for (size_t i = 0; i < c->len; i++) {
-			if (tl == 5) {
-				memmove(tail, tail + 1, 4);
-				tl = 4;
-			}
-			tail[tl++] = c->buf[i];
-			if (tl == 5 && memcmp(tail, "\r\n.\r\n", 5) == 0) {
-				c->len -= i + 1;
-				memmove(c->buf, c->buf + i + 1, c->len);
-				return 1;
-			}
+		ssize_t end = bs_dot_scan(&d, c->buf, c->len);
+
+		if (end >= 0) {
+			c->len -= (size_t)end;
+			memmove(c->buf, c->buf + end, c->len);
+			return 1;
 		}
 		c->len = 0;
 		if (tc_fill(c) <= 0)
@@ -174,16 +167,8 @@ tc_handshake(struct tc_conn *c)
 {
 	int rc;
 
-	if (gnutls_init(&c->tls, GNUTLS_SERVER | GNUTLS_NO_SIGNAL) < 0) {
-		c->tls = NULL;
+	if (bs_tls_session(&c->tls, c->fd, 0) < 0)
 		return -1;
-	}
-	if (gnutls_priority_set(c->tls, tc_prio) < 0 ||
-	    gnutls_credentials_set(c->tls, GNUTLS_CRD_CERTIFICATE, tc_cred) < 0)
-		return -1;
-	if (tc_tickets && gnutls_session_ticket_enable_server(c->tls, &tc_ticket_key) < 0)
-		return -1;
-	gnutls_transport_set_int(c->tls, c->fd);
 	do {
 		rc = gnutls_handshake(c->tls);
 	} while (rc < 0 && rc != GNUTLS_E_AGAIN && !gnutls_error_is_fatal(rc) && !tc_stop);
@@ -199,29 +184,27 @@ tc_serve(struct tc_conn *c)
 	if (tc_write(c, "220 tlsceiling ESMTP\r\n") < 0)
 		return;
 	while (tc_line(c, line, sizeof(line)) == 1) {
-		const char *reply;
+		char reply[256];
 
-		if (strncasecmp(line, "EHLO", 4) == 0)
-			reply = c->tls ? "250-tlsceiling\r\n250 PIPELINING\r\n" :
-			    "250-tlsceiling\r\n250-PIPELINING\r\n250 STARTTLS\r\n";
-		else if (strncasecmp(line, "STARTTLS", 8) == 0 && !c->tls) {
-			if (tc_write(c, "220 2.0.0 go ahead\r\n") < 0)
+		switch (bs_command(line, c->tls != NULL, "tlsceiling", reply, sizeof(reply))) {
+		case BS_STARTTLS:
+			if (tc_write(c, reply) < 0)
 				return;
 			c->len = 0;	/* CVE-2011-0411: no plaintext across STARTTLS */
 			if (tc_handshake(c) < 0)
 				return;
 			continue;
-		} else if (strncasecmp(line, "MAIL", 4) == 0 || strncasecmp(line, "RCPT", 4) == 0)
-			reply = "250 2.1.0 ok\r\n";
-		else if (strncasecmp(line, "DATA", 4) == 0) {
-			if (tc_write(c, "354 go ahead\r\n") < 0 || tc_data(c) < 0)
+		case BS_DATA:
+			if (tc_write(c, reply) < 0 || tc_data(c) < 0)
 				return;
-			reply = "250 2.0.0 dropped\r\n";
-		} else if (strncasecmp(line, "QUIT", 4) == 0) {
-			(void)tc_write(c, "221 2.0.0 bye\r\n");
+			snprintf(reply, sizeof(reply), "250 2.0.0 dropped\r\n");
+			break;
+		case BS_QUIT:
+			(void)tc_write(c, reply);
 			return;
-		} else
-			reply = "500 5.5.1 unknown\r\n";
+		case BS_REPLY:
+			break;
+		}
 		if (tc_write(c, reply) < 0)
 			return;
 	}
@@ -247,18 +230,18 @@ main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
-	const char *cert = NULL, *key = NULL, *prio = TC_PRIORITY, *errpos = NULL;
-	struct sockaddr_in sin;
+	const char *cert = NULL, *key = NULL, *prio = BS_PRIORITY;
+	bool tickets = true;
 	struct sigaction sa;
 	long port = 0;
-	int ch, lfd, one = 1, rc;
+	int ch, lfd, one = 1;
 
 	while ((ch = getopt_long(argc, argv, "p:c:k:TP:h", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'p': port = strtol(optarg, NULL, 10); break;
 		case 'c': cert = optarg; break;
 		case 'k': key = optarg; break;
-		case 'T': tc_tickets = false; break;
+		case 'T': tickets = false; break;
 		case 'P': prio = optarg; break;
 		case 'h': usage(0);
 		default: usage(2);
@@ -274,32 +257,9 @@ main(int argc, char **argv)
 		perror("tlsceiling: signals");
 		return 1;
 	}
-	if ((rc = gnutls_global_init()) < 0 ||
-	    (rc = gnutls_certificate_allocate_credentials(&tc_cred)) < 0 ||
-	    (rc = gnutls_certificate_set_x509_key_file(tc_cred, cert, key, GNUTLS_X509_FMT_PEM)) < 0 ||
-	    (rc = gnutls_session_ticket_key_generate(&tc_ticket_key)) < 0) {
-		fprintf(stderr, "tlsceiling: %s: %s\n", cert, gnutls_strerror(rc));
+	if (bs_tls_init("tlsceiling", cert, key, prio, tickets) < 0 ||
+	    (lfd = bs_listen("tlsceiling", port, 0)) < 0)
 		return 1;
-	}
-	if ((rc = gnutls_priority_init(&tc_prio, prio, &errpos)) < 0) {
-		fprintf(stderr, "tlsceiling: priority %s: %s at \"%s\"\n", prio, gnutls_strerror(rc),
-		    errpos ? errpos : "");
-		return 1;
-	}
-
-	if ((lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
-	    setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0) {
-		perror("tlsceiling: socket");
-		return 1;
-	}
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_port = htons((uint16_t)port);
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (bind(lfd, (struct sockaddr *)&sin, sizeof(sin)) < 0 || listen(lfd, 1024) < 0) {
-		fprintf(stderr, "tlsceiling: 127.0.0.1:%ld: %s\n", port, strerror(errno));
-		return 1;
-	}
 	while (!tc_stop) {
 		struct timeval tv = { 10, 0 };	/* a stuck client cannot hold it */
 		struct tc_conn *c;
@@ -327,9 +287,6 @@ main(int argc, char **argv)
 		free(c);
 	}
 	close(lfd);
-	gnutls_free(tc_ticket_key.data);
-	gnutls_priority_deinit(tc_prio);
-	gnutls_certificate_free_credentials(tc_cred);
-	gnutls_global_deinit();
+	bs_tls_free();
 	return 0;
 }
