@@ -27,3 +27,6 @@ EXTRA_DIST += tests/t/lib.sh \
 # which a command line like `make distcheck TESTS=...` may narrow)
 EXTRA_DIST += $(patsubst $(srcdir)/%,%,$(wildcard $(srcdir)/tests/t/*.sh $(srcdir)/tests/t/*.py))
 EXTRA_DIST += tests/README.md
+
+# robustness: kill -9 of dsmtpd and dsmtpc during a relay run (issue 8)
+TESTS += tests/t/t9200-relay-kill.sh
