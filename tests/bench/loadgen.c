@@ -17,10 +17,11 @@
  * DIR follows each accepted message to the next hop's spool with inotify.
  * Every message then carries its own Message-ID (loadgen.PID.SEQ), and
  * its arrival is the moment the file holding it becomes complete in DIR:
- * ID.e renamed into a dsmtpd queue directory (ID.d is already there), or
- * a Postfix queue file getting its owner-execute bit (how cleanup marks a
- * finished queue file, just before its fsync). The relay latency is from
- * the 250 after our final dot to that moment, on one clock.
+ * ID.e renamed into a dsmtpd queue directory (ID.d is already there), any
+ * other file renamed in (a Postfix queue file moved into hold/), or a
+ * Postfix queue file getting its owner-execute bit (how cleanup marks a
+ * finished file in incoming/, just before its fsync). The relay latency
+ * is from the 250 after our final dot to that moment, on one clock.
  *
  * Not installed; knows nothing of dsmtp's own code (it also drives
  * Postfix and the ceiling server, tlsceiling.c). */
@@ -1062,6 +1063,8 @@ on_watch(struct ev_loop *loop, ev_io *w, int revents)
 				memcpy(d, ev->name, nl + 1);
 				d[nl - 1] = 'd';
 				watch_file(d, t);
+			} else if (ev->mask & IN_MOVED_TO) {
+				watch_file(ev->name, t);	/* Postfix: into hold/ */
 			} else if (ev->mask & IN_ATTRIB) {
 				char path[PATH_MAX];
 				struct stat st;
@@ -1254,7 +1257,7 @@ usage(FILE *out)
 	    "      --rate R             open R sessions a second (open loop), not -c at once\n"
 	    "                           (-c is then the most open at a time)\n"
 	    "      --watch DIR          time each accepted message until it is complete in\n"
-	    "                           DIR (a dsmtpd queue/ or a Postfix incoming/)\n"
+	    "                           DIR (a dsmtpd queue/, a Postfix hold/ or incoming/)\n"
 	    "      --watch-wait S       wait at most S for the last arrivals (30)\n"
 	    "      --timeout S          a connection that stops moving fails (30)\n"
 	    "      --from A --rcpt B    envelope (bench@loadgen.invalid, sink@example.com)\n"
