@@ -596,7 +596,7 @@ if [ -z "$RELAY_WHY" ] && [ -z "$PF_WHY" ] && want 6; then
 		say "  s6.postfix: $(get failures "$T/s6.postfix.out"), $(get arrived "$T/s6.postfix.out") of $(get acked "$T/s6.postfix.out") arrived"
 	stop_postfix
 fi
-[ -z "$RELAY_WHY" ] && say "  scenario 6 done ($(($(date +%s) - T0)) s)"
+[ -z "$RELAY_WHY" ] && want 6 && say "  scenario 6 done ($(($(date +%s) - T0)) s)"
 
 # ceilings: a minimal GnuTLS server's handshakes per CPU second (one core),
 # full sessions with a 10 KB message and no disk, resumed handshakes
