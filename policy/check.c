@@ -238,10 +238,11 @@ check_domain_secure(const struct dsmtp_config *cfg, struct policy_check *r)
 		if (policy_effective(cfg, cfg->domain_secure.send.v[i], &e, &err) < 0)
 			continue;
 		if (e.level == LEVEL_PINNED)
-			say(r, POLICY_WARNING,
+			say(r, POLICY_OK,
 			    "domain_secure.send: %s goes to send.routes[%zu] (%s) at "
-			    "level pinned: the pin is judged, its names and our client certificate "
-			    "are not", e.domain, e.route_index, e.route ? e.route->domain : "?");
+			    "level pinned: the pin, the domain among its names and our client "
+			    "certificate are all required", e.domain, e.route_index,
+			    e.route ? e.route->domain : "?");
 		if (e.route != NULL && e.route->has_hop && (e.hop.kind == HOP_MAILDIR ||
 		    e.hop.kind == HOP_DISCARD))
 			say(r, POLICY_WARNING,

@@ -232,6 +232,8 @@ struct policy_effective {
 const char *policy_level_source_name(enum policy_level_source s);	/* "route", ... */
 /* does a route domain ("D", "*.D", "*") match this recipient domain? */
 bool policy_route_matches(const char *route_domain, const char *domain);
+/* is the domain on a domain_secure list (case-insensitive, trailing dot ignored)? */
+bool policy_domain_on_list(const struct cfg_strlist *l, const char *domain);
 /* the effective route, next hop, level and pins for mail to rcpt_domain;
  * 0, or -1 when rcpt_domain is not a domain name (why in err) */
 int policy_effective(const struct dsmtp_config *cfg, const char *rcpt_domain,

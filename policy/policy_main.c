@@ -138,8 +138,11 @@ static void
 explain_names(const struct dsmtp_config *cfg, const struct policy_effective *e)
 {
 	const char *d = e->domain;
+	/* pinned on domain_secure.send matches the names as domain-secure does */
+	enum dsmtp_level l = e->level == LEVEL_PINNED && e->send_secure ?
+	    LEVEL_DOMAIN_SECURE : e->level;
 
-	switch (e->level) {
+	switch (l) {
 	case LEVEL_VERIFY:
 		if (e->hop.kind == HOP_MX)
 			printf("names matched: the name of each MX host of %s (RFC 6125: DNS SANs, "
@@ -262,8 +265,9 @@ cmd_explain(int argc, char **argv, const char *config_path)
 		if (e.send_secure && e.level == LEVEL_DOMAIN_SECURE)
 			snprintf(why, sizeof(why), "route; domain_secure.send asks the same");
 		else if (e.send_secure)
-			snprintf(why, sizeof(why), "route; on domain_secure.send, but %s is kept: "
-			    "only the pin is judged, not the names", policy_level_name(e.level));
+			snprintf(why, sizeof(why), "route; on domain_secure.send: %s is kept, and "
+			    "the names and our client certificate are judged too",
+			    policy_level_name(e.level));
 		else
 			snprintf(why, sizeof(why), "route");
 		break;
@@ -273,7 +277,8 @@ cmd_explain(int argc, char **argv, const char *config_path)
 	}
 	printf("level: %s (%s)\n", policy_level_name(e.level), why);
 	printf("starttls: %s\n", starttls_text(e.level));
-	printf("peer authentication: %s\n", auth_text(e.level, e.npins));
+	printf("peer authentication: %s%s\n", auth_text(e.level, e.npins),
+	    e.level == LEVEL_PINNED && e.send_secure ? "; and the recipient domain named" : "");
 	explain_names(&cfg, &e);
 	if (e.npins == 0)
 		printf("pins: none\n");
@@ -282,7 +287,7 @@ cmd_explain(int argc, char **argv, const char *config_path)
 		    " (not consulted at this level)");
 		explain_pins(&cfg, e.pins, e.npins, "  ");
 	}
-	if (policy_level_client_cert(e.level))
+	if (policy_level_client_cert(e.level) || e.send_secure)
 		printf("client certificate: ours, required (mutual TLS)%s\n", cfg.send.client_cert ?
 		    "" : "; but send.client_cert is false: every delivery will defer");
 	else if (e.level == LEVEL_NONE)

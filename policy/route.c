@@ -42,8 +42,8 @@ policy_route_matches(const char *route_domain, const char *domain)
 	return dl > rl && strcmp(domain + dl - rl, route_domain + 1) == 0;
 }
 
-static bool
-on_list(const struct cfg_strlist *l, const char *d)
+bool
+policy_domain_on_list(const struct cfg_strlist *l, const char *d)
 {
 	for (size_t i = 0; i < l->n; i++)
 		if (policy_domain_eq(l->v[i], d))
@@ -83,9 +83,10 @@ policy_effective(const struct dsmtp_config *cfg, const char *rcpt_domain,
 		out->hop.port = 25;
 	}
 	out->configured = out->level;
-	out->send_secure = on_list(&cfg->domain_secure.send, out->domain);
-	out->receive_secure = on_list(&cfg->domain_secure.receive, out->domain);
-	/* raise, never lower: pinned names one certificate, which is stronger */
+	out->send_secure = policy_domain_on_list(&cfg->domain_secure.send, out->domain);
+	out->receive_secure = policy_domain_on_list(&cfg->domain_secure.receive, out->domain);
+	/* raise, never lower: a pinned route is kept (a pin names one
+	 * certificate), and the verdict adds domain-secure's demands to it */
 	if (out->send_secure && out->level < LEVEL_DOMAIN_SECURE) {
 		out->level = LEVEL_DOMAIN_SECURE;
 		out->source = POLICY_LEVEL_FORCED;

@@ -172,20 +172,42 @@ judge_domain_secure(const struct dsmtp_config *cfg, const struct policy_dest *d,
 	    pin_ok ? "pin " : "chain", pin_ok ? v->pin : "");
 }
 
-/* pinned: the certificate or its key equals a configured pin; CA ignored */
+/* pinned: the certificate or its key equals a configured pin; CA ignored.
+ * A domain on domain_secure.send keeps its pinned route (the pin is the
+ * stronger trust) but must also pass what domain-secure demands beyond
+ * trust: the recipient domain among the names, our client certificate. */
 static void
 judge_pinned(const struct dsmtp_config *cfg, const struct policy_dest *d,
-    const struct tls_peer_facts *p, struct policy_verdict *v)
+    const struct tls_session_facts *f, struct policy_verdict *v)
 {
-	char refs[128];
+	const struct tls_peer_facts *p = &f->peer;
+	enum ds_match mode = cfg ? cfg->domain_secure.match : DS_MATCH_EXACT;
+	char refs[128], matched[256], dom[128];
 
-	if (policy_pins_match(cfg, d->pins, d->npins, &p->leaf, v->pin, sizeof(v->pin))) {
+	if (!policy_pins_match(cfg, d->pins, d->npins, &p->leaf, v->pin, sizeof(v->pin))) {
+		pinrefs_format(d->pins, d->npins, refs, sizeof(refs));
+		verdict_set(v, false, "pin-mismatch: saw %s, wanted %s",
+		    p->leaf.spki[0] ? p->leaf.spki : "no spki", refs);
+		return;
+	}
+	if (cfg == NULL || d->domain == NULL ||
+	    !policy_domain_on_list(&cfg->domain_secure.send, d->domain)) {
 		verdict_set(v, true, "ok: pinned (pin %.60s)", v->pin);
 		return;
 	}
-	pinrefs_format(d->pins, d->npins, refs, sizeof(refs));
-	verdict_set(v, false, "pin-mismatch: saw %s, wanted %s",
-	    p->leaf.spki[0] ? p->leaf.spki : "no spki", refs);
+	policy_printable(d->domain, dom, sizeof(dom));
+	if (!policy_cert_covers(mode, &p->leaf, d->domain, matched, sizeof(matched))) {
+		verdict_set(v, false, "san-mismatch: wanted %.100s (match %s; pinned, and on "
+		    "domain_secure.send), saw %.120s", dom, config_match_name(mode), v->names);
+		return;
+	}
+	if (f->local == NULL) {
+		verdict_set(v, false, "no-client-cert: we presented no client certificate "
+		    "(%.100s is on domain_secure.send: mutual TLS)", dom);
+		return;
+	}
+	verdict_set(v, true, "ok: pinned (pin %.60s) and domain-secure %.100s (name %.80s)",
+	    v->pin, dom, matched);
 }
 
 void
@@ -229,7 +251,7 @@ policy_judge_send(const struct dsmtp_config *cfg, const struct policy_dest *d, b
 		judge_domain_secure(cfg, d, f, v);
 		break;
 	case LEVEL_PINNED:
-		judge_pinned(cfg, d, &f->peer, v);
+		judge_pinned(cfg, d, f, v);
 		break;
 	case LEVEL_NONE:
 	case LEVEL_OPPORTUNISTIC:

@@ -6,6 +6,8 @@
 # certificate, B accepts the mail only domain-secured, and both logs say
 # so. A domain the peer's certificate does not name is deferred with the
 # SANs seen and the domain wanted as last error, never sent in plaintext.
+# A pinned link to a domain on domain_secure.send keeps the pin and adds
+# the names: the pinned certificate must name the recipient domain too.
 . "${srcdir:-.}/tests/t/lib.sh"
 need_ certtool
 
@@ -85,4 +87,17 @@ PY
 	'$DSMTPC' -c '$TRASH/a.yaml' queue >'$TRASH/q' &&
 	grep -q 'carol@contoso.com>  pending  attempts: 1.*last error: TLS policy failure with localhost\[127.0.0.1\]:$portB: san-mismatch: wanted contoso.com (match exact), saw mail.example.com,example.com,localhost' '$TRASH/q' &&
 	! grep -l -a '^Subject: ds-bad' $TRASH/b/queue/*.d"
+pin=$("$DSMTP_CERT" pin "$pki/server.pem" 2>/dev/null | grep '^sha256/') || framework_failure_ "no pin"
+test_expect_success "pinned, on domain_secure.send: the pin and the domain named: delivered" "
+	printf 'Subject: ds-pin\r\n\r\nhello\r\n' | '$DSMTPC' -c '$TRASH/a.yaml' send \
+	    --server localhost:$portB --from alice@partner.example.net --to bob@example.com \
+	    --pin '$pin' >'$TRASH/pin1' 2>&1; rc=\$?; cat '$TRASH/pin1'; test \$rc = 0 &&
+	grep -q 'ok: pinned (pin $pin) and domain-secure example.com (name example.com)' '$TRASH/pin1' &&
+	grep -l -a '^Subject: ds-pin$CR\$' $TRASH/b/queue/*.d"
+test_expect_success "pinned, on domain_secure.send: a domain the certificate does not name defers" "
+	printf 'Subject: ds-pin-bad\r\n\r\nhello\r\n' | '$DSMTPC' -c '$TRASH/a.yaml' send \
+	    --server localhost:$portB --from alice@partner.example.net --to carol@contoso.com \
+	    --pin '$pin' >'$TRASH/pin2' 2>&1; rc=\$?; cat '$TRASH/pin2'; test \$rc = 75 &&
+	grep -q 'san-mismatch: wanted contoso.com (match exact; pinned, and on domain_secure.send), saw mail.example.com' '$TRASH/pin2' &&
+	! grep -l -a '^Subject: ds-pin-bad' $TRASH/b/queue/*.d"
 finish

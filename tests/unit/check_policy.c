@@ -682,6 +682,26 @@ static const struct {
 	  TLS_CHAIN_NO_CERT, "", C_HUB, false, false, true, false, "no-peer-cert:", "none" },
 	{ LEVEL_PINNED, "example.org", "hub.example.com", refs_hub, 1, false, false, TLS_CHAIN_OK,
 	  "", C_HUB, false, false, true, false, "handshake-failed:", "none" },
+	/* pinned.example is on domain_secure.send: the pin, and the domain
+	 * named, and our client certificate presented */
+	{ LEVEL_PINNED, "pinned.example", "mx.pinned.example", refs_lit_q, 1, true, true,
+	  TLS_CHAIN_UNKNOWN_ISSUER, "", { { "pinned.example" }, NULL, PIN_Q, NULL }, true, true,
+	  false, false, "ok: pinned (pin " PIN_Q ") and domain-secure pinned.example (name "
+	  "pinned.example)", PIN_Q },
+	{ LEVEL_PINNED, "Pinned.Example.", "mx.pinned.example", refs_lit_q, 1, true, true,
+	  TLS_CHAIN_UNKNOWN_ISSUER, "", { { "pinned.example" }, NULL, PIN_Q, NULL }, true, true,
+	  false, false, "ok: pinned (pin ", PIN_Q },
+	{ LEVEL_PINNED, "pinned.example", "mx.pinned.example", refs_lit_q, 1, true, true,
+	  TLS_CHAIN_OK, "ok", { { "mx.pinned.example" }, NULL, PIN_Q, NULL }, true, false, true,
+	  false, "san-mismatch: wanted pinned.example (match exact; pinned, and on "
+	  "domain_secure.send), saw mx.pinned.example", PIN_Q },
+	{ LEVEL_PINNED, "pinned.example", "mx.pinned.example", refs_lit_q, 1, true, true,
+	  TLS_CHAIN_OK, "ok", { { "pinned.example" }, NULL, PIN_Q, NULL }, false, false, true,
+	  false, "no-client-cert: we presented no client certificate (pinned.example", PIN_Q },
+	/* the name does not excuse the pin */
+	{ LEVEL_PINNED, "pinned.example", "mx.pinned.example", refs_lit_q, 1, true, true,
+	  TLS_CHAIN_OK, "ok", { { "pinned.example" }, NULL, PIN_HUB, NULL }, true, false, true,
+	  false, "pin-mismatch: saw " PIN_HUB, "none" },
 };
 
 START_TEST(test_send)
@@ -1200,7 +1220,9 @@ static const struct {
 	  0, 0, "ok: send.routes[0] (a.example): domain-secure (forced by domain_secure.send) via MX" },
 	{ "domain_secure:\n  send: [ a.example ]\n  local: [ example.com ]\ntrust:\n  pins:\n"
 	  "    p: [ \"" PIN_Q "\" ]\nsend:\n  routes:\n    - domain: a.example\n      tls: pinned\n"
-	  "      pins: [ p ]\n", 0, 1, "at level pinned: the pin is judged" },
+	  "      pins: [ p ]\n", 0, 0, "ok: domain_secure.send: a.example goes to send.routes[0] "
+	  "(a.example) at level pinned: the pin, the domain among its names and our client "
+	  "certificate are all required" },
 	{ "domain_secure:\n  receive: [ a.example ]\n  local: [ example.com ]\nreceive:\n  tls: none\n",
 	  1, 0, "error: domain_secure.receive is set, but receive.tls is none" },
 	{ "domain_secure:\n  receive: [ a.example ]\n  local: [ example.com ]\nreceive:\n"
