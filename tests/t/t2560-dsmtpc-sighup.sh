@@ -18,10 +18,12 @@ start_bg dsmtpc "$DSMTPC" -c "$TRASH/d.yaml" run
 cpid=$LAST_PID
 
 test_expect_success "SIGHUP: dsmtpc reloads its certificate and says so" "
-	sleep 0.5 && kill -HUP $cpid && sleep 0.5 && kill -0 $cpid &&
-	grep -q 'SIGHUP: certificate reloaded' '$TRASH/dsmtpc.log'"
+	for i in \$(seq 1 200); do grep -q 'delivering from' '$TRASH/dsmtpc.log' && break; sleep 0.1; done &&
+	kill -HUP $cpid &&
+	for i in \$(seq 1 100); do grep -q 'SIGHUP: certificate reloaded' '$TRASH/dsmtpc.log' && break; sleep 0.1; done &&
+	kill -0 $cpid && grep -q 'SIGHUP: certificate reloaded' '$TRASH/dsmtpc.log'"
 test_expect_success "after the reload a new message is delivered (maildir)" "
 	swaks --server 127.0.0.1:$port --from a@b.org --to x@example.org --header 'Subject: after-hup' >/dev/null &&
-	for i in \$(seq 1 50); do grep -l -r -a '^Subject: after-hup' '$TRASH/mail' >/dev/null 2>&1 && break; sleep 0.1; done &&
+	for i in \$(seq 1 200); do grep -l -r -a '^Subject: after-hup' '$TRASH/mail' >/dev/null 2>&1 && break; sleep 0.1; done &&
 	grep -l -r -a '^Subject: after-hup' '$TRASH/mail/new'"
 finish
