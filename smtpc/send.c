@@ -155,7 +155,7 @@ smtpc_cmd_send(int argc, char **argv, const char *config_path)
 	char *data = NULL;
 	size_t len = 0;
 	int ch, rc = 0;
-	bool temp = false, perm = false;
+	bool temp = false, perm = false, with_cert;
 
 	while ((ch = getopt_long(argc, argv, "s:f:t:l:p:d:C:K:h", opts, NULL)) != -1) {
 		switch (ch) {
@@ -240,9 +240,20 @@ smtpc_cmd_send(int argc, char **argv, const char *config_path)
 	st.done = false;
 	if (st.loop == NULL)
 		diag_fatalx(EX_DSMTP_OSERR, "cannot initialise libev");
-	/* our certificate only where it is wanted: given, or mutual TLS */
-	if (smtpc_ctx_init(&ctx, st.loop, &cfg, cert != NULL || level == LEVEL_DOMAIN_SECURE,
-	    &err) < 0) {
+	/* our certificate when the server asks, as the daemon does
+	 * (send.client_cert, DESIGN.md section 5): given, needed for mutual
+	 * TLS, or simply there; with none at all only domain-secure says so */
+	with_cert = cert != NULL || level == LEVEL_DOMAIN_SECURE;
+	if (!with_cert && cfg.send.client_cert) {
+		struct tls_selected sel;
+		struct dsmtp_err e2 = { "" };
+
+		if (tls_store_select(&cfg, NULL, &sel, &e2) == 0) {
+			tls_selected_free(&sel);
+			with_cert = true;
+		}
+	}
+	if (smtpc_ctx_init(&ctx, st.loop, &cfg, with_cert, &err) < 0) {
 		fprintf(stderr, "dsmtpc send: %s\n", err.msg);
 		ev_loop_destroy(st.loop);
 		free(data);
