@@ -16,6 +16,8 @@ TESTS += \
 	tests/t/t0000-cli.sh \
 	tests/t/t0100-config.sh \
 	tests/t/t0200-start.sh
+# TLS levels and client certificates against a real Postfix (needs root)
+TESTS += tests/t/t2535-send-postfix-levels.sh
 EXTRA_DIST += tests/t/lib.sh \
 	tests/t/configs/bad-unknown-key.yaml tests/t/configs/bad-type.yaml \
 	tests/t/configs/bad-level.yaml tests/t/configs/bad-address.yaml \
