@@ -40,6 +40,14 @@ cleanup_() {
 trap cleanup_ EXIT
 trap 'exit 1' INT TERM
 
+# the tests need only Python's standard library: use Debian's python3
+# directly when there is one (a version manager's shim on PATH can cost
+# seconds per start on a loaded machine; free_port alone starts one)
+if [ -x /usr/bin/python3 ] && [ "$(command -v python3)" != /usr/bin/python3 ]; then
+	mkdir -p "$TRASH/.bin" && ln -sf /usr/bin/python3 "$TRASH/.bin/python3" &&
+	    PATH="$TRASH/.bin:$PATH" && export PATH
+fi
+
 say() { printf '%s\n' "$*"; }
 # a broken harness is not a product bug: say so and stop
 framework_failure_() { say "framework failure: $*"; fail=1; exit 99; }
