@@ -23,7 +23,7 @@ EOF2
 gen small $small
 gen big $big
 
-test_expect_success "sessions over ${MB} MB: fast, and memory does not grow with the log" "
+test_expect_success "sessions over ${MB} MB: time linear in the log, memory does not grow with it" "
 	python3 - '$DSMTP_LOG' '$TRASH/small/logs/receive' '$TRASH/big/logs/receive' <<'PY'
 import os, resource, subprocess, sys, time
 def run(path):
@@ -48,8 +48,11 @@ print('%d MB: %.2f s (%.0f MB/s), %d sessions, max RSS %d KB (small run %d KB)' 
       (size >> 20, tb, size / tb / 1e6, nb, rb, rs))
 assert nb == 10 * ns or nb > 9 * ns, (nb, ns)
 assert rb < rs + 20 * 1024, 'memory grew with the log'
-# 1 GB in well under a minute: allow 30 s per GB, sanitizers included
-assert tb < 30.0 * size / 2**30 + 2, 'too slow'
+# streaming is linear: ten times the log in at most twenty times the
+# time (quadratic would be a hundred); no absolute limit here, the speed
+# itself is printed (and measured with DSMTP_LOG_BENCH_MB=1024), since a
+# loaded or sanitized machine can be any number of times slower
+assert tb < 20 * max(ts, 0.25), ('not linear', tb, ts)
 PY"
 sed 's/^/# /' "$TRASH/out.$ntest"
 finish
