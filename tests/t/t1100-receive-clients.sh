@@ -46,7 +46,8 @@ test_expect_success "a client certificate is verified, named in Received and log
 	f=\$(grep -l -a '^Subject: t-cert' '$queue'/*.d) &&
 	grep -q -a 'subject=\"CN=partner.example.net' \"\$f\" && grep -q -a 'verify=ok' \"\$f\" &&
 	want=\$(openssl x509 -in '$pki/client.pem' -noout -fingerprint -sha256 | sed 's/.*=//; s/://g' | tr A-F a-f) &&
-	sleep 1.2 && grep -h 'Remote certificate' '$logs'/*.LOG | grep -q \"sha256=\$want\""
+	for i in \$(seq 1 100); do grep -h 'Remote certificate' '$logs'/*.LOG 2>/dev/null | grep -q \"sha256=\$want\" && break; sleep 0.1; done &&
+	grep -h 'Remote certificate' '$logs'/*.LOG | grep -q \"sha256=\$want\""
 
 test_expect_success "Python smtplib with STARTTLS: the body arrives byte for byte" "
 	python3 - $port '$TRASH/body' <<'PY' &&
