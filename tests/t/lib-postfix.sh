@@ -70,14 +70,13 @@ postfix_conf() {
 
 postfix_start() {
 	_pf="$TRASH/$1"
-	# without a tty or /dev/log Postfix's complaints go nowhere: give it a tty
-	script -qec "postfix -c '$_pf/etc' check" /dev/null >"$_pf/check.log" 2>&1 ||
-	    { cat "$_pf/check.log"; return 1; }
+	# without a tty or /dev/log Postfix's complaints go nowhere: give it a
+	# tty (start runs postfix-script's own fatal checks first)
 	script -qec "postfix -c '$_pf/etc' start" /dev/null >"$_pf/start.log" 2>&1 ||
 	    { cat "$_pf/start.log" "$_pf/maillog"; return 1; }
-	for _i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do
+	for _i in $(seq 1 200); do
 		[ -s "$_pf/data/master.lock" ] && break
-		sleep 0.25
+		sleep 0.1
 	done
 	_mp=$(tr -d ' \n' <"$_pf/data/master.lock" 2>/dev/null)
 	[ -n "$_mp" ] || { cat "$_pf/maillog" 2>/dev/null; return 1; }
