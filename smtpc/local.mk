@@ -6,7 +6,7 @@ dsmtpc_LDADD = common/libcommon.a $(YAML_LIBS) $(EV_LIBS) $(PTHREAD_LIBS)
 # dsmtpc delivers with it, dsmtp-policy probe talks to servers with it
 noinst_LIBRARIES += smtpc/libsmtpc.a
 smtpc_libsmtpc_a_SOURCES = smtpc/smtpc.h smtpc/reply.c smtpc/retry.c smtpc/bounce.c \
-	smtpc/route.c smtpc/client.c smtpc/maildir.c
+	smtpc/route.c smtpc/client.c smtpc/maildir.c smtpc/sched.c
 smtpc_libsmtpc_a_CFLAGS = $(AM_CFLAGS) $(CARES_CFLAGS)
 SMTPC_LIBS = smtpc/libsmtpc.a policy/libpolicy.a logs/libplog.a tls/libtls.a common/libcommon.a \
 	$(GNUTLS_LIBS) $(YAML_LIBS) $(CARES_LIBS) $(EV_LIBS) $(PTHREAD_LIBS)
@@ -23,6 +23,12 @@ tests_unit_check_smtpc_SOURCES = tests/unit/check_smtpc.c smtpc/reply.c smtpc/re
 tests_unit_check_smtpc_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_unit_check_smtpc_LDADD = $(CHECK_LIBS)
 TESTS += tests/unit/check_smtpc
+# the scheduler's schedule: index, heap, once-mode count (smtpc/sched.c)
+check_PROGRAMS += tests/unit/check_sched
+tests_unit_check_sched_SOURCES = tests/unit/check_sched.c smtpc/sched.c
+tests_unit_check_sched_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_unit_check_sched_LDADD = $(CHECK_LIBS)
+TESTS += tests/unit/check_sched
 TESTS += tests/t/t2500-send-levels.sh tests/t/t2510-send-hostile.sh \
 	tests/t/t2520-relay-queue.sh tests/t/t2530-send-postfix.sh tests/t/t2540-routes.sh \
 	tests/t/t2550-domain-secure-queue.sh tests/t/t2560-dsmtpc-sighup.sh

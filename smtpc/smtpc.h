@@ -2,7 +2,8 @@
  * retry schedule and DSN builder (retry.c, bounce.c), next-hop resolution
  * with c-ares (route.c), the client SMTP session and its destinations
  * (client.c), local delivery (maildir.c), the spool scheduler (queue.c)
- * and the one-shot sender (send.c). Nothing outside smtpc/ includes it. */
+ * with its schedule (sched.c) and the one-shot sender (send.c). Nothing
+ * outside smtpc/ includes it. */
 #ifndef DSMTP_SMTPC_H
 #define DSMTP_SMTPC_H
 
@@ -14,6 +15,7 @@
 
 #include "common/addr.h"
 #include "common/config.h"
+#include "common/spool.h"
 #include "policy/policy.h"
 #include "tls/tls.h"
 
@@ -212,6 +214,53 @@ void smtpc_job_fail(struct smtpc_job *j, enum smtpc_status st, const char *statu
  * fsync'd); 0, or -1 with the reason */
 int smtpc_maildir_deliver(const char *path, const char *hostname, const char *sender,
     const char *rcpt, const char *data, size_t len, struct dsmtp_err *err);
+
+/* ---- the schedule of known messages (sched.c) ---- */
+
+/* one message the scheduler knows. The caller may change due, not_before,
+ * busy, inflight and tried, then must call smtpc_sched_fix. */
+struct smtpc_sched_ent {
+	char			 id[SPOOL_ID_SIZE];
+	double			 due;		/* wall clock; 1e300 when nothing is pending */
+	double			 not_before;	/* busy lease: not before this */
+	unsigned		 busy;		/* lease attempts that found it busy */
+	bool			 inflight;	/* leased by us: never started twice */
+	bool			 tried;		/* once: attempted in this run */
+	/* sched.c's own */
+	size_t			 hpos;		/* index in the heap, SIZE_MAX: not in it */
+	bool			 counted;	/* in npending */
+	struct smtpc_sched_ent	*hnext;		/* hash chain */
+};
+
+struct smtpc_sched {
+	bool			 once;		/* each message due at start once */
+	double			 start;
+	struct smtpc_sched_ent	**buckets;	/* by id; nbuckets a power of 2 */
+	size_t			 nbuckets, n;
+	struct smtpc_sched_ent	**heap;		/* startable entries, earliest ready first */
+	size_t			 nheap, capheap;
+	size_t			 npending;	/* once: untried and due at start */
+};
+
+/* An entry is startable when not in flight and, in once mode, not tried
+ * and due at start (due <= start). 0, or -1 out of memory. */
+int smtpc_sched_init(struct smtpc_sched *sc, bool once, double start);
+void smtpc_sched_free(struct smtpc_sched *sc);
+struct smtpc_sched_ent *smtpc_sched_find(const struct smtpc_sched *sc, const char *id);
+/* know a message, or change when it is due; NULL when out of memory (then
+ * the message is not known) */
+struct smtpc_sched_ent *smtpc_sched_put(struct smtpc_sched *sc, const char *id, double due);
+void smtpc_sched_drop(struct smtpc_sched *sc, struct smtpc_sched_ent *e);
+/* e's fields changed: its place in the heap and the count anew; -1 when
+ * out of memory (it is then not startable until the next fix) */
+int smtpc_sched_fix(struct smtpc_sched *sc, struct smtpc_sched_ent *e);
+/* the startable entry ready first, or NULL; ready at smtpc_sched_ready_at,
+ * the later of due and not_before */
+struct smtpc_sched_ent *smtpc_sched_top(const struct smtpc_sched *sc);
+double smtpc_sched_ready_at(const struct smtpc_sched_ent *e);
+/* once: entries untried and due at start (0 = every one was tried) */
+size_t smtpc_sched_pending(const struct smtpc_sched *sc);
+size_t smtpc_sched_count(const struct smtpc_sched *sc);
 
 /* ---- commands (queue.c, send.c) ---- */
 
