@@ -6,7 +6,10 @@
  * discard), and writes every outcome back to the spool: delivered,
  * deferred with exponential backoff, failed then bounced (RFC 3464 DSN
  * queued through the spool, never for the null sender), and removes the
- * message once every recipient is delivered or bounced. */
+ * message once every recipient is delivered or bounced. Those writes go
+ * to the spool's worker thread (group commit): the loop never waits for
+ * an fsync, and a message keeps its lease until its outcome is on disk.
+ * The schedule itself (index by id, heap by due time) is sched.c's. */
 #include "autoconfig.h"
 
 #include <errno.h>
@@ -40,25 +43,20 @@ struct qjob {
 	struct qjob		*next;
 };
 
+/* a leased message: delivered while in q->inflight, then its outcome
+ * written to the spool (bounce, update, removal: each on the spool's
+ * worker thread) while counted in q->ncommitting; the lease is let go
+ * only when the last of those is done */
 struct qmsg {
 	char			 id[SPOOL_ID_SIZE];
 	struct spool_envelope	 env;
 	char			*data;
 	size_t			 len;
 	unsigned		 pending;	/* jobs not done yet */
+	bool			 finished;	/* every recipient delivered or bounced */
 	struct qjob		*jobs;
 	struct queue		*q;
 	struct qmsg		*next, *prev;
-};
-
-/* a message we know of and when it is due */
-struct sched {
-	char		 id[SPOOL_ID_SIZE];
-	double		 due;		/* wall clock; INFINITY-like when nothing pending */
-	unsigned	 busy;		/* lease attempts that found it busy */
-	double		 not_before;	/* busy: not before this */
-	bool		 inflight;
-	bool		 tried;		/* once: attempted in this run */
 };
 
 struct queue {
@@ -78,15 +76,15 @@ struct queue {
 	unsigned		 ninflight;
 	unsigned		 max_inflight;
 	size_t			 inflight_bytes;	/* sum of the loaded messages */
-	struct sched		*sched;
-	size_t			 nsched, capsched;
+	unsigned		 ncommitting;	/* delivered, outcome being written */
+	struct smtpc_sched	 sched;
 	bool			 stopping;
 	bool			 done;		/* ev_break asked for (maybe before ev_run) */
-	bool			 gave_up;	/* once: something could not be tried */
 };
 
 static void	dispatch(struct queue *q);
 static void	maybe_done(struct queue *q);
+static void	kick(struct queue *q);
 
 static double
 now_d(void)
@@ -97,53 +95,28 @@ now_d(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* ---- the schedule ---- */
-
-static struct sched *
-sched_find(struct queue *q, const char *id)
-{
-	for (size_t i = 0; i < q->nsched; i++)
-		if (strcmp(q->sched[i].id, id) == 0)
-			return &q->sched[i];
-	return NULL;
-}
+/* ---- the schedule (smtpc/sched.c) ---- */
 
 /* know a message, or change when it is due */
-static struct sched *
+static void
 sched_put(struct queue *q, const char *id, double due)
 {
-	struct sched *s = sched_find(q, id);
-
-	if (s) {
-		s->due = due;
-		return s;
-	}
-	if (q->nsched == q->capsched) {
-		size_t cap = q->capsched ? q->capsched * 2 : 64;
-		struct sched *n = realloc(q->sched, cap * sizeof(*n));
-
-		if (n == NULL) {
-			diag_warnx("out of memory: message %s not scheduled", id);
-			return NULL;
-		}
-		q->sched = n;
-		q->capsched = cap;
-	}
-	s = &q->sched[q->nsched++];
-	memset(s, 0, sizeof(*s));
-	snprintf(s->id, sizeof(s->id), "%s", id);
-	s->due = due;
-	return s;
+	if (smtpc_sched_put(&q->sched, id, due) == NULL)
+		diag_warnx("out of memory: message %s not scheduled", id);
 }
 
 static void
 sched_drop(struct queue *q, const char *id)
 {
-	struct sched *s = sched_find(q, id);
+	smtpc_sched_drop(&q->sched, smtpc_sched_find(&q->sched, id));
+}
 
-	if (s == NULL)
-		return;
-	*s = q->sched[--q->nsched];
+/* e's fields changed */
+static void
+sched_fix(struct queue *q, struct smtpc_sched_ent *e)
+{
+	if (smtpc_sched_fix(&q->sched, e) < 0)
+		diag_warnx("out of memory: message %s not scheduled", e->id);
 }
 
 /* when an envelope wants attention: the earliest pending recipient, or
@@ -169,7 +142,7 @@ learn(struct queue *q, const char *id)
 {
 	struct spool_envelope env;
 	struct dsmtp_err err;
-	struct sched *s = sched_find(q, id);
+	struct smtpc_sched_ent *s = smtpc_sched_find(&q->sched, id);
 
 	if (s && s->inflight)
 		return;		/* our own spool_update */
@@ -179,7 +152,7 @@ learn(struct queue *q, const char *id)
 		sched_drop(q, id);
 		return;
 	}
-	(void)sched_put(q, id, env_due(&env));
+	sched_put(q, id, env_due(&env));
 	spool_envelope_free(&env);
 }
 
@@ -196,11 +169,11 @@ scan(struct queue *q)
 		return;
 	}
 	for (size_t i = 0; i < n; i++) {
-		struct sched *s = sched_find(q, envs[i].id);
+		struct smtpc_sched_ent *s = smtpc_sched_find(&q->sched, envs[i].id);
 
 		if (s && s->inflight)
 			continue;
-		(void)sched_put(q, envs[i].id, env_due(&envs[i]));
+		sched_put(q, envs[i].id, env_due(&envs[i]));
 	}
 	spool_list_free(envs, n);
 }
@@ -216,25 +189,32 @@ at_capacity(const struct queue *q)
 static void
 arm_wake(struct queue *q)
 {
-	double next = 1e300, now = now_d();
+	const struct smtpc_sched_ent *top = smtpc_sched_top(&q->sched);
+	double next, now;
 
 	ev_timer_stop(q->loop, &q->wake);
 	/* at capacity, the next finished message dispatches again: a timer
 	 * for messages already due would only spin the loop */
-	if (q->stopping || at_capacity(q))
+	if (q->stopping || at_capacity(q) || top == NULL)
 		return;
-	for (size_t i = 0; i < q->nsched; i++) {
-		const struct sched *s = &q->sched[i];
-
-		if (s->inflight || (q->once && (s->tried || s->due > q->start)))
-			continue;
-		/* due, but not before a busy lease may have been let go */
-		if ((s->due > s->not_before ? s->due : s->not_before) < next)
-			next = s->due > s->not_before ? s->due : s->not_before;
-	}
-	if (next >= 1e299)
+	/* due, but not before a busy lease may have been let go */
+	if ((next = smtpc_sched_ready_at(top)) >= 1e299)
 		return;
+	now = now_d();
 	ev_timer_set(&q->wake, next > now ? next - now + 0.001 : 0., 0.);
+	ev_timer_start(q->loop, &q->wake);
+}
+
+/* look at the schedule again from the loop, soon */
+static void
+kick(struct queue *q)
+{
+	if (q->stopping)
+		return;
+	/* not from here: local deliveries finish inside dispatch, and
+	 * recursion would grow the stack with the queue */
+	ev_timer_stop(q->loop, &q->wake);
+	ev_timer_set(&q->wake, 0., 0.);
 	ev_timer_start(q->loop, &q->wake);
 }
 
@@ -303,32 +283,20 @@ apply(struct qmsg *m, size_t i, const struct smtpc_result *res)
 	    r->attempts, word, res->text);
 }
 
-/* the bounce is on disk (or not): schedule it */
-static void
-bounce_done(void *arg, int rc, const char *id, const char *why)
-{
-	struct queue *q = arg;
+static void	write_outcome(struct qmsg *m);
 
-	if (rc == 0) {
-		diag_info("%s: delivery status notification queued", id);
-		(void)sched_put(q, id, 0);
-	} else
-		diag_warnx("bounce not queued: %s", why ? why : "unknown error");
-	q->gave_up = q->gave_up || rc != 0;
-}
-
-/* the DSN for every failed recipient; they become bounced once it is
- * queued (or at once for the null sender: RFC 5321 6.1, no bounce loops) */
-static void
-bounce(struct qmsg *m)
+/* the DSN for every failed recipient, written but not yet committed (it
+ * needs the message bytes, which go before the commit); NULL when there
+ * is none to send -- every failed recipient is bounced at once for the
+ * null sender (RFC 5321 6.1, no bounce loops) -- or it could not be
+ * written (the failed recipients stay failed) */
+static struct spool_msg *
+bounce_prepare(struct qmsg *m)
 {
 	struct queue *q = m->q;
 	struct smtpc_dsn_rcpt *dr;
 	struct smtpc_dsn d;
-	struct spool_envelope be;
-	struct spool_rcpt br;
 	struct spool_msg *sm;
-	char client_name[] = "dsmtpc", null_sender[] = "";
 	struct dsmtp_err err;
 	char *text = NULL, status[16];
 	size_t n = 0, tlen;
@@ -338,7 +306,7 @@ bounce(struct qmsg *m)
 		if (m->env.rcpts[i].state == SPOOL_RCPT_FAILED)
 			n++;
 	if (n == 0)
-		return;
+		return NULL;
 	if (m->env.sender[0] == '\0') {
 		for (size_t i = 0; i < m->env.nrcpts; i++)
 			if (m->env.rcpts[i].state == SPOOL_RCPT_FAILED) {
@@ -346,10 +314,10 @@ bounce(struct qmsg *m)
 				diag_info("%s: to=<%s>: failed; no bounce for the null sender",
 				    m->id, m->env.rcpts[i].addr);
 			}
-		return;
+		return NULL;
 	}
 	if ((dr = calloc(n, sizeof(*dr))) == NULL)
-		return;
+		return NULL;
 	n = 0;
 	for (size_t i = 0; i < m->env.nrcpts; i++) {
 		const struct spool_rcpt *r = &m->env.rcpts[i];
@@ -371,7 +339,7 @@ bounce(struct qmsg *m)
 
 		if (st == NULL) {
 			free(dr);
-			return;
+			return NULL;
 		}
 		for (size_t i = 0; i < n; i++) {
 			if (dr[i].status == NULL) {
@@ -406,19 +374,52 @@ bounce(struct qmsg *m)
 	}
 	free(dr);
 	if (rc < 0)
-		return;
+		return NULL;
 	if ((sm = spool_msg_new(q->sp, &err)) == NULL) {
 		diag_warnx("%s: bounce: %s", m->id, err.msg);
 		free(text);
-		return;
+		return NULL;
 	}
 	if (spool_msg_write(sm, text, tlen) < 0) {
 		diag_warn("%s: bounce: write", m->id);
 		spool_msg_abort(sm);
 		free(text);
-		return;
+		return NULL;
 	}
 	free(text);
+	return sm;
+}
+
+/* the bounce is on disk (or not): its recipients bounced and the bounce
+ * scheduled, then the message's own outcome written */
+static void
+bounce_done(void *arg, int rc, const char *id, const char *why)
+{
+	struct qmsg *m = arg;
+
+	if (rc == 0) {
+		diag_info("%s: delivery status notification queued", id);
+		sched_put(m->q, id, 0);
+		for (size_t i = 0; i < m->env.nrcpts; i++)
+			if (m->env.rcpts[i].state == SPOOL_RCPT_FAILED)
+				m->env.rcpts[i].state = SPOOL_RCPT_BOUNCED;
+	} else {
+		diag_warnx("bounce not queued: %s", why ? why : "unknown error");
+		diag_warnx("%s: bounce could not be queued; the failed recipients stay failed",
+		    m->id);
+	}
+	write_outcome(m);
+}
+
+/* queue the bounce's commit (the spool copies the envelope at once) */
+static void
+bounce_commit(struct qmsg *m, struct spool_msg *sm)
+{
+	struct queue *q = m->q;
+	struct spool_envelope be;
+	struct spool_rcpt br;
+	char client_name[] = "dsmtpc", null_sender[] = "";
+
 	memset(&be, 0, sizeof(be));
 	memset(&br, 0, sizeof(br));
 	br.addr = m->env.sender;
@@ -428,22 +429,14 @@ bounce(struct qmsg *m)
 	be.sender = null_sender;
 	be.rcpts = &br;
 	be.nrcpts = 1;
-	q->gave_up = false;
-	/* the spool has no loop: the commit is synchronous, done() runs
-	 * before it returns */
-	if (spool_msg_commit(sm, &be, bounce_done, q) < 0 || q->gave_up) {
-		diag_warnx("%s: bounce could not be queued; the failed recipients stay failed",
-		    m->id);
-		return;
-	}
-	for (size_t i = 0; i < m->env.nrcpts; i++)
-		if (m->env.rcpts[i].state == SPOOL_RCPT_FAILED)
-			m->env.rcpts[i].state = SPOOL_RCPT_BOUNCED;
+	/* done() comes from the loop, exactly once (-1 only for NULL args) */
+	if (spool_msg_commit(sm, &be, bounce_done, m) < 0)
+		bounce_done(m, -1, "", "spool_msg_commit refused its arguments");
 }
 
-/* a finished message's memory */
+/* what delivery needed: the jobs and the message bytes */
 static void
-msg_free(struct qmsg *m)
+msg_free_delivery(struct qmsg *m)
 {
 	while (m->jobs) {
 		struct qjob *j = m->jobs;
@@ -454,58 +447,98 @@ msg_free(struct qmsg *m)
 		free(j->idx);
 		free(j);
 	}
-	spool_envelope_free(&m->env);
 	free(m->data);
-	free(m);
+	m->data = NULL;
 }
 
-/* every job of the message is done: write the outcome, bounce, remove */
+/* the outcome is written (or could not be): let go of the lease, and
+ * schedule the message anew or forget it */
+static void
+msg_release(struct qmsg *m)
+{
+	struct queue *q = m->q;
+	struct smtpc_sched_ent *s;
+
+	spool_release(q->sp, m->id);
+	if ((s = smtpc_sched_find(&q->sched, m->id)) != NULL) {
+		s->inflight = false;
+		if (m->finished)
+			smtpc_sched_drop(&q->sched, s);
+		else {
+			s->due = env_due(&m->env);
+			sched_fix(q, s);
+		}
+	}
+	q->ncommitting--;
+	spool_envelope_free(&m->env);
+	free(m);
+	kick(q);
+	maybe_done(q);
+}
+
+static void
+remove_done(void *arg, int rc, const char *id, const char *why)
+{
+	if (rc < 0)
+		diag_warnx("%s: %s", id, why ? why : "removal failed");
+	else
+		diag_info("%s: removed (every recipient delivered or bounced)", id);
+	msg_release(arg);
+}
+
+static void
+update_done(void *arg, int rc, const char *id, const char *why)
+{
+	struct qmsg *m = arg;
+
+	if (rc < 0) {
+		diag_warnx("%s: spool update failed: %s", id, why ? why : "unknown error");
+		msg_release(m);
+	} else if (m->finished)
+		(void)spool_remove_async(m->q->sp, m->id, remove_done, m);
+	else
+		msg_release(m);
+}
+
+/* the envelope back to the spool, then the message removed if it is
+ * finished; both on the spool's worker thread, with the lease held */
+static void
+write_outcome(struct qmsg *m)
+{
+	m->finished = true;
+	for (size_t i = 0; i < m->env.nrcpts; i++)
+		if (m->env.rcpts[i].state == SPOOL_RCPT_PENDING ||
+		    m->env.rcpts[i].state == SPOOL_RCPT_FAILED)
+			m->finished = false;
+	(void)spool_update_async(m->q->sp, m->id, &m->env, update_done, m);
+}
+
+/* every job of the message is done: out of flight (a new message may
+ * start), then the bounce, the update and the removal, asynchronously;
+ * m may be gone on return */
 static void
 msg_finish(struct qmsg *m)
 {
 	struct queue *q = m->q;
-	struct dsmtp_err err;
-	struct sched *s;
-	bool finished = true;
+	struct spool_msg *bounce;
 
-	bounce(m);
-	for (size_t i = 0; i < m->env.nrcpts; i++)
-		if (m->env.rcpts[i].state == SPOOL_RCPT_PENDING ||
-		    m->env.rcpts[i].state == SPOOL_RCPT_FAILED)
-			finished = false;
-	if (spool_update(q->sp, m->id, &m->env, &err) < 0)
-		diag_warnx("%s: spool update failed: %s", m->id, err.msg);
-	else if (finished) {
-		if (spool_remove(q->sp, m->id, &err) < 0)
-			diag_warnx("%s: %s", m->id, err.msg);
-		else
-			diag_info("%s: removed (every recipient delivered or bounced)", m->id);
-	}
-	spool_release(q->sp, m->id);
-	if ((s = sched_find(q, m->id)) != NULL) {
-		s->inflight = false;
-		if (finished)
-			sched_drop(q, m->id);
-		else
-			s->due = env_due(&m->env);
-	}
 	if (m->prev)
 		m->prev->next = m->next;
 	else
 		q->inflight = m->next;
 	if (m->next)
 		m->next->prev = m->prev;
+	m->next = m->prev = NULL;
 	q->ninflight--;
 	q->inflight_bytes -= m->len;
-	msg_free(m);
-	if (!q->stopping) {
-		/* dispatch from the loop, not from here: local deliveries
-		 * finish inside dispatch, and recursion would grow the stack
-		 * with the queue */
-		ev_timer_stop(q->loop, &q->wake);
-		ev_timer_set(&q->wake, 0., 0.);
-		ev_timer_start(q->loop, &q->wake);
-	}
+	q->ncommitting++;
+	bounce = bounce_prepare(m);
+	msg_free_delivery(m);
+	if (bounce)
+		bounce_commit(m, bounce);
+	else
+		write_outcome(m);
+	kick(q);
 	maybe_done(q);
 }
 
@@ -638,9 +671,10 @@ local_result(struct qmsg *m, size_t i, enum smtpc_status st, const char *status,
 	apply(m, i, &res);
 }
 
-/* lease, load, route every due recipient; 0 started (or nothing due) */
+/* lease, load, route every due recipient. s leaves the top of the
+ * schedule: in flight, tried, later, or dropped */
 static void
-msg_start(struct queue *q, struct sched *s)
+msg_start(struct queue *q, struct smtpc_sched_ent *s)
 {
 	struct qmsg *m;
 	struct dsmtp_err err;
@@ -652,23 +686,25 @@ msg_start(struct queue *q, struct sched *s)
 	if (rc == 1) {
 		/* the committer keeps its lease until queue/ is fsync'd, or
 		 * `dsmtpc flush` is at work: look again shortly */
-		if (++s->busy >= BUSY_MAX && q->once) {
-			s->tried = true;
-			q->gave_up = true;
-		} else
+		if (++s->busy >= BUSY_MAX && q->once)
+			s->tried = true;	/* given up: once exits 75 */
+		else
 			s->not_before = now_d() + BUSY_RETRY;
+		sched_fix(q, s);
 		return;
 	}
 	if (rc < 0) {
 		if (errno != ENOENT)
 			diag_warnx("%s", err.msg);
-		sched_drop(q, s->id);
+		smtpc_sched_drop(&q->sched, s);
 		return;
 	}
 	s->busy = 0;
 	s->tried = true;
 	if ((m = calloc(1, sizeof(*m))) == NULL) {
 		spool_release(q->sp, s->id);
+		s->not_before = now_d() + 1;
+		sched_fix(q, s);
 		return;
 	}
 	snprintf(m->id, sizeof(m->id), "%s", s->id);
@@ -677,7 +713,7 @@ msg_start(struct queue *q, struct sched *s)
 		if (errno != ENOENT)
 			diag_warnx("%s", err.msg);
 		spool_release(q->sp, m->id);
-		sched_drop(q, m->id);
+		smtpc_sched_drop(&q->sched, s);
 		free(m);
 		return;
 	}
@@ -692,6 +728,7 @@ msg_start(struct queue *q, struct sched *s)
 	}
 	if (!any_due) {
 		s->due = env_due(&m->env);
+		sched_fix(q, s);
 		spool_release(q->sp, m->id);
 		spool_envelope_free(&m->env);
 		free(m);
@@ -701,12 +738,13 @@ msg_start(struct queue *q, struct sched *s)
 	if (load_data(q, m, &err) < 0) {
 		diag_warnx("%s: %s", m->id, err.msg);
 		spool_release(q->sp, m->id);
-		sched_drop(q, m->id);
+		smtpc_sched_drop(&q->sched, s);
 		spool_envelope_free(&m->env);
 		free(m);
 		return;
 	}
 	s->inflight = true;
+	sched_fix(q, s);
 	q->inflight_bytes += m->len;
 	m->next = q->inflight;
 	if (q->inflight)
@@ -780,58 +818,48 @@ msg_start(struct queue *q, struct sched *s)
 		msg_finish(m);
 }
 
-/* start every due message the limits allow */
+/* start every due message the limits allow: O(log n) per message
+ * started, and O(1) when none is due */
 static void
 dispatch(struct queue *q)
 {
 	double now = now_d();
-	bool again = true;
+	struct smtpc_sched_ent *s, *last = NULL;
 
-	while (again && !q->stopping) {
-		again = false;
-		/* bounded in count and in bytes: messages are held whole in
-		 * memory while they are delivered (one is always allowed) */
-		for (size_t i = 0; i < q->nsched && !at_capacity(q); i++) {
-			struct sched *s = &q->sched[i];
-			size_t before = q->nsched;
-
-			if (s->inflight || s->due > now || s->not_before > now)
-				continue;
-			if (q->once && (s->tried || s->due > q->start))
-				continue;
-			msg_start(q, s);
-			if (q->nsched != before) {
-				/* the table changed under us: look again */
-				again = true;
-				break;
-			}
+	/* bounded in count and in bytes: messages are held whole in memory
+	 * while they are delivered (one is always allowed) */
+	while (!q->stopping && !at_capacity(q) && (s = smtpc_sched_top(&q->sched)) != NULL &&
+	    smtpc_sched_ready_at(s) <= now) {
+		if (s == last) {
+			/* msg_start always moves it; should it not, never spin */
+			diag_warnx("%s: scheduling stalled; trying again in a second", s->id);
+			s->not_before = now + 1;
+			sched_fix(q, s);
+			continue;
 		}
+		last = s;
+		msg_start(q, s);
 	}
 	arm_wake(q);
 }
 
-/* once: everything due was tried and every session ended */
+/* once: everything due was tried, every session ended and every outcome
+ * is written; stopping: every outcome is written */
 static void
 maybe_done(struct queue *q)
 {
 	if (q->stopping) {
-		if (q->ninflight == 0) {
+		if (q->ninflight == 0 && q->ncommitting == 0) {
 			q->done = true;
 			ev_break(q->loop, EVBREAK_ALL);
 		}
 		return;
 	}
-	if (!q->once || q->ninflight > 0 || q->ctx.nsessions > 0)
+	if (!q->once || q->ninflight > 0 || q->ncommitting > 0 || q->ctx.nsessions > 0)
 		return;
-	for (size_t i = 0; i < q->nsched; i++) {
-		const struct sched *s = &q->sched[i];
-
-		if (!s->tried && s->due <= q->start)
-			return;
-		/* bounces queued in this run are due now: deliver them too */
-		if (!s->tried && s->due == 0)
-			return;
-	}
+	/* bounces queued in this run are due (0) and untried: they count */
+	if (smtpc_sched_pending(&q->sched) > 0)
+		return;
 	/* ev_run forgets a break that came before it: remember it too */
 	q->done = true;
 	ev_break(q->loop, EVBREAK_ALL);
@@ -1033,7 +1061,9 @@ queue_main(int argc, char **argv, const char *config_path, bool once)
 		rc = EX_DSMTP_OSERR;
 		goto out_cfg;
 	}
-	if ((q->sp = spool_open(qdir, NULL, &err)) == NULL) {
+	/* with the loop: updates and removals are fsync'd on the spool's
+	 * worker thread, in groups, never on the loop */
+	if ((q->sp = spool_open(qdir, q->loop, &err)) == NULL) {
 		diag_warnx("spool %s: %s", qdir, err.msg);
 		rc = EX_DSMTP_CANTCREAT;
 		goto out_loop;
@@ -1076,16 +1106,25 @@ queue_main(int argc, char **argv, const char *config_path, bool once)
 		    q->ctx.max_parallel);
 	}
 	q->start = now_d();
+	if (smtpc_sched_init(&q->sched, once, q->start) < 0) {
+		diag_warnx("out of memory");
+		rc = EX_DSMTP_OSERR;
+		goto out_ctx;
+	}
 	scan(q);
 	dispatch(q);
 	maybe_done(q);
 	if (!q->done)
 		ev_run(q->loop, 0);
 	if (q->stopping) {
-		/* jobs finished by the abort already wrote their outcome */
+		/* jobs finished by the abort are writing their outcome */
 		while (q->inflight)
 			msg_finish(q->inflight);
 	}
+	/* outcomes still being written keep their lease until written:
+	 * wait for every one (nothing lost, nothing sent twice) */
+	while (q->ncommitting > 0)
+		ev_run(q->loop, EVRUN_ONCE);
 	if (once)
 		rc = anything_pending(q) ? EX_DSMTP_TEMPFAIL : 0;
 out_ctx:
@@ -1107,7 +1146,7 @@ out_loop:
 	ev_loop_destroy(q->loop);
 out_cfg:
 	config_free(&q->cfg);
-	free(q->sched);
+	smtpc_sched_free(&q->sched);
 	free(q);
 	if (!once && rc == 0)
 		diag_info("stopped");
