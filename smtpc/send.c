@@ -119,6 +119,8 @@ replace_cert(struct dsmtp_config *cfg, const char *cert, const char *key)
 	    (cfg->certificates[0].key = strdup(key)) == NULL)
 		diag_fatalx(EX_DSMTP_OSERR, "out of memory");
 	cfg->ncertificates = 1;
+	/* a certificate named on the command line is meant to be presented */
+	cfg->send.client_cert = true;
 }
 
 int

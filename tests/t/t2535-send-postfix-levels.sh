@@ -342,6 +342,11 @@ test_expect_success "client certificate required: domain-secure with send.client
 	CONF='$TRASH/nocert.yaml' snd f-req-off localhost:$port_req u@example.com --tls domain-secure &&
 	rc_is f-req-off 75 && out_has f-req-off 'no-client-cert' && not_arrived f-req-off"
 
+test_expect_success "client certificate required: --client-cert is presented even with send.client_cert false" "
+	CONF='$TRASH/nocert.yaml' snd f-req-flag localhost:$port_req u@example.com --tls verify \
+	    --client-cert '$pki/client.pem' --client-key '$pki/client.key' && rc_is f-req-flag 0 &&
+	arrived f-req-flag && hdr_has f-req-flag 'Client CN \"partner.example.net\"'"
+
 # ---- the daemon's path: dsmtpd -> spool -> dsmtpc once -> that Postfix ----
 cat >"$TRASH/a.yaml" <<EOF
 hostname: edge.example.org
