@@ -32,3 +32,6 @@ EXTRA_DIST += tests/README.md
 
 # robustness: kill -9 of dsmtpd and dsmtpc during a relay run (issue 8)
 TESTS += tests/t/t9200-relay-kill.sh
+
+# msmtp as a client; real MTA -> dsmtpd -> dsmtpc -> real MTA chains (issue 8)
+TESTS += tests/t/t1150-receive-msmtp.sh tests/t/t5200-interop-chain.sh

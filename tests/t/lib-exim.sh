@@ -7,6 +7,17 @@
 #   exim_setup NAME                $TRASH/NAME/{exim.conf,spool,log,mail}
 #   exim_send NAME FROM TO < MSG   submit and deliver at once (-odi)
 #   exim_daemon NAME PORT          run its SMTP listener (adds the PID)
+#   exim_receiver NAME PORT CERT KEY CA [PRIORITY]
+#                                  a final MTA: STARTTLS required (with
+#                                  GnuTLS priority PRIORITY), client
+#                                  certificates checked against CA, mail
+#                                  for example.com into the maildir
+#                                  $TRASH/NAME/mail/box/ (new/ holds it)
+#   exim_relay NAME PORT HOST HPORT CERT KEY CA [PRIORITY]
+#                                  a sender: relays what it gets on PORT
+#                                  at once (a delivery process and a
+#                                  connection per message) to HOST:HPORT
+#                                  over verified STARTTLS, presenting CERT
 
 exim_need_() {
 	EXIM=""
@@ -65,3 +76,78 @@ exim_daemon() {
 	echo "$_ep" >"$TRASH/exim-$1.pid"
 	wait_port 127.0.0.1 "$2"
 }
+
+# exim_receiver NAME PORT CERT KEY CA [PRIORITY]: see the top
+exim_receiver() {
+	exim_setup "$1" || return 1
+	_ex="$TRASH/$1"
+	chown Debian-exim "$_ex/mail"
+	exim_conf "$1" <<EOF2
+tls_advertise_hosts = *
+deliver_drop_privilege = true
+tls_certificate = $3
+tls_privatekey = $4
+tls_verify_certificates = $5
+tls_try_verify_hosts = *
+tls_require_ciphers = ${6:-NORMAL}
+log_selector = +tls_certificate_verified +tls_peerdn +received_recipients
+begin acl
+acl_rcpt:
+  deny    !encrypted = *
+          message = 5.7.0 STARTTLS first
+  accept  domains = example.com
+  deny
+begin routers
+local_maildir:
+  driver = accept
+  domains = example.com
+  transport = maildir
+begin transports
+maildir:
+  driver = appendfile
+  directory = $_ex/mail/box
+  maildir_format
+  create_directory
+  delivery_date_add = false
+  envelope_to_add = false
+  return_path_add = false
+  user = Debian-exim
+  mode = 0644
+EOF2
+	exim_daemon "$1" "$2"
+}
+
+# exim_relay NAME PORT HOST HPORT CERT KEY CA [PRIORITY]: see the top
+exim_relay() {
+	exim_setup "$1" || return 1
+	exim_conf "$1" <<EOF2
+tls_advertise_hosts =
+smtp_accept_queue_per_connection = 0
+deliver_drop_privilege = true
+log_selector = +tls_certificate_verified +tls_peerdn
+begin acl
+acl_rcpt:
+  accept
+begin routers
+relay:
+  driver = manualroute
+  route_list = * $3 byname
+  self = send
+  transport = relay_tls
+begin transports
+relay_tls:
+  driver = smtp
+  port = $4
+  allow_localhost
+  hosts_require_tls = *
+  tls_verify_hosts = *
+  tls_verify_certificates = $7
+  tls_certificate = $5
+  tls_privatekey = $6
+  tls_require_ciphers = ${8:-NORMAL}
+begin retry
+* * F,1m,10s
+EOF2
+	exim_daemon "$1" "$2"
+}
+
