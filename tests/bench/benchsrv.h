@@ -14,8 +14,11 @@
 
 #include <gnutls/gnutls.h>
 
-/* dsmtpd's default tls_priority (README.md, Configuration) */
-#define BS_PRIORITY	"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:%SERVER_PRECEDENCE"
+/* dsmtpd's default tls_priority (common/config.h, README.md): NORMAL with
+ * X25519 first among the groups */
+#define BS_PRIORITY	"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-GROUP-ALL:+GROUP-X25519:" \
+	"+GROUP-SECP256R1:+GROUP-SECP384R1:+GROUP-SECP521R1:+GROUP-X448:+GROUP-FFDHE2048:" \
+	"+GROUP-FFDHE3072:+GROUP-FFDHE4096:%SERVER_PRECEDENCE"
 #define BS_LINE_MAX	1000
 
 /* load the certificate and key, the priority string, a ticket key when

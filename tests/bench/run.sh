@@ -739,7 +739,7 @@ want 5 && [ -z "$PF_WHY" ] && say "Idle: Postfix $(get idle_ready "$T/s5.postfix
 if want c; then
 say ""
 say "Ceilings on this machine:"
-say "- TLS 1.3 full handshakes per server CPU second (tlsceiling: same GnuTLS priority as dsmtpd, so ECDHE secp256r1 and an ECDSA P-256 signature; one core): $(fmt "$CEIL_HS" %.0f); the client spends $(fmt "$CLI_HS" %.2f) ms CPU on each"
+say "- TLS 1.3 full handshakes per server CPU second (tlsceiling: same GnuTLS priority as dsmtpd, so ECDHE X25519 and an ECDSA P-256 signature; one core): $(fmt "$CEIL_HS" %.0f); the client spends $(fmt "$CLI_HS" %.2f) ms CPU on each"
 say "- resumed TLS 1.3 handshakes per server CPU second: $(fmt "$CEIL_RES" %.0f); whole sessions with one 10 KB message, no disk: $(fmt "$CEIL_MSG" %.0f)"
 say "- openssl speed ecdsap256: $SIGNS signs/s on one core (one sign per full handshake: an upper bound)"
 say "- spool fsync rate, 10 KB files (write, fsync, rename, directory fsync), one thread: $(fmt "$FS1" %.0f)/s alone, $(fmt "$FS50" %.0f)/s grouped by 50"
