@@ -120,20 +120,24 @@ sched_fix(struct queue *q, struct smtpc_sched_ent *e)
 }
 
 /* when an envelope wants attention: the earliest pending recipient, or
- * now when a failed one still needs its bounce */
+ * now when a failed one still needs its bounce, or now when nothing is
+ * left to do but the removal (a stop between the update and the removal) */
 static double
 env_due(const struct spool_envelope *env)
 {
 	double due = 1e300;
+	bool open = false;
 
 	for (size_t i = 0; i < env->nrcpts; i++) {
 		if (env->rcpts[i].state == SPOOL_RCPT_FAILED)
 			return 0;
-		if (env->rcpts[i].state == SPOOL_RCPT_PENDING &&
-		    (double)env->rcpts[i].next_attempt < due)
-			due = (double)env->rcpts[i].next_attempt;
+		if (env->rcpts[i].state == SPOOL_RCPT_PENDING) {
+			open = true;
+			if ((double)env->rcpts[i].next_attempt < due)
+				due = (double)env->rcpts[i].next_attempt;
+		}
 	}
-	return due;
+	return open ? due : 0;
 }
 
 /* a message appeared or changed on disk */
@@ -679,7 +683,7 @@ msg_start(struct queue *q, struct smtpc_sched_ent *s)
 	struct qmsg *m;
 	struct dsmtp_err err;
 	int64_t now = (int64_t)time(NULL);
-	bool any_remote = false, any_due = false;
+	bool any_remote = false, any_due = false, open = false;
 	int rc;
 
 	rc = spool_lease(q->sp, s->id, &err);
@@ -720,12 +724,18 @@ msg_start(struct queue *q, struct smtpc_sched_ent *s)
 	for (size_t i = 0; i < m->env.nrcpts; i++) {
 		const struct spool_rcpt *r = &m->env.rcpts[i];
 
+		if (r->state == SPOOL_RCPT_FAILED || r->state == SPOOL_RCPT_PENDING)
+			open = true;
 		if (r->state == SPOOL_RCPT_FAILED)
 			any_due = true;
 		if (r->state == SPOOL_RCPT_PENDING && (r->next_attempt <= now ||
 		    smtpc_retry_expired(m->env.arrival, q->cfg.send.retry_lifetime, now)))
 			any_due = true;
 	}
+	/* every recipient delivered or bounced, yet still here: a stop came
+	 * between the update and the removal; msg_finish removes it */
+	if (!open)
+		any_due = true;
 	if (!any_due) {
 		s->due = env_due(&m->env);
 		sched_fix(q, s);
