@@ -33,5 +33,16 @@ EXTRA_DIST += tests/README.md
 # robustness: kill -9 of dsmtpd and dsmtpc during a relay run (issue 8)
 TESTS += tests/t/t9200-relay-kill.sh
 
+# make check-valgrind: a short smoke run of representative integration
+# tests with every program under valgrind memcheck (tests/t/lib.sh,
+# DSMTP_VALGRIND=1; suppressions in tests/valgrind.supp). Tests with tight
+# timing (pickup within a second, ...) stay out: valgrind is ~20x slower.
+VALGRIND_TESTS = tests/t/t1100-receive-clients.sh tests/t/t2560-dsmtpc-sighup.sh \
+	tests/t/t3100-policy-cli.sh tests/t/t4000-log-csv.sh tests/t/t4400-log-dsmtpc.sh
+EXTRA_DIST += tests/valgrind.supp
+check-valgrind: all
+	DSMTP_VALGRIND=1 $(MAKE) $(AM_MAKEFLAGS) check TESTS='$(VALGRIND_TESTS)'
+.PHONY: check-valgrind
+
 # msmtp as a client; real MTA -> dsmtpd -> dsmtpc -> real MTA chains (issue 8)
 TESTS += tests/t/t1150-receive-msmtp.sh tests/t/t5200-interop-chain.sh
