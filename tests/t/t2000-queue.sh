@@ -140,4 +140,13 @@ test_expect_success "--help lists queue and flush as built" "
 	'$DSMTPC' --help >'$TRASH/h' &&
 	grep '^  queue ' '$TRASH/h' | grep -v -q 'not built yet' &&
 	grep '^  flush ' '$TRASH/h' | grep -v -q 'not built yet'"
+cfg2="$TRASH/c2.yaml"
+printf 'state_dir: %s/state2\n' "$TRASH" >"$cfg2"
+test_expect_success "a finished envelope left on disk (stopped between update and removal) is removed by once" "
+	'$DSMTPC' -c '$cfg2' queue >/dev/null &&
+	'$GEN' '$TRASH/state2/queue' --from a@example.org --to b@example.net --state delivered \
+		--attempts 1 --to c@example.net --state bounced --attempts 1 >'$TRASH/id3' &&
+	'$DSMTPC' -c '$cfg2' once >'$TRASH/o3' 2>&1; rc=\$?; cat '$TRASH/o3'; test \$rc = 0 &&
+	grep -q \"\$(cat '$TRASH/id3'): removed\" '$TRASH/o3' &&
+	'$DSMTPC' -c '$cfg2' queue | grep -qx 'queue is empty'"
 finish
