@@ -939,6 +939,7 @@ static const struct field send_fields[] = {
 	{ "client_cert", F_BOOL, SD(client_cert), NULL, 0, 0, 0, NOSET },
 	{ "retry", F_SECTION, 0, retry_fields, 0, 0, 0, NOSET },
 	{ "max_parallel", F_UINT, SD(max_parallel), NULL, 1, 10000, 0, NOSET },
+	{ "connection_cache_time", F_UINT, SD(connection_cache_time), NULL, 0, 300, 0, NOSET },
 	{ NULL, 0, 0, NULL, 0, 0, 0, 0 }
 };
 
@@ -1241,6 +1242,7 @@ config_defaults(struct dsmtp_config *cfg)
 	cfg->send.retry_max = 3600;
 	cfg->send.retry_lifetime = 172800;
 	cfg->send.max_parallel = 100;
+	cfg->send.connection_cache_time = 2;
 
 	cfg->logs.dir = strdup("logs");
 	cfg->logs.level = LOG_LEVEL_VERBOSE;
@@ -1619,6 +1621,7 @@ config_dump(const struct dsmtp_config *cfg, FILE *out)
 	fprintf(out, "  retry: { first: %u, max: %u, lifetime: %u }\n",
 	    cfg->send.retry_first, cfg->send.retry_max, cfg->send.retry_lifetime);
 	fprintf(out, "  max_parallel: %u\n", cfg->send.max_parallel);
+	fprintf(out, "  connection_cache_time: %u\n", cfg->send.connection_cache_time);
 	fputs("logs:\n  dir: ", out); dump_str(out, cfg->logs.dir); fputc('\n', out);
 	fprintf(out, "  level: %s\n", config_log_level_name(cfg->logs.level));
 	fprintf(out, "  format: %s\n", config_log_format_name(cfg->logs.format));

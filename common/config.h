@@ -116,6 +116,7 @@ struct dsmtp_config {
 		bool			 client_cert;
 		unsigned		 retry_first, retry_max, retry_lifetime;
 		unsigned		 max_parallel;
+		unsigned		 connection_cache_time;	/* s an idle session is kept */
 	} send;
 	struct {
 		char			*dir;		/* relative to state_dir unless absolute */

@@ -46,11 +46,12 @@ enum smtpc_state {
 	SC_XFER,	/* MAIL, RCPT..., DATA replies */
 	SC_BODY,	/* the reply after the final dot */
 	SC_QUIT,
+	SC_IDLE,	/* connected, nothing to carry: kept for the next job */
 };
 
 static const char *const state_names[] = {
 	"resolve", "connect", "banner", "ehlo", "helo", "starttls", "tls", "rset", "xfer",
-	"body", "quit"
+	"body", "quit", "idle"
 };
 
 #define F_ESMTP		0x001	/* EHLO worked */
@@ -117,6 +118,7 @@ static int	on_rset(struct smtpc_session *s, const struct smtpc_reply *r);
 static int	on_xfer(struct smtpc_session *s, const struct smtpc_reply *r);
 static int	on_body(struct smtpc_session *s, const struct smtpc_reply *r);
 static int	on_quit(struct smtpc_session *s, const struct smtpc_reply *r);
+static int	on_idle(struct smtpc_session *s, const struct smtpc_reply *r);
 
 /* what each state does with a complete reply; -1: the session is gone,
  * 1: stop reading input now (STARTTLS switch) */
@@ -132,6 +134,7 @@ static int (*const reply_table[])(struct smtpc_session *, const struct smtpc_rep
 	[SC_XFER] = on_xfer,
 	[SC_BODY] = on_body,
 	[SC_QUIT] = on_quit,
+	[SC_IDLE] = on_idle,
 };
 
 /* ---- context ---- */
@@ -295,16 +298,37 @@ smtpc_dest_submit(struct smtpc_dest *d, struct smtpc_job *j)
 	smtpc_ctx_kick(d->ctx);
 }
 
-/* start sessions wherever jobs wait and the limits allow */
+/* an idle session of d (any destination when d is NULL), or NULL */
+static struct smtpc_session *
+idle_session(struct smtpc *ctx, const struct smtpc_dest *d)
+{
+	for (struct smtpc_session *s = ctx->sessions; s; s = s->next)
+		if (s->state == SC_IDLE && (d == NULL || s->dest == d))
+			return s;
+	return NULL;
+}
+
+/* start sessions wherever jobs wait and the limits allow: idle
+ * connections to the destination first, then new ones; when every slot is
+ * taken, one idle connection elsewhere says QUIT to make room (its end
+ * kicks again) */
 void
 smtpc_ctx_kick(struct smtpc *ctx)
 {
+	struct smtpc_session *s;
+
 	if (ctx->stopping)
 		return;
-	for (struct smtpc_dest *d = ctx->dests; d; d = d->next)
+	for (struct smtpc_dest *d = ctx->dests; d; d = d->next) {
+		while (d->nqueued > 0 && (s = idle_session(ctx, d)) != NULL)
+			session_next_tx(s);
 		while (d->nqueued > 0 && d->nsessions < ctx->dest_max &&
 		    ctx->nsessions < ctx->max_parallel)
 			session_start(d);
+		if (d->nqueued > 0 && d->nsessions < ctx->dest_max &&
+		    (s = idle_session(ctx, NULL)) != NULL)
+			session_quit(s);
+	}
 }
 
 /* SIGTERM: end every session; queued jobs go back unattempted */
@@ -1158,6 +1182,13 @@ session_next_tx(struct smtpc_session *s)
 {
 	if (s->job == NULL && !s->ctx->stopping)
 		s->job = dest_pop(s->dest);
+	if (s->job == NULL && s->ctx->idle_keep > 0 && !s->ctx->stopping &&
+	    s->state != SC_IDLE) {
+		/* keep the connection a moment for the next message (no RSET
+		 * yet: it comes before the next transaction) */
+		set_state(s, SC_IDLE, s->ctx->idle_keep);
+		return;
+	}
 	if (s->job == NULL) {
 		session_quit(s);
 		return;
@@ -1348,6 +1379,15 @@ on_quit(struct smtpc_session *s, const struct smtpc_reply *r)
 	return -1;
 }
 
+/* a reply while idle: the server ends the session (421 on its timeout) */
+static int
+on_idle(struct smtpc_session *s, const struct smtpc_reply *r)
+{
+	(void)r;
+	session_free(s, "closed by the server while idle");
+	return -1;
+}
+
 /* ---- events ---- */
 
 /* the connection broke: what is in flight is deferred */
@@ -1356,6 +1396,10 @@ session_lost(struct smtpc_session *s, const char *why)
 {
 	char text[512];
 
+	if (s->state == SC_IDLE) {
+		session_free(s, why);	/* nothing in flight */
+		return;
+	}
 	if (s->state == SC_QUIT) {
 		if (s->quit_then_next) {
 			s->quit_then_next = false;
@@ -1470,6 +1514,11 @@ session_event(struct conn *c, enum conn_event ev, void *arg)
 		session_free(s, "closed");
 		return -1;
 	case CONN_TIMEOUT:
+		if (s->state == SC_IDLE) {
+			/* kept long enough: end it politely */
+			session_quit(s);
+			return 0;
+		}
 		session_lost(s, "timeout");
 		return -1;
 	case CONN_EOF:

@@ -1091,6 +1091,9 @@ queue_main(int argc, char **argv, const char *config_path, bool once)
 	q->ctx.idle = ctx_idle;
 	q->ctx.arg = q;
 	q->max_inflight = q->ctx.max_parallel * 4;
+	/* run: a finished session waits a moment for the next message to its
+	 * destination, as Postfix's connection cache does (once exits) */
+	q->ctx.idle_keep = once ? 0 : (double)q->cfg.send.connection_cache_time;
 	ev_init(&q->wake, wake_cb);
 	q->wake.data = q;
 	ev_signal_init(&q->sighup, hup_cb, SIGHUP);

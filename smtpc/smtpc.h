@@ -181,6 +181,9 @@ struct smtpc {
 	bool			 stopping;
 	bool			 print_facts;	/* dsmtpc send: facts to stdout */
 	double			 timeout_cap;	/* 0, or every timeout at most this */
+	/* run: a session with nothing to carry stays connected this long
+	 * (seconds) for the next message to its destination; 0 = QUIT at once */
+	double			 idle_keep;
 	ev_timer		 logflush;	/* protocol log flushed every second */
 	void			(*idle)(struct smtpc *);	/* a session ended */
 	/* dsmtp-policy probe: a session stops after STARTTLS (or its absence

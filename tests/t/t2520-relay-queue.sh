@@ -47,6 +47,7 @@ trust:
 send:
   retry: { first: 1, max: 4, lifetime: ${4:-3600} }
   max_parallel: ${5:-100}
+  connection_cache_time: ${6:-2}
   routes:
     - domain: bounce.test
       next_hop: "maildir:$TRASH/bounces"
@@ -58,7 +59,8 @@ send:
       tls: mandatory
 EOF
 }
-edge_config "$TRASH/a.yaml" "$TRASH/a" "$portA"
+# A's dsmtpc run keeps idle connections long enough to be seen reused
+edge_config "$TRASH/a.yaml" "$TRASH/a" "$portA" 3600 100 30
 
 # B is stopped and started inside test bodies (subshells): its PID lives
 # in a .pid file, which lib.sh's cleanup also reads
@@ -123,6 +125,13 @@ test_expect_success "relay chain: the message reaches B over verified TLS, body 
 	grep -q -a 'by mail.example.com (dsmtpd) with ESMTPS' \"\$f\" &&
 	wait_for a_empty &&
 	grep -q 'Verified TLS connection established to localhost\[127.0.0.1\]:$portB: TLSv1.3.*\[verify example.com\] pass' '$TRASH/dsmtpc.log' &&
+	grep -q 'to=<r@example.com>, relay=localhost\[127.0.0.1\]:$portB, .*status=sent (250 ' '$TRASH/dsmtpc.log'"
+
+test_expect_success "run: the next message to B reuses the idle connection (RSET, no new handshake)" "
+	n0=\$(grep -c 'TLS connection established' '$TRASH/dsmtpc.log') &&
+	smtp $portA s@example.org r@example.com cached-run >/dev/null &&
+	wait_for 'test -n \"\$(in_b cached-run)\"' && wait_for a_empty &&
+	test \$(grep -c 'TLS connection established' '$TRASH/dsmtpc.log') = \$n0 &&
 	grep -q 'to=<r@example.com>, relay=localhost\[127.0.0.1\]:$portB, .*status=sent (250 ' '$TRASH/dsmtpc.log'"
 
 test_expect_success "pickup: a new message leaves A within a second (inotify, no polling)" "
