@@ -32,6 +32,8 @@ EXTRA_DIST += tests/README.md
 
 # robustness: kill -9 of dsmtpd and dsmtpc during a relay run (issue 8)
 TESTS += tests/t/t9200-relay-kill.sh
+# OpenSMTPD both ways (plaintext: Debian 12's 6.8 cannot do TLS with OpenSSL 3)
+TESTS += tests/t/t5300-interop-opensmtpd.sh
 
 # make check-valgrind: a short smoke run of representative integration
 # tests with every program under valgrind memcheck (tests/t/lib.sh,
