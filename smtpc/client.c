@@ -31,6 +31,7 @@
 #define T_DATA_END	600.0
 #define T_TLS		60.0
 #define T_QUIT		10.0
+#define T_STOP		10.0	/* SIGTERM: the wait for a final dot's reply */
 
 #define SMTPC_IN_MAX	(64 * 1024)
 
@@ -104,6 +105,7 @@ struct smtpc_session {
 };
 
 static void	session_free(struct smtpc_session *s, const char *reason);
+static double	tmo(struct smtpc_session *s, double t);
 static void	session_connect_next(struct smtpc_session *s);
 static int	session_event(struct conn *c, enum conn_event ev, void *arg);
 static void	session_next_tx(struct smtpc_session *s);
@@ -331,14 +333,24 @@ smtpc_ctx_kick(struct smtpc *ctx)
 	}
 }
 
-/* SIGTERM: end every session; queued jobs go back unattempted */
+/* SIGTERM: end every session; queued jobs go back unattempted. With
+ * grace, a session whose final dot is sent keeps waiting (T_STOP at most)
+ * for the reply that says whether the message was taken: abandoning it
+ * would deliver that message twice */
 void
-smtpc_ctx_abort(struct smtpc *ctx)
+smtpc_ctx_abort(struct smtpc *ctx, bool grace)
 {
+	struct smtpc_session *s, *next;
+
 	ctx->stopping = true;
 	/* results left unset: the owner counts no attempt for them */
-	while (ctx->sessions)
-		session_free(ctx->sessions, "shutdown");
+	for (s = ctx->sessions; s; s = next) {
+		next = s->next;
+		if (grace && s->state == SC_BODY && s->conn != NULL)
+			conn_set_timeout(s->conn, tmo(s, T_STOP));
+		else
+			session_free(s, "shutdown");
+	}
 	for (struct smtpc_dest *d = ctx->dests; d; d = d->next) {
 		struct smtpc_job *j;
 

@@ -999,14 +999,16 @@ stop_cb(struct ev_loop *loop, ev_signal *w, int revents)
 	(void)revents;
 	if (q->stopping)
 		return;
-	diag_info("%s: stopping (in-flight sessions abandoned, nothing not delivered is "
-	    "marked delivered)", w->signum == SIGTERM ? "SIGTERM" : "SIGINT");
+	diag_info("%s: stopping (sessions that sent a message wait for its reply, the "
+	    "others are abandoned; nothing not delivered is marked delivered)",
+	    w->signum == SIGTERM ? "SIGTERM" : "SIGINT");
 	q->stopping = true;
 	ev_timer_stop(loop, &q->wake);
 	if (q->ino_fd >= 0)
 		ev_io_stop(loop, &q->ino);
-	smtpc_ctx_abort(&q->ctx);
-	ev_break(loop, EVBREAK_ALL);
+	smtpc_ctx_abort(&q->ctx, true);
+	/* the loop ends when the last message in flight is written */
+	maybe_done(q);
 }
 
 /* is anything still waiting in the spool? */
@@ -1130,7 +1132,8 @@ queue_main(int argc, char **argv, const char *config_path, bool once)
 	if (!q->done)
 		ev_run(q->loop, 0);
 	if (q->stopping) {
-		/* jobs finished by the abort are writing their outcome */
+		/* nothing may still hold a job of a message finished here */
+		smtpc_ctx_abort(&q->ctx, false);
 		while (q->inflight)
 			msg_finish(q->inflight);
 	}

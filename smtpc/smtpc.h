@@ -204,9 +204,11 @@ struct smtpc_dest *smtpc_dest_get(struct smtpc *ctx, const struct addr_hop *hop,
 void smtpc_dest_submit(struct smtpc_dest *d, struct smtpc_job *j);
 /* start sessions for queued jobs wherever limits now allow */
 void smtpc_ctx_kick(struct smtpc *ctx);
-/* SIGTERM: every session closes (QUIT when idle, else at once); jobs in
- * flight and queued finish with a temporary "shutdown" result */
-void smtpc_ctx_abort(struct smtpc *ctx);
+/* SIGTERM: every session closes at once and its job, like every queued
+ * one, finishes with its results unset (not attempted); with grace, a
+ * session that has sent the final dot first waits (10 s at most) for the
+ * reply, so that a message taken is not sent again */
+void smtpc_ctx_abort(struct smtpc *ctx, bool grace);
 /* set every unset result of j */
 void smtpc_job_fail(struct smtpc_job *j, enum smtpc_status st, const char *status,
     const char *text, const char *mta);
