@@ -71,6 +71,8 @@ smtpd_listen_start(struct smtpd_server *srv)
 void
 smtpd_listen_stop(struct smtpd_server *srv)
 {
+	if (srv->loop == NULL)
+		return;		/* the parent: it never watched them */
 	for (size_t i = 0; i < srv->nlisteners; i++)
 		ev_io_stop(srv->loop, &srv->listeners[i].io);
 }

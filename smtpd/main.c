@@ -196,6 +196,7 @@ static int
 worker_run(struct smtpd_server *srv, const char *queue)
 {
 	struct dsmtp_err err = { "" };
+	sigset_t set;
 
 	srv->loop = ev_loop_new(EVFLAG_AUTO);
 	if (srv->loop == NULL)
@@ -211,6 +212,14 @@ worker_run(struct smtpd_server *srv, const char *queue)
 	ev_signal_start(srv->loop, &srv->sigterm);
 	ev_signal_start(srv->loop, &srv->sigint);
 	ev_signal_start(srv->loop, &srv->sighup);
+	/* a forked worker starts with these blocked (the parent's mask): a
+	 * signal sent before here waits for its watcher instead of killing */
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGCHLD);
+	sigprocmask(SIG_UNBLOCK, &set, NULL);
 	ev_timer_init(&srv->logflush, on_logflush, 1.0, 1.0);
 	srv->logflush.data = srv;
 	ev_timer_start(srv->loop, &srv->logflush);
@@ -235,14 +244,85 @@ worker_run(struct smtpd_server *srv, const char *queue)
 	return 0;
 }
 
-/* the parent of several workers: forwards signals, reaps, exits 0 */
-static int
-supervise(pid_t *pids, unsigned n)
+#define RESPAWN_MAX	5	/* restarts of one worker slot ... */
+#define RESPAWN_WINDOW	60	/* ... within this many seconds, then no more */
+
+/* the parent's view of its workers */
+struct supervisor {
+	struct smtpd_server	*srv;
+	const char		*queue;
+	unsigned		 n;
+	pid_t			*pids;		/* 0: slot empty */
+	unsigned		*restarts;	/* in the current window */
+	time_t			*window;	/* when the slot's window began */
+};
+
+static void
+supervisor_free(struct supervisor *sv)
 {
+	free(sv->pids);
+	free(sv->restarts);
+	free(sv->window);
+}
+
+/* fork a worker into slot i; the child never returns */
+static pid_t
+spawn(struct supervisor *sv, unsigned i)
+{
+	pid_t p = fork();
+
+	if (p < 0) {
+		diag_warn("fork");
+		return -1;
+	}
+	if (p == 0) {
+		supervisor_free(sv);
+		(void)worker_run(sv->srv, sv->queue);
+		config_free(&sv->srv->cfg);
+		_exit(0);
+	}
+	sv->pids[i] = p;
+	return p;
+}
+
+/* a worker died while we were not stopping: replace it, unless its slot
+ * keeps dying (RESPAWN_MAX times in RESPAWN_WINDOW s: a crash loop) */
+static bool
+respawn(struct supervisor *sv, unsigned i)
+{
+	time_t now = time(NULL);
+
+	if (now - sv->window[i] > RESPAWN_WINDOW) {
+		sv->window[i] = now;
+		sv->restarts[i] = 0;
+	}
+	if (sv->restarts[i] >= RESPAWN_MAX) {
+		diag_warnx("worker slot %u died %u times in %d s: not restarted", i,
+		    sv->restarts[i] + 1, RESPAWN_WINDOW);
+		return false;
+	}
+	sv->restarts[i]++;
+	if (spawn(sv, i) < 0)
+		return false;
+	diag_warnx("worker %ld started in its place", (long)sv->pids[i]);
+	return true;
+}
+
+/* the parent of several workers: forwards signals, reaps, replaces a
+ * worker that dies, exits 0 (70 when a worker died and was not replaced) */
+static int
+supervise(struct supervisor *sv)
+{
+	struct smtpd_server *srv = sv->srv;
+	struct dsmtp_err err = { "" };
 	sigset_t set;
 	int sig, status, rc = 0;
-	unsigned alive = n;
+	unsigned alive = 0;
+	bool stopping = false;
 
+	for (unsigned i = 0; i < sv->n; i++)
+		if (sv->pids[i] > 0)
+			alive++;
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
@@ -255,20 +335,36 @@ supervise(pid_t *pids, unsigned n)
 			pid_t p;
 
 			while ((p = waitpid(-1, &status, WNOHANG)) > 0) {
+				unsigned i;
+
+				for (i = 0; i < sv->n && sv->pids[i] != p; i++)
+					;
+				if (i == sv->n)
+					continue;
 				alive--;
-				if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-					diag_warnx("worker %ld ended abnormally (status %d)", (long)p, status);
+				sv->pids[i] = 0;
+				if (stopping && WIFEXITED(status) && WEXITSTATUS(status) == 0)
+					continue;
+				diag_warnx("worker %ld ended abnormally (status %d)", (long)p, status);
+				if (!stopping && respawn(sv, i))
+					alive++;
+				else
 					rc = EX_DSMTP_SOFTWARE;
-				}
-				for (unsigned i = 0; i < n; i++)
-					if (pids[i] == p)
-						pids[i] = 0;
 			}
 			continue;
 		}
-		for (unsigned i = 0; i < n; i++)
-			if (pids[i] > 0)
-				kill(pids[i], sig == SIGINT ? SIGTERM : sig);
+		if (sig == SIGHUP) {
+			/* a worker started later gets what the others reload */
+			if (load_tls(srv, &err) < 0)
+				diag_warnx("SIGHUP: the parent keeps the old certificate: %s", err.msg);
+		} else if (!stopping) {
+			/* no new connections wait for workers that are leaving */
+			stopping = true;
+			smtpd_listen_close(srv);
+		}
+		for (unsigned i = 0; i < sv->n; i++)
+			if (sv->pids[i] > 0)
+				kill(sv->pids[i], sig == SIGINT ? SIGTERM : sig);
 	}
 	return rc;
 }
@@ -290,7 +386,7 @@ main(int argc, char **argv)
 	bool check = false, print = false;
 	char state[4096], queue[4096];
 	unsigned nworkers;
-	pid_t *pids;
+	struct supervisor sv;
 	sigset_t set;
 	int ch;
 
@@ -376,31 +472,24 @@ main(int argc, char **argv)
 	sigaddset(&set, SIGHUP);
 	sigaddset(&set, SIGCHLD);
 	sigprocmask(SIG_BLOCK, &set, NULL);
-	if ((pids = calloc(nworkers, sizeof(*pids))) == NULL)
+	sv.srv = &srv;
+	sv.queue = queue;
+	sv.n = nworkers;
+	sv.pids = calloc(nworkers, sizeof(*sv.pids));
+	sv.restarts = calloc(nworkers, sizeof(*sv.restarts));
+	sv.window = calloc(nworkers, sizeof(*sv.window));
+	if (sv.pids == NULL || sv.restarts == NULL || sv.window == NULL)
 		diag_fatalx(EX_DSMTP_OSERR, "out of memory");
 	for (unsigned i = 0; i < nworkers; i++) {
-		pid_t p = fork();
-
-		if (p < 0) {
-			diag_warn("fork");
+		sv.window[i] = time(NULL);
+		if (spawn(&sv, i) < 0)
 			break;
-		}
-		if (p == 0) {
-			free(pids);
-			sigprocmask(SIG_UNBLOCK, &set, NULL);
-			(void)worker_run(&srv, queue);
-			config_free(&srv.cfg);
-			_exit(0);
-		}
-		pids[i] = p;
 	}
-	for (size_t i = 0; i < srv.nlisteners; i++)
-		close(srv.listeners[i].fd);
-	free(srv.listeners);
-	srv.listeners = NULL;
-	srv.nlisteners = 0;
-	ch = supervise(pids, nworkers);
-	free(pids);
+	/* the parent keeps the listening sockets (never accepting on them)
+	 * for the workers it may have to start again; closed at SIGTERM */
+	ch = supervise(&sv);
+	supervisor_free(&sv);
+	smtpd_listen_close(&srv);
 	tls_creds_free(srv.creds);
 	tls_trust_free(srv.trust);
 	config_free(&srv.cfg);

@@ -1,7 +1,8 @@
 #!/bin/sh
 # t1300-receive-crash: many concurrent senders, kill -9 of every dsmtpd
 # process mid-stream, restart: every message that got 250 is in the spool,
-# whole, and the restarted server cleans up and serves.
+# whole, and the restarted server cleans up and serves; a worker killed
+# alone is replaced by the parent.
 . "${srcdir:-.}/tests/t/lib.sh"
 
 port=$(free_port)
@@ -57,4 +58,20 @@ test_expect_success "a restarted dsmtpd cleans tmp/ and accepts mail" "
 	swaks --server 127.0.0.1:$port --from a@b.org --to x@example.org | grep -q '250 2.0.0 Ok: queued'"
 test_expect_success "after recovery every data file has its envelope (crash leftovers removed)" "
 	for d in '$TRASH/state-$port/queue'/*.d; do test -f \"\${d%.d}.e\" || { echo \"\$d has no envelope\"; exit 1; }; done"
+port3=$(free_port)
+make_config "$TRASH/w.yaml" "$port3" '  accepted_domains: [ example.org ]
+  workers: 2'
+test_expect_success "a worker killed alone is replaced; the server serves and stops with 0" "
+	'$DSMTPD' -c '$TRASH/w.yaml' 2>'$TRASH/w.log' & wpid=\$!; echo \$wpid >'$TRASH/w.pid';
+	wait_port 127.0.0.1 $port3 &&
+	for i in \$(seq 1 100); do test \$(pgrep -P \$wpid | wc -l) = 2 && break; sleep 0.1; done &&
+	victim=\$(pgrep -P \$wpid | head -1) && kill -9 \$victim &&
+	for i in \$(seq 1 100); do grep -q 'started in its place' '$TRASH/w.log' && break; sleep 0.1; done &&
+	grep -q \"worker \$victim ended abnormally (status 9)\" '$TRASH/w.log' &&
+	grep -q 'started in its place' '$TRASH/w.log' &&
+	test \$(pgrep -P \$wpid | wc -l) = 2 && ! pgrep -P \$wpid | grep -qx \$victim &&
+	for i in 1 2 3 4; do
+		swaks --server 127.0.0.1:$port3 --from a@b.org --to x@example.org | grep -q '250 2.0.0 Ok: queued' || exit 1
+	done &&
+	kill -TERM \$wpid; wait \$wpid; rc=\$?; cat '$TRASH/w.log'; test \$rc = 0"
 finish

@@ -207,8 +207,8 @@ for at, kind in zip(points, kinds):
     if kind in ('dsmtpc', 'both'):
         kill9('dsmtpc')
     if kind == 'worker':
-        # dsmtpd does not replace a dead worker: kill one of two, and
-        # restart A when none would be left (its parent then exits)
+        # kill one of two (the parent starts another in its place);
+        # kill all of A instead when fewer than two are up
         if len(children(procs['dsmtpd'].pid)) >= 2:
             kill9('dsmtpd', one_worker=True)
         else:
