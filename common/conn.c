@@ -119,20 +119,22 @@ conn_write(struct conn *c, const void *p, size_t n)
 }
 
 int
-conn_printf(struct conn *c, const char *fmt, ...)
+conn_vformat_line(char *line, size_t cap, const char *fmt, va_list ap)
 {
-	char line[1024];
-	va_list ap;
 	int n;
 
-	va_start(ap, fmt);
-	n = vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	if (n < 0)
+	if (cap < 3 || (n = vsnprintf(line, cap - 2, fmt, ap)) < 0)
 		return -1;
-	if ((size_t)n >= sizeof(line))
-		n = sizeof(line) - 1;
-	return conn_write(c, line, (size_t)n);
+	/* too long: cut, keeping room for the CRLF */
+	return (size_t)n > cap - 3 ? (int)(cap - 3) : n;
+}
+
+int
+conn_write_line(struct conn *c, char *line, size_t n)
+{
+	line[n++] = '\r';
+	line[n++] = '\n';
+	return conn_write(c, line, n);
 }
 
 void

@@ -6,6 +6,7 @@
 #define DSMTP_CONN_H
 
 #include <ev.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -72,7 +73,13 @@ struct conn *conn_new(struct ev_loop *loop, int fd, conn_cb cb, void *arg);
 void conn_free(struct conn *c);
 void conn_set_timeout(struct conn *c, double seconds);
 int conn_write(struct conn *c, const void *p, size_t n);
-int conn_printf(struct conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* a protocol line formatted into line[cap] (cap >= 3): the text is cut to
+ * cap - 3 bytes, keeping room for the CRLF; its length, or -1 */
+int conn_vformat_line(char *line, size_t cap, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+/* the n bytes of line and CRLF (line has room for it, as conn_vformat_line
+ * leaves) to the output; 0, or -1 when out of memory */
+int conn_write_line(struct conn *c, char *line, size_t n);
 void conn_pause(struct conn *c);
 void conn_resume(struct conn *c);
 /* after the output flushes: discard every input byte (CVE-2011-0411: no

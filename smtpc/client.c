@@ -391,19 +391,15 @@ send_cmd(struct smtpc_session *s, const char *fmt, ...)
 	int n;
 
 	va_start(ap, fmt);
-	n = vsnprintf(line, sizeof(line) - 2, fmt, ap);
+	n = conn_vformat_line(line, sizeof(line), fmt, ap);
 	va_end(ap);
 	if (n < 0)
 		return;
-	if ((size_t)n > sizeof(line) - 3)
-		n = (int)sizeof(line) - 3;
 	if (s->logging)
 		plog_sent(s->ctx->plog, &s->log, line, (size_t)n);
-	line[n++] = '\r';
-	line[n++] = '\n';
 	/* a command lost to a full memory would desynchronise every reply
 	 * after it: the session is dropped by the caller (s->broken) */
-	if (conn_write(s->conn, line, (size_t)n) < 0)
+	if (conn_write_line(s->conn, line, (size_t)n) < 0)
 		s->broken = true;
 }
 

@@ -90,20 +90,16 @@ smtpd_reply(struct smtpd_session *s, const char *fmt, ...)
 	int n;
 
 	va_start(ap, fmt);
-	n = vsnprintf(line, sizeof(line) - 2, fmt, ap);
+	n = conn_vformat_line(line, sizeof(line), fmt, ap);
 	va_end(ap);
 	if (n < 0)
 		return;
-	if ((size_t)n > sizeof(line) - 3)
-		n = (int)sizeof(line) - 3;
 	/* a reply may quote the peer: no control byte goes back on the wire */
 	for (int i = 0; i < n; i++)
 		if ((unsigned char)line[i] < 0x20 || line[i] == 0x7f)
 			line[i] = '?';
 	smtpd_hook_sent(s, line, (size_t)n);
-	line[n++] = '\r';
-	line[n++] = '\n';
-	(void)conn_write(s->conn, line, (size_t)n);
+	(void)conn_write_line(s->conn, line, (size_t)n);
 }
 
 /* a reply that ends the session: 421 and close after it is sent */
