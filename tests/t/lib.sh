@@ -156,6 +156,22 @@ ${3:-}
 EOF2
 }
 
+# host_config FILE HOSTNAME STATE_DIR PORT [CERT KEY] <<EOF: a config with
+# the test PKI ($pki, made by tests/certs/mkcerts.sh: its server chain and
+# key unless given, its CA bundle as trust) listening on 127.0.0.1:PORT.
+# Standard input follows "  listen:": more receive keys (indented), then
+# any other sections.
+host_config() {
+	{
+		printf 'hostname: %s\nstate_dir: %s\n' "$2" "$3"
+		printf 'certificates:\n  - cert: %s\n    key: %s\n' "${5:-$pki/server-chain.pem}" \
+		    "${6:-$pki/server.key}"
+		printf 'trust:\n  ca_file: %s\n' "$pki/ca-bundle.pem"
+		printf 'receive:\n  listen: [ "127.0.0.1:%s" ]\n' "$4"
+		cat
+	} >"$1"
+}
+
 finish() {
 	exit "$fail"
 }

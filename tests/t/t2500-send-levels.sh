@@ -15,21 +15,12 @@ pki="$TRASH/pki"
 # start_receiver NAME CERT KEY TLS [extra yaml]: a dsmtpd on a free port
 start_receiver() {
 	_port=$(free_port)
-	cat >"$TRASH/$1.yaml" <<EOF
-hostname: mail.example.com
-state_dir: $TRASH/$1
-receive:
-  listen: [ "127.0.0.1:$_port" ]
+	host_config "$TRASH/$1.yaml" mail.example.com "$TRASH/$1" "$_port" "$2" "$3" <<EOF
   tls: $4
   accepted_domains: [ example.com ]
   relay: { networks: [] }
   workers: 1
   max_message_size: 100000
-certificates:
-  - cert: $2
-    key: $3
-trust:
-  ca_file: $pki/ca-bundle.pem
 ${5:-}
 EOF
 	start_bg "$1" "$DSMTPD" -c "$TRASH/$1.yaml"

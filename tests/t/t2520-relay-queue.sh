@@ -16,34 +16,16 @@ portB=$(free_port)
 CR=$(printf '\r')
 
 # B: the final receiver, accepts example.com only
-cat >"$TRASH/b.yaml" <<EOF
-hostname: mail.example.com
-state_dir: $TRASH/b
-receive:
-  listen: [ "127.0.0.1:$portB" ]
+host_config "$TRASH/b.yaml" mail.example.com "$TRASH/b" "$portB" <<EOF
   accepted_domains: [ example.com ]
   relay: { networks: [] }
   workers: 1
-certificates:
-  - cert: $pki/server-chain.pem
-    key: $pki/server.key
-trust:
-  ca_file: $pki/ca-bundle.pem
 EOF
 # A: the edge; dsmtpc delivers its spool (same config, same state_dir)
 edge_config() {
-	cat >"$1" <<EOF
-hostname: edge.example.org
-state_dir: $2
-receive:
-  listen: [ "127.0.0.1:$3" ]
+	host_config "$1" edge.example.org "$2" "$3" <<EOF
   accepted_domains: [ example.org ]
   workers: 1
-certificates:
-  - cert: $pki/server-chain.pem
-    key: $pki/server.key
-trust:
-  ca_file: $pki/ca-bundle.pem
 send:
   retry: { first: 1, max: 4, lifetime: ${4:-3600} }
   max_parallel: ${5:-100}

@@ -90,18 +90,9 @@ test_expect_success "Postfix's SIZE limit is honoured: no DATA, permanent (69)" 
 
 # the spool path: dsmtpd accepts, dsmtpc once delivers to Postfix
 aport=$(free_port)
-cat >"$TRASH/a.yaml" <<EOF
-hostname: edge.example.org
-state_dir: $TRASH/a
-receive:
-  listen: [ "127.0.0.1:$aport" ]
+host_config "$TRASH/a.yaml" edge.example.org "$TRASH/a" "$aport" <<EOF
   accepted_domains: [ example.org ]
   workers: 1
-certificates:
-  - cert: $pki/server-chain.pem
-    key: $pki/server.key
-trust:
-  ca_file: $pki/ca-bundle.pem
 send:
   max_parallel: 1
   routes:

@@ -348,18 +348,9 @@ test_expect_success "client certificate required: --client-cert is presented eve
 	arrived f-req-flag && hdr_has f-req-flag 'Client CN \"partner.example.net\"'"
 
 # ---- the daemon's path: dsmtpd -> spool -> dsmtpc once -> that Postfix ----
-cat >"$TRASH/a.yaml" <<EOF
-hostname: edge.example.org
-state_dir: $TRASH/a
-receive:
-  listen: [ "127.0.0.1:$aport" ]
+host_config "$TRASH/a.yaml" edge.example.org "$TRASH/a" "$aport" <<EOF
   accepted_domains: [ example.org ]
   workers: 1
-certificates:
-  - cert: $pki/server-chain.pem
-    key: $pki/server.key
-trust:
-  ca_file: $pki/ca-bundle.pem
 send:
   max_parallel: 1
   routes:

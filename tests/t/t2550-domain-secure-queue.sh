@@ -17,35 +17,17 @@ portA=$(free_port)
 portB=$(free_port)
 CR=$(printf '\r')
 
-cat >"$TRASH/b.yaml" <<EOF
-hostname: mail.example.com
-state_dir: $TRASH/b
-receive:
-  listen: [ "127.0.0.1:$portB" ]
+host_config "$TRASH/b.yaml" mail.example.com "$TRASH/b" "$portB" <<EOF
   accepted_domains: [ example.com, contoso.com ]
   relay: { networks: [] }
   workers: 1
-certificates:
-  - cert: $pki/server-chain.pem
-    key: $pki/server.key
-trust:
-  ca_file: $pki/ca-bundle.pem
 domain_secure:
   receive: [ partner.example.net ]
   local: [ example.com ]
 EOF
-cat >"$TRASH/a.yaml" <<EOF
-hostname: partner.example.net
-state_dir: $TRASH/a
-receive:
-  listen: [ "127.0.0.1:$portA" ]
+host_config "$TRASH/a.yaml" partner.example.net "$TRASH/a" "$portA" "$pki/client.pem" "$pki/client.key" <<EOF
   tls: none
   workers: 1
-certificates:
-  - cert: $pki/client.pem
-    key: $pki/client.key
-trust:
-  ca_file: $pki/ca-bundle.pem
 domain_secure:
   send: [ example.com, contoso.com ]
   local: [ partner.example.net ]

@@ -16,33 +16,15 @@ portA=$(free_port)
 portB=$(free_port)
 N=${T2570_N:-200}	# messages per fill, and one refused in ten more
 
-cat >"$TRASH/b.yaml" <<EOF
-hostname: mail.example.com
-state_dir: $TRASH/b
-receive:
-  listen: [ "127.0.0.1:$portB" ]
+host_config "$TRASH/b.yaml" mail.example.com "$TRASH/b" "$portB" <<EOF
   accepted_domains: [ example.com ]
   relay: { networks: [] }
   tls: required
   workers: 1
-certificates:
-  - cert: $pki/server-chain.pem
-    key: $pki/server.key
-trust:
-  ca_file: $pki/ca-bundle.pem
 EOF
-cat >"$TRASH/a.yaml" <<EOF
-hostname: edge.example.org
-state_dir: $TRASH/a
-receive:
-  listen: [ "127.0.0.1:$portA" ]
+host_config "$TRASH/a.yaml" edge.example.org "$TRASH/a" "$portA" <<EOF
   accepted_domains: [ example.org ]
   workers: 1
-certificates:
-  - cert: $pki/server-chain.pem
-    key: $pki/server.key
-trust:
-  ca_file: $pki/ca-bundle.pem
 send:
   max_parallel: 20
   routes:

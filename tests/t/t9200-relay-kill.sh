@@ -24,33 +24,15 @@ seed=${DSMTP_T9200_SEED:-$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')}
 say "# $count messages, seed $seed (DSMTP_T9200_SEED=$seed replays the kill schedule)"
 
 # B: the far end, never killed; accepts example.com only
-cat >"$TRASH/b.yaml" <<EOF
-hostname: mail.example.com
-state_dir: $TRASH/b
-receive:
-  listen: [ "127.0.0.1:$portB" ]
+host_config "$TRASH/b.yaml" mail.example.com "$TRASH/b" "$portB" <<EOF
   accepted_domains: [ example.com ]
   relay: { networks: [] }
   workers: 1
-certificates:
-  - cert: $pki/server-chain.pem
-    key: $pki/server.key
-trust:
-  ca_file: $pki/ca-bundle.pem
 EOF
 # A: the edge, two workers; dsmtpc run delivers its spool to B (verify)
-cat >"$TRASH/a.yaml" <<EOF
-hostname: edge.example.org
-state_dir: $TRASH/a
-receive:
-  listen: [ "127.0.0.1:$portA" ]
+host_config "$TRASH/a.yaml" edge.example.org "$TRASH/a" "$portA" <<EOF
   accepted_domains: [ example.org ]
   workers: 2
-certificates:
-  - cert: $pki/server-chain.pem
-    key: $pki/server.key
-trust:
-  ca_file: $pki/ca-bundle.pem
 send:
   retry: { first: 1, max: 2, lifetime: 3600 }
   routes:
