@@ -289,6 +289,7 @@ spool_open(const char *queue_dir, struct ev_loop *loop, struct dsmtp_err *err)
 	}
 	sp->dirfd = sp->tmpfd = sp->quarfd = -1;
 	sp->loop = loop;
+	sp->group_max = SPOOL_GROUP_MAX;
 	sp->dirfd = open(queue_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (sp->dirfd < 0) {
 		dsmtp_err_set(err, "%s: cannot open: %s", queue_dir, strerror(errno));

@@ -25,6 +25,12 @@ struct spool_lease {
 	struct spool_lease	*next;
 };
 
+/* a group holds its files open from the first write to the directory
+ * fsync (two per commit): bounded, so a backlog of thousands of updates
+ * (dsmtpc once on a big spool, the disk slow) cannot run the process out
+ * of descriptors; grouping pays off long before this many */
+#define SPOOL_GROUP_MAX	256
+
 struct spool {
 	char			*dir;		/* queue/ path, for messages */
 	int			 dirfd;		/* queue/ */
@@ -43,7 +49,7 @@ struct spool {
 	struct spool_msg	*todo, **todo_tail;	/* queued for the worker */
 	struct spool_msg	*done, **done_tail;	/* finished, for the loop */
 	bool			 stopping;
-	size_t			 group_max;
+	size_t			 group_max;	/* jobs per group; 0 = no limit (tests) */
 	uint64_t		 n_groups, n_commits;
 	unsigned		 inflight;	/* loop thread only */
 	/* without a loop: jobs held back to run as one group (flush) */

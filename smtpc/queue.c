@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -182,11 +183,43 @@ scan(struct queue *q)
 	spool_list_free(envs, n);
 }
 
+/* a message holds its lease (an open ID.d) from its start until its
+ * outcome is written, so messages still being written count too: a slow
+ * disk must not let leases pile up past the open-files limit */
 static bool
 at_capacity(const struct queue *q)
 {
-	return q->ninflight >= q->max_inflight ||
+	return q->ninflight + q->ncommitting >= q->max_inflight ||
 	    (q->ninflight > 0 && q->inflight_bytes >= INFLIGHT_BYTES);
+}
+
+/* how many messages may hold a lease at once: four per session, within
+ * the open-files limit (lifted to the hard limit first), which must also
+ * hold the sessions' sockets and an envelope file per outcome being
+ * written */
+static unsigned
+inflight_limit(unsigned max_parallel)
+{
+	struct rlimit rl;
+	rlim_t want = (rlim_t)max_parallel * 4, reserve, room;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return max_parallel;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0 || getrlimit(RLIMIT_NOFILE, &rl) < 0)
+			return max_parallel;
+	}
+	if (rl.rlim_cur == RLIM_INFINITY)
+		return (unsigned)want;
+	/* the sessions and a few more; at most half of a small limit */
+	reserve = (rlim_t)max_parallel + 32;
+	if (reserve > rl.rlim_cur / 2)
+		reserve = rl.rlim_cur / 2;
+	room = (rl.rlim_cur - reserve) / 2;
+	if (room < 1)
+		room = 1;
+	return (unsigned)(want < room ? want : room);
 }
 
 /* the timer wakes for the earliest due message not in flight */
@@ -1092,7 +1125,7 @@ queue_main(int argc, char **argv, const char *config_path, bool once)
 	}
 	q->ctx.idle = ctx_idle;
 	q->ctx.arg = q;
-	q->max_inflight = q->ctx.max_parallel * 4;
+	q->max_inflight = inflight_limit(q->ctx.max_parallel);
 	/* run: a finished session waits a moment for the next message to its
 	 * destination, as Postfix's connection cache does (once exits) */
 	q->ctx.idle_keep = once ? 0 : (double)q->cfg.send.connection_cache_time;

@@ -89,6 +89,13 @@ test_expect_success "dsmtpc once: $N messages delivered over TLS, the refused on
 	test \$(ls '$TRASH/bounces/new' | wc -l) = $((N / 10)) &&
 	! grep -i 'warning\|error' '$TRASH/once1.log' | grep -v 'expires in'"
 
+test_expect_success "dsmtpc once within 64 open files: leases stay under the limit, nothing is left" "
+	fill nofile &&
+	test \$(in_a) = $((N + N / 10)) &&
+	( ulimit -n 64 && exec '$DSMTPC' -c '$TRASH/a.yaml' once ) >'$TRASH/nofile.log' 2>&1 &&
+	test \$(in_a) = 0 && test \$(in_b) = $((2 * N)) &&
+	! grep -i 'too many open files\|warning\|error' '$TRASH/nofile.log' | grep -v 'expires in'"
+
 test_expect_success "SIGTERM in mid-stream: every message logged as sent is already removed" "
 	fill run || exit 1
 	'$DSMTPC' -c '$TRASH/a.yaml' run >'$TRASH/run.log' 2>&1 &
@@ -111,6 +118,6 @@ test_expect_success "after SIGTERM, once delivers the rest and none of those twi
 	test -s '$TRASH/sent2' &&
 	test -z \"\$(comm -12 '$TRASH/sent' '$TRASH/sent2')\" &&
 	test \$(( \$(wc -l <'$TRASH/sent') + \$(wc -l <'$TRASH/sent2') )) -ge $((N + N / 10)) &&
-	echo \"B holds \$(in_b) messages, $((2 * N)) expected\" &&
-	test \$(in_b) = $((2 * N))"
+	echo \"B holds \$(in_b) messages, $((3 * N)) expected\" &&
+	test \$(in_b) = $((3 * N))"
 finish
