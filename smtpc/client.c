@@ -300,6 +300,14 @@ smtpc_dest_submit(struct smtpc_dest *d, struct smtpc_job *j)
 	smtpc_ctx_kick(d->ctx);
 }
 
+void
+smtpc_ctx_quit_idle(struct smtpc *ctx)
+{
+	for (struct smtpc_session *s = ctx->sessions; s; s = s->next)
+		if (s->state == SC_IDLE)
+			session_quit(s);	/* frees nothing yet */
+}
+
 /* an idle session of d (any destination when d is NULL), or NULL */
 static struct smtpc_session *
 idle_session(struct smtpc *ctx, const struct smtpc_dest *d)

@@ -75,7 +75,7 @@ struct queue {
 	size_t			 nretired;
 	struct qmsg		*inflight;
 	unsigned		 ninflight;
-	unsigned		 max_inflight;
+	unsigned		 max_leases;	/* messages in flight plus those being written */
 	size_t			 inflight_bytes;	/* sum of the loaded messages */
 	unsigned		 ncommitting;	/* delivered, outcome being written */
 	struct smtpc_sched	 sched;
@@ -189,11 +189,13 @@ scan(struct queue *q)
 static bool
 at_capacity(const struct queue *q)
 {
-	return q->ninflight + q->ncommitting >= q->max_inflight ||
+	return q->ninflight >= q->max_leases / 2 ||
+	    q->ninflight + q->ncommitting >= q->max_leases ||
 	    (q->ninflight > 0 && q->inflight_bytes >= INFLIGHT_BYTES);
 }
 
-/* how many messages may hold a lease at once: four per session, within
+/* how many messages may hold a lease at once: eight per session (half of
+ * them in delivery, the rest waiting for their outcome's write), within
  * the open-files limit (lifted to the hard limit first), which must also
  * hold the sessions' sockets and an envelope file per outcome being
  * written */
@@ -201,7 +203,7 @@ static unsigned
 inflight_limit(unsigned max_parallel)
 {
 	struct rlimit rl;
-	rlim_t want = (rlim_t)max_parallel * 4, reserve, room;
+	rlim_t want = (rlim_t)max_parallel * 8, reserve, room;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
 		return max_parallel;
@@ -217,8 +219,8 @@ inflight_limit(unsigned max_parallel)
 	if (reserve > rl.rlim_cur / 2)
 		reserve = rl.rlim_cur / 2;
 	room = (rl.rlim_cur - reserve) / 2;
-	if (room < 1)
-		room = 1;
+	if (room < 2)
+		room = 2;
 	return (unsigned)(want < room ? want : room);
 }
 
@@ -898,11 +900,17 @@ maybe_done(struct queue *q)
 		}
 		return;
 	}
-	if (!q->once || q->ninflight > 0 || q->ncommitting > 0 || q->ctx.nsessions > 0)
+	if (!q->once || q->ninflight > 0 || q->ncommitting > 0)
 		return;
 	/* bounces queued in this run are due (0) and untried: they count */
 	if (smtpc_sched_pending(&q->sched) > 0)
 		return;
+	if (q->ctx.nsessions > 0) {
+		/* nothing left to carry: the idle ones say QUIT (each end
+		 * comes back here through ctx_idle) */
+		smtpc_ctx_quit_idle(&q->ctx);
+		return;
+	}
 	/* ev_run forgets a break that came before it: remember it too */
 	q->done = true;
 	ev_break(q->loop, EVBREAK_ALL);
@@ -1125,10 +1133,11 @@ queue_main(int argc, char **argv, const char *config_path, bool once)
 	}
 	q->ctx.idle = ctx_idle;
 	q->ctx.arg = q;
-	q->max_inflight = inflight_limit(q->ctx.max_parallel);
-	/* run: a finished session waits a moment for the next message to its
-	 * destination, as Postfix's connection cache does (once exits) */
-	q->ctx.idle_keep = once ? 0 : (double)q->cfg.send.connection_cache_time;
+	q->max_leases = inflight_limit(q->ctx.max_parallel);
+	/* a finished session waits a moment for the next message to its
+	 * destination, as Postfix's connection cache does; once ends the idle
+	 * ones when nothing is left */
+	q->ctx.idle_keep = (double)q->cfg.send.connection_cache_time;
 	ev_init(&q->wake, wake_cb);
 	q->wake.data = q;
 	ev_signal_init(&q->sighup, hup_cb, SIGHUP);

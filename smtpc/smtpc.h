@@ -202,6 +202,8 @@ struct smtpc_dest *smtpc_dest_get(struct smtpc *ctx, const struct addr_hop *hop,
     enum dsmtp_level level, const char *domain, const struct cfg_pinref *pins, size_t npins);
 /* queue a job; sessions start as limits allow */
 void smtpc_dest_submit(struct smtpc_dest *d, struct smtpc_job *j);
+/* every idle session (kept for the next job) says QUIT */
+void smtpc_ctx_quit_idle(struct smtpc *ctx);
 /* start sessions for queued jobs wherever limits now allow */
 void smtpc_ctx_kick(struct smtpc *ctx);
 /* SIGTERM: every session closes at once and its job, like every queued
