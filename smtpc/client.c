@@ -583,16 +583,38 @@ session_drop_conn(struct smtpc_session *s, const char *reason)
 	s->ntx = 0;
 }
 
+/* this connection is done with: on to the next address */
+static void
+session_next_address(struct smtpc_session *s, const char *reason)
+{
+	session_drop_conn(s, reason);
+	s->ti++;
+	s->plain_retry_done = false;
+	session_connect_next(s);
+}
+
+/* the job not started here goes back to the head of its destination's
+ * queue, for another session */
+static void
+session_requeue_job(struct smtpc_session *s)
+{
+	if (s->job == NULL)
+		return;
+	s->job->next = s->dest->head;
+	s->dest->head = s->job;
+	if (s->dest->tail == NULL)
+		s->dest->tail = s->job;
+	s->dest->nqueued++;
+	s->job = NULL;
+}
+
 /* this address failed before any mail moved: try the next one */
 static void
 session_try_next(struct smtpc_session *s, const char *reason)
 {
 	diag_info("%016llx %s: %s", (unsigned long long)s->id, s->peer, s->fail_text[0] ?
 	    s->fail_text : reason);
-	session_drop_conn(s, reason);
-	s->ti++;
-	s->plain_retry_done = false;
-	session_connect_next(s);
+	session_next_address(s, reason);
 }
 
 /* this address will not do: QUIT politely, then the next one; 0, the
@@ -1224,14 +1246,7 @@ on_rset(struct smtpc_session *s, const struct smtpc_reply *r)
 	if (r->code / 100 != 2) {
 		/* a server that cannot reset cannot be trusted with the next
 		 * message: give it back to the destination and reconnect */
-		if (s->job) {
-			s->job->next = s->dest->head;
-			s->dest->head = s->job;
-			if (s->dest->tail == NULL)
-				s->dest->tail = s->job;
-			s->dest->nqueued++;
-			s->job = NULL;
-		}
+		session_requeue_job(s);
 		session_quit(s);
 		return 0;
 	}
@@ -1385,10 +1400,7 @@ on_quit(struct smtpc_session *s, const struct smtpc_reply *r)
 	(void)r;
 	if (s->quit_then_next) {
 		s->quit_then_next = false;
-		session_drop_conn(s, "QUIT");
-		s->ti++;
-		s->plain_retry_done = false;
-		session_connect_next(s);
+		session_next_address(s, "QUIT");
 		return -1;
 	}
 	session_free(s, "QUIT");
@@ -1419,10 +1431,7 @@ session_lost(struct smtpc_session *s, const char *why)
 	if (s->state == SC_QUIT) {
 		if (s->quit_then_next) {
 			s->quit_then_next = false;
-			session_drop_conn(s, why);
-			s->ti++;
-			s->plain_retry_done = false;
-			session_connect_next(s);
+			session_next_address(s, why);
 			return;
 		}
 		session_free(s, why);
@@ -1445,12 +1454,7 @@ session_lost(struct smtpc_session *s, const char *why)
 	if (s->job && !(s->flags & F_IN_TX) && s->ntx > 0) {
 		/* between two transactions (RSET): the job was not started;
 		 * give it back, a new session will carry it */
-		s->job->next = s->dest->head;
-		s->dest->head = s->job;
-		if (s->dest->tail == NULL)
-			s->dest->tail = s->job;
-		s->dest->nqueued++;
-		s->job = NULL;
+		session_requeue_job(s);
 		session_free(s, why);
 		return;
 	}
