@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/diag.h"
 #include "policy/policy.h"
 
 /* a certificate expiring sooner than this is worth a warning (DESIGN.md 7) */
@@ -34,6 +35,16 @@ policy_finding_name(enum policy_finding k)
 	if ((unsigned)k >= sizeof(finding_names) / sizeof(finding_names[0]))
 		return "invalid";
 	return finding_names[k];
+}
+
+void
+policy_emit_diag(void *arg, enum policy_finding kind, const char *text)
+{
+	(void)arg;
+	if (kind == POLICY_ERROR)
+		diag_warnx("policy: error: %s", text);
+	else if (kind == POLICY_WARNING)
+		diag_warnx("policy: %s", text);
 }
 
 /* one finding: counted, formatted, handed to the caller */

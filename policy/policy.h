@@ -271,6 +271,9 @@ struct policy_check {
 const char *policy_finding_name(enum policy_finding k);	/* "ok", "note", "warning", "error" */
 /* pins, open relay, routes, domain security: what the configuration alone shows */
 void policy_check_config(struct policy_check *r, const struct dsmtp_config *cfg);
+/* an emit for the daemons: warnings and errors on stderr as "policy: ...",
+ * notes and oks quiet */
+void policy_emit_diag(void *arg, enum policy_finding kind, const char *text);
 /* our certificate at time now: expired or within 30 days of it, not yet
  * valid, and (when domain security is used) coverage of our namespaces */
 void policy_check_certificate(struct policy_check *r, const struct dsmtp_config *cfg,

@@ -967,24 +967,13 @@ ino_cb(struct ev_loop *loop, ev_io *w, int revents)
 	dispatch(q);
 }
 
-/* a finding of the policy checks, on stderr (notes stay quiet) */
-static void
-check_emit(void *arg, enum policy_finding kind, const char *text)
-{
-	(void)arg;
-	if (kind == POLICY_ERROR)
-		diag_warnx("policy: error: %s", text);
-	else if (kind == POLICY_WARNING)
-		diag_warnx("policy: %s", text);
-}
-
 /* DESIGN.md 8 and issue 6: dsmtpc, like dsmtpd, refuses to run a
  * configuration whose policy checks fail, our certificate's coverage of
  * every domain-secure namespace included */
 static int
 start_checks(struct queue *q)
 {
-	struct policy_check r = { check_emit, NULL, 0, 0 };
+	struct policy_check r = { policy_emit_diag, NULL, 0, 0 };
 	const struct tls_cert_facts *ours = tls_creds_local(q->ctx.creds, NULL);
 
 	policy_check_config(&r, &q->cfg);
@@ -1006,7 +995,7 @@ static void
 hup_cb(struct ev_loop *loop, ev_signal *w, int revents)
 {
 	struct queue *q = w->data;
-	struct policy_check r = { check_emit, NULL, 0, 0 };
+	struct policy_check r = { policy_emit_diag, NULL, 0, 0 };
 	struct dsmtp_err err = { "" };
 	struct tls_creds *nc, **v;
 	const struct tls_cert_facts *ours;

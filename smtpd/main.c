@@ -84,17 +84,6 @@ raise_nofile(const struct dsmtp_config *cfg)
 		    (unsigned long long)rl.rlim_cur, cfg->receive.max_connections);
 }
 
-/* a finding of the policy checks, on stderr (notes stay quiet) */
-static void
-check_emit(void *arg, enum policy_finding kind, const char *text)
-{
-	(void)arg;
-	if (kind == POLICY_ERROR)
-		diag_warnx("policy: error: %s", text);
-	else if (kind == POLICY_WARNING)
-		diag_warnx("policy: %s", text);
-}
-
 /* certificates and trust: built anew, swapped in only when whole */
 static int
 load_tls(struct smtpd_server *srv, struct dsmtp_err *err)
@@ -134,7 +123,7 @@ load_tls(struct smtpd_server *srv, struct dsmtp_err *err)
 	}
 	if (f) {
 		/* DESIGN.md 8: the same certificate checks as dsmtp-policy check */
-		struct policy_check r = { check_emit, NULL, 0, 0 };
+		struct policy_check r = { policy_emit_diag, NULL, 0, 0 };
 
 		policy_check_certificate(&r, &srv->cfg, f, time(NULL));
 		if (r.errors) {
@@ -427,7 +416,7 @@ main(int argc, char **argv)
 	{
 		/* DESIGN.md 8: dsmtpd runs dsmtp-policy's checks and refuses to
 		 * start on errors (open relay, unknown pins, unusable routes) */
-		struct policy_check r = { check_emit, NULL, 0, 0 };
+		struct policy_check r = { policy_emit_diag, NULL, 0, 0 };
 
 		policy_check_config(&r, &srv.cfg);
 		if (r.errors) {
