@@ -12,15 +12,11 @@ need_ certtool
 sh "$srcdir/tests/certs/mkcerts.sh" "$TRASH/pki" >/dev/null 2>&1 || framework_failure_ "mkcerts.sh failed"
 pki="$TRASH/pki"
 port=$(free_port)
-make_config "$TRASH/d.yaml" "$port" "  accepted_domains: [ example.org ]
+host_config "$TRASH/d.yaml" mail.example.com "$TRASH/state-$port" "$port" <<EOF
+  accepted_domains: [ example.org ]
   relay: { networks: [] }
   workers: 1
-certificates:
-  - cert: $pki/server-chain.pem
-    key: $pki/server.key
-trust:
-  ca_file: $pki/ca-bundle.pem"
-sed -i 's/^hostname: .*/hostname: mail.example.com/' "$TRASH/d.yaml"
+EOF
 start_bg dsmtpd "$DSMTPD" -c "$TRASH/d.yaml"
 wait_port 127.0.0.1 "$port" || { cat "$TRASH/dsmtpd.log"; framework_failure_ "dsmtpd did not start"; }
 queue="$TRASH/state-$port/queue"

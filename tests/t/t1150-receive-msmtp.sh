@@ -14,15 +14,12 @@ need_ openssl
 sh "$srcdir/tests/certs/mkcerts.sh" "$TRASH/pki" >/dev/null 2>&1 || framework_failure_ "mkcerts.sh failed"
 pki="$TRASH/pki"
 port=$(free_port)
-make_config "$TRASH/d.yaml" "$port" "  tls: required
+host_config "$TRASH/d.yaml" test.example.org "$TRASH/state-$port" "$port" <<EOF
+  tls: required
   accepted_domains: [ example.org ]
   relay: { networks: [] }
   workers: 1
-certificates:
-  - cert: $pki/server-chain.pem
-    key: $pki/server.key
-trust:
-  ca_file: $pki/ca-bundle.pem"
+EOF
 start_bg dsmtpd "$DSMTPD" -c "$TRASH/d.yaml"
 wait_port 127.0.0.1 "$port" || framework_failure_ "dsmtpd did not start"
 queue="$TRASH/state-$port/queue"

@@ -56,14 +56,11 @@ EOF
 
 # dsmtpd: the receiver for OpenSMTPD, client certificates checked
 dport=$(free_port)
-make_config "$TRASH/d.yaml" "$dport" "  accepted_domains: [ example.com ]
+host_config "$TRASH/d.yaml" test.example.org "$TRASH/state-$dport" "$dport" <<EOF
+  accepted_domains: [ example.com ]
   relay: { networks: [] }
   workers: 1
-certificates:
-  - cert: $pki/server-chain.pem
-    key: $pki/server.key
-trust:
-  ca_file: $pki/ca-bundle.pem"
+EOF
 start_bg dsmtpd "$DSMTPD" -c "$TRASH/d.yaml"
 wait_port 127.0.0.1 "$dport" || framework_failure_ "dsmtpd did not start"
 
