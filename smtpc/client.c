@@ -95,6 +95,7 @@ struct smtpc_session {
 	bool			 logging;
 	struct tls_session_facts tls;
 	bool			 has_facts;
+	struct tls_creds	*creds;		/* held from STARTTLS on: tls.local points into them */
 	char			 peer[320];	/* "host[addr]:port" */
 	char			 addr[80];
 	/* the last session-level failure, for the jobs when no address works */
@@ -542,6 +543,7 @@ session_free(struct smtpc_session *s, const char *reason)
 		job_finish(s);	/* unset results: not attempted */
 	if (s->has_facts)
 		tls_cert_facts_free(&s->tls.peer.leaf);
+	tls_creds_free(s->creds);
 	smtpc_reply_free(&s->rp);
 	free(s->targets);
 	free(s->rcpt_ok);
@@ -578,6 +580,8 @@ session_drop_conn(struct smtpc_session *s, const char *reason)
 		tls_cert_facts_free(&s->tls.peer.leaf);
 		s->has_facts = false;
 	}
+	tls_creds_free(s->creds);
+	s->creds = NULL;
 	smtpc_reply_reset(&s->rp);
 	s->flags = 0;
 	s->ntx = 0;
@@ -1092,7 +1096,10 @@ on_starttls(struct smtpc_session *s, const struct smtpc_reply *r)
 		session_try_next(s, "TLS setup failed");
 		return -1;
 	}
-	if (s->logging && (local = tls_creds_local(s->ctx->creds, &why)) != NULL)
+	/* a SIGHUP may replace ctx->creds while this session runs */
+	tls_creds_free(s->creds);
+	s->creds = tls_creds_ref(s->ctx->creds);
+	if (s->logging && (local = tls_creds_local(s->creds, &why)) != NULL)
 		plog_local_cert(s->ctx->plog, &s->log, local, why);
 	/* CVE-2011-0411 and the 2021 "NO STARTTLS" study: reply bytes after
 	 * the 220 are an injection; conn.c drops what is buffered when the

@@ -134,6 +134,8 @@ load_tls(struct smtpd_server *srv, struct dsmtp_err *err)
 			return -1;
 		}
 	}
+	/* drop our references only: sessions and handshakes in flight hold
+	 * their own, and the old set is freed when the last of them ends */
 	tls_creds_free(srv->creds);
 	tls_trust_free(srv->trust);
 	srv->creds = creds;
@@ -151,8 +153,8 @@ on_hup(struct ev_loop *loop, ev_signal *w, int revents)
 
 	(void)loop;
 	(void)revents;
-	/* sessions keep the credentials they started with: GnuTLS holds
-	 * references only during the handshake, which runs before we return */
+	/* sessions keep the credentials they started with (each holds a
+	 * reference); new sessions take the new ones */
 	if (load_tls(srv, &err) < 0)
 		diag_warnx("SIGHUP: keeping the old certificate: %s", err.msg);
 	else

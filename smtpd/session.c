@@ -230,6 +230,7 @@ smtpd_session_free(struct smtpd_session *s, const char *reason)
 	conn_free(s->conn);
 	if (s->has_tls_facts)
 		tls_cert_facts_free(&s->tls.peer.leaf);
+	tls_creds_free(s->creds);	/* the last user of replaced credentials frees them */
 	free(s);
 	if (srv->listen_paused && !srv->stopping) {
 		srv->listen_paused = false;

@@ -103,6 +103,7 @@ struct smtpd_session {
 	char			 local[80];
 	struct tls_session_facts tls;
 	bool			 has_tls_facts;
+	struct tls_creds	*creds;		/* a reference from STARTTLS on, or NULL */
 	char			 peer_pin[64];	/* trust.pins set the client certificate matches */
 	void			*log;		/* struct plog_session * */
 	struct tx_commit	*commit;	/* a spool commit in flight, or NULL */

@@ -75,10 +75,16 @@ bool tls_cert_facts_valid_at(const struct tls_cert_facts *f, time_t now);
  * one left-most "*" label. For selection only; policy/ owns RFC 6125 judging. */
 bool tls_cert_facts_names(const struct tls_cert_facts *f, const char *host);
 
-/* Trust anchors (and CRLs) to verify peers' chains against. */
+/* Trust anchors (and CRLs) to verify peers' chains against. Reference
+ * counted: tls_trust_load returns one reference, every credentials set
+ * built on the trust holds another, so a SIGHUP may drop the old trust
+ * while sessions that started before it still verify against it. */
 struct tls_trust;
 /* ca_file: "system" (GnuTLS system trust) or a PEM path; crl_file may be NULL */
 struct tls_trust *tls_trust_load(const char *ca_file, const char *crl_file, struct dsmtp_err *err);
+/* one more reference to t (returns t) */
+struct tls_trust *tls_trust_ref(struct tls_trust *t);
+/* drop one reference; the last frees (NULL is ignored) */
 void tls_trust_free(struct tls_trust *t);
 /* how many trust anchors were loaded (0: "system" found none on this host) */
 unsigned tls_trust_count(const struct tls_trust *t);
