@@ -903,6 +903,7 @@ static const struct field timeout_fields[] = {
 	{ "command", F_UINT, RV(timeout_command), NULL, 1, 86400, 0, NOSET },
 	{ "data", F_UINT, RV(timeout_data), NULL, 1, 86400, 0, NOSET },
 	{ "tls_handshake", F_UINT, RV(timeout_tls_handshake), NULL, 1, 3600, 0, NOSET },
+	{ "min_data_rate", F_UINT, RV(min_data_rate), NULL, 0, 1000000000, 0, NOSET },
 	{ NULL, 0, 0, NULL, 0, 0, 0, 0 }
 };
 static const struct field relay_fields[] = {
@@ -1233,6 +1234,7 @@ config_defaults(struct dsmtp_config *cfg)
 	cfg->receive.timeout_command = 300;
 	cfg->receive.timeout_data = 600;
 	cfg->receive.timeout_tls_handshake = 30;
+	cfg->receive.min_data_rate = 1024;
 	cfg->receive.tls_tickets = true;
 	cfg->receive.workers = 0;
 
@@ -1595,8 +1597,9 @@ config_dump(const struct dsmtp_config *cfg, FILE *out)
 	fprintf(out, "  max_recipients: %u\n", cfg->receive.max_recipients);
 	fprintf(out, "  max_connections: %u\n", cfg->receive.max_connections);
 	fprintf(out, "  max_connections_per_ip: %u\n", cfg->receive.max_connections_per_ip);
-	fprintf(out, "  timeouts: { command: %u, data: %u, tls_handshake: %u }\n",
-	    cfg->receive.timeout_command, cfg->receive.timeout_data, cfg->receive.timeout_tls_handshake);
+	fprintf(out, "  timeouts: { command: %u, data: %u, tls_handshake: %u, min_data_rate: %u }\n",
+	    cfg->receive.timeout_command, cfg->receive.timeout_data, cfg->receive.timeout_tls_handshake,
+	    cfg->receive.min_data_rate);
 	fprintf(out, "  tls_tickets: %s\n", cfg->receive.tls_tickets ? "true" : "false");
 	if (cfg->receive.workers)
 		fprintf(out, "  workers: %u\n", cfg->receive.workers);

@@ -106,6 +106,7 @@ struct dsmtp_config {
 		unsigned		 max_connections;
 		unsigned		 max_connections_per_ip;
 		unsigned		 timeout_command, timeout_data, timeout_tls_handshake;
+		unsigned		 min_data_rate;	/* octets/s in DATA/BDAT; 0 = off */
 		bool			 tls_tickets;
 		unsigned		 workers;	/* 0 = auto (one per core) */
 	} receive;

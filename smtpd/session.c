@@ -18,6 +18,10 @@
 #include "smtpd/hooks.h"
 
 #define SMTPD_MAX_ERRORS	20	/* bad commands before we hang up */
+#define SMTPD_OUT_HIGH		(64 * 1024)	/* unsent replies: stop reading commands ... */
+#define SMTPD_OUT_LOW		(16 * 1024)	/* ... until they drain to this */
+#define SMTPD_CLOSE_DEADLINE	60.0	/* for the last reply, or the spool's fsync */
+#define SMTPD_STUCK_DEADLINE	5.0	/* a 421 behind replies the client never reads */
 
 /* command flags */
 #define CMD_PRE_TLS	0x01	/* allowed before STARTTLS when TLS is required */
@@ -118,11 +122,15 @@ session_error(struct smtpd_session *s)
 		session_close_with(s, "421 4.7.0", "too many errors, closing");
 }
 
+/* Every state runs against a deadline, not an idle timer that each byte
+ * re-arms (a peer trickling one byte a second would hold the session for
+ * ever): a whole command line within timeouts.command, the handshake within
+ * timeouts.tls_handshake; DATA and BDAT start with timeouts.data and then
+ * must keep receive.timeouts.min_data_rate (session_data_progress). */
 static void
 session_set_state(struct smtpd_session *s, enum smtpd_state st)
 {
 	const struct dsmtp_config *cfg = &s->srv->cfg;
-	double t;
 
 	if (s->state != st)
 		smtpd_hook_state(s, session_state_name(s->state), session_state_name(st));
@@ -130,20 +138,36 @@ session_set_state(struct smtpd_session *s, enum smtpd_state st)
 	switch (st) {
 	case SMTPD_DATA:
 	case SMTPD_BDAT:
-		t = cfg->receive.timeout_data;
+		if (cfg->receive.min_data_rate == 0)	/* off: idle, as before */
+			conn_set_timeout(s->conn, cfg->receive.timeout_data);
+		else
+			conn_set_deadline(s->conn, cfg->receive.timeout_data);
 		break;
 	case SMTPD_TLS:
-		t = cfg->receive.timeout_tls_handshake;
+		conn_set_deadline(s->conn, cfg->receive.timeout_tls_handshake);
 		break;
 	case SMTPD_COMMIT:
 	case SMTPD_CLOSING:
-		t = 60;
+		conn_set_deadline(s->conn, SMTPD_CLOSE_DEADLINE);
 		break;
 	default:
-		t = cfg->receive.timeout_command;
+		conn_set_deadline(s->conn, cfg->receive.timeout_command);
 		break;
 	}
-	conn_set_timeout(s->conn, t);
+}
+
+/* Postfix's smtpd_min_data_rate: n octets of message data buy n / rate
+ * seconds, the deadline never more than timeouts.data ahead. A client
+ * below the rate falls behind until the deadline passes (at 1 octet/s and
+ * 1024 required, about timeouts.data after its last full-speed moment). */
+static void
+session_data_progress(struct smtpd_session *s, size_t n)
+{
+	const struct dsmtp_config *cfg = &s->srv->cfg;
+
+	if (cfg->receive.min_data_rate > 0 && n > 0)
+		conn_extend_deadline(s->conn, (double)n / cfg->receive.min_data_rate,
+		    cfg->receive.timeout_data);
 }
 
 /* ---- accept and free ---- */
@@ -187,6 +211,9 @@ smtpd_session_accept(struct smtpd_server *srv, int fd)
 		close(fd);
 		return;
 	}
+	/* a client that pipelines commands and never reads the replies must
+	 * not grow our output buffer without bound (issue 14) */
+	conn_set_out_limits(s->conn, SMTPD_OUT_HIGH, SMTPD_OUT_LOW);
 	s->id = smtpd_hook_new_id();
 	peer_ip(&s->conn->peer, s->peer_ip, sizeof(s->peer_ip));
 	conn_format_addr(&s->conn->peer, s->peer, sizeof(s->peer));
@@ -283,10 +310,15 @@ session_event(struct conn *c, enum conn_event ev, void *arg)
 		return -1;
 	case CONN_TIMEOUT:
 		if (s->state == SMTPD_CLOSING || s->state == SMTPD_TLS || s->state == SMTPD_COMMIT) {
-			smtpd_session_free(s, "timeout");
+			smtpd_session_free(s, conn_out_full(s->conn) ? "timeout (replies not read)" :
+			    s->state == SMTPD_TLS ? "timeout (TLS handshake)" : "timeout");
 			return -1;
 		}
 		session_close_with(s, "421 4.4.2", "timeout exceeded");
+		/* behind replies it does not read, the client may never see the
+		 * 421: a short wait for it, then we close */
+		if (conn_out_full(s->conn))
+			conn_set_deadline(s->conn, SMTPD_STUCK_DEADLINE);
 		return 0;
 	case CONN_EOF:
 		smtpd_session_free(s, "client closed the connection");
@@ -340,6 +372,7 @@ session_input(struct smtpd_session *s)
 			used = smtpd_data_feed(&s->tx->data, buf_head(&c->in), avail,
 			    smtpd_tx_store, s, &s->tx->store_failed);
 			buf_consume(&c->in, used);
+			session_data_progress(s, used);
 			if (s->tx->data.st == DATA_DONE)
 				session_end_of_data(s);
 			continue;
@@ -349,6 +382,7 @@ session_input(struct smtpd_session *s)
 				smtpd_data_feed_raw(&s->tx->data, buf_head(&c->in), used,
 				    smtpd_tx_store, s, &s->tx->store_failed);
 			buf_consume(&c->in, used);
+			session_data_progress(s, used);
 			s->tx->bdat_left -= used;
 			if (s->tx->bdat_left == 0)
 				session_end_of_data(s);
@@ -360,6 +394,10 @@ session_input(struct smtpd_session *s)
 		default:
 			break;
 		}
+		/* back-pressure: no more commands while their replies pile up
+		 * unread; conn.c hands the rest over once the output drains */
+		if (conn_out_full(c))
+			return;
 		used = take_line(c, &line, &len);
 		if (used == 0) {
 			if (avail >= SMTP_LINE_MAX) {
@@ -380,6 +418,9 @@ session_input(struct smtpd_session *s)
 		buf_consume(&c->in, used);
 		if (s->state == SMTPD_CLOSING)
 			return;
+		/* the next command line has its own deadline from now */
+		if (s->state == SMTPD_HELO || s->state == SMTPD_READY || s->state == SMTPD_RCPT)
+			conn_set_deadline(c, s->srv->cfg.receive.timeout_command);
 	}
 }
 

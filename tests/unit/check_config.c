@@ -43,6 +43,7 @@ START_TEST(test_defaults)
 	ck_assert_uint_eq(cfg.receive.timeout_command, 300);
 	ck_assert_uint_eq(cfg.receive.timeout_data, 600);
 	ck_assert_uint_eq(cfg.receive.timeout_tls_handshake, 30);
+	ck_assert_uint_eq(cfg.receive.min_data_rate, 1024);
 	ck_assert(cfg.receive.tls_tickets);
 	ck_assert_uint_eq(cfg.receive.workers, 0);
 	ck_assert_int_eq(cfg.send.tls, LEVEL_OPPORTUNISTIC);
@@ -115,7 +116,7 @@ START_TEST(test_every_key)
 	    "  max_recipients: 7\n"
 	    "  max_connections: 20\n"
 	    "  max_connections_per_ip: 3\n"
-	    "  timeouts: { command: 30, data: 60, tls_handshake: 5 }\n"
+	    "  timeouts: { command: 30, data: 60, tls_handshake: 5, min_data_rate: 0 }\n"
 	    "  tls_tickets: false\n"
 	    "  workers: 2\n"
 	    "send:\n"
@@ -179,6 +180,7 @@ START_TEST(test_every_key)
 	ck_assert_uint_eq(cfg.receive.timeout_command, 30);
 	ck_assert_uint_eq(cfg.receive.timeout_data, 60);
 	ck_assert_uint_eq(cfg.receive.timeout_tls_handshake, 5);
+	ck_assert_uint_eq(cfg.receive.min_data_rate, 0);	/* 0 = off */
 	ck_assert(!cfg.receive.tls_tickets);
 	ck_assert_uint_eq(cfg.receive.workers, 2);
 	ck_assert_int_eq(cfg.send.tls, LEVEL_MANDATORY);
