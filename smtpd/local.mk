@@ -18,7 +18,8 @@ TESTS += tests/t/t1000-receive-dialogs.sh tests/t/t1100-receive-clients.sh \
 EXTRA_DIST += tests/t/dialog.py tests/dialogs/basic.dlg tests/dialogs/pipelining.dlg \
 	tests/dialogs/starttls-injection.dlg tests/dialogs/smuggling.dlg \
 	tests/dialogs/bad-input.dlg tests/dialogs/clienthello.dlg tests/dialogs/bdat.dlg \
-	tests/dialogs/tls-required.dlg
+	tests/dialogs/tls-required.dlg tests/dialogs/pipelining-last-data.dlg \
+	tests/dialogs/pipelining-last-ehlo.dlg tests/dialogs/pipelining-last-noop.dlg
 
 # interoperability with real MTAs (issue 8)
 TESTS += tests/t/t5000-interop-postfix-sender.sh tests/t/t5100-interop-exim-sender.sh

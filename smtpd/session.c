@@ -333,7 +333,7 @@ session_event(struct conn *c, enum conn_event ev, void *arg)
 /* ---- input: lines, DATA, BDAT ---- */
 
 static void session_end_of_data(struct smtpd_session *s);
-static void session_command(struct smtpd_session *s, char *line, size_t len);
+static void session_command(struct smtpd_session *s, char *line, size_t len, bool more);
 
 /* the next complete line in c->in, CRLF (or a bare LF) stripped; NUL
  * terminated in place. 0 = none yet. */
@@ -414,7 +414,7 @@ session_input(struct smtpd_session *s)
 			session_error(s);
 			continue;
 		}
-		session_command(s, line, len);
+		session_command(s, line, len, avail > used);
 		buf_consume(&c->in, used);
 		if (s->state == SMTPD_CLOSING)
 			return;
@@ -424,8 +424,9 @@ session_input(struct smtpd_session *s)
 	}
 }
 
+/* more: input follows this command line in what we have read */
 static void
-session_command(struct smtpd_session *s, char *line, size_t len)
+session_command(struct smtpd_session *s, char *line, size_t len, bool more)
 {
 	const struct dsmtp_config *cfg = &s->srv->cfg;
 	const struct smtpd_cmd *cmd;
@@ -449,6 +450,23 @@ session_command(struct smtpd_session *s, char *line, size_t len)
 	if (cmd->name == NULL) {
 		smtpd_reply(s, "500 5.5.2 Error: command not recognized");
 		session_error(s);
+		return;
+	}
+	/* RFC 2920 3.1: EHLO, DATA, VRFY, EXPN, QUIT and NOOP (and HELO, and
+	 * STARTTLS by RFC 3207) end a pipelined group: the client must see
+	 * their reply before it says more. Input already behind one is
+	 * refused and the session closed, as Postfix (3.9's
+	 * smtpd_forbid_unauth_pipelining) and Exim do: a message body sent
+	 * with a DATA that fails would otherwise run as commands. QUIT ends
+	 * the session anyway; after STARTTLS conn.c discards the input
+	 * (DESIGN.md 11). Only what we have read counts, not the socket. */
+	if ((cmd->flags & CMD_LAST) && more && strcmp(cmd->name, "QUIT") != 0 &&
+	    strcmp(cmd->name, "STARTTLS") != 0) {
+		smtpd_hook_info(s, "improper command pipelining after %s", cmd->name);
+		smtpd_reply(s, "554 5.5.0 Error: SMTP protocol synchronization (%s must end a "
+		    "pipelined group, RFC 2920)", cmd->name);
+		session_set_state(s, SMTPD_CLOSING);
+		conn_close_after_flush(s->conn);
 		return;
 	}
 	if (cfg->receive.tls == RECV_TLS_REQUIRED && !(s->flags & SESS_TLS) &&
