@@ -2,9 +2,9 @@
  * 13.1). libunbound resolves in a thread of its own and hands answers back
  * through a pipe: ub_fd() is an ev_io watcher here and ub_process() runs the
  * callbacks, so the loop never blocks on DNS. It validates DNSSEC in the
- * process (dns.dnssec: validate, trust anchors from dns.trust_anchor_file),
- * believes the AD bit of a loopback resolver (trust-ad), or only resolves
- * (off). Owns the DNSSEC status of an answer; knows nothing of MX or TLSA
+ * process (dns.dnssec: validate, trust anchors from dns.trust_anchor_file)
+ * or only resolves (off); trust-ad (the AD bit of a loopback resolver) is
+ * refused, because libunbound clears that bit.  Owns the DNSSEC status of an answer; knows nothing of MX or TLSA
  * semantics (route.c has those). */
 #include "autoconfig.h"
 
@@ -114,7 +114,9 @@ struct smtpc_dns *
 smtpc_dns_new(struct ev_loop *loop, const struct dsmtp_config *cfg, struct dsmtp_err *err)
 {
 	/* RFC 6761 names unbound answers itself; the configured resolver's
-	 * answers are what counts (the DANE test bed lives under .test) */
+	 * answers are what counts (the DANE test bed lives under .test).
+	 * "nodefault" is not honoured through ub_ctx_set_option (libunbound
+	 * 1.17 still answers NXDOMAIN): "transparent" resolves them */
 	static const char *const own_zones[] = { "test.", "invalid.", "home.arpa.", "onion." };
 	struct smtpc_dns *d;
 	int rc, fd;
@@ -138,7 +140,7 @@ smtpc_dns_new(struct ev_loop *loop, const struct dsmtp_config *cfg, struct dsmtp
 	for (size_t i = 0; i < sizeof(own_zones) / sizeof(own_zones[0]); i++) {
 		char v[64];
 
-		snprintf(v, sizeof(v), "%s nodefault", own_zones[i]);
+		snprintf(v, sizeof(v), "%s transparent", own_zones[i]);
 		if (ub_opt(d->ub, "local-zone:", v, err) < 0)
 			goto fail;
 	}
@@ -176,9 +178,16 @@ smtpc_dns_new(struct ev_loop *loop, const struct dsmtp_config *cfg, struct dsmtp
 			goto fail;
 		}
 		break;
-	case DNSSEC_OFF:
 	case DNSSEC_TRUST_AD:
-		/* no validator: the status is none (off) or the AD bit (trust-ad) */
+		/* libunbound (1.17) re-encodes every answer and sets AD only from
+		 * its own validator: the resolver's AD bit never reaches us, so
+		 * trust-ad would quietly make every answer insecure. Refuse. */
+		dsmtp_err_set(err, "dns.dnssec trust-ad: libunbound does not pass on the "
+		    "resolver's AD bit; use dnssec: validate with trust_anchor_file (the "
+		    "resolver in dns.resolver still does the recursion)");
+		goto fail;
+	case DNSSEC_OFF:
+		/* no validator: every answer is insecure */
 		if (ub_opt(d->ub, "module-config:", "iterator", err) < 0)
 			goto fail;
 		break;
@@ -240,8 +249,8 @@ result_sec(const struct smtpc_dns *d, const struct ub_result *r)
 			return SMTPC_DNS_SECURE;
 		return r->bogus ? SMTPC_DNS_BOGUS : SMTPC_DNS_INSECURE;
 	case DNSSEC_TRUST_AD:
-		/* RFC 4035 3.2.3: AD, set by the (loopback) validating resolver;
-		 * it answers SERVFAIL for bogus data */
+		/* RFC 4035 3.2.3: AD, set by the (loopback) validating resolver
+		 * (never reached today: smtpc_dns_new refuses the mode) */
 		if (pkt != NULL && r->answer_len >= 12 && (pkt[3] & 0x20) != 0)
 			return SMTPC_DNS_SECURE;
 		return SMTPC_DNS_INSECURE;
