@@ -17,6 +17,13 @@ tests_unit_check_tls_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_unit_check_tls_LDADD = tls/libtls.a common/libcommon.a $(GNUTLS_LIBS) $(YAML_LIBS) \
 	$(CHECK_LIBS)
 TESTS += tests/unit/check_tls
+# the DANE matcher (tls_dane.c) and verdict (policy/dane.c), certificates made at test time
+check_PROGRAMS += tests/unit/check_dane
+tests_unit_check_dane_SOURCES = tests/unit/check_dane.c
+tests_unit_check_dane_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_unit_check_dane_LDADD = policy/libpolicy.a tls/libtls.a common/libcommon.a $(GNUTLS_LIBS) \
+	$(YAML_LIBS) $(CHECK_LIBS)
+TESTS += tests/unit/check_dane
 
 TESTS += \
 	tests/t/t6000-cert-new.sh \
