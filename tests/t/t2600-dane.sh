@@ -164,6 +164,9 @@ s.quit()
 PY
 	'$DSMTPC' -c '$TRASH/a.yaml' once >'$TRASH/once.out' 2>&1; cat '$TRASH/once.out'; true"
 
+test_expect_success "no sanitizer report from dsmtpc" "
+	! grep -E 'AddressSanitizer|LeakSanitizer|runtime error' '$TRASH/once.out'"
+
 test_expect_success "DANE-EE: one of three records matches: delivered" "
 	got ee ee && line ee.dane.test | grep -q 'status=sent' &&
 	grep -q 'Verified TLS connection established to mx-ee.dane.test' '$TRASH/once.out'"
@@ -222,7 +225,7 @@ send() {
 test_expect_success "validate: dsmtpc send to the next hop's own TLSA ([host]:port)" "
 	send a dane-only send-mode >'$TRASH/send.out' 2>&1; cat '$TRASH/send.out';
 	grep -q 'DANE: 3 TLSA record(s), 2 usable, one matched' '$TRASH/send.out' &&
-	grep -q 'policy: level dane-only, pass: dane: DANE-EE record 3 matched' '$TRASH/send.out' &&
+	grep -q 'policy: level dane-only, pass: dane: DANE-EE record [1-3] matched' '$TRASH/send.out' &&
 	got ee send-mode"
 
 # libunbound clears the resolver's AD bit: trust-ad cannot work, and says so
