@@ -144,6 +144,13 @@ smtpc_dns_new(struct ev_loop *loop, const struct dsmtp_config *cfg, struct dsmtp
 		if (ub_opt(d->ub, "local-zone:", v, err) < 0)
 			goto fail;
 	}
+	/* /etc/hosts, as the system resolver (and c-ares before) had it:
+	 * localhost is what that file says, not libunbound's built-in
+	 * 127.0.0.1 plus ::1 */
+	if (ub_opt(d->ub, "local-zone:", "localhost. static", err) < 0)
+		goto fail;
+	if ((rc = ub_ctx_hosts(d->ub, "/etc/hosts")) != 0)
+		diag_warnx("resolver: /etc/hosts: %s (continuing without it)", ub_strerror(rc));
 	/* a resolver on loopback (unbound, systemd-resolved, a test bed) */
 	if (ub_opt(d->ub, "do-not-query-localhost:", "no", err) < 0)
 		goto fail;
