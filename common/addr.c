@@ -325,14 +325,32 @@ addr_parse_hop(const char *s, struct addr_hop *hop, struct dsmtp_err *err)
 		}
 		return 0;
 	}
+	/* "host:port": the MX of host, delivered to that port (Postfix's
+	 * domain:port; DESIGN.md 13.1) */
+	const char *colon = strchr(s, ':');
+	char name[256];
+
+	hop->port = 25;
+	if (colon != NULL) {
+		if (addr_parse_port(colon + 1, &hop->port) < 0) {
+			dsmtp_err_set(err, "\"%s\": port \"%s\" is not a number from 1 to 65535", s, colon + 1);
+			return -1;
+		}
+		if ((size_t)(colon - s) >= sizeof(name)) {
+			dsmtp_err_set(err, "\"%s\": host name too long", s);
+			return -1;
+		}
+		memcpy(name, s, (size_t)(colon - s));
+		name[colon - s] = '\0';
+		s = name;
+	}
 	if (addr_domain_normalise(s, hop->host, sizeof(hop->host), false, err) < 0) {
 		char why[sizeof(err->msg)];
 
 		snprintf(why, sizeof(why), "%s", err ? err->msg : "");
-		dsmtp_err_set(err, "%s (next_hop forms: [host]:port, host, maildir:/path, discard)", why);
+		dsmtp_err_set(err, "%s (next_hop forms: [host]:port, host, host:port, maildir:/path, discard)", why);
 		return -1;
 	}
 	hop->kind = HOP_MX;
-	hop->port = 25;
 	return 0;
 }

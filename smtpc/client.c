@@ -96,6 +96,8 @@ struct smtpc_session {
 	struct tls_session_facts tls;
 	bool			 has_facts;
 	struct tls_creds	*creds;		/* held from STARTTLS on: tls.local points into them */
+	struct tls_dane_facts	 dane;		/* the chain against the host's TLSA records */
+	bool			 has_dane;
 	char			 peer[320];	/* "host[addr]:port" */
 	char			 addr[80];
 	/* the last session-level failure, for the jobs when no address works */
@@ -180,7 +182,7 @@ smtpc_ctx_init(struct smtpc *ctx, struct ev_loop *loop, const struct dsmtp_confi
 		tls_trust_free(ctx->trust);
 		return -1;
 	}
-	if ((ctx->resolver = smtpc_resolver_new(loop, err)) == NULL) {
+	if ((ctx->resolver = smtpc_resolver_new(loop, cfg, err)) == NULL) {
 		tls_creds_free(ctx->creds);
 		tls_trust_free(ctx->trust);
 		return -1;
@@ -511,7 +513,7 @@ session_start(struct smtpc_dest *d)
 	ev_init(&s->ctimer, NULL);
 	s->state = SC_RESOLVE;
 	snprintf(s->peer, sizeof(s->peer), "%s", d->hop.host);
-	s->rq = smtpc_resolve(ctx->resolver, &d->hop, resolved, s);
+	s->rq = smtpc_resolve(ctx->resolver, &d->hop, policy_level_dane(d->level), resolved, s);
 	if (s->rq == NULL) {
 		remember_failure(s, SMTPC_TEMP, "4.3.0", "out of memory");
 		fail_destination(s);
@@ -545,6 +547,8 @@ session_free(struct smtpc_session *s, const char *reason)
 		tls_cert_facts_free(&s->tls.peer.leaf);
 	tls_creds_free(s->creds);
 	smtpc_reply_free(&s->rp);
+	if (s->targets)
+		smtpc_targets_release(s->targets, s->ntargets);
 	free(s->targets);
 	free(s->rcpt_ok);
 	free(s->live);
@@ -582,6 +586,7 @@ session_drop_conn(struct smtpc_session *s, const char *reason)
 	}
 	tls_creds_free(s->creds);
 	s->creds = NULL;
+	s->has_dane = false;
 	smtpc_reply_reset(&s->rp);
 	s->flags = 0;
 	s->ntx = 0;
@@ -661,6 +666,7 @@ resolved(void *arg, enum smtpc_status st, const char *why, const struct smtpc_ta
 		return;
 	}
 	memcpy(s->targets, t, n * sizeof(*t));
+	smtpc_targets_hold(s->targets, n);
 	s->ntargets = n;
 	s->ti = 0;
 	session_connect_next(s);
@@ -722,6 +728,27 @@ connect_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 	session_try_next(s, "connect timeout");
 }
 
+/* RFC 7672 2.2: a host whose TLSA lookup failed or was bogus is not used,
+ * nor, at dane-only, one without secure TLSA records; true = skip it */
+static bool
+dane_skip(struct smtpc_session *s, const struct smtpc_target *t)
+{
+	if (!policy_level_dane(s->dest->level))
+		return false;
+	if (t->dane == POLICY_DANE_FAILED) {
+		remember_failure(s, SMTPC_TEMP, "4.7.5", "DANE: %s: %s", t->host, t->dane_why);
+		diag_info("%016llx %s: %s", (unsigned long long)s->id, t->host, s->fail_text);
+		return true;
+	}
+	if (t->dane == POLICY_DANE_INSECURE && s->dest->level == LEVEL_DANE_ONLY) {
+		remember_failure(s, SMTPC_TEMP, "4.7.5", "DANE: %s has no secure TLSA records "
+		    "(level dane-only)", t->host);
+		diag_info("%016llx %s: %s", (unsigned long long)s->id, t->host, s->fail_text);
+		return true;
+	}
+	return false;
+}
+
 /* connect to the current address, or give up when none is left */
 static void
 session_connect_next(struct smtpc_session *s)
@@ -740,6 +767,11 @@ session_connect_next(struct smtpc_session *s)
 		return;
 	}
 	t = &s->targets[s->ti];
+	if (dane_skip(s, t)) {
+		s->ti++;
+		session_connect_next(s);
+		return;
+	}
 	conn_format_addr(&t->ss, a, sizeof(a));
 	snprintf(s->addr, sizeof(s->addr), "%s", a);
 	/* Postfix's namaddr: host[addr]:port in every line about this peer */
@@ -793,6 +825,37 @@ dest_of(struct smtpc_session *s, struct policy_dest *pd)
 	pd->hostname = t->literal ? NULL : t->host;
 	pd->pins = s->dest->pins;
 	pd->npins = s->dest->npins;
+	if (policy_level_dane(pd->level)) {
+		pd->dane = t->dane;
+		pd->dane_base = t->tlsa_base[0] ? t->tlsa_base : NULL;
+		pd->dane_facts = s->has_dane ? &s->dane : NULL;
+	}
+}
+
+/* levels dane, dane-only with usable TLSA records: match the chain, and
+ * record the records and the match in the protocol log */
+static void
+dane_match(struct smtpc_session *s)
+{
+	const struct smtpc_target *t = &s->targets[s->ti];
+	char rr[120];
+
+	if (!policy_level_dane(s->dest->level) || t->dane != POLICY_DANE_USABLE || t->tlsa == NULL)
+		return;
+	(void)tls_conn_dane(s->conn, t->tlsa->rr, t->tlsa->n, &s->dane);
+	s->has_dane = true;
+	if (!s->logging)
+		return;
+	for (size_t i = 0; i < s->dane.n; i++) {
+		tls_dane_rr_format(&t->tlsa->rr[i], rr, sizeof(rr));
+		plog_info(s->ctx->plog, &s->log, "DANE", "tlsa=_%u._tcp.%s; record=%s; usage=%s; "
+		    "%s", (unsigned)ntohs(t->ss.ss_family == AF_INET6 ?
+		    ((const struct sockaddr_in6 *)&t->ss)->sin6_port :
+		    ((const struct sockaddr_in *)&t->ss)->sin_port), t->tlsa_base, rr,
+		    tls_dane_usage_name(t->tlsa->rr[i].usage), !s->dane.usable[i] ? "unusable" :
+		    s->dane.matched[i] ? (s->dane.depth[i] == 0 ? "matched the certificate" :
+		    "matched the chain") : "no match");
+	}
 }
 
 /* dsmtpc send: the session's TLS facts and verdict, for people */
@@ -819,6 +882,9 @@ print_facts(struct smtpc_session *s, const struct policy_verdict *v)
 		printf("peer certificate: none\n");
 	if (f->local)
 		printf("our certificate: %s\n", f->local->subject);
+	if (s->has_dane)
+		printf("DANE: %zu TLSA record(s), %zu usable, %s\n", s->dane.n, s->dane.nusable,
+		    s->dane.match >= 0 ? "one matched" : "none matched");
 	printf("policy: level %s, %s: %s\n", config_level_name(s->dest->level),
 	    v->pass ? "pass" : "fail", v->reason);
 	fflush(stdout);
@@ -840,6 +906,8 @@ tls_ready(struct smtpc_session *s)
 	}
 	s->has_facts = true;
 	s->flags |= F_TLS;
+	dane_match(s);
+	dest_of(s, &pd);
 	policy_judge_send(s->ctx->cfg, &pd, true, &s->tls, &v);
 	if (s->logging) {
 		plog_tls(s->ctx->plog, &s->log, &s->tls);
@@ -849,10 +917,12 @@ tls_ready(struct smtpc_session *s)
 		plog_policy(s->ctx->plog, &s->log, config_level_name(pd.level),
 		    pd.domain ? pd.domain : "-", v.pass, v.reason);
 	}
-	names_ok = v.pass && s->dest->level >= LEVEL_VERIFY;
+	names_ok = v.pass && ((s->dest->level >= LEVEL_VERIFY && s->dest->level <= LEVEL_PINNED) ||
+	    pd.dane == POLICY_DANE_USABLE);
 	/* the line Postfix administrators grep for (tls/tls_misc.c shape) */
 	diag_info("%s TLS connection established to %s: %s with cipher %s (%u/%u bits) "
-	    "[%s%s%s] %s session=%016llx", tls_trust_word(&s->tls, names_ok), s->peer,
+	    "[%s%s%s] %s session=%016llx", pd.dane == POLICY_DANE_USABLE && v.pass ? "Verified" :
+	    tls_trust_word(&s->tls, names_ok), s->peer,
 	    s->tls.version, s->tls.cipher, s->tls.cipher_bits, s->tls.cipher_bits,
 	    config_level_name(pd.level), pd.domain ? " " : "", pd.domain ? pd.domain : "",
 	    v.pass ? "pass" : "FAIL", (unsigned long long)s->id);
@@ -1075,8 +1145,11 @@ on_starttls(struct smtpc_session *s, const struct smtpc_reply *r)
 	char cache_key[600], flat[400];
 
 	if (r->code != 220) {
+		struct policy_dest pd;
+
 		smtpc_reply_flat(r, flat, sizeof(flat));
-		if (!policy_level_requires_tls(s->dest->level)) {
+		dest_of(s, &pd);
+		if (!policy_dest_requires_tls(&pd)) {
 			/* opportunistic: a refused STARTTLS is a server without TLS */
 			if (s->logging)
 				plog_policy(s->ctx->plog, &s->log, config_level_name(s->dest->level),

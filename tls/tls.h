@@ -110,5 +110,6 @@ int tls_store_ensure_default(const struct dsmtp_config *cfg, struct dsmtp_err *e
 void tls_selected_free(struct tls_selected *s);
 
 #include "tls/tls_session.h"
+#include "tls/tls_dane.h"
 
 #endif

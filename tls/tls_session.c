@@ -339,6 +339,33 @@ tls_conn_facts(struct conn *c, struct tls_session_facts *out)
 	return tls_verify_chain(t->cr->trust, peers, n, &out->peer);
 }
 
+/* the chain of c's handshake against TLSA records */
+int
+tls_conn_dane(struct conn *c, const struct tls_dane_rr *rrs, size_t n, struct tls_dane_facts *out)
+{
+	struct tls_sess *t = c->tr_ctx;
+	const gnutls_datum_t *peers;
+	struct tls_der chain[16];
+	unsigned np = 0;
+
+	if (t == NULL || c->tr != &tls_transport) {
+		memset(out, 0, sizeof(*out));
+		out->match = -1;
+		snprintf(out->why, sizeof(out->why), "no TLS session");
+		return -1;
+	}
+	peers = gnutls_certificate_get_peers(t->s, &np);
+	if (peers == NULL)
+		np = 0;
+	if (np > 16)
+		np = 16;
+	for (unsigned i = 0; i < np; i++) {
+		chain[i].data = peers[i].data;
+		chain[i].len = peers[i].size;
+	}
+	return tls_dane_check(rrs, n, chain, np, out);
+}
+
 const char *
 tls_trust_word(const struct tls_session_facts *f, bool names_ok)
 {
