@@ -1071,6 +1071,7 @@ queue_main(int argc, char **argv, const char *config_path, bool once)
 	struct queue *q;
 	struct dsmtp_err err = { "" };
 	char qdir[4096];
+	sigset_t sigs;
 	int ch, rc = 0;
 
 	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -1092,6 +1093,14 @@ queue_main(int argc, char **argv, const char *config_path, bool once)
 	q->once = once;
 	config_load_or_exit(config_path, &q->cfg);
 	signal(SIGPIPE, SIG_IGN);
+	/* a SIGHUP or SIGTERM before its watcher is up waits for it instead
+	 * of killing us (a reload hook racing the start); threads started
+	 * from here on (the spool's, the resolver's) keep them blocked */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGHUP);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	sigprocmask(SIG_BLOCK, &sigs, NULL);
 	if (config_state_path(&q->cfg, "queue", qdir, sizeof(qdir), &err) < 0) {
 		diag_warnx("state_dir: %s", err.msg);
 		rc = EX_DSMTP_CANTCREAT;
@@ -1136,6 +1145,7 @@ queue_main(int argc, char **argv, const char *config_path, bool once)
 	q->sigterm.data = q->sigint.data = q;
 	ev_signal_start(q->loop, &q->sigterm);
 	ev_signal_start(q->loop, &q->sigint);
+	sigprocmask(SIG_UNBLOCK, &sigs, NULL);
 	if (!once) {
 		/* before the scan: a message committed in between is not missed */
 		q->ino_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);

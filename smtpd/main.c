@@ -414,6 +414,15 @@ main(int argc, char **argv)
 	}
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGXFSZ, SIG_IGN);	/* a file-size limit is a write error, not death */
+	/* a signal before its watcher (a worker's ev_signal, the parent's
+	 * sigwait) is up waits for it instead of killing us: a SIGHUP from a
+	 * certificate hook racing the start */
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &set, NULL);
 	raise_nofile(&srv.cfg);
 	{
 		/* DESIGN.md 8: dsmtpd runs dsmtp-policy's checks and refuses to
@@ -456,13 +465,8 @@ main(int argc, char **argv)
 		diag_info("stopped");
 		return 0;
 	}
-	/* workers share the listening sockets; the parent only supervises */
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
-	sigaddset(&set, SIGCHLD);
-	sigprocmask(SIG_BLOCK, &set, NULL);
+	/* workers share the listening sockets; the parent only supervises
+	 * (the signals stay blocked: it takes them with sigwait) */
 	sv.srv = &srv;
 	sv.queue = queue;
 	sv.n = nworkers;

@@ -15,7 +15,8 @@ AM_TESTS_ENVIRONMENT = top_builddir='$(abs_top_builddir)' srcdir='$(abs_top_srcd
 TESTS += \
 	tests/t/t0000-cli.sh \
 	tests/t/t0100-config.sh \
-	tests/t/t0200-start.sh
+	tests/t/t0200-start.sh \
+	tests/t/t0210-start-signals.sh
 # TLS levels and client certificates against a real Postfix (needs root)
 TESTS += tests/t/t2535-send-postfix-levels.sh
 EXTRA_DIST += tests/t/lib.sh \
