@@ -152,11 +152,8 @@ delivered() { grep -l -a -E "^Subject: $1$CR?\$" "$maildir"/new/* 2>/dev/null | 
 # for byte (from our Subject line on, LF line ends) and keep the headers
 # Postfix added in NAME.hdr
 arrived() {
-	for _ in $(seq 1 200); do
-		f=$(delivered "$1") && [ -n "$f" ] && break
-		sleep 0.05
-	done
-	[ -n "$f" ] || { echo "$1 not delivered"; return 1; }
+	_subj=$1
+	wait_for 10 'f=$(delivered "$_subj") && [ -n "$f" ]' || { echo "$1 not delivered"; return 1; }
 	tr -d '\r' <"$TRASH/$1.msg" >"$TRASH/$1.want"
 	sed -n "/^Subject: $1\$/,\$p" "$f" >"$TRASH/$1.got"
 	cmp "$TRASH/$1.want" "$TRASH/$1.got" || return 1

@@ -54,7 +54,6 @@ PY
 	grep -q 'Verified TLS connection established to localhost\[127.0.0.1\]:$portB: .*\[domain-secure example.com\] pass' '$TRASH/once1' &&
 	f=\$(grep -l -a '^Subject: ds-ok$CR\$' $TRASH/b/queue/*.d) &&
 	grep -q -a 'domain-secured for partner.example.net' \"\$f\" &&
-	sleep 1.2 &&
 	grep -h ',Policy\$' $TRASH/a/logs/send/*.LOG | grep -q 'level=domain-secure; domain=example.com; result=pass' &&
 	grep -h 'Local certificate' $TRASH/a/logs/send/*.LOG | grep -q 'subject=CN=partner.example.net'"
 
