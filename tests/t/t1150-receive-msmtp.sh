@@ -95,5 +95,5 @@ test_expect_success "msmtp without STARTTLS: refused with 530, exit status non-z
 	msg plain 0 | msmtp -C '$TRASH/msmtprc' -a plain x@example.org >'$TRASH/plain.out' 2>&1; rc=\$?;
 	cat '$TRASH/plain.out'; test \$rc != 0 &&
 	grep -q '530' '$TRASH/plain.out' &&
-	test -z \"\$(spooled plain 0)\" && test \$(ls '$queue' | grep -c '\\.d\$') = \$n0"
+	test -d '$queue' && test -z \"\$(spooled plain 0)\" && test \$(ls '$queue' | grep -c '\\.d\$') = \$n0"
 finish

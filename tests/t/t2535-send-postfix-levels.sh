@@ -165,7 +165,8 @@ hdr_lacks() { ! grep -q -e "$2" "$TRASH/$1.hdr" || { echo "'$2' in:"; cat "$TRAS
 # before smtpd answers the final dot), nor to the maildir; checked again
 # at the end for every failed case, once the successes are all in
 not_arrived() {
-	! grep -q "message-id=<$1@example.org>" "$maillog" && test -z "$(delivered "$1")"
+	files_exist "$maillog" "$maildir/new" && ! grep -q "message-id=<$1@example.org>" "$maillog" &&
+	test -z "$(delivered "$1")"
 }
 
 # ---- none ----
@@ -389,6 +390,8 @@ test_expect_success "nothing of a failed case is anywhere in Postfix" "
 		fi
 	done &&
 	test \$(ls '$maildir/new' | wc -l) = \$n &&
+	files_exist '$TRASH/pf/queue/incoming' '$TRASH/pf/queue/active' '$TRASH/pf/queue/deferred' \
+	    '$TRASH/pf/queue/hold' '$TRASH/pf/queue/maildrop' &&
 	test -z \"\$(find '$TRASH/pf/queue/incoming' '$TRASH/pf/queue/active' '$TRASH/pf/queue/deferred' \
 	    '$TRASH/pf/queue/hold' '$TRASH/pf/queue/maildrop' -type f 2>/dev/null)\""
 postfix_stop pf
