@@ -53,7 +53,7 @@ start_b() {
 }
 stop_b() {
 	_p=$(cat "$TRASH/dsmtpd-b.pid") && kill "$_p" &&
-	while kill -0 "$_p" 2>/dev/null; do sleep 0.05; done
+	wait_for 40 '! kill -0 "$_p" 2>/dev/null' &&
 	rm -f "$TRASH/dsmtpd-b.pid"
 }
 start_b
@@ -149,7 +149,7 @@ test_expect_success "no bounce for the null sender" "
 	n=\$(ls $TRASH/bounces/new | wc -l) &&
 	smtp $portA '' nobody@elsewhere.net bounce-null >/dev/null &&
 	wait_for 10 \"grep -q 'no bounce for the null sender' '$TRASH/dsmtpc.log'\" && wait_for 10 a_empty &&
-	sleep 0.5 && test \$(ls $TRASH/bounces/new | wc -l) = \$n"
+	test \$(ls $TRASH/bounces/new | wc -l) = \$n"
 
 test_expect_success "SIGTERM: dsmtpc run stops and exits 0" "
 	kill -TERM \$PID_C && wait_for 10 'test -s $TRASH/dsmtpc.rc' &&
