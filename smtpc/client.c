@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -153,6 +154,16 @@ logflush_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	plog_flush(((struct smtpc *)w->data)->plog);
 }
 
+/* SIGUSR1: at once; the line on stderr tells a waiting test it is done */
+static void
+flushsig_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	plog_flush(((struct smtpc *)w->data)->plog);
+	diag_info("SIGUSR1: protocol log flushed");
+}
+
 /* trust, client credentials, resolver and protocol log */
 int
 smtpc_ctx_init(struct smtpc *ctx, struct ev_loop *loop, const struct dsmtp_config *cfg,
@@ -193,6 +204,10 @@ smtpc_ctx_init(struct smtpc *ctx, struct ev_loop *loop, const struct dsmtp_confi
 	ctx->logflush.data = ctx;
 	ev_timer_start(loop, &ctx->logflush);
 	ev_unref(loop);	/* the flush timer alone does not keep the loop alive */
+	ev_signal_init(&ctx->flushsig, flushsig_cb, SIGUSR1);
+	ctx->flushsig.data = ctx;
+	ev_signal_start(loop, &ctx->flushsig);
+	ev_unref(loop);	/* nor does the flush signal */
 	return 0;
 }
 
@@ -210,6 +225,8 @@ smtpc_ctx_free(struct smtpc *ctx)
 	}
 	ev_ref(ctx->loop);
 	ev_timer_stop(ctx->loop, &ctx->logflush);
+	ev_ref(ctx->loop);
+	ev_signal_stop(ctx->loop, &ctx->flushsig);
 	smtpc_resolver_free(ctx->resolver);
 	plog_close(ctx->plog);
 	tls_creds_free(ctx->creds);

@@ -233,6 +233,7 @@ struct smtpc {
 	 * (seconds) for the next message to its destination; 0 = QUIT at once */
 	double			 idle_keep;
 	ev_timer		 logflush;	/* protocol log flushed every second */
+	ev_signal		 flushsig;	/* SIGUSR1: ... and at once */
 	void			(*idle)(struct smtpc *);	/* a session ended */
 	/* dsmtp-policy probe: a session stops after STARTTLS (or its absence
 	 * or failure), hands over what it saw, and never sends MAIL */

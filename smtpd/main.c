@@ -171,6 +171,19 @@ on_logflush(struct ev_loop *loop, ev_timer *w, int revents)
 	plog_flush(srv->plog);
 }
 
+/* SIGUSR1: write the protocol log out now, not at the next tick; the
+ * line on stderr tells a waiting test (or operator) it is done */
+static void
+on_usr1(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	struct smtpd_server *srv = w->data;
+
+	(void)loop;
+	(void)revents;
+	plog_flush(srv->plog);
+	diag_info("SIGUSR1: protocol log flushed");
+}
+
 static unsigned
 worker_count(const struct dsmtp_config *cfg)
 {
@@ -199,16 +212,20 @@ worker_run(struct smtpd_server *srv, const char *queue)
 	ev_signal_init(&srv->sigterm, on_stop, SIGTERM);
 	ev_signal_init(&srv->sigint, on_stop, SIGINT);
 	ev_signal_init(&srv->sighup, on_hup, SIGHUP);
-	srv->sigterm.data = srv->sigint.data = srv->sighup.data = srv;
+	ev_signal_init(&srv->sigusr1, on_usr1, SIGUSR1);
+	srv->sigterm.data = srv->sigint.data = srv->sighup.data = srv->sigusr1.data = srv;
 	ev_signal_start(srv->loop, &srv->sigterm);
 	ev_signal_start(srv->loop, &srv->sigint);
 	ev_signal_start(srv->loop, &srv->sighup);
-	/* a forked worker starts with these blocked (the parent's mask): a
-	 * signal sent before here waits for its watcher instead of killing */
+	ev_signal_start(srv->loop, &srv->sigusr1);
+	/* a forked worker starts with these blocked (the parent's mask; main
+	 * blocks SIGUSR1 before it listens): a signal sent before here waits
+	 * for its watcher instead of killing */
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR1);
 	sigaddset(&set, SIGCHLD);
 	sigprocmask(SIG_UNBLOCK, &set, NULL);
 	ev_timer_init(&srv->logflush, on_logflush, 1.0, 1.0);
@@ -229,6 +246,7 @@ worker_run(struct smtpd_server *srv, const char *queue)
 	ev_signal_stop(srv->loop, &srv->sigterm);
 	ev_signal_stop(srv->loop, &srv->sigint);
 	ev_signal_stop(srv->loop, &srv->sighup);
+	ev_signal_stop(srv->loop, &srv->sigusr1);
 	ev_loop_destroy(srv->loop);
 	tls_creds_free(srv->creds);
 	tls_trust_free(srv->trust);
@@ -318,6 +336,7 @@ supervise(struct supervisor *sv)
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR1);
 	sigaddset(&set, SIGCHLD);
 	while (alive > 0) {
 		if (sigwait(&set, &sig) != 0)
@@ -344,7 +363,9 @@ supervise(struct supervisor *sv)
 			}
 			continue;
 		}
-		if (sig == SIGHUP) {
+		if (sig == SIGUSR1) {
+			/* the workers hold the protocol logs: each flushes its own */
+		} else if (sig == SIGHUP) {
 			/* a worker started later gets what the others reload */
 			if (load_tls(srv, &err) < 0)
 				diag_warnx("SIGHUP: the parent keeps the old certificate: %s", err.msg);
@@ -416,13 +437,16 @@ main(int argc, char **argv)
 	signal(SIGXFSZ, SIG_IGN);	/* a file-size limit is a write error, not death */
 	/* a signal before its watcher (a worker's ev_signal, the parent's
 	 * sigwait) is up waits for it instead of killing us: a SIGHUP from a
-	 * certificate hook racing the start */
+	 * certificate hook racing the start, a SIGUSR1 (flush the protocol
+	 * log) from a test once we listen */
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR1);
 	sigaddset(&set, SIGCHLD);
-	sigprocmask(SIG_BLOCK, &set, NULL);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) != 0)
+		diag_warn("sigprocmask");
 	raise_nofile(&srv.cfg);
 	{
 		/* DESIGN.md 8: dsmtpd runs dsmtp-policy's checks and refuses to

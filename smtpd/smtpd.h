@@ -39,6 +39,7 @@ struct smtpd_server {
 	bool			 stopping;
 	bool			 listen_paused;	/* EMFILE: paused until a session ends */
 	ev_signal		 sigterm, sigint, sighup;
+	ev_signal		 sigusr1;	/* flush the protocol log now */
 	ev_timer		 grace;		/* SIGTERM: force exit after this */
 	ev_timer		 logflush;	/* protocol logs flushed every second */
 	struct spool		*spool;

@@ -11,6 +11,11 @@ TESTS += tests/unit/check_config
 # t9 robustness); each folder's local.mk adds its own
 TEST_EXTENSIONS = .sh
 SH_LOG_COMPILER = $(SHELL)
+# the Check unit tests (no extension) print TAP (tests/unit/unit.h): the TAP
+# driver reports each test case and still fails on a non-zero exit or a
+# missing plan; the .sh tests keep the exit-status driver (77 = skip)
+LOG_DRIVER = env AM_TAP_AWK='$(AWK)' $(SHELL) $(top_srcdir)/build-aux/tap-driver.sh
+SH_LOG_DRIVER = $(SHELL) $(top_srcdir)/build-aux/test-driver
 AM_TESTS_ENVIRONMENT = top_builddir='$(abs_top_builddir)' srcdir='$(abs_top_srcdir)'; export top_builddir srcdir;
 TESTS += \
 	tests/t/t0000-cli.sh \
@@ -42,7 +47,7 @@ TESTS += tests/t/t5300-interop-opensmtpd.sh
 # timing (pickup within a second, ...) stay out: valgrind is ~20x slower.
 VALGRIND_TESTS = tests/t/t1100-receive-clients.sh tests/t/t2560-dsmtpc-sighup.sh \
 	tests/t/t3100-policy-cli.sh tests/t/t4000-log-csv.sh tests/t/t4400-log-dsmtpc.sh
-EXTRA_DIST += tests/valgrind.supp
+EXTRA_DIST += tests/valgrind.supp tests/unit/unit.h
 check-valgrind: all
 	DSMTP_VALGRIND=1 $(MAKE) $(AM_MAKEFLAGS) check TESTS='$(VALGRIND_TESTS)'
 .PHONY: check-valgrind

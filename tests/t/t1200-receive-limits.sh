@@ -64,8 +64,8 @@ PY"
 
 test_expect_success "SIGHUP reloads and the server keeps serving" "
 	kill -HUP $dpid &&
-	for i in \$(seq 1 200); do grep -q 'SIGHUP: certificates and trust reloaded' '$TRASH/dsmtpd.log' && break; sleep 0.1; done &&
-	kill -0 $dpid && grep -q 'SIGHUP: certificates and trust reloaded' '$TRASH/dsmtpd.log' &&
+	wait_for 20 \"grep -q 'SIGHUP: certificates and trust reloaded' '$TRASH/dsmtpd.log'\" &&
+	kill -0 $dpid &&
 	swaks --server 127.0.0.1:$port --from a@b.org --to x@example.org --tls >/dev/null 2>&1"
 
 port2=$(free_port)

@@ -10,6 +10,7 @@
 #include <arpa/inet.h>
 
 #include "common/config.h"
+#include "tests/unit/unit.h"
 
 static int
 load(const char *yaml, struct dsmtp_config *cfg, struct config_errors *errs)
@@ -434,6 +435,7 @@ config_suite(void)
 	tcase_add_test(tc, test_empty_sections);
 	tcase_add_test(tc, test_pin_normalise);
 	tcase_add_test(tc, test_cidr_contains);
+	tcase_set_timeout(tc, UNIT_TIMEOUT);
 	suite_add_tcase(s, tc);
 	return s;
 }
@@ -441,11 +443,5 @@ config_suite(void)
 int
 main(void)
 {
-	SRunner *sr = srunner_create(config_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return unit_run(config_suite());
 }

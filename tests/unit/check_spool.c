@@ -27,6 +27,7 @@
 
 #include "common/spool.h"
 #include "common/spool_int.h"	/* spool_crc32c, for its own test */
+#include "tests/unit/unit.h"
 
 static char qdir[256];
 
@@ -1202,7 +1203,8 @@ crash_start(struct crash_ctx *c)
  * nothing is damaged, and recovery leaves no temporary file */
 START_TEST(test_kill9_writer)
 {
-	srandom((unsigned)getpid());
+	/* the instants: random each run unless DSMTP_TEST_SEED is given */
+	srandom(unit_seed("kill -9 instants", (unsigned)getpid()));
 	for (int round = 0; round < 12; round++) {
 		struct spool_envelope *all;
 		struct dsmtp_err err;
@@ -1312,7 +1314,7 @@ spool_suite(void)
 	TCase *tc = tcase_create("spool");
 
 	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, 120);
+	tcase_set_timeout(tc, UNIT_TIMEOUT);
 	tcase_add_loop_test(tc, test_roundtrip, 0, (int)(sizeof(envcases) / sizeof(envcases[0])));
 	tcase_add_test(tc, test_defaults_and_ids);
 	tcase_add_test(tc, test_invalid_envelope);
@@ -1341,11 +1343,5 @@ spool_suite(void)
 int
 main(void)
 {
-	SRunner *sr = srunner_create(spool_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return unit_run(spool_suite());
 }

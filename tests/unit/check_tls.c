@@ -19,6 +19,7 @@
 
 #include "tls/tls_int.h"
 #include "tls/tls_sess_int.h"
+#include "tests/unit/unit.h"
 
 static char tmpdir[256];
 
@@ -1025,7 +1026,7 @@ tls_suite(void)
 	Suite *s = suite_create("tls");
 	TCase *tc = tcase_create("certs");
 
-	tcase_set_timeout(tc, 60);
+	tcase_set_timeout(tc, UNIT_TIMEOUT);
 	tcase_add_loop_test(tc, test_facts_selfsigned, 0,
 	    (int)(sizeof(key_cases) / sizeof(key_cases[0])));
 	tcase_add_test(tc, test_facts_ca_issued_and_file);
@@ -1049,11 +1050,5 @@ tls_suite(void)
 int
 main(void)
 {
-	SRunner *sr = srunner_create(tls_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return unit_run(tls_suite());
 }
