@@ -1,6 +1,6 @@
 # smtpd/local.mk: dsmtpd, the receive component, and its tests
 sbin_PROGRAMS += dsmtpd
-dsmtpd_SOURCES = smtpd/smtpd.h smtpd/main.c smtpd/listen.c smtpd/session.c \
+dsmtpd_SOURCES = smtpd/smtpd.h smtpd/main.c smtpd/listen.c smtpd/limits.c smtpd/session.c \
 	smtpd/hooks.h smtpd/hooks.c smtpd/tx.c smtpd/cmd.h smtpd/cmd.c smtpd/data.h smtpd/data.c
 dsmtpd_LDADD = policy/libpolicy.a logs/libplog.a tls/libtls.a common/libcommon.a \
 	$(GNUTLS_LIBS) $(YAML_LIBS) $(EV_LIBS) $(PTHREAD_LIBS)
@@ -12,7 +12,8 @@ tests_unit_check_smtpd_LDADD = common/libcommon.a $(YAML_LIBS) $(CHECK_LIBS)
 TESTS += tests/unit/check_smtpd
 
 TESTS += tests/t/t1000-receive-dialogs.sh tests/t/t1100-receive-clients.sh \
-	tests/t/t1200-receive-limits.sh tests/t/t1300-receive-crash.sh \
+	tests/t/t1200-receive-limits.sh tests/t/t1210-receive-limits-workers.sh \
+	tests/t/t1300-receive-crash.sh \
 	tests/t/t3500-policy-receive.sh
 EXTRA_DIST += tests/t/dialog.py tests/dialogs/basic.dlg tests/dialogs/pipelining.dlg \
 	tests/dialogs/starttls-injection.dlg tests/dialogs/smuggling.dlg \
