@@ -13,7 +13,7 @@ TESTS += tests/unit/check_smtpd
 
 TESTS += tests/t/t1000-receive-dialogs.sh tests/t/t1100-receive-clients.sh \
 	tests/t/t1200-receive-limits.sh tests/t/t1210-receive-limits-workers.sh \
-	tests/t/t1300-receive-crash.sh \
+	tests/t/t1300-receive-crash.sh tests/t/t1400-receive-idn.sh \
 	tests/t/t3500-policy-receive.sh
 EXTRA_DIST += tests/t/dialog.py tests/dialogs/basic.dlg tests/dialogs/pipelining.dlg \
 	tests/dialogs/starttls-injection.dlg tests/dialogs/smuggling.dlg \

@@ -183,12 +183,14 @@ static const struct {
 	/* the reference name is a host name, never a pattern */
 	{ "*.example.com", "*.example.com", false, "malformed" },
 	{ "a.example.com", "*.example.com", false, "malformed" },
-	/* IDNs: A-labels compare as ASCII; U-labels never match */
+	/* IDNs: A-labels compare as ASCII; a U-label reference name is
+	 * compared as its A-label; a U-label certificate name never matches */
 	{ "xn--bcher-kva.example", "xn--bcher-kva.example", true, NULL },
 	{ "XN--BCHER-KVA.example", "xn--bcher-kva.example", true, NULL },
 	{ "xn--bcher-kva.example", "xn--bcher-kvb.example", false, "mismatch" },
 	{ "b\xc3\xbc" "cher.example", "b\xc3\xbc" "cher.example", false, "u-label" },
-	{ "xn--bcher-kva.example", "b\xc3\xbc" "cher.example", false, "u-label" },
+	{ "xn--bcher-kva.example", "b\xc3\xbc" "cher.example", true, NULL },
+	{ "xn--bcher-kva.example", "\xe2\x98\x83.example", false, "u-label" },
 	{ "b\xc3\xbc" "cher.example", "xn--bcher-kva.example", false, "u-label" },
 	{ "*.b\xc3\xbc" "cher.example", "a.xn--bcher-kva.example", false, "u-label" },
 	{ "*.xn--bcher-kva.example", "mx.xn--bcher-kva.example", true, NULL },
@@ -1098,7 +1100,10 @@ START_TEST(test_effective_bad)
 	ck_assert_int_eq(policy_effective(&cfg, "not a domain", &e, &err), -1);
 	ck_assert_int_eq(policy_effective(&cfg, "", &e, &err), -1);
 	ck_assert_int_eq(policy_effective(&cfg, NULL, &e, &err), -1);
-	ck_assert_int_eq(policy_effective(&cfg, "b\xc3\xbc" "cher.example", &e, &err), -1);
+	/* a U-label domain routes as its A-label; one with no A-label does not */
+	ck_assert_int_eq(policy_effective(&cfg, "b\xc3\xbc" "cher.example", &e, &err), 0);
+	ck_assert_str_eq(e.domain, "xn--bcher-kva.example");
+	ck_assert_int_eq(policy_effective(&cfg, "\xe2\x98\x83.example", &e, &err), -1);
 	ck_assert_str_eq(policy_level_source_name(POLICY_LEVEL_FORCED), "forced by domain_secure.send");
 	config_free(&cfg);
 }
