@@ -14,6 +14,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "common/spool.h"
 #include "smtpd/smtpd.h"
 #include "smtpd/hooks.h"
 
@@ -832,8 +833,9 @@ smtpd_session_committed(struct smtpd_session *s, int rc, const char *id, const c
 		smtpd_reply(s, "250 2.0.0 Ok: queued as %s", id);
 	else {
 		smtpd_hook_info(s, "spool commit failed: %s", why);
-		/* a full disk is the client's cue to try later, with the RFC 3463 code */
-		if (why && (strstr(why, strerror(ENOSPC)) || strstr(why, strerror(EDQUOT))))
+		/* a full disk is the client's cue to try later, with the RFC 3463
+		 * code; the spool tells it by errno (ENOSPC, EDQUOT) */
+		if (rc == SPOOL_RC_NOSPACE)
 			smtpd_reply(s, "452 4.3.1 Insufficient system storage");
 		else
 			smtpd_reply(s, "451 4.3.0 Error: queue file write error");
