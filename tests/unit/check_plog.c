@@ -674,6 +674,8 @@ START_TEST(test_write_failure)
 	int fd, saved;
 	unsigned i;
 	size_t len;
+	uint64_t lost;
+	int limited;
 
 	mkcfg(&cfg, LOG_LEVEL_VERBOSE, LOG_FORMAT_CSV);
 	pl = plog_open(&cfg, PLOG_RECEIVE, &err);
@@ -685,21 +687,25 @@ START_TEST(test_write_failure)
 	signal(SIGXFSZ, SIG_IGN);
 	buf = slurp(plog_current_file(pl), &len);
 	free(buf);
-	ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &rl), 0);
-	rl.rlim_cur = (rlim_t)len + 50;
-	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &rl), 0);
 	snprintf(ep, sizeof(ep), "%s/stderr", cfg.state_dir);
 	fd = open(ep, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 	saved = dup(2);
 	ck_assert_int_ge(fd, 0);
 	ck_assert_int_eq(dup2(fd, 2), 2);
+	ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &rl), 0);
+	/* no ck_assert while the limit holds: Check's own message file is
+	 * bigger than that, and a failed write there garbles every result */
+	rl.rlim_cur = (rlim_t)len + 50;
+	limited = setrlimit(RLIMIT_FSIZE, &rl);
 	for (i = 0; i < 5; i++) {
 		plog_received(pl, &s, "NOOP lost while the disk is full", 32);
 		plog_flush(pl);
 	}
-	ck_assert_uint_eq(plog_lost(pl), 5);
+	lost = plog_lost(pl);
 	rl.rlim_cur = rl.rlim_max;
 	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &rl), 0);
+	ck_assert_int_eq(limited, 0);
+	ck_assert_uint_eq(lost, 5);
 	plog_received(pl, &s, "NOOP after", 10);
 	plog_flush(pl);
 	ck_assert_uint_eq(plog_lost(pl), 5);
@@ -968,6 +974,45 @@ START_TEST(test_files_order)
 }
 END_TEST
 
+/* a symbolic link planted at the log's path is refused, not followed:
+ * the file it names is neither written nor created */
+START_TEST(test_symlink_refused)
+{
+	struct dsmtp_config cfg;
+	struct dsmtp_err err = { "" };
+	struct plog *pl;
+	char file[PATH_MAX], victim[PATH_MAX + 16], fresh[PATH_MAX + 16];
+	struct stat st;
+	FILE *f;
+
+	mkcfg(&cfg, LOG_LEVEL_VERBOSE, LOG_FORMAT_CSV);
+	pl = plog_open(&cfg, PLOG_RECEIVE, &err);
+	ck_assert_msg(pl != NULL, "%s", err.msg);
+	snprintf(file, sizeof(file), "%s", plog_current_file(pl));
+	plog_close(pl);
+	/* the link points at an existing file of someone else's ... */
+	snprintf(victim, sizeof(victim), "%s/victim", cfg.state_dir);
+	ck_assert_ptr_nonnull(f = fopen(victim, "w"));
+	fputs("precious\n", f);
+	ck_assert_int_eq(fclose(f), 0);
+	ck_assert_int_eq(unlink(file), 0);
+	ck_assert_int_eq(symlink(victim, file), 0);
+	pl = plog_open(&cfg, PLOG_RECEIVE, &err);
+	ck_assert_ptr_null(pl);
+	ck_assert_msg(strstr(err.msg, "symbolic link") != NULL, "%s", err.msg);
+	ck_assert_int_eq(stat(victim, &st), 0);
+	ck_assert_int_eq(st.st_size, 9);
+	/* ... or at a name that does not exist yet: not created */
+	snprintf(fresh, sizeof(fresh), "%s/fresh", cfg.state_dir);
+	ck_assert_int_eq(unlink(file), 0);
+	ck_assert_int_eq(symlink(fresh, file), 0);
+	pl = plog_open(&cfg, PLOG_RECEIVE, &err);
+	ck_assert_ptr_null(pl);
+	ck_assert_int_eq(stat(fresh, &st), -1);
+	rmcfg(&cfg);
+}
+END_TEST
+
 static Suite *
 plog_suite(void)
 {
@@ -987,6 +1032,7 @@ plog_suite(void)
 	tcase_add_test(w, test_prune);
 	tcase_add_test(w, test_write_failure);
 	tcase_add_test(w, test_several_processes);
+	tcase_add_test(w, test_symlink_refused);
 	suite_add_tcase(s, w);
 	tcase_add_test(r, test_reader_every_split);
 	tcase_add_test(r, test_reader_direction);
