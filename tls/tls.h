@@ -67,6 +67,10 @@ struct dsmtp_config;
 
 /* Facts of the first certificate in a PEM or DER file. 0, or -1 with err. */
 int tls_cert_facts_from_file(const char *path, struct tls_cert_facts *f, struct dsmtp_err *err);
+/* is the certificate's key strong enough to use as ours? RSA (and DSA)
+ * under 2048 bits is refused, as for keys we generate: 0, or -1 and why */
+#define TLS_RSA_MIN_BITS	2048
+int tls_key_strength_check(const struct tls_cert_facts *f, struct dsmtp_err *err);
 /* Deep copy (the SAN list is duplicated). 0, or -1 on out of memory. */
 int tls_cert_facts_copy(struct tls_cert_facts *dst, const struct tls_cert_facts *src);
 /* Is the certificate valid at time now (not_before <= now <= not_after)? */

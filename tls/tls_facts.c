@@ -40,6 +40,19 @@ tls_chain_status_name(enum tls_chain_status s)
 	return chain_names[s];
 }
 
+int
+tls_key_strength_check(const struct tls_cert_facts *f, struct dsmtp_err *err)
+{
+	/* NIST SP 800-131A: 1024-bit RSA/DSA has been disallowed since 2013 */
+	if ((strcmp(f->key_type, "RSA") == 0 || strcmp(f->key_type, "DSA") == 0) &&
+	    f->key_bits < TLS_RSA_MIN_BITS) {
+		dsmtp_err_set(err, "weak key: %s key of %u bits (keys under %u bits are refused)",
+		    f->key_type, f->key_bits, TLS_RSA_MIN_BITS);
+		return -1;
+	}
+	return 0;
+}
+
 /* free the SAN list of f (the struct itself is the caller's) */
 void
 tls_cert_facts_free(struct tls_cert_facts *f)
