@@ -24,7 +24,14 @@ struct tls_cert_facts {
 	char		  key_type[16];		/* "ECDSA-P256", "RSA", "Ed25519" */
 	unsigned	  key_bits;
 	bool		  self_signed;
+	unsigned	  eku;			/* TLS_EKU_* of the extended key usage */
 };
+
+/* extended key usage (RFC 5280 4.2.1.12): absent means any purpose */
+#define TLS_EKU_PRESENT	0x01	/* the extension is there */
+#define TLS_EKU_SERVER	0x02	/* id-kp-serverAuth */
+#define TLS_EKU_CLIENT	0x04	/* id-kp-clientAuth */
+#define TLS_EKU_ANY	0x08	/* anyExtendedKeyUsage */
 
 /* How the peer's chain fared against the configured trust. */
 enum tls_chain_status {

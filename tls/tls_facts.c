@@ -158,6 +158,28 @@ out:
 	return ret;
 }
 
+/* the purposes of a certificate's extended key usage, if it has one */
+static void
+eku_facts(gnutls_x509_crt_t crt, struct tls_cert_facts *f)
+{
+	f->eku = 0;
+	for (unsigned i = 0; i < 64; i++) {
+		char oid[128];
+		size_t len = sizeof(oid);
+		int rc = gnutls_x509_crt_get_key_purpose_oid(crt, i, oid, &len, NULL);
+
+		if (rc < 0)
+			break;	/* GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE: no more */
+		f->eku |= TLS_EKU_PRESENT;
+		if (strcmp(oid, GNUTLS_KP_TLS_WWW_SERVER) == 0)
+			f->eku |= TLS_EKU_SERVER;
+		else if (strcmp(oid, GNUTLS_KP_TLS_WWW_CLIENT) == 0)
+			f->eku |= TLS_EKU_CLIENT;
+		else if (strcmp(oid, GNUTLS_KP_ANY) == 0)
+			f->eku |= TLS_EKU_ANY;
+	}
+}
+
 /* key type name and size of a certificate's public key */
 static void
 key_facts(gnutls_x509_crt_t crt, struct tls_cert_facts *f)
@@ -309,6 +331,7 @@ facts_of_parsed(gnutls_x509_crt_t crt, struct tls_cert_facts *f, struct dsmtp_er
 	gnutls_pubkey_deinit(pub);
 	pub = NULL;
 	key_facts(crt, f);
+	eku_facts(crt, f);
 
 	/* self-signed: issued by its own subject and its signature checks out
 	 * with its own key (a matching DN alone is not enough) */
