@@ -26,3 +26,10 @@ EXTRA_DIST += tests/t/lib-postfix.sh tests/t/lib-exim.sh
 
 # robustness (issue 8)
 TESTS += tests/t/t9000-spool-full.sh tests/t/t9100-many-connections.sh
+
+# the connection table shared by the workers (issue 14)
+check_PROGRAMS += tests/unit/check_limits
+tests_unit_check_limits_SOURCES = tests/unit/check_limits.c smtpd/limits.c
+tests_unit_check_limits_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_unit_check_limits_LDADD = common/libcommon.a $(PTHREAD_LIBS) $(CHECK_LIBS)
+TESTS += tests/unit/check_limits
