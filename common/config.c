@@ -1524,7 +1524,10 @@ config_pin_normalise(const char *in, char *out, size_t outlen, struct dsmtp_err 
 		}
 		for (int i = 0; i < 43; i++)
 			if (b64val((unsigned char)b[i]) < 0) {
-				dsmtp_err_set(err, "\"%s\": '%c' is not a base64 character", in, b[i]);
+				char shown[8];
+
+				diag_char_shown(b + i, shown, sizeof(shown));
+				dsmtp_err_set(err, "\"%s\": '%s' is not a base64 character", in, shown);
 				return -1;
 			}
 		if (b64val((unsigned char)b[42]) & 3) {

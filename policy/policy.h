@@ -133,6 +133,11 @@ bool policy_cert_matches_host(const struct tls_cert_facts *f, const char *host, 
 /* the certificate's names, printable, comma-separated ("CN=x" on fallback,
  * "(none)" when it has none), cut with "..." to fit */
 void policy_cert_names_format(const struct tls_cert_facts *f, char *out, size_t outlen);
+/* may the certificate serve this purpose (RFC 5280 4.2.1.12)? No extended
+ * key usage, or anyExtendedKeyUsage, allows every purpose; otherwise it
+ * must list serverAuth (a server we send to) or clientAuth (a client we
+ * judge as domain-secure). */
+bool policy_cert_purpose_ok(const struct tls_cert_facts *f, bool server);
 /* equal as domain names: ASCII case-insensitive, one trailing dot ignored */
 bool policy_domain_eq(const char *a, const char *b);
 

@@ -111,6 +111,14 @@ policy_judge_starttls(const struct policy_dest *d, bool offered, struct policy_v
 		    "TLS)", host, policy_level_name(d->level));
 }
 
+bool
+policy_cert_purpose_ok(const struct tls_cert_facts *f, bool server)
+{
+	if (!(f->eku & TLS_EKU_PRESENT) || (f->eku & TLS_EKU_ANY))
+		return true;
+	return (f->eku & (server ? TLS_EKU_SERVER : TLS_EKU_CLIENT)) != 0;
+}
+
 /* verify: a trusted chain, and the next-hop host name among the names */
 static void
 judge_verify(const struct policy_dest *d, const struct tls_peer_facts *p, struct policy_verdict *v)
@@ -120,6 +128,11 @@ judge_verify(const struct policy_dest *d, const struct tls_peer_facts *p, struct
 	if (p->chain != TLS_CHAIN_OK) {
 		chain_words(p, words, sizeof(words));
 		verdict_set(v, false, "chain: %s", words);
+		return;
+	}
+	if (!policy_cert_purpose_ok(&p->leaf, true)) {
+		verdict_set(v, false, "wrong-purpose: the certificate's extended key usage "
+		    "does not include serverAuth");
 		return;
 	}
 	if (d->hostname == NULL || d->hostname[0] == '\0') {
@@ -158,6 +171,11 @@ judge_domain_secure(const struct dsmtp_config *cfg, const struct policy_dest *d,
 			    p->leaf.spki[0] ? p->leaf.spki : "no spki", refs);
 		} else
 			verdict_set(v, false, "chain: %s", words);
+		return;
+	}
+	if (!policy_cert_purpose_ok(&p->leaf, true)) {
+		verdict_set(v, false, "wrong-purpose: the certificate's extended key usage "
+		    "does not include serverAuth");
 		return;
 	}
 	policy_printable(d->domain, dom, sizeof(dom));
@@ -368,6 +386,12 @@ policy_judge_receive_sender(const struct dsmtp_config *cfg, const char *sender_d
 			verdict_set(v, false, "chain: %s", words);
 			receive_fail(v, dom, "client certificate not trusted (chain)");
 		}
+		return;
+	}
+	if (!policy_cert_purpose_ok(&client->leaf, false)) {
+		verdict_set(v, false, "wrong-purpose: the client certificate's extended key usage "
+		    "does not include clientAuth");
+		receive_fail(v, dom, "client certificate lacks clientAuth");
 		return;
 	}
 	if (!policy_cert_covers(mode, &client->leaf, dom, matched, sizeof(matched))) {

@@ -19,6 +19,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "common/addr.h"
 #include "common/conn.h"
 #include "common/diag.h"
 #include "logs/plog.h"
@@ -1218,25 +1219,40 @@ has_8bit(const char *p, size_t n)
 	return false;
 }
 
+#define SMTPC_WIRE_PATH	512
+
+/* an envelope address as it goes on the wire: we do not send SMTPUTF8, so
+ * a U-label domain goes as its A-label, the same domain (RFC 6531 3.2,
+ * RFC 5890 2.3.2.1); the spool keeps the form it was given */
+static void
+wire_path(const char *addr, char *out, size_t outlen)
+{
+	if (addr_mailbox_to_ascii(addr, out, outlen, NULL) < 0)
+		snprintf(out, outlen, "%s", addr);
+}
+
 /* the MAIL, RCPT and DATA commands not yet sent, as far as allowed */
 static void
 tx_send_more(struct smtpc_session *s, size_t from, size_t upto)
 {
 	struct smtpc_job *j = s->job;
+	char a[SMTPC_WIRE_PATH];
 
 	for (size_t k = from; k <= upto && k <= s->nlive + 1; k++) {
 		if (k == 0) {
 			/* RFC 6152: say so when the body has 8-bit octets */
 			bool eight = (s->flags & F_8BITMIME) && has_8bit(j->data, j->len);
 
+			wire_path(j->sender, a, sizeof(a));
 			if (s->flags & F_SIZE)
-				send_cmd(s, "MAIL FROM:<%s> SIZE=%zu%s", j->sender, j->len,
+				send_cmd(s, "MAIL FROM:<%s> SIZE=%zu%s", a, j->len,
 				    eight ? " BODY=8BITMIME" : "");
 			else
-				send_cmd(s, "MAIL FROM:<%s>%s", j->sender, eight ? " BODY=8BITMIME" : "");
-		} else if (k <= s->nlive)
-			send_cmd(s, "RCPT TO:<%s>", j->rcpts[s->live[k - 1]]);
-		else
+				send_cmd(s, "MAIL FROM:<%s>%s", a, eight ? " BODY=8BITMIME" : "");
+		} else if (k <= s->nlive) {
+			wire_path(j->rcpts[s->live[k - 1]], a, sizeof(a));
+			send_cmd(s, "RCPT TO:<%s>", a);
+		} else
 			send_cmd(s, "DATA");
 	}
 }

@@ -285,6 +285,7 @@ spawn(struct supervisor *sv, unsigned i)
 		return -1;
 	}
 	if (p == 0) {
+		sv->srv->worker = i;
 		supervisor_free(sv);
 		(void)worker_run(sv->srv, sv->queue);
 		config_free(&sv->srv->cfg);
@@ -353,6 +354,8 @@ supervise(struct supervisor *sv)
 					continue;
 				alive--;
 				sv->pids[i] = 0;
+				/* its sessions are gone with it: no longer counted */
+				smtpd_limits_forget_worker(srv->limits, i);
 				if (stopping && WIFEXITED(status) && WEXITSTATUS(status) == 0)
 					continue;
 				diag_warnx("worker %ld ended abnormally (status %d)", (long)p, status);
@@ -477,6 +480,9 @@ main(int argc, char **argv)
 		return EX_DSMTP_UNAVAILABLE;
 	}
 	nworkers = worker_count(&srv.cfg);
+	/* made before the fork: every worker counts in the same table */
+	if ((srv.limits = smtpd_limits_new(nworkers, srv.cfg.receive.max_connections, &err)) == NULL)
+		diag_fatalx(EX_DSMTP_OSERR, "%s", err.msg);
 	diag_info("%s, state in %s, config %s, %u worker%s", PACKAGE_STRING, state,
 	    srv.cfg.source ? srv.cfg.source : "(embedded defaults)", nworkers, nworkers == 1 ? "" : "s");
 	for (size_t i = 0; i < srv.nlisteners; i++)
@@ -485,6 +491,7 @@ main(int argc, char **argv)
 	fflush(stderr);
 	if (nworkers == 1) {
 		(void)worker_run(&srv, queue);
+		smtpd_limits_free(srv.limits);
 		config_free(&srv.cfg);
 		diag_info("stopped");
 		return 0;
@@ -508,6 +515,7 @@ main(int argc, char **argv)
 	 * for the workers it may have to start again; closed at SIGTERM */
 	ch = supervise(&sv);
 	supervisor_free(&sv);
+	smtpd_limits_free(srv.limits);
 	smtpd_listen_close(&srv);
 	tls_creds_free(srv.creds);
 	tls_trust_free(srv.trust);

@@ -14,6 +14,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "common/spool.h"
 #include "smtpd/smtpd.h"
 #include "smtpd/hooks.h"
 
@@ -172,17 +173,6 @@ session_data_progress(struct smtpd_session *s, size_t n)
 
 /* ---- accept and free ---- */
 
-static unsigned
-count_from_ip(struct smtpd_server *srv, const char *ip)
-{
-	unsigned n = 0;
-
-	for (struct smtpd_session *s = srv->sessions; s; s = s->next)
-		if (strcmp(s->peer_ip, ip) == 0)
-			n++;
-	return n;
-}
-
 static void
 peer_ip(const struct sockaddr_storage *ss, char *buf, size_t len)
 {
@@ -218,12 +208,23 @@ smtpd_session_accept(struct smtpd_server *srv, int fd)
 	peer_ip(&s->conn->peer, s->peer_ip, sizeof(s->peer_ip));
 	conn_format_addr(&s->conn->peer, s->peer, sizeof(s->peer));
 	conn_format_addr(&s->conn->local, s->local, sizeof(s->local));
-	if (srv->nsessions >= cfg->receive.max_connections)
-		refuse = "too many connections, try again later";
-	else if (count_from_ip(srv, s->peer_ip) >= cfg->receive.max_connections_per_ip)
-		refuse = "too many connections from your address, try again later";
-	else if (srv->stopping)
+	if (srv->stopping)
 		refuse = "shutting down";
+	else {
+		/* the limits hold for the whole server, not this worker */
+		switch (smtpd_limits_acquire(srv->limits, srv->worker, &s->conn->peer,
+		    cfg->receive.max_connections, cfg->receive.max_connections_per_ip)) {
+		case SMTPD_LIMIT_OK:
+			s->counted = true;
+			break;
+		case SMTPD_LIMIT_TOTAL:
+			refuse = "too many connections, try again later";
+			break;
+		case SMTPD_LIMIT_PER_IP:
+			refuse = "too many connections from your address, try again later";
+			break;
+		}
+	}
 	s->next = srv->sessions;
 	if (srv->sessions)
 		srv->sessions->prev = s;
@@ -254,6 +255,8 @@ smtpd_session_free(struct smtpd_session *s, const char *reason)
 	if (s->next)
 		s->next->prev = s->prev;
 	srv->nsessions--;
+	if (s->counted)
+		smtpd_limits_release(srv->limits, srv->worker, &s->conn->peer);
 	conn_free(s->conn);
 	if (s->has_tls_facts)
 		tls_cert_facts_free(&s->tls.peer.leaf);
@@ -890,8 +893,9 @@ smtpd_session_committed(struct smtpd_session *s, int rc, const char *id, const c
 		smtpd_reply(s, "250 2.0.0 Ok: queued as %s", id);
 	else {
 		smtpd_hook_info(s, "spool commit failed: %s", why);
-		/* a full disk is the client's cue to try later, with the RFC 3463 code */
-		if (why && (strstr(why, strerror(ENOSPC)) || strstr(why, strerror(EDQUOT))))
+		/* a full disk is the client's cue to try later, with the RFC 3463
+		 * code; the spool tells it by errno (ENOSPC, EDQUOT) */
+		if (rc == SPOOL_RC_NOSPACE)
 			smtpd_reply(s, "452 4.3.1 Insufficient system storage");
 		else
 			smtpd_reply(s, "451 4.3.0 Error: queue file write error");

@@ -29,7 +29,8 @@ EXTRA_DIST += tests/t/lib.sh \
 	tests/t/configs/bad-level.yaml tests/t/configs/bad-address.yaml \
 	tests/t/configs/bad-cidr.yaml tests/t/configs/bad-duplicate.yaml \
 	tests/t/configs/bad-syntax.yaml tests/t/configs/bad-pin.yaml \
-	tests/t/configs/bad-pin-name.yaml tests/t/configs/good-edge.yaml \
+	tests/t/configs/bad-pin-name.yaml tests/t/configs/bad-idn.yaml \
+	tests/t/configs/good-edge.yaml \
 	tests/t/configs/good-empty.yaml
 # every integration script is distributed (from the tree, not from TESTS,
 # which a command line like `make distcheck TESTS=...` may narrow)

@@ -981,6 +981,45 @@ START_TEST(test_files_order)
 }
 END_TEST
 
+/* a symbolic link planted at the log's path is refused, not followed:
+ * the file it names is neither written nor created */
+START_TEST(test_symlink_refused)
+{
+	struct dsmtp_config cfg;
+	struct dsmtp_err err = { "" };
+	struct plog *pl;
+	char file[PATH_MAX], victim[PATH_MAX + 16], fresh[PATH_MAX + 16];
+	struct stat st;
+	FILE *f;
+
+	mkcfg(&cfg, LOG_LEVEL_VERBOSE, LOG_FORMAT_CSV);
+	pl = plog_open(&cfg, PLOG_RECEIVE, &err);
+	ck_assert_msg(pl != NULL, "%s", err.msg);
+	snprintf(file, sizeof(file), "%s", plog_current_file(pl));
+	plog_close(pl);
+	/* the link points at an existing file of someone else's ... */
+	snprintf(victim, sizeof(victim), "%s/victim", cfg.state_dir);
+	ck_assert_ptr_nonnull(f = fopen(victim, "w"));
+	fputs("precious\n", f);
+	ck_assert_int_eq(fclose(f), 0);
+	ck_assert_int_eq(unlink(file), 0);
+	ck_assert_int_eq(symlink(victim, file), 0);
+	pl = plog_open(&cfg, PLOG_RECEIVE, &err);
+	ck_assert_ptr_null(pl);
+	ck_assert_msg(strstr(err.msg, "symbolic link") != NULL, "%s", err.msg);
+	ck_assert_int_eq(stat(victim, &st), 0);
+	ck_assert_int_eq(st.st_size, 9);
+	/* ... or at a name that does not exist yet: not created */
+	snprintf(fresh, sizeof(fresh), "%s/fresh", cfg.state_dir);
+	ck_assert_int_eq(unlink(file), 0);
+	ck_assert_int_eq(symlink(fresh, file), 0);
+	pl = plog_open(&cfg, PLOG_RECEIVE, &err);
+	ck_assert_ptr_null(pl);
+	ck_assert_int_eq(stat(fresh, &st), -1);
+	rmcfg(&cfg);
+}
+END_TEST
+
 static Suite *
 plog_suite(void)
 {
@@ -1001,6 +1040,7 @@ plog_suite(void)
 	tcase_add_test(w, test_write_failure);
 	tcase_add_test(w, test_several_processes);
 	tcase_set_timeout(w, UNIT_TIMEOUT);
+	tcase_add_test(w, test_symlink_refused);
 	suite_add_tcase(s, w);
 	tcase_add_test(r, test_reader_every_split);
 	tcase_add_test(r, test_reader_direction);
