@@ -853,7 +853,8 @@ START_TEST(test_key_purpose)
 	struct tls_session_facts f;
 	struct tls_cert_facts ours = { 0 };
 	struct policy_verdict v[POLICY_NLEVELS], rv;
-	struct policy_dest d = { LEVEL_NONE, "contoso.com", "mx.contoso.com", refs_partner, 1 };
+	struct policy_dest d = { LEVEL_NONE, "contoso.com", "mx.contoso.com", refs_partner, 1,
+	    POLICY_DANE_INSECURE, NULL, NULL };
 	static const struct fake_cert c = C_CONTOSO;
 	char *sb[6];
 
