@@ -16,6 +16,7 @@
 #include "common/config.h"
 #include "policy/policy.h"
 #include "smtpd/cmd.h"
+#include "tests/unit/unit.h"
 
 /* "bücher.example" and friends, spelled in bytes so the file is ASCII */
 #define BUCHER		"b\xc3\xbc" "cher.example"
@@ -190,6 +191,7 @@ addr_suite(void)
 	tcase_add_test(tc, test_cmd_path);
 	tcase_add_test(tc, test_policy_match);
 	tcase_add_test(tc, test_config_lists);
+	tcase_set_timeout(tc, UNIT_TIMEOUT);
 	suite_add_tcase(s, tc);
 	return s;
 }
@@ -197,11 +199,5 @@ addr_suite(void)
 int
 main(void)
 {
-	SRunner *sr = srunner_create(addr_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return unit_run(addr_suite());
 }

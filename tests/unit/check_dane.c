@@ -15,6 +15,7 @@
 
 #include "policy/policy.h"
 #include "tls/tls_int.h"
+#include "tests/unit/unit.h"
 
 struct pki {
 	gnutls_x509_crt_t	 ca, other, leaf, old;
@@ -374,6 +375,7 @@ dane_suite(void)
 	tcase_add_test(tc, test_parse);
 	tcase_add_test(tc, test_garbage_chain);
 	tcase_add_test(tc, test_verdict);
+	tcase_set_timeout(tc, UNIT_TIMEOUT);
 	suite_add_tcase(s, tc);
 	return s;
 }
@@ -381,11 +383,5 @@ dane_suite(void)
 int
 main(void)
 {
-	SRunner *sr = srunner_create(dane_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return unit_run(dane_suite());
 }

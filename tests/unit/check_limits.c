@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "smtpd/smtpd.h"
+#include "tests/unit/unit.h"
 
 static struct sockaddr_storage
 v4(unsigned a, unsigned b)
@@ -87,7 +88,7 @@ START_TEST(test_limits_model)
 	unsigned max_total = models[_i].max_total, max_ip = models[_i].max_ip, nw = 2;
 	struct smtpd_limits *l = smtpd_limits_new(nw, max_total, &err);
 	unsigned held[2][NADDR] = { { 0 } }, total = 0;
-	unsigned seed = 12345;
+	unsigned seed = unit_seed("limits model", 12345);
 
 	ck_assert_msg(l != NULL, "%s", err.msg);
 	for (int op = 0; op < NOPS; op++) {
@@ -157,6 +158,7 @@ limits_suite(void)
 	tcase_add_test(tc, test_limits_across_workers);
 	tcase_add_loop_test(tc, test_limits_model, 0, (int)(sizeof(models) / sizeof(models[0])));
 	tcase_add_test(tc, test_limits_fork);
+	tcase_set_timeout(tc, UNIT_TIMEOUT);
 	suite_add_tcase(s, tc);
 	return s;
 }
@@ -164,11 +166,5 @@ limits_suite(void)
 int
 main(void)
 {
-	SRunner *sr = srunner_create(limits_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return unit_run(limits_suite());
 }
