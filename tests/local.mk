@@ -11,11 +11,17 @@ TESTS += tests/unit/check_config
 # t9 robustness); each folder's local.mk adds its own
 TEST_EXTENSIONS = .sh
 SH_LOG_COMPILER = $(SHELL)
+# the Check unit tests (no extension) print TAP (tests/unit/unit.h): the TAP
+# driver reports each test case and still fails on a non-zero exit or a
+# missing plan; the .sh tests keep the exit-status driver (77 = skip)
+LOG_DRIVER = env AM_TAP_AWK='$(AWK)' $(SHELL) $(top_srcdir)/build-aux/tap-driver.sh
+SH_LOG_DRIVER = $(SHELL) $(top_srcdir)/build-aux/test-driver
 AM_TESTS_ENVIRONMENT = top_builddir='$(abs_top_builddir)' srcdir='$(abs_top_srcdir)'; export top_builddir srcdir;
 TESTS += \
 	tests/t/t0000-cli.sh \
 	tests/t/t0100-config.sh \
 	tests/t/t0200-start.sh \
+	tests/t/t0210-start-signals.sh \
 	tests/t/t0300-install-unprivileged.sh \
 	tests/t/t0310-debian-package.sh
 # TLS levels and client certificates against a real Postfix (needs root)
@@ -25,7 +31,8 @@ EXTRA_DIST += tests/t/lib.sh \
 	tests/t/configs/bad-level.yaml tests/t/configs/bad-address.yaml \
 	tests/t/configs/bad-cidr.yaml tests/t/configs/bad-duplicate.yaml \
 	tests/t/configs/bad-syntax.yaml tests/t/configs/bad-pin.yaml \
-	tests/t/configs/bad-pin-name.yaml tests/t/configs/good-edge.yaml \
+	tests/t/configs/bad-pin-name.yaml tests/t/configs/bad-idn.yaml \
+	tests/t/configs/good-edge.yaml \
 	tests/t/configs/good-empty.yaml
 # every integration script is distributed (from the tree, not from TESTS,
 # which a command line like `make distcheck TESTS=...` may narrow)
@@ -47,7 +54,7 @@ TESTS += tests/t/t5300-interop-opensmtpd.sh
 # timing (pickup within a second, ...) stay out: valgrind is ~20x slower.
 VALGRIND_TESTS = tests/t/t1100-receive-clients.sh tests/t/t2560-dsmtpc-sighup.sh \
 	tests/t/t3100-policy-cli.sh tests/t/t4000-log-csv.sh tests/t/t4400-log-dsmtpc.sh
-EXTRA_DIST += tests/valgrind.supp
+EXTRA_DIST += tests/valgrind.supp tests/unit/unit.h
 # make check-unit: the Check unit tests alone (the Debian package's build
 # runs these; the integration suite needs root and real mail servers)
 check-unit:
