@@ -21,6 +21,7 @@
 #include <yaml.h>
 
 #include "common/config.h"
+#include "common/owner.h"
 
 #define CONFIG_MAX_ERRORS	50
 #define CONFIG_MAX_FILE		(4u << 20)	/* a config larger than 4 MiB is a mistake */
@@ -1260,7 +1261,19 @@ default_state_dir(void)
 {
 	char buf[PATH_MAX];
 	const char *xdg = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
+	const char *sd = getenv("STATE_DIRECTORY");
 
+	/* systemd's StateDirectory= (the units run as the dsmtp user): the
+	 * first of its colon-separated absolute paths */
+	if (sd && sd[0] == '/') {
+		size_t n = strcspn(sd, ":");
+
+		if (n < sizeof(buf)) {
+			memcpy(buf, sd, n);
+			buf[n] = '\0';
+			return strdup(buf);
+		}
+	}
 	if (geteuid() == 0)
 		return strdup("/var/lib/dsmtp");
 	if (xdg && xdg[0] == '/')
@@ -1422,9 +1435,22 @@ static int
 mkdir_safe(const char *path, struct dsmtp_err *err)
 {
 	struct stat st;
+	char parent[PATH_MAX];
+	const char *slash = strrchr(path, '/');
 
-	if (mkdir(path, 0700) == 0)
+	if (mkdir(path, 0700) == 0) {
+		/* made by root under a dir of the service user's: the user's */
+		if (slash && slash != path && (size_t)(slash - path) < sizeof(parent)) {
+			memcpy(parent, path, (size_t)(slash - path));
+			parent[slash - path] = '\0';
+			if (owner_follow_dir(parent, slash + 1) < 0) {
+				dsmtp_err_set(err, "cannot give %s its parent's owner: %s", path,
+				    strerror(errno));
+				return -1;
+			}
+		}
 		return 0;
+	}
 	if (errno != EEXIST) {
 		dsmtp_err_set(err, "cannot create %s: %s", path, strerror(errno));
 		return -1;

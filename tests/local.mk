@@ -21,7 +21,9 @@ TESTS += \
 	tests/t/t0000-cli.sh \
 	tests/t/t0100-config.sh \
 	tests/t/t0200-start.sh \
-	tests/t/t0210-start-signals.sh
+	tests/t/t0210-start-signals.sh \
+	tests/t/t0300-install-unprivileged.sh \
+	tests/t/t0310-debian-package.sh
 # TLS levels and client certificates against a real Postfix (needs root)
 TESTS += tests/t/t2535-send-postfix-levels.sh
 EXTRA_DIST += tests/t/lib.sh \
@@ -36,6 +38,10 @@ EXTRA_DIST += tests/t/lib.sh \
 # which a command line like `make distcheck TESTS=...` may narrow)
 EXTRA_DIST += $(patsubst $(srcdir)/%,%,$(wildcard $(srcdir)/tests/t/*.sh $(srcdir)/tests/t/*.py))
 EXTRA_DIST += tests/README.md
+# the Debian packaging (t0310 builds it)
+EXTRA_DIST += debian/control debian/rules debian/changelog debian/copyright \
+	debian/source/format debian/dsmtp.postinst debian/dsmtp.postrm debian/dsmtp.examples \
+	debian/dsmtp.docs
 
 # robustness: kill -9 of dsmtpd and dsmtpc during a relay run (issue 8)
 TESTS += tests/t/t9200-relay-kill.sh
@@ -49,6 +55,11 @@ TESTS += tests/t/t5300-interop-opensmtpd.sh
 VALGRIND_TESTS = tests/t/t1100-receive-clients.sh tests/t/t2560-dsmtpc-sighup.sh \
 	tests/t/t3100-policy-cli.sh tests/t/t4000-log-csv.sh tests/t/t4400-log-dsmtpc.sh
 EXTRA_DIST += tests/valgrind.supp tests/unit/unit.h
+# make check-unit: the Check unit tests alone (the Debian package's build
+# runs these; the integration suite needs root and real mail servers)
+check-unit:
+	$(MAKE) $(AM_MAKEFLAGS) check TESTS='$(filter tests/unit/%,$(TESTS))'
+.PHONY: check-unit
 check-valgrind: all
 	DSMTP_VALGRIND=1 $(MAKE) $(AM_MAKEFLAGS) check TESTS='$(VALGRIND_TESTS)'
 .PHONY: check-valgrind
