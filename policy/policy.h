@@ -203,6 +203,11 @@ struct policy_verdict {
 	char	reply[160];	/* receive side: the SMTP reply on failure, else "" */
 };
 
+/* set a verdict's outcome and its reason (a pass clears defer); the one
+ * writer of verdicts for verdict.c and dane.c */
+void policy_verdict_set(struct policy_verdict *v, bool pass, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* before STARTTLS: is it offered, and what if not? (none: never STARTTLS) */
 void policy_judge_starttls(const struct policy_dest *d, bool offered, struct policy_verdict *v);
 /* after the handshake (tls_done false: it failed; f may then be NULL) */

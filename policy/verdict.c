@@ -13,8 +13,6 @@
 #include "policy/policy.h"
 
 static void	verdict_init(struct policy_verdict *v, const struct policy_dest *d);
-static void	verdict_set(struct policy_verdict *v, bool pass, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
 
 /* start from "failed closed" for levels that require TLS */
 static void
@@ -25,8 +23,8 @@ verdict_init(struct policy_verdict *v, const struct policy_dest *d)
 	snprintf(v->pin, sizeof(v->pin), "none");
 }
 
-static void
-verdict_set(struct policy_verdict *v, bool pass, const char *fmt, ...)
+void
+policy_verdict_set(struct policy_verdict *v, bool pass, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -95,19 +93,19 @@ policy_judge_starttls(const struct policy_dest *d, bool offered, struct policy_v
 	verdict_init(v, d);
 	if (d->level == LEVEL_NONE) {
 		v->plaintext = true;
-		verdict_set(v, true, "ok: level none, STARTTLS not used");
+		policy_verdict_set(v, true, "ok: level none, STARTTLS not used");
 	} else if (offered)
-		verdict_set(v, true, "ok: STARTTLS offered");
+		policy_verdict_set(v, true, "ok: STARTTLS offered");
 	else if (!policy_dest_requires_tls(d)) {
 		v->plaintext = true;
-		verdict_set(v, true, "no-tls: STARTTLS not offered by %.120s (opportunistic: "
+		policy_verdict_set(v, true, "no-tls: STARTTLS not offered by %.120s (opportunistic: "
 		    "plaintext)", host);
 	} else if (policy_level_dane(d->level))
-		verdict_set(v, false, "no-tls: STARTTLS not offered by %.120s (level %s, %s: TLS "
+		policy_verdict_set(v, false, "no-tls: STARTTLS not offered by %.120s (level %s, %s: TLS "
 		    "required, RFC 7672 2.2)", host, policy_level_name(d->level),
 		    policy_dane_state_name(d->dane));
 	else
-		verdict_set(v, false, "no-tls: STARTTLS not offered by %.120s (level %s requires "
+		policy_verdict_set(v, false, "no-tls: STARTTLS not offered by %.120s (level %s requires "
 		    "TLS)", host, policy_level_name(d->level));
 }
 
@@ -127,25 +125,25 @@ judge_verify(const struct policy_dest *d, const struct tls_peer_facts *p, struct
 
 	if (p->chain != TLS_CHAIN_OK) {
 		chain_words(p, words, sizeof(words));
-		verdict_set(v, false, "chain: %s", words);
+		policy_verdict_set(v, false, "chain: %s", words);
 		return;
 	}
 	if (!policy_cert_purpose_ok(&p->leaf, true)) {
-		verdict_set(v, false, "wrong-purpose: the certificate's extended key usage "
+		policy_verdict_set(v, false, "wrong-purpose: the certificate's extended key usage "
 		    "does not include serverAuth");
 		return;
 	}
 	if (d->hostname == NULL || d->hostname[0] == '\0') {
-		verdict_set(v, false, "hostname-mismatch: no next-hop host name to verify");
+		policy_verdict_set(v, false, "hostname-mismatch: no next-hop host name to verify");
 		return;
 	}
 	if (!policy_cert_matches_host(&p->leaf, d->hostname, matched, sizeof(matched))) {
 		policy_printable(d->hostname, host, sizeof(host));
-		verdict_set(v, false, "hostname-mismatch: wanted %.100s, saw %.120s", host, v->names);
+		policy_verdict_set(v, false, "hostname-mismatch: wanted %.100s, saw %.120s", host, v->names);
 		return;
 	}
 	policy_printable(d->hostname, host, sizeof(host));
-	verdict_set(v, true, "ok: verified chain and host name %.100s (matched %.100s)", host,
+	policy_verdict_set(v, true, "ok: verified chain and host name %.100s (matched %.100s)", host,
 	    matched);
 }
 
@@ -167,30 +165,30 @@ judge_domain_secure(const struct dsmtp_config *cfg, const struct policy_dest *d,
 			char refs[96];
 
 			pinrefs_format(d->pins, d->npins, refs, sizeof(refs));
-			verdict_set(v, false, "chain: %s; no pin matched (saw %s, wanted %s)", words,
+			policy_verdict_set(v, false, "chain: %s; no pin matched (saw %s, wanted %s)", words,
 			    p->leaf.spki[0] ? p->leaf.spki : "no spki", refs);
 		} else
-			verdict_set(v, false, "chain: %s", words);
+			policy_verdict_set(v, false, "chain: %s", words);
 		return;
 	}
 	if (!policy_cert_purpose_ok(&p->leaf, true)) {
-		verdict_set(v, false, "wrong-purpose: the certificate's extended key usage "
+		policy_verdict_set(v, false, "wrong-purpose: the certificate's extended key usage "
 		    "does not include serverAuth");
 		return;
 	}
 	policy_printable(d->domain, dom, sizeof(dom));
 	if (d->domain == NULL || !policy_cert_covers(mode, &p->leaf, d->domain, matched,
 	    sizeof(matched))) {
-		verdict_set(v, false, "san-mismatch: wanted %.100s (match %s), saw %.120s", dom,
+		policy_verdict_set(v, false, "san-mismatch: wanted %.100s (match %s), saw %.120s", dom,
 		    config_match_name(mode), v->names);
 		return;
 	}
 	if (policy_level_client_cert(d->level) && f->local == NULL) {
-		verdict_set(v, false, "no-client-cert: we presented no client certificate "
+		policy_verdict_set(v, false, "no-client-cert: we presented no client certificate "
 		    "(domain-secure is mutual TLS)");
 		return;
 	}
-	verdict_set(v, true, "ok: domain-secure %.100s (name %.80s, trust %s%.60s)", dom, matched,
+	policy_verdict_set(v, true, "ok: domain-secure %.100s (name %.80s, trust %s%.60s)", dom, matched,
 	    pin_ok ? "pin " : "chain", pin_ok ? v->pin : "");
 }
 
@@ -208,27 +206,27 @@ judge_pinned(const struct dsmtp_config *cfg, const struct policy_dest *d,
 
 	if (!policy_pins_match(cfg, d->pins, d->npins, &p->leaf, v->pin, sizeof(v->pin))) {
 		pinrefs_format(d->pins, d->npins, refs, sizeof(refs));
-		verdict_set(v, false, "pin-mismatch: saw %s, wanted %s",
+		policy_verdict_set(v, false, "pin-mismatch: saw %s, wanted %s",
 		    p->leaf.spki[0] ? p->leaf.spki : "no spki", refs);
 		return;
 	}
 	if (cfg == NULL || d->domain == NULL ||
 	    !policy_domain_on_list(&cfg->domain_secure.send, d->domain)) {
-		verdict_set(v, true, "ok: pinned (pin %.60s)", v->pin);
+		policy_verdict_set(v, true, "ok: pinned (pin %.60s)", v->pin);
 		return;
 	}
 	policy_printable(d->domain, dom, sizeof(dom));
 	if (!policy_cert_covers(mode, &p->leaf, d->domain, matched, sizeof(matched))) {
-		verdict_set(v, false, "san-mismatch: wanted %.100s (match %s; pinned, and on "
+		policy_verdict_set(v, false, "san-mismatch: wanted %.100s (match %s; pinned, and on "
 		    "domain_secure.send), saw %.120s", dom, config_match_name(mode), v->names);
 		return;
 	}
 	if (f->local == NULL) {
-		verdict_set(v, false, "no-client-cert: we presented no client certificate "
+		policy_verdict_set(v, false, "no-client-cert: we presented no client certificate "
 		    "(%.100s is on domain_secure.send: mutual TLS)", dom);
 		return;
 	}
-	verdict_set(v, true, "ok: pinned (pin %.60s) and domain-secure %.100s (name %.80s)",
+	policy_verdict_set(v, true, "ok: pinned (pin %.60s) and domain-secure %.100s (name %.80s)",
 	    v->pin, dom, matched);
 }
 
@@ -239,17 +237,17 @@ policy_judge_send(const struct dsmtp_config *cfg, const struct policy_dest *d, b
 	verdict_init(v, d);
 	if (d->level == LEVEL_NONE) {
 		v->plaintext = true;
-		verdict_set(v, true, "ok: level none, no TLS");
+		policy_verdict_set(v, true, "ok: level none, no TLS");
 		return;
 	}
 	if (!tls_done || f == NULL) {
 		if (!policy_dest_requires_tls(d)) {
 			/* DESIGN.md 6: opportunistic retries once in plaintext */
 			v->plaintext = true;
-			verdict_set(v, false, "handshake-failed: TLS handshake failed "
+			policy_verdict_set(v, false, "handshake-failed: TLS handshake failed "
 			    "(opportunistic: retry once in plaintext)");
 		} else
-			verdict_set(v, false, "handshake-failed: TLS handshake failed (level %s "
+			policy_verdict_set(v, false, "handshake-failed: TLS handshake failed (level %s "
 			    "requires TLS)", policy_level_name(d->level));
 		return;
 	}
@@ -260,12 +258,12 @@ policy_judge_send(const struct dsmtp_config *cfg, const struct policy_dest *d, b
 		return;
 	}
 	if (!policy_level_names(d->level) && !policy_level_pin(d->level)) {
-		verdict_set(v, true, "ok: TLS, peer not authenticated (level %s)",
+		policy_verdict_set(v, true, "ok: TLS, peer not authenticated (level %s)",
 		    policy_level_name(d->level));
 		return;
 	}
 	if (!f->peer.present) {
-		verdict_set(v, false, "no-peer-cert: the server sent no certificate (level %s "
+		policy_verdict_set(v, false, "no-peer-cert: the server sent no certificate (level %s "
 		    "authenticates the peer)", policy_level_name(d->level));
 		return;
 	}
@@ -285,7 +283,7 @@ policy_judge_send(const struct dsmtp_config *cfg, const struct policy_dest *d, b
 	default:
 		/* handled above; an unknown level is invalid, and invalid defers */
 		v->defer = true;
-		verdict_set(v, false, "invalid-level: level %d is unknown", (int)d->level);
+		policy_verdict_set(v, false, "invalid-level: level %d is unknown", (int)d->level);
 		break;
 	}
 }
@@ -354,7 +352,7 @@ policy_judge_receive_sender(const struct dsmtp_config *cfg, const char *sender_d
 
 	verdict_init(v, &ds);
 	if (!policy_receive_requires(cfg, sender_domain)) {
-		verdict_set(v, true, "ok: sender domain not on domain_secure.receive");
+		policy_verdict_set(v, true, "ok: sender domain not on domain_secure.receive");
 		return;
 	}
 	/* the configured spelling, never the peer's */
@@ -363,12 +361,12 @@ policy_judge_receive_sender(const struct dsmtp_config *cfg, const char *sender_d
 			policy_printable(cfg->domain_secure.receive.v[i], dom, sizeof(dom));
 	mode = cfg->domain_secure.match;
 	if (!tls_done) {
-		verdict_set(v, false, "no-tls: mail from %s needs TLS with a client certificate", dom);
+		policy_verdict_set(v, false, "no-tls: mail from %s needs TLS with a client certificate", dom);
 		receive_fail(v, dom, "no TLS (use STARTTLS)");
 		return;
 	}
 	if (client == NULL || !client->present) {
-		verdict_set(v, false, "no-client-cert: mail from %s needs a client certificate", dom);
+		policy_verdict_set(v, false, "no-client-cert: mail from %s needs a client certificate", dom);
 		receive_fail(v, dom, "no client certificate");
 		return;
 	}
@@ -379,27 +377,27 @@ policy_judge_receive_sender(const struct dsmtp_config *cfg, const char *sender_d
 	if (client->chain != TLS_CHAIN_OK && !pin_ok) {
 		chain_words(client, words, sizeof(words));
 		if (r != NULL && r->npins > 0) {
-			verdict_set(v, false, "chain: %s; no pin matched (saw %s)", words,
+			policy_verdict_set(v, false, "chain: %s; no pin matched (saw %s)", words,
 			    client->leaf.spki[0] ? client->leaf.spki : "no spki");
 			receive_fail(v, dom, "client certificate not trusted (chain or pin)");
 		} else {
-			verdict_set(v, false, "chain: %s", words);
+			policy_verdict_set(v, false, "chain: %s", words);
 			receive_fail(v, dom, "client certificate not trusted (chain)");
 		}
 		return;
 	}
 	if (!policy_cert_purpose_ok(&client->leaf, false)) {
-		verdict_set(v, false, "wrong-purpose: the client certificate's extended key usage "
+		policy_verdict_set(v, false, "wrong-purpose: the client certificate's extended key usage "
 		    "does not include clientAuth");
 		receive_fail(v, dom, "client certificate lacks clientAuth");
 		return;
 	}
 	if (!policy_cert_covers(mode, &client->leaf, dom, matched, sizeof(matched))) {
-		verdict_set(v, false, "san-mismatch: wanted %s (match %s), saw %.120s", dom,
+		policy_verdict_set(v, false, "san-mismatch: wanted %s (match %s), saw %.120s", dom,
 		    config_match_name(mode), v->names);
 		receive_fail(v, dom, "client certificate does not name the domain");
 		return;
 	}
-	verdict_set(v, true, "ok: domain-secure sender %s (name %.80s, trust %s%.60s)", dom,
+	policy_verdict_set(v, true, "ok: domain-secure sender %s (name %.80s, trust %s%.60s)", dom,
 	    matched, pin_ok ? "pin " : "chain", pin_ok ? v->pin : "");
 }

@@ -470,6 +470,27 @@ no_key_here(const struct tls_store *st, const char *file, gnutls_x509_crt_t leaf
 }
 
 /* dsmtp-cert import */
+/* a certificate read from file whose key is too weak to use (RSA or DSA
+ * under 2048 bits): -1 with the file and the reason in err, else 0 */
+static int
+crt_refuse_weak(gnutls_x509_crt_t crt, const char *file, struct dsmtp_err *err)
+{
+	struct tls_cert_facts f;
+	char why[sizeof(err->msg)];
+	int weak;
+
+	if (tls_cert_facts_from_crt(crt, &f, err) < 0)
+		return -1;
+	weak = tls_key_strength_check(&f, err);
+	tls_cert_facts_free(&f);
+	if (weak < 0) {
+		snprintf(why, sizeof(why), "%s", err->msg);
+		dsmtp_err_set(err, "%s: %s", file, why);
+		return -1;
+	}
+	return 0;
+}
+
 static int
 cmd_import(int argc, char **argv, const char *config_path)
 {
@@ -514,21 +535,8 @@ cmd_import(int argc, char **argv, const char *config_path)
 	 * that matters (the leaf: the first certificate that is not a CA) */
 	for (leaf = 0; leaf + 1 < n && gnutls_x509_crt_get_ca_status(list[leaf], NULL) > 0; leaf++)
 		;
-	if (n > 0) {
-		struct tls_cert_facts f;
-		char why[sizeof(err.msg)];
-		int weak;
-
-		if (tls_cert_facts_from_crt(list[leaf], &f, &err) < 0)
-			goto out;
-		weak = tls_key_strength_check(&f, &err);
-		tls_cert_facts_free(&f);
-		if (weak < 0) {
-			snprintf(why, sizeof(why), "%s", err.msg);
-			dsmtp_err_set(&err, "%s: %s", file, why);
-			goto out;
-		}
-	}
+	if (n > 0 && crt_refuse_weak(list[leaf], file, &err) < 0)
+		goto out;
 	leaf = 0;
 	/* the leaf is the certificate of FILE whose key is pending here (or,
 	 * for a re-issue, the key of a certificate already in the store) */
@@ -678,22 +686,9 @@ cmd_import_pfx(int argc, char **argv, const char *config_path)
 	}
 	if (tls_pkcs12_import(&data, file, password, &key, &chain, &n, &err) < 0)
 		goto out;
-	{
-		/* a weak key is refused here, as `new` refuses to make one */
-		struct tls_cert_facts f;
-		char why[sizeof(err.msg)];
-		int weak;
-
-		if (tls_cert_facts_from_crt(chain[0], &f, &err) < 0)
-			goto out;
-		weak = tls_key_strength_check(&f, &err);
-		tls_cert_facts_free(&f);
-		if (weak < 0) {
-			snprintf(why, sizeof(why), "%s", err.msg);
-			dsmtp_err_set(&err, "%s: %s", file, why);
-			goto out;
-		}
-	}
+	/* a weak key is refused here, as `new` refuses to make one */
+	if (crt_refuse_weak(chain[0], file, &err) < 0)
+		goto out;
 	if (tls_store_add(&x.st, chain, n, key, enable, &idx, &err) < 0) {
 		code = EX_DSMTP_CANTCREAT;
 		goto out;
