@@ -113,14 +113,19 @@ check_path(const char *args, const struct smtp_path *p, const char *params)
 	{
 		char want[sizeof(p->local) + sizeof(p->domain) + 1];
 
-		snprintf(want, sizeof(want), "%s@%s", p->local, p->domain);
+		/* the address keeps a U-label domain as given (RFC 6531);
+		 * domain is then its A-label form, what policy judges */
+		snprintf(want, sizeof(want), "%s@%s", p->local, p->udomain[0] ? p->udomain : p->domain);
 		FUZZ_CHECK(strcmp(want, p->addr) == 0, "addr \"%s\" is not local@domain \"%s\"",
 		    p->addr, want);
+		FUZZ_CHECK(p->udomain[0] == '\0' || (!has_high(p->domain) && is_ldh_lower(p->domain)),
+		    "U-label \"%s\" whose domain \"%s\" is not an A-label name", p->udomain,
+		    p->domain);
 	}
 	check_domain(p);
 	FUZZ_CHECK(p->trick == (strpbrk(p->local, "%!@") != NULL),
 	    "trick %d for local part \"%s\"", p->trick, p->local);
-	FUZZ_CHECK(p->utf8 == (has_high(p->local) || has_high(p->domain)),
+	FUZZ_CHECK(p->utf8 == (has_high(p->local) || has_high(p->domain) || has_high(p->udomain)),
 	    "utf8 %d for \"%s\"", p->utf8, p->addr);
 	/* the postmaster flag means <postmaster> with no domain, nothing else */
 	FUZZ_CHECK(strcasecmp(p->local, "postmaster") != 0 || p->domain[0] != '\0',

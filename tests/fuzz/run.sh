@@ -78,6 +78,7 @@ CFLAGS="$CFLAGS -fno-sanitize-recover=undefined -std=c11 -Wall -Wextra"
 CPPFLAGS="-I$here -I$top"
 YAML_LIBS=$(pkg-config --libs yaml-0.1 2>/dev/null || echo -lyaml)
 YAML_CFLAGS=$(pkg-config --cflags yaml-0.1 2>/dev/null)
+IDN2_LIBS=$(pkg-config --libs libidn2 2>/dev/null || echo -lidn2)
 EXTRA_CFLAGS=$(pkg-config --cflags gnutls libev 2>/dev/null)
 
 # the sources and libraries of each target, and its fuzzing options
@@ -85,13 +86,17 @@ target_srcs() {
 	case $1 in
 	smtp_cmd)   echo "smtpd/cmd.c common/addr.c common/diag.c common/utf8.c" ;;
 	data)       echo "smtpd/data.c" ;;
-	config)     echo "common/config.c common/addr.c common/diag.c" ;;
-	plog_read)  echo "logs/plog_read.c logs/plog_write.c common/config.c common/addr.c common/diag.c common/utf8.c" ;;
+	config)     echo "common/config.c common/owner.c common/addr.c common/diag.c" ;;
+	plog_read)  echo "logs/plog_read.c logs/plog_write.c common/config.c common/owner.c common/addr.c common/diag.c common/utf8.c" ;;
 	smtp_reply) echo "smtpc/reply.c" ;;
 	esac
 }
 target_libs() {
-	case $1 in config|plog_read) echo "$YAML_LIBS" ;; esac
+	# common/addr.c converts international domain names (libidn2)
+	case $1 in
+	smtp_cmd)         echo "$IDN2_LIBS" ;;
+	config|plog_read) echo "$YAML_LIBS $IDN2_LIBS" ;;
+	esac
 }
 target_opts() {
 	case $1 in
