@@ -212,6 +212,23 @@ test_expect_success "the protocol log names each TLSA record and which matched" 
 	grep -q 'tlsa=_${P_ta}._tcp.mx-ta.dane.test; record=2 0 1 .*; usage=DANE-TA; matched the chain' '$TRASH/log.out' &&
 	grep -q 'reason=dane: DANE-TA record 1 matched at depth 1, name mx-ta.dane.test' '$TRASH/log.out'"
 
+# RFC 8460 4.3 result types: tlsa-invalid (no record matched), dnssec-invalid
+# (bogus TLSA: the MX host is not connected to, yet its session is on
+# record), certificate-host-mismatch (DANE-TA name), starttls-not-supported,
+# dane-required (dane-only, insecure zone); delivered sessions are no cause
+test_expect_success "dsmtp-log failures groups the DANE failures under RFC 8460 names" "
+	'$DSMTP_LOG' failures '$TRASH/a/logs/send' >'$TRASH/fail.out' 2>&1; cat '$TRASH/fail.out';
+	grep -q '^1 tlsa-invalid: policy dane: tlsa-mismatch: ' '$TRASH/fail.out' &&
+	grep -q '^2 dnssec-invalid: policy dane: dnssec-invalid: TLSA lookup failed or bogus' '$TRASH/fail.out' &&
+	grep -q '^1 certificate-host-mismatch: policy dane: dane-ta-name: ' '$TRASH/fail.out' &&
+	grep -q '^1 starttls-not-supported: policy dane: no-tls: STARTTLS not offered' '$TRASH/fail.out' &&
+	grep -q '^1 dane-required: policy dane-only: dane-insecure: ' '$TRASH/fail.out' &&
+	test \$(wc -l <'$TRASH/fail.out') = 5 &&
+	'$DSMTP_LOG' failures --json '$TRASH/a/logs/send' >'$TRASH/fail.json' &&
+	grep -q '\"count\":2,\"cause\":\"dnssec-invalid: .*\"result_type\":\"dnssec-invalid\"' '$TRASH/fail.json' &&
+	grep -q 'TLS failure' '$TRASH/a/logs/send'/* &&
+	grep 'TLS failure' '$TRASH/a/logs/send'/* | grep -q 'result-type=dnssec-invalid; policy-type=tlsa; policy-domain=bogus.dane.test; receiving-mx-hostname=mx-bogus.dane.test; receiving-ip=127.0.0.1'"
+
 # dsmtpc send: the next hop's own TLSA ([host]:port), in each dns.dnssec mode
 mode_config() {
 	sed -e "s/dnssec: validate/dnssec: $2/" "$TRASH/a.yaml" >"$TRASH/$1.yaml"
