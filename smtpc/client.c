@@ -532,7 +532,9 @@ session_start(struct smtpc_dest *d)
 	ev_init(&s->ctimer, NULL);
 	s->state = SC_RESOLVE;
 	snprintf(s->peer, sizeof(s->peer), "%s", d->hop.host);
-	s->rq = smtpc_resolve(ctx->resolver, &d->hop, policy_level_dane(d->level), resolved, s);
+	/* a probe judges every level, the dane ones too: TLSA always */
+	s->rq = smtpc_resolve(ctx->resolver, &d->hop, policy_level_dane(d->level) ||
+	    ctx->probe != NULL, resolved, s);
 	if (s->rq == NULL) {
 		remember_failure(s, SMTPC_TEMP, "4.3.0", "out of memory");
 		fail_destination(s);
@@ -807,7 +809,8 @@ dane_log_skip(struct smtpc_session *s, const struct smtpc_target *t, const char 
 static bool
 dane_skip(struct smtpc_session *s, const struct smtpc_target *t)
 {
-	if (!policy_level_dane(s->dest->level))
+	/* a probe sends no mail: it connects anyway and shows the verdict */
+	if (!policy_level_dane(s->dest->level) || s->ctx->probe != NULL)
 		return false;
 	if (t->dane == POLICY_DANE_FAILED) {
 		remember_failure(s, SMTPC_TEMP, "4.7.5", "DANE: %s: %s", t->host, t->dane_why);
@@ -918,7 +921,8 @@ dane_match(struct smtpc_session *s)
 	const struct smtpc_target *t = &s->targets[s->ti];
 	char rr[120];
 
-	if (!policy_level_dane(s->dest->level) || t->dane != POLICY_DANE_USABLE || t->tlsa == NULL)
+	if ((!policy_level_dane(s->dest->level) && s->ctx->probe == NULL) ||
+	    t->dane != POLICY_DANE_USABLE || t->tlsa == NULL)
 		return;
 	(void)tls_conn_dane(s->conn, t->tlsa->rr, t->tlsa->n, &s->dane);
 	s->has_dane = true;
@@ -1005,7 +1009,8 @@ tls_ready(struct smtpc_session *s)
 	if (s->ctx->print_facts)
 		print_facts(s, &v);
 	if (s->ctx->probe) {
-		s->ctx->probe(s->ctx, s->peer, true, &s->tls, NULL);
+		s->ctx->probe(s->ctx, s->peer, true, &s->tls, NULL, &s->targets[s->ti],
+		    s->has_dane ? &s->dane : NULL);
 		remember_failure(s, SMTPC_TEMP, "4.0.0", "probe of %s done", s->peer);
 		return session_abandon(s, "probe done");
 	}
@@ -1043,7 +1048,7 @@ tls_failed(struct smtpc_session *s, const char *why)
 	remember_failure(s, SMTPC_TEMP, "4.7.5", "TLS handshake with %s failed: %s (%s)", s->peer,
 	    why, v.reason);
 	if (s->ctx->probe) {
-		s->ctx->probe(s->ctx, s->peer, true, NULL, why);
+		s->ctx->probe(s->ctx, s->peer, true, NULL, why, &s->targets[s->ti], NULL);
 		return session_abandon(s, "probe done");
 	}
 	if (v.plaintext && !s->plain_retry_done) {
@@ -1111,7 +1116,8 @@ after_greeting(struct smtpc_session *s)
 	dest_of(s, &pd);
 	if (s->ctx->probe && (!(s->flags & F_STARTTLS) || s->ctx->creds == NULL)) {
 		s->ctx->probe(s->ctx, s->peer, (s->flags & F_STARTTLS) != 0, NULL,
-		    s->ctx->creds ? "STARTTLS not offered" : "no TLS credentials here");
+		    s->ctx->creds ? "STARTTLS not offered" : "no TLS credentials here",
+		    &s->targets[s->ti], NULL);
 		remember_failure(s, SMTPC_TEMP, "4.0.0", "probe of %s done", s->peer);
 		return session_abandon(s, "probe done");
 	}

@@ -229,6 +229,42 @@ test_expect_success "dsmtp-log failures groups the DANE failures under RFC 8460 
 	grep -q 'TLS failure' '$TRASH/a/logs/send'/* &&
 	grep 'TLS failure' '$TRASH/a/logs/send'/* | grep -q 'result-type=dnssec-invalid; policy-type=tlsa; policy-domain=bogus.dane.test; receiving-mx-hostname=mx-bogus.dane.test; receiving-ip=127.0.0.1'"
 
+# dsmtp-policy probe: DNSSEC of MX, address and TLSA records, each TLSA
+# record's match, and the dane levels judged by them
+probe() { "$DSMTP_POLICY" -c "$TRASH/a.yaml" probe "$1" >"$TRASH/probe-$1.out" 2>&1; }
+test_expect_success "probe: DNSSEC status of MX and TLSA, each record's match, dane passes" "
+	probe ee.dane.test; cat '$TRASH/probe-ee.dane.test.out';
+	grep -q '^dnssec: MX secure; address records of mx-ee.dane.test secure\$' '$TRASH/probe-ee.dane.test.out' &&
+	grep -q '^tlsa: _${P_ee}._tcp.mx-ee.dane.test: secure\$' '$TRASH/probe-ee.dane.test.out' &&
+	grep -q '^dane: secure TLSA records\$' '$TRASH/probe-ee.dane.test.out' &&
+	grep -q '^  record [1-3]: 3 1 1 $(echo "$EE" | cut -c1-16)\.\.\..*  DANE-EE, matched the certificate\$' '$TRASH/probe-ee.dane.test.out' &&
+	grep -q '^  record [1-3]: 3 1 1 0000000000000000.*  DANE-EE, no match\$' '$TRASH/probe-ee.dane.test.out' &&
+	grep -q '^  record [1-3]: 1 1 1 .*  PKIX-EE, unusable\$' '$TRASH/probe-ee.dane.test.out' &&
+	grep -q '^  dane  *pass  dane: DANE-EE record [1-3] matched.*<- this destination' '$TRASH/probe-ee.dane.test.out' &&
+	probe ta.dane.test &&
+	grep -q '^  record 1: 2 0 1 .*  DANE-TA, matched the chain\$' '$TRASH/probe-ta.dane.test.out' &&
+	grep -q '^  dane-only  *pass  dane: DANE-TA record 1 matched at depth 1, name mx-ta.dane.test' '$TRASH/probe-ta.dane.test.out'"
+
+test_expect_success "probe: a mismatched TLSA fails dane; a bogus TLSA RRset is shown as bogus" "
+	! probe bad.dane.test; cat '$TRASH/probe-bad.dane.test.out';
+	grep -q '^  record 1: 3 1 1 0000000000000000.*  DANE-EE, no match\$' '$TRASH/probe-bad.dane.test.out' &&
+	grep -q '^  dane  *FAIL  tlsa-mismatch: ' '$TRASH/probe-bad.dane.test.out' &&
+	! probe bogus.dane.test; cat '$TRASH/probe-bogus.dane.test.out';
+	grep -q '^tlsa: _${P_bogus}._tcp.mx-bogus.dane.test: bogus\$' '$TRASH/probe-bogus.dane.test.out' &&
+	grep -q '^dane: TLSA lookup failed or bogus: TLSA lookup at .* is DNSSEC bogus' '$TRASH/probe-bogus.dane.test.out' &&
+	grep -q '^  dane  *FAIL  dnssec-invalid: ' '$TRASH/probe-bogus.dane.test.out'"
+
+test_expect_success "probe: an insecure zone: MX insecure, TLSA not looked up, dane-only fails" "
+	! probe only.plain.test; cat '$TRASH/probe-only.plain.test.out';
+	grep -q '^dnssec: MX insecure; address records of mx.plain.test insecure\$' '$TRASH/probe-only.plain.test.out' &&
+	grep -q '^tlsa: _${P_only}._tcp.mx.plain.test: not looked up (MX or address records not secure)\$' '$TRASH/probe-only.plain.test.out' &&
+	grep -q '^  dane-only  *FAIL  dane-insecure: ' '$TRASH/probe-only.plain.test.out' &&
+	grep -q '^  dane  *pass ' '$TRASH/probe-only.plain.test.out'"
+
+test_expect_success "explain: the DANE outcome per MX host is left to delivery and probe" "
+	'$DSMTP_POLICY' -c '$TRASH/a.yaml' explain ee.dane.test >'$TRASH/explain.out' 2>&1; cat '$TRASH/explain.out';
+	grep -q '^dane: per MX host at delivery' '$TRASH/explain.out'"
+
 # dsmtpc send: the next hop's own TLSA ([host]:port), in each dns.dnssec mode
 mode_config() {
 	sed -e "s/dnssec: validate/dnssec: $2/" "$TRASH/a.yaml" >"$TRASH/$1.yaml"
