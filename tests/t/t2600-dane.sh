@@ -285,6 +285,9 @@ test_expect_success "explain: the DANE outcome per MX host is left to delivery a
 	'$DSMTP_POLICY' -c '$TRASH/a.yaml' explain ee.dane.test >'$TRASH/explain.out' 2>&1; cat '$TRASH/explain.out';
 	grep -q '^dane: per MX host at delivery' '$TRASH/explain.out'"
 
+test_expect_success "no sanitizer report from dsmtp-log and dsmtp-policy" "
+	! grep -E 'AddressSanitizer|LeakSanitizer|runtime error' '$TRASH'/probe-*.out '$TRASH/fail.out' '$TRASH/explain.out'"
+
 # dsmtpc send: the next hop's own TLSA ([host]:port), in each dns.dnssec mode
 mode_config() {
 	sed -e "s/dnssec: validate/dnssec: $2/" "$TRASH/a.yaml" >"$TRASH/$1.yaml"
