@@ -1,7 +1,8 @@
 /* log_main.c: dsmtp-log, the protocol-log reader (DESIGN.md section 9).
  * Owns the command line and what the records mean: a per-session summary
  * kept only until the session's '-' record, certificates per peer,
- * failures by cause. Parsing and file finding live in plog_read.c. */
+ * failures by cause (DANE ones under their RFC 8460 result type).
+ * Parsing and file finding live in plog_read.c. */
 #include "autoconfig.h"
 
 #include <sys/stat.h>
@@ -55,6 +56,7 @@ struct sess {
 	bool		 domain_hit;
 	char		 fails[MAX_FAILS][200];
 	unsigned	 nfails;
+	char		 result_type[40];	/* RFC 8460, from a "TLS failure" record */
 };
 
 struct certent {
@@ -76,6 +78,7 @@ struct peer {
 struct cause {
 	struct cause	*next;
 	char		 text[200];
+	char		 result_type[40];	/* RFC 8460, or "" */
 	unsigned long	 count;
 	uint64_t	 example;
 	char		 example_time[32], example_peer[64];
@@ -516,9 +519,9 @@ cert_seen(struct state *st, const struct sess *s)
 	c->count++;
 }
 
-/* failures: count one cause */
+/* failures: count one cause (type: its RFC 8460 result type, or "") */
 static void
-cause_add(struct state *st, const char *text, const struct sess *s)
+cause_add(struct state *st, const char *text, const char *type, const struct sess *s)
 {
 	struct cause *c, **tab, *next;
 	size_t i, b, nb;
@@ -548,6 +551,7 @@ cause_add(struct state *st, const char *text, const struct sess *s)
 		if ((c = calloc(1, sizeof(*c))) == NULL)
 			return;
 		copy(c->text, sizeof(c->text), text);
+		copy(c->result_type, sizeof(c->result_type), type);
 		c->example = s->id;
 		copy(c->example_time, sizeof(c->example_time), s->start);
 		copy(c->example_peer, sizeof(c->example_peer), s->remote);
@@ -563,6 +567,7 @@ static void
 sess_done(struct state *st, struct sess *s)
 {
 	const struct opts *o = &st->o;
+	char text[sizeof(s->fails[0]) + sizeof(s->result_type) + 2];
 	unsigned i;
 
 	if (o->since[0] != '\0' && strcmp(s->start, o->since) < 0)
@@ -592,7 +597,22 @@ sess_done(struct state *st, struct sess *s)
 			if (strncmp(s->fails[i], "chain: ", 7) == 0 &&
 			    strcmp(s->policy, "pass") == 0)
 				continue;
-			cause_add(st, s->fails[i], s);
+			if (s->result_type[0] == '\0') {
+				cause_add(st, s->fails[i], "", s);
+				continue;
+			}
+			/* a DANE policy failed: DANE authenticates by TLSA, not
+			 * by the PKIX chain (RFC 7672 3.1), so the chain status
+			 * is no cause; the policy's reason goes under the RFC
+			 * 8460 result type */
+			if (strncmp(s->fails[i], "chain: ", 7) == 0)
+				continue;
+			if (strncmp(s->fails[i], "policy ", 7) == 0) {
+				copy2(text, sizeof(text), s->result_type, ": ");
+				copy2(text + strlen(text), sizeof(text) - strlen(text), s->fails[i], "");
+				cause_add(st, text, s->result_type, s);
+			} else
+				cause_add(st, s->fails[i], "", s);
 		}
 		break;
 	case CMD_SHOW:
@@ -691,6 +711,8 @@ on_info(struct state *st, struct sess *s, const struct plog_record *r)
 	} else if (strcmp(ctx, "TLS verification") == 0) {
 		if (plog_kv_get(data, "chain", v, sizeof(v)) && strcmp(v, "ok") != 0)
 			sess_fail(s, "chain: ", v);
+	} else if (strcmp(ctx, "TLS failure") == 0) {
+		plog_kv_get(data, "result-type", s->result_type, sizeof(s->result_type));
 	} else if (strcmp(ctx, "TLS error") == 0) {
 		plog_kv_get(data, "reason", v, sizeof(v));
 		sess_fail(s, "tls: ", v);
@@ -893,6 +915,8 @@ print_failures(struct state *st)
 		if (st->o.json) {
 			printf("{\"count\":%lu", c->count);
 			json_kv("cause", c->text, false);
+			if (c->result_type[0] != '\0')
+				json_kv("result_type", c->result_type, false);
 			json_kv("example_session", id, false);
 			json_kv("example_time", c->example_time, false);
 			json_kv("example_peer", c->example_peer, false);

@@ -68,6 +68,10 @@ void plog_flush(struct plog *pl);
 uint64_t plog_new_session_id(void);	/* random 64-bit, never 0 */
 
 void plog_connect(struct plog *pl, struct plog_session *s);			/* '+' */
+/* resets s like plog_connect() but writes nothing: for a next hop judged
+ * and given up before any connection (a DANE MX host whose TLSA lookup was
+ * bogus), whose '*' records and '-' then stand without a '+' */
+void plog_begin(struct plog_session *s);
 void plog_disconnect(struct plog *pl, struct plog_session *s, const char *reason);	/* '-' */
 void plog_sent(struct plog *pl, struct plog_session *s, const char *line, size_t len);	/* '>' */
 void plog_received(struct plog *pl, struct plog_session *s, const char *line, size_t len); /* '<' */
@@ -81,6 +85,8 @@ void plog_verification(struct plog *pl, struct plog_session *s, const char *chai
 void plog_policy(struct plog *pl, struct plog_session *s, const char *level, const char *domain,
     bool pass, const char *reason);
 /* a handshake or TLS I/O failure: context "TLS error", data "reason=..." */
+/* (RFC 8460 result types go in '*' records of context "TLS failure", kept
+ * at level basic: "result-type=tlsa-invalid; policy-type=tlsa; ...") */
 void plog_tls_error(struct plog *pl, struct plog_session *s, const char *reason);
 
 /* the file being written now ("" before the first), for diagnostics/tests */

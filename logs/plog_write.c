@@ -74,7 +74,8 @@ const char *const plog_field_names[PLOG_NFIELDS] = {
 };
 
 /* contexts basic keeps (DESIGN.md section 9); everything else is verbose */
-static const char *const basic_contexts[] = { "TLS negotiated", "Remote certificate", "Policy" };
+static const char *const basic_contexts[] = { "TLS negotiated", "Remote certificate", "Policy",
+    "TLS failure" };
 
 /* commands whose lines and replies basic keeps: the envelope and the
  * client's name */
@@ -978,14 +979,20 @@ plog_new_session_id(void)
 }
 
 void
+plog_begin(struct plog_session *s)
+{
+	if (s == NULL)
+		return;
+	s->seq = 0;
+	s->pend = 0;
+	s->npend = 0;
+	s->auth = false;
+}
+
+void
 plog_connect(struct plog *pl, struct plog_session *s)
 {
-	if (s != NULL) {
-		s->seq = 0;
-		s->pend = 0;
-		s->npend = 0;
-		s->auth = false;
-	}
+	plog_begin(s);
 	if (!plog_active(pl, s))
 		return;
 	data_reset(pl);

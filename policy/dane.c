@@ -2,7 +2,8 @@
  * 13.1) from what DNSSEC said about the MX host and what tls/ found when it
  * matched the server's chain against the TLSA records. Owns the reason
  * words "dane:" (passed), "tlsa-mismatch:", "dane-ta-name:" and
- * "dane-insecure:". Sees no DNS and no certificates, only facts. */
+ * "dane-insecure:", and their RFC 8460 result types. Sees no DNS and no
+ * certificates, only facts. */
 #include "autoconfig.h"
 
 #include <stdarg.h>
@@ -21,6 +22,41 @@ policy_dane_state_name(enum policy_dane_state s)
 	case POLICY_DANE_FAILED:	return "TLSA lookup failed or bogus";
 	}
 	return "unknown";
+}
+
+/* reason word -> RFC 8460 4.3 result type; first match wins */
+static const struct {
+	const char	*word;
+	const char	*type;
+} dane_result_types[] = {
+	/* 4.3.2 "tlsa-invalid": none of the records in the RRset was valid
+	 * for the server's chain */
+	{ "tlsa-mismatch:", "tlsa-invalid" },
+	/* 4.3.2 "dnssec-invalid": no valid records from the resolver (bogus,
+	 * SERVFAIL, timeout) */
+	{ "dnssec-invalid:", "dnssec-invalid" },
+	/* 4.3.1: the chain met the TLSA record but not the DANE constraint
+	 * on names (RFC 7672 3.2.2) */
+	{ "dane-ta-name:", "certificate-host-mismatch" },
+	/* 4.3.2 "dane-required": mandatory DANE, no validated TLSA records */
+	{ "dane-insecure:", "dane-required" },
+	{ "no-tls:", "starttls-not-supported" },
+};
+
+const char *
+policy_dane_result_type(const char *reason)
+{
+	size_t i, n;
+
+	for (i = 0; reason != NULL && i < sizeof(dane_result_types) /
+	    sizeof(dane_result_types[0]); i++) {
+		n = strlen(dane_result_types[i].word);
+		if (strncmp(reason, dane_result_types[i].word, n) == 0)
+			return dane_result_types[i].type;
+	}
+	/* 4.3.1 "validation-failure": a failure not matched above (a handshake
+	 * that failed at a DANE host, ...) */
+	return "validation-failure";
 }
 
 /* the TLS handshake is done; judge it by the MX host's TLSA state */

@@ -221,11 +221,18 @@ void policy_judge_dane(const struct policy_dest *d, const struct tls_session_fac
     struct policy_verdict *v);
 /* "dane: ..." words for a state ("secure TLSA, usable", ...) */
 const char *policy_dane_state_name(enum policy_dane_state s);
+/* RFC 8460 4.3: the result type of a failed verdict under a DANE policy,
+ * from its reason word: tlsa-invalid (no usable record matched),
+ * dnssec-invalid (bogus or failed TLSA lookup), certificate-host-mismatch
+ * (DANE-TA matched, name did not), dane-required (dane-only, no secure
+ * TLSA), starttls-not-supported, else validation-failure */
+const char *policy_dane_result_type(const char *reason);
 
-/* every level, none..pinned (indexed by enum dsmtp_level), judged for one
- * destination and one connection: STARTTLS offered?, handshake done?, its
- * facts. d->level is ignored. For dsmtp-policy probe. */
-#define POLICY_NLEVELS	(LEVEL_PINNED + 1)
+/* every level, none..pinned, dane, dane-only (indexed by enum
+ * dsmtp_level), judged for one destination and one connection: STARTTLS
+ * offered?, handshake done?, its facts; the dane levels by d->dane and
+ * d->dane_facts. d->level is ignored. For dsmtp-policy probe. */
+#define POLICY_NLEVELS	(LEVEL_DANE_ONLY + 1)
 void policy_judge_every_level(const struct dsmtp_config *cfg, const struct policy_dest *d,
     bool offered, bool tls_done, const struct tls_session_facts *f,
     struct policy_verdict out[POLICY_NLEVELS]);

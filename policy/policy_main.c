@@ -293,6 +293,11 @@ cmd_explain(int argc, char **argv, const char *config_path)
 	printf("peer authentication: %s%s\n", auth_text(e.level, e.npins),
 	    e.level == LEVEL_PINNED && e.send_secure ? "; and the recipient domain named" : "");
 	explain_names(&cfg, &e);
+	if (policy_level_dane(e.level))
+		/* explain reads only the configuration: no DNS here */
+		printf("dane: per MX host at delivery, from DNSSEC (MX, address and TLSA records "
+		    "at _%u._tcp.MXHOST); not looked up here: dsmtp-policy probe %s shows it\n",
+		    e.hop.port ? (unsigned)e.hop.port : 25u, e.domain);
 	if (e.npins == 0)
 		printf("pins: none\n");
 	else {

@@ -1,10 +1,13 @@
 /* probe.c: `dsmtp-policy probe DOMAIN | [HOST]:PORT`: connect as dsmtpc
  * would (its client engine, smtpc/), EHLO, STARTTLS, show the offered
- * chain and the verdict of every level for that destination, QUIT. Sends
- * no mail. Owns only the command and its output; the judging is
- * policy_judge_every_level(), the talking is smtpc's. */
+ * chain, what DNSSEC said of the MX, address and TLSA records and how each
+ * TLSA record met the chain (RFC 7672), and the verdict of every level for
+ * that destination, QUIT. Sends no mail. Owns only the command and its
+ * output; the judging is policy_judge_every_level(), the talking and the
+ * DNS are smtpc's. */
 #include "autoconfig.h"
 
+#include <arpa/inet.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -37,10 +40,39 @@ probe_time(time_t t, char *buf, size_t len)
 	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
+/* DNSSEC at each step, the TLSA records and their match (RFC 7672) */
+static void
+probe_dane(const struct smtpc_target *t, const struct tls_dane_facts *df)
+{
+	char rr[120];
+	unsigned port = ntohs(t->ss.ss_family == AF_INET6 ?
+	    ((const struct sockaddr_in6 *)&t->ss)->sin6_port :
+	    ((const struct sockaddr_in *)&t->ss)->sin_port);
+
+	printf("dnssec: MX %s; address records of %s %s\n", t->mx_sec ? t->mx_sec : "-",
+	    t->host, t->addr_sec ? t->addr_sec : "-");
+	printf("tlsa: _%u._tcp.%s: %s\n", port, t->tlsa_base[0] ? t->tlsa_base : t->host,
+	    t->tlsa_sec ? t->tlsa_sec : "-");
+	printf("dane: %s%s%s\n", policy_dane_state_name(t->dane),
+	    t->dane == POLICY_DANE_FAILED ? ": " : "",
+	    t->dane == POLICY_DANE_FAILED ? t->dane_why : "");
+	if (t->tlsa == NULL)
+		return;
+	for (size_t i = 0; i < t->tlsa->n; i++) {
+		const struct tls_dane_rr *r = &t->tlsa->rr[i];
+
+		tls_dane_rr_format(r, rr, sizeof(rr));
+		printf("  record %zu: %s  %s, %s\n", i + 1, rr, tls_dane_usage_name(r->usage),
+		    !tls_dane_rr_usable(r) ? "unusable" : df == NULL || i >= df->n ?
+		    "not matched (no TLS handshake)" : df->matched[i] ? (df->depth[i] == 0 ?
+		    "matched the certificate" : "matched the chain") : "no match");
+	}
+}
+
 /* what the session saw: the chain, then every level's verdict */
 static void
 probe_seen(struct smtpc *ctx, const char *peer, bool offered, const struct tls_session_facts *f,
-    const char *why)
+    const char *why, const struct smtpc_target *t, const struct tls_dane_facts *df)
 {
 	struct probe_state *ps = ctx->arg;
 	struct policy_verdict v[POLICY_NLEVELS];
@@ -75,6 +107,16 @@ probe_seen(struct smtpc *ctx, const char *peer, bool offered, const struct tls_s
 			printf("certificate: none offered\n");
 	} else if (why)
 		printf("tls: %s\n", why);
+	if (t != NULL) {
+		probe_dane(t, df);
+		/* the dane levels' verdicts below judge this host's TLSA state,
+		 * and every level this host's name, as dsmtpc would */
+		ps->pd.dane = t->dane;
+		ps->pd.dane_base = t->tlsa_base[0] ? t->tlsa_base : NULL;
+		ps->pd.dane_facts = df;
+		if (!t->literal)
+			ps->pd.hostname = t->host;
+	}
 	policy_judge_every_level(ps->cfg, &ps->pd, offered, f != NULL, f, v);
 	printf("verdicts for %s:\n", ps->pd.domain ? ps->pd.domain : peer);
 	for (int l = LEVEL_NONE; l < POLICY_NLEVELS; l++)

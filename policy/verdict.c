@@ -293,7 +293,7 @@ policy_judge_every_level(const struct dsmtp_config *cfg, const struct policy_des
     bool offered, bool tls_done, const struct tls_session_facts *f,
     struct policy_verdict out[POLICY_NLEVELS])
 {
-	for (int l = LEVEL_NONE; l <= LEVEL_PINNED; l++) {
+	for (int l = LEVEL_NONE; l < POLICY_NLEVELS; l++) {
 		struct policy_dest dl = *d;
 
 		dl.level = (enum dsmtp_level)l;

@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <netdb.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -531,7 +532,9 @@ session_start(struct smtpc_dest *d)
 	ev_init(&s->ctimer, NULL);
 	s->state = SC_RESOLVE;
 	snprintf(s->peer, sizeof(s->peer), "%s", d->hop.host);
-	s->rq = smtpc_resolve(ctx->resolver, &d->hop, policy_level_dane(d->level), resolved, s);
+	/* a probe judges every level, the dane ones too: TLSA always */
+	s->rq = smtpc_resolve(ctx->resolver, &d->hop, policy_level_dane(d->level) ||
+	    ctx->probe != NULL, resolved, s);
 	if (s->rq == NULL) {
 		remember_failure(s, SMTPC_TEMP, "4.3.0", "out of memory");
 		fail_destination(s);
@@ -746,22 +749,82 @@ connect_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 	session_try_next(s, "connect timeout");
 }
 
+/* the port a target is reached on (the TLSA owner's _PORT label) */
+static unsigned
+target_port(const struct smtpc_target *t)
+{
+	return ntohs(t->ss.ss_family == AF_INET6 ?
+	    ((const struct sockaddr_in6 *)&t->ss)->sin6_port :
+	    ((const struct sockaddr_in *)&t->ss)->sin_port);
+}
+
+/* RFC 8460 4.3: a failure under a DANE policy goes into the protocol log
+ * with its result type, which dsmtp-log failures groups by (and TLS
+ * reports will count). No DANE policy (level dane, insecure zone): none. */
+static void
+dane_report(struct smtpc_session *s, const struct smtpc_target *t, const char *type)
+{
+	char ip[NI_MAXHOST];
+
+	if (!s->logging || !policy_level_dane(s->dest->level) ||
+	    (t->dane == POLICY_DANE_INSECURE && s->dest->level != LEVEL_DANE_ONLY))
+		return;
+	if (getnameinfo((const struct sockaddr *)&t->ss, t->sslen, ip, sizeof(ip), NULL, 0,
+	    NI_NUMERICHOST) != 0)
+		snprintf(ip, sizeof(ip), "-");
+	plog_info(s->ctx->plog, &s->log, "TLS failure", "result-type=%s; policy-type=%s; "
+	    "policy-domain=%s; receiving-mx-hostname=%s; receiving-ip=%s", type,
+	    t->dane == POLICY_DANE_INSECURE ? "no-policy-found" : "tlsa",
+	    s->dest->domain[0] ? s->dest->domain : "-", t->host, ip);
+}
+
+/* a DANE MX host given up before connecting: a protocol-log session of
+ * '*' records and a '-' without a '+', so the failure is on record */
+static void
+dane_log_skip(struct smtpc_session *s, const struct smtpc_target *t, const char *reason)
+{
+	char a[80];
+
+	s->log.id = s->id;
+	snprintf(s->log.connector, sizeof(s->log.connector), "dsmtpc %.55s", s->dest->hop.host);
+	snprintf(s->log.local, sizeof(s->log.local), "-");
+	conn_format_addr(&t->ss, a, sizeof(a));
+	snprintf(s->log.remote, sizeof(s->log.remote), "%.63s", a);
+	plog_begin(&s->log);
+	s->logging = true;
+	plog_info(s->ctx->plog, &s->log, "Next hop", "host=%s; level=%s; domain=%s", t->host,
+	    config_level_name(s->dest->level), s->dest->domain[0] ? s->dest->domain : "-");
+	plog_info(s->ctx->plog, &s->log, "DANE", "tlsa=_%u._tcp.%s; %s", target_port(t),
+	    t->tlsa_base[0] ? t->tlsa_base : t->host, t->dane == POLICY_DANE_FAILED ?
+	    t->dane_why : policy_dane_state_name(t->dane));
+	plog_policy(s->ctx->plog, &s->log, config_level_name(s->dest->level),
+	    s->dest->domain[0] ? s->dest->domain : "-", false, reason);
+	dane_report(s, t, policy_dane_result_type(reason));
+	plog_disconnect(s->ctx->plog, &s->log, "DANE: MX host not used, not connected");
+	s->logging = false;
+}
+
 /* RFC 7672 2.2: a host whose TLSA lookup failed or was bogus is not used,
  * nor, at dane-only, one without secure TLSA records; true = skip it */
 static bool
 dane_skip(struct smtpc_session *s, const struct smtpc_target *t)
 {
-	if (!policy_level_dane(s->dest->level))
+	/* a probe sends no mail: it connects anyway and shows the verdict */
+	if (!policy_level_dane(s->dest->level) || s->ctx->probe != NULL)
 		return false;
 	if (t->dane == POLICY_DANE_FAILED) {
 		remember_failure(s, SMTPC_TEMP, "4.7.5", "DANE: %s: %s", t->host, t->dane_why);
 		diag_info("%016llx %s: %s", (unsigned long long)s->id, t->host, s->fail_text);
+		/* the words policy_judge_dane() gives this state */
+		dane_log_skip(s, t, "dnssec-invalid: TLSA lookup failed or bogus: this MX host "
+		    "is not used");
 		return true;
 	}
 	if (t->dane == POLICY_DANE_INSECURE && s->dest->level == LEVEL_DANE_ONLY) {
 		remember_failure(s, SMTPC_TEMP, "4.7.5", "DANE: %s has no secure TLSA records "
 		    "(level dane-only)", t->host);
 		diag_info("%016llx %s: %s", (unsigned long long)s->id, t->host, s->fail_text);
+		dane_log_skip(s, t, "dane-insecure: no secure TLSA records (level dane-only)");
 		return true;
 	}
 	return false;
@@ -858,7 +921,8 @@ dane_match(struct smtpc_session *s)
 	const struct smtpc_target *t = &s->targets[s->ti];
 	char rr[120];
 
-	if (!policy_level_dane(s->dest->level) || t->dane != POLICY_DANE_USABLE || t->tlsa == NULL)
+	if ((!policy_level_dane(s->dest->level) && s->ctx->probe == NULL) ||
+	    t->dane != POLICY_DANE_USABLE || t->tlsa == NULL)
 		return;
 	(void)tls_conn_dane(s->conn, t->tlsa->rr, t->tlsa->n, &s->dane);
 	s->has_dane = true;
@@ -867,9 +931,7 @@ dane_match(struct smtpc_session *s)
 	for (size_t i = 0; i < s->dane.n; i++) {
 		tls_dane_rr_format(&t->tlsa->rr[i], rr, sizeof(rr));
 		plog_info(s->ctx->plog, &s->log, "DANE", "tlsa=_%u._tcp.%s; record=%s; usage=%s; "
-		    "%s", (unsigned)ntohs(t->ss.ss_family == AF_INET6 ?
-		    ((const struct sockaddr_in6 *)&t->ss)->sin6_port :
-		    ((const struct sockaddr_in *)&t->ss)->sin_port), t->tlsa_base, rr,
+		    "%s", target_port(t), t->tlsa_base, rr,
 		    tls_dane_usage_name(t->tlsa->rr[i].usage), !s->dane.usable[i] ? "unusable" :
 		    s->dane.matched[i] ? (s->dane.depth[i] == 0 ? "matched the certificate" :
 		    "matched the chain") : "no match");
@@ -947,11 +1009,13 @@ tls_ready(struct smtpc_session *s)
 	if (s->ctx->print_facts)
 		print_facts(s, &v);
 	if (s->ctx->probe) {
-		s->ctx->probe(s->ctx, s->peer, true, &s->tls, NULL);
+		s->ctx->probe(s->ctx, s->peer, true, &s->tls, NULL, &s->targets[s->ti],
+		    s->has_dane ? &s->dane : NULL);
 		remember_failure(s, SMTPC_TEMP, "4.0.0", "probe of %s done", s->peer);
 		return session_abandon(s, "probe done");
 	}
 	if (!v.pass) {
+		dane_report(s, &s->targets[s->ti], policy_dane_result_type(v.reason));
 		/* mandatory and up: fail closed, never a byte of the envelope */
 		remember_failure(s, SMTPC_TEMP, "4.7.5", "TLS policy failure with %s: %s", s->peer,
 		    v.reason);
@@ -979,10 +1043,12 @@ tls_failed(struct smtpc_session *s, const char *why)
 		plog_policy(s->ctx->plog, &s->log, config_level_name(pd.level),
 		    pd.domain ? pd.domain : "-", false, v.reason);
 	}
+	if (!v.pass)
+		dane_report(s, &s->targets[s->ti], "validation-failure");
 	remember_failure(s, SMTPC_TEMP, "4.7.5", "TLS handshake with %s failed: %s (%s)", s->peer,
 	    why, v.reason);
 	if (s->ctx->probe) {
-		s->ctx->probe(s->ctx, s->peer, true, NULL, why);
+		s->ctx->probe(s->ctx, s->peer, true, NULL, why, &s->targets[s->ti], NULL);
 		return session_abandon(s, "probe done");
 	}
 	if (v.plaintext && !s->plain_retry_done) {
@@ -1050,7 +1116,8 @@ after_greeting(struct smtpc_session *s)
 	dest_of(s, &pd);
 	if (s->ctx->probe && (!(s->flags & F_STARTTLS) || s->ctx->creds == NULL)) {
 		s->ctx->probe(s->ctx, s->peer, (s->flags & F_STARTTLS) != 0, NULL,
-		    s->ctx->creds ? "STARTTLS not offered" : "no TLS credentials here");
+		    s->ctx->creds ? "STARTTLS not offered" : "no TLS credentials here",
+		    &s->targets[s->ti], NULL);
 		remember_failure(s, SMTPC_TEMP, "4.0.0", "probe of %s done", s->peer);
 		return session_abandon(s, "probe done");
 	}
@@ -1075,6 +1142,7 @@ after_greeting(struct smtpc_session *s)
 		if (s->logging)
 			plog_policy(s->ctx->plog, &s->log, config_level_name(pd.level),
 			    pd.domain ? pd.domain : "-", false, v.reason);
+		dane_report(s, &s->targets[s->ti], "starttls-not-supported");
 		remember_failure(s, SMTPC_TEMP, "4.7.4", "TLS is required, but was not offered by "
 		    "host %s (%s)", s->peer, v.reason);
 		return session_abandon(s, "STARTTLS not offered");
@@ -1176,6 +1244,7 @@ on_starttls(struct smtpc_session *s, const struct smtpc_reply *r)
 			session_next_tx(s);
 			return 0;
 		}
+		dane_report(s, t, "starttls-not-supported");
 		remember_failure(s, SMTPC_TEMP, "4.7.5", "host %s refused STARTTLS: %s", s->peer,
 		    flat);
 		return session_abandon(s, "STARTTLS refused");

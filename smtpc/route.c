@@ -55,6 +55,7 @@ struct slot {
 	bool			 addr_insecure;	/* one address answer was not secure */
 	bool			 addr_bogus;
 	char			 addr_why[160];
+	const char		*tlsa_sec;	/* a word for people, NULL: not asked */
 	enum policy_dane_state	 dane;
 	char			 tlsa_base[256];
 	bool			 tlsa_retry_done;	/* the original name after the CNAME target */
@@ -71,6 +72,7 @@ struct smtpc_resolve_req {
 	uint16_t		 port;
 	bool			 dane;		/* TLSA wanted */
 	bool			 mx_secure;	/* the MX RRset (or the next hop) is secure */
+	const char		*mx_sec;	/* the MX RRset's status, a word for people */
 	char			 name[256];
 	struct slot		 slots[RESOLVE_MAX_MX];
 	size_t			 nslots;
@@ -254,6 +256,12 @@ build_targets(struct smtpc_resolve_req *q)
 			t->tlsa = sl->tlsa;
 			if (t->tlsa)
 				t->tlsa->refs++;
+			t->mx_sec = q->mx_sec ? q->mx_sec : "not looked up";
+			t->addr_sec = t->literal ? "none: an address literal" : sl->addr_bogus ?
+			    "bogus" : sl->addr_insecure ? "insecure" : "secure";
+			t->tlsa_sec = sl->tlsa_sec ? sl->tlsa_sec : !q->dane ?
+			    "not looked up (no DANE level)" : t->literal ? "not looked up (an address "
+			    "literal)" : "not looked up (MX or address records not secure)";
 			if (t->ss.ss_family == AF_INET)
 				((struct sockaddr_in *)&t->ss)->sin_port = htons(q->port);
 			else
@@ -353,6 +361,7 @@ on_mx(struct smtpc_resolve_req *q, const struct smtpc_dns_answer *a)
 	/* RFC 7672 2.2.1: MX host names from an insecure RRset could be forged:
 	 * no TLSA lookups under them */
 	q->mx_secure = a->sec == SMTPC_DNS_SECURE;
+	q->mx_sec = q->mx_secure ? "secure" : "insecure";
 	for (size_t i = 0; i < a->n && q->nslots < RESOLVE_MAX_MX; i++) {
 		struct slot *sl = &q->slots[q->nslots];
 
@@ -464,6 +473,7 @@ on_tlsa(struct smtpc_resolve_req *q, struct slot *sl, const struct smtpc_dns_ans
 		char why[sizeof(sl->dane_why)];
 
 		sl->dane = POLICY_DANE_FAILED;
+		sl->tlsa_sec = a->sec == SMTPC_DNS_BOGUS ? "bogus" : "failed";
 		snprintf(why, sizeof(why), "TLSA lookup at _%u._tcp.%.100s %s (%.50s)",
 		    (unsigned)q->port, sl->tlsa_base, a->sec == SMTPC_DNS_BOGUS ? "is DNSSEC bogus" :
 		    "failed", a->why ? a->why : "error");
@@ -472,8 +482,10 @@ on_tlsa(struct smtpc_resolve_req *q, struct slot *sl, const struct smtpc_dns_ans
 	}
 	if (a->sec != SMTPC_DNS_SECURE) {
 		sl->dane = POLICY_DANE_INSECURE;
+		sl->tlsa_sec = "insecure";
 		return;
 	}
+	sl->tlsa_sec = a->n == 0 ? "secure, no records" : "secure";
 	if (a->n == 0) {
 		/* secure denial at the CNAME target: RFC 7672 2.2.2 then asks the
 		 * original name */
@@ -594,6 +606,7 @@ smtpc_resolve(struct smtpc_resolver *r, const struct addr_hop *hop, bool dane,
 	if (hop->kind == HOP_HOSTPORT) {
 		/* no MX lookup: the next hop is as secure as its address records */
 		q->mx_secure = true;
+		q->mx_sec = "none: next hop host:port";
 		snprintf(q->slots[0].host, sizeof(q->slots[0].host), "%s", hop->host);
 		q->nslots = 1;
 		lookup_addrs(q, 0);

@@ -145,6 +145,11 @@ struct smtpc_target {
 	char			 tlsa_base[256];	/* the TLSA base domain, or "" */
 	char			 dane_why[200];	/* FAILED: why this host is not used */
 	struct smtpc_tlsa	*tlsa;		/* USABLE, UNUSABLE: the records (counted reference) */
+	/* what DNSSEC said at each step, for people (dsmtp-policy probe):
+	 * "secure", "insecure", "bogus", "failed", or why it was not asked */
+	const char		*mx_sec;	/* the MX RRset (or "none: next hop host:port") */
+	const char		*addr_sec;	/* the host's A/AAAA records */
+	const char		*tlsa_sec;	/* the TLSA RRset */
 };
 
 enum smtpc_status { SMTPC_OK, SMTPC_TEMP, SMTPC_PERM };
@@ -238,7 +243,8 @@ struct smtpc {
 	/* dsmtp-policy probe: a session stops after STARTTLS (or its absence
 	 * or failure), hands over what it saw, and never sends MAIL */
 	void			(*probe)(struct smtpc *ctx, const char *peer, bool offered,
-				    const struct tls_session_facts *f, const char *why);
+				    const struct tls_session_facts *f, const char *why,
+				    const struct smtpc_target *t, const struct tls_dane_facts *df);
 	void			*arg;
 };
 

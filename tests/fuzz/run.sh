@@ -21,7 +21,7 @@ set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
-all_targets="smtp_cmd data config plog_read smtp_reply"
+all_targets="smtp_cmd data config plog_read smtp_reply tlsa"
 secs=30
 keep=no
 only=
@@ -78,24 +78,28 @@ CFLAGS="$CFLAGS -fno-sanitize-recover=undefined -std=c11 -Wall -Wextra"
 CPPFLAGS="-I$here -I$top"
 YAML_LIBS=$(pkg-config --libs yaml-0.1 2>/dev/null || echo -lyaml)
 YAML_CFLAGS=$(pkg-config --cflags yaml-0.1 2>/dev/null)
-IDN2_LIBS=$(pkg-config --libs libidn2 2>/dev/null || echo -lidn2)
 EXTRA_CFLAGS=$(pkg-config --cflags gnutls libev 2>/dev/null)
+GNUTLS_LIBS=$(pkg-config --libs gnutls 2>/dev/null || echo -lgnutls)
+EV_LIBS=$(pkg-config --libs libev 2>/dev/null || echo -lev)
+# common/addr.c turns IDNs into A-labels (issue 14)
+IDN2_LIBS=$(pkg-config --libs libidn2 2>/dev/null || echo -lidn2)
 
 # the sources and libraries of each target, and its fuzzing options
 target_srcs() {
 	case $1 in
 	smtp_cmd)   echo "smtpd/cmd.c common/addr.c common/diag.c common/utf8.c" ;;
 	data)       echo "smtpd/data.c" ;;
-	config)     echo "common/config.c common/owner.c common/addr.c common/diag.c" ;;
-	plog_read)  echo "logs/plog_read.c logs/plog_write.c common/config.c common/owner.c common/addr.c common/diag.c common/utf8.c" ;;
+	config)     echo "common/config.c common/addr.c common/diag.c common/owner.c" ;;
+	plog_read)  echo "logs/plog_read.c logs/plog_write.c common/config.c common/addr.c common/diag.c common/utf8.c common/owner.c" ;;
 	smtp_reply) echo "smtpc/reply.c" ;;
+	tlsa)       echo "tls/tls_dane.c tls/tls_facts.c smtpc/route.c common/diag.c" ;;
 	esac
 }
 target_libs() {
-	# common/addr.c converts international domain names (libidn2)
 	case $1 in
-	smtp_cmd)         echo "$IDN2_LIBS" ;;
+	smtp_cmd) echo "$IDN2_LIBS" ;;
 	config|plog_read) echo "$YAML_LIBS $IDN2_LIBS" ;;
+	tlsa) echo "$GNUTLS_LIBS $EV_LIBS" ;;
 	esac
 }
 target_opts() {
@@ -105,6 +109,7 @@ target_opts() {
 	config)     echo "-max_len=8192 -dict=$here/config.dict" ;;
 	plog_read)  echo "-max_len=8192 -dict=$here/plog_read.dict" ;;
 	smtp_reply) echo "-max_len=8192" ;;
+	tlsa)       echo "-max_len=16384" ;;
 	esac
 }
 

@@ -8,20 +8,23 @@
 # and "dsmtpc once" to dsmtpd receivers, one per case, each on its own
 # port (next_hop "DOMAIN:PORT": MX of DOMAIN, TLSA at _PORT._tcp.MXHOST).
 # Delivered: DANE-EE (several records, one matching), DANE-TA (chain to
-# the CA, MX host named), DANE-EE with an expired certificate and with a
+# the CA, MX host named), DANE-TA 2 1 0 (the CA's whole SPKI), a wildcard
+# TLSA owner (*._tcp.MXHOST), DANE-EE with an expired certificate and with a
 # wrong name, a CNAME'd MX (TLSA at the target), an insecure zone at level
 # dane (opportunistic). Deferred with nothing delivered: a mismatched TLSA,
 # a tampered signed TLSA (bogus), a TLSA RRset whose RRSIG expired (bogus),
 # STARTTLS missing at a DANE host, a name mismatch under DANE-TA, an
 # insecure zone at dane-only. Then "dsmtpc send" in validate, trust-ad
-# (refused: libunbound clears the AD bit) and off modes.
+# (refused: libunbound clears the AD bit) and off modes. Also: dsmtp-log
+# failures names the DANE failures with RFC 8460 result types, and
+# dsmtp-policy probe shows DNSSEC status and each TLSA record's match.
 . "${srcdir:-.}/tests/t/lib.sh"
 . "$srcdir/tests/t/lib-dnssec.sh"
 need_ certtool
 need_ openssl
 dnssec_need
 
-MKCERTS_SANS="mx-ta.dane.test mx-ee.dane.test" sh "$srcdir/tests/certs/mkcerts.sh" "$TRASH/pki" \
+MKCERTS_SANS="mx-ta.dane.test mx-ee.dane.test mx-spki.dane.test" sh "$srcdir/tests/certs/mkcerts.sh" "$TRASH/pki" \
     >/dev/null 2>&1 || framework_failure_ "mkcerts.sh failed"
 pki="$TRASH/pki"
 cat "$pki/wrongname.pem" "$pki/ca.pem" >"$pki/wrongname-chain.pem"
@@ -34,8 +37,10 @@ EE=$(spki "$pki/server.pem")
 EXP=$(spki "$pki/expired.pem")
 WN=$(cert "$pki/wrongname.pem")
 CA=$(cert "$pki/ca.pem")
+# the CA's whole SubjectPublicKeyInfo, hex (TLSA 2 1 0: the anchor given in full)
+CASPKI=$(openssl x509 -in "$pki/ca.pem" -noout -pubkey | openssl pkey -pubin -outform DER | od -An -v -tx1 | tr -d ' \n')
 ZERO=0000000000000000000000000000000000000000000000000000000000000000
-[ ${#EE} = 64 ] && [ ${#CA} = 64 ] || framework_failure_ "digests"
+[ ${#EE} = 64 ] && [ ${#CA} = 64 ] && [ ${#CASPKI} -gt 128 ] || framework_failure_ "digests"
 
 # one receiver per case: NAME CERT KEY TLS
 start_receiver() {
@@ -60,6 +65,8 @@ start_receiver wn "$pki/wrongname-chain.pem" "$pki/wrongname.key" opportunistic
 start_receiver wnta "$pki/wrongname-chain.pem" "$pki/wrongname.key" opportunistic
 start_receiver plain "$pki/server-chain.pem" "$pki/server.key" opportunistic
 start_receiver only "$pki/server-chain.pem" "$pki/server.key" opportunistic
+start_receiver wild "$pki/server-chain.pem" "$pki/server.key" opportunistic
+start_receiver spki "$pki/server-chain.pem" "$pki/server.key" opportunistic
 
 # the signed zone: every MX host is 127.0.0.1, told apart by port
 dnssec_keys dane.test
@@ -67,7 +74,7 @@ dnssec_keys dane.test
 	printf '$ORIGIN dane.test.\n$TTL 60\n'
 	printf '@ SOA ns.dane.test. hostmaster.dane.test. 1 3600 600 86400 60\n'
 	printf '@ NS ns.dane.test.\nns A 127.0.0.1\n'
-	for n in ee ta bad bogus stale strip exp wn wnta; do
+	for n in ee ta bad bogus stale strip exp wn wnta wild spki; do
 		printf '%s MX 10 mx-%s.dane.test.\nmx-%s A 127.0.0.1\n' $n $n $n
 	done
 	printf 'cname MX 10 mx-cname.dane.test.\nmx-cname CNAME mx-ee.dane.test.\n'
@@ -85,6 +92,11 @@ dnssec_keys dane.test
 	printf '_%s._tcp.mx-exp TLSA 3 1 1 %s\n' "$P_exp" "$EXP"
 	printf '_%s._tcp.mx-wn TLSA 3 0 1 %s\n' "$P_wn" "$WN"
 	printf '_%s._tcp.mx-wnta TLSA 2 0 1 %s\n' "$P_wnta" "$CA"
+	# a wildcard owner (RFC 4592 synthesis, proven by NSEC): it must
+	# match like any other TLSA RRset
+	printf '*._tcp.mx-wild TLSA 3 1 1 %s\n' "$EE"
+	# DANE-TA with the anchor's whole SPKI (2 1 0), the CA sent in the chain
+	printf '_%s._tcp.mx-spki TLSA 2 1 0 %s\n' "$P_spki" "$CASPKI"
 } >"$DNSSEC/dane.test.zone"
 dnssec_sign dane.test "$DNSSEC/dane.test.zone"
 # the stale TLSA RRset: its RRSIG from a signing that expired in 2020
@@ -110,7 +122,7 @@ grep -q "^$stale.*RRSIG.*20200101000000" "$DNSSEC/nsd/dane.test.signed" || frame
 } >"$DNSSEC/nsd/plain.test"
 dnssec_serve dane.test -- plain.test
 
-for n in ee ta bad bogus stale strip exp wn wnta plain only; do
+for n in ee ta bad bogus stale strip exp wn wnta plain only wild spki; do
 	eval "wait_port 127.0.0.1 \$P_$n" || { cat "$TRASH/$n.log"; framework_failure_ "dsmtpd $n did not start"; }
 done
 
@@ -136,7 +148,7 @@ send:
     - domain: bounce.example
       next_hop: "maildir:$TRASH/bounces"
 EOF
-	for n in ee ta bad bogus stale strip exp wn wnta; do
+	for n in ee ta bad bogus stale strip exp wn wnta wild spki; do
 		printf '    - domain: %s.dane.test\n      next_hop: "%s.dane.test:%s"\n      tls: dane\n' \
 		    $n $n "$(eval echo \$P_$n)"
 	done
@@ -156,7 +168,7 @@ test_expect_success "queue one message per case, then dsmtpc once routes each" "
 	python3 - $aport <<'PY' &&
 import smtplib, sys
 s = smtplib.SMTP('127.0.0.1', int(sys.argv[1]))
-for d in ('ee', 'ta', 'bad', 'bogus', 'stale', 'strip', 'exp', 'wn', 'wnta', 'cname'):
+for d in ('ee', 'ta', 'bad', 'bogus', 'stale', 'strip', 'exp', 'wn', 'wnta', 'cname', 'wild', 'spki'):
     s.sendmail('s@bounce.example', ['r@%s.dane.test' % d], ('Subject: %s\r\n\r\nx\r\n' % d).encode())
 for d in ('plain', 'only'):
     s.sendmail('s@bounce.example', ['r@%s.plain.test' % d], ('Subject: %s\r\n\r\nx\r\n' % d).encode())
@@ -198,6 +210,14 @@ test_expect_success "DANE-TA checks names: the same certificate is refused there
 test_expect_success "a CNAME'd MX host: TLSA at the CNAME target (RFC 7672 2.2.2), dane-only" "
 	got ee cname && line cname.dane.test | grep -q 'status=sent'"
 
+test_expect_success "a wildcard TLSA owner (*._tcp.MXHOST): matched like any other, delivered" "
+	got wild wild && line wild.dane.test | grep -q 'status=sent' &&
+	grep -q 'tlsa=_${P_wild}._tcp.mx-wild.dane.test; record=3 1 1 .*; usage=DANE-EE; matched the certificate' '$TRASH/a/logs/send'/*"
+
+test_expect_success "DANE-TA 2 1 0 (the CA's full SPKI), CA sent in the chain: delivered" "
+	got spki spki && line spki.dane.test | grep -q 'status=sent' &&
+	grep -q 'tlsa=_${P_spki}._tcp.mx-spki.dane.test; record=2 1 0 .*; usage=DANE-TA; matched the chain' '$TRASH/a/logs/send'/*"
+
 test_expect_success "an insecure zone at level dane: opportunistic, delivered" "
 	got plain plain && line plain.plain.test | grep -q 'status=sent'"
 
@@ -211,6 +231,62 @@ test_expect_success "the protocol log names each TLSA record and which matched" 
 	grep -q 'tlsa=_${P_ee}._tcp.mx-ee.dane.test; record=1 1 1 .*; usage=PKIX-EE; unusable' '$TRASH/log.out' &&
 	grep -q 'tlsa=_${P_ta}._tcp.mx-ta.dane.test; record=2 0 1 .*; usage=DANE-TA; matched the chain' '$TRASH/log.out' &&
 	grep -q 'reason=dane: DANE-TA record 1 matched at depth 1, name mx-ta.dane.test' '$TRASH/log.out'"
+
+# RFC 8460 4.3 result types: tlsa-invalid (no record matched), dnssec-invalid
+# (bogus TLSA: the MX host is not connected to, yet its session is on
+# record), certificate-host-mismatch (DANE-TA name), starttls-not-supported,
+# dane-required (dane-only, insecure zone); delivered sessions are no cause
+test_expect_success "dsmtp-log failures groups the DANE failures under RFC 8460 names" "
+	'$DSMTP_LOG' failures '$TRASH/a/logs/send' >'$TRASH/fail.out' 2>&1; cat '$TRASH/fail.out';
+	grep -q '^1 tlsa-invalid: policy dane: tlsa-mismatch: ' '$TRASH/fail.out' &&
+	grep -q '^2 dnssec-invalid: policy dane: dnssec-invalid: TLSA lookup failed or bogus' '$TRASH/fail.out' &&
+	grep -q '^1 certificate-host-mismatch: policy dane: dane-ta-name: ' '$TRASH/fail.out' &&
+	grep -q '^1 starttls-not-supported: policy dane: no-tls: STARTTLS not offered' '$TRASH/fail.out' &&
+	grep -q '^1 dane-required: policy dane-only: dane-insecure: ' '$TRASH/fail.out' &&
+	test \$(wc -l <'$TRASH/fail.out') = 5 &&
+	'$DSMTP_LOG' failures --json '$TRASH/a/logs/send' >'$TRASH/fail.json' &&
+	grep -q '\"count\":2,\"cause\":\"dnssec-invalid: .*\"result_type\":\"dnssec-invalid\"' '$TRASH/fail.json' &&
+	grep -q 'TLS failure' '$TRASH/a/logs/send'/* &&
+	grep 'TLS failure' '$TRASH/a/logs/send'/* | grep -q 'result-type=dnssec-invalid; policy-type=tlsa; policy-domain=bogus.dane.test; receiving-mx-hostname=mx-bogus.dane.test; receiving-ip=127.0.0.1'"
+
+# dsmtp-policy probe: DNSSEC of MX, address and TLSA records, each TLSA
+# record's match, and the dane levels judged by them
+probe() { "$DSMTP_POLICY" -c "$TRASH/a.yaml" probe "$1" >"$TRASH/probe-$1.out" 2>&1; }
+test_expect_success "probe: DNSSEC status of MX and TLSA, each record's match, dane passes" "
+	probe ee.dane.test; cat '$TRASH/probe-ee.dane.test.out';
+	grep -q '^dnssec: MX secure; address records of mx-ee.dane.test secure\$' '$TRASH/probe-ee.dane.test.out' &&
+	grep -q '^tlsa: _${P_ee}._tcp.mx-ee.dane.test: secure\$' '$TRASH/probe-ee.dane.test.out' &&
+	grep -q '^dane: secure TLSA records\$' '$TRASH/probe-ee.dane.test.out' &&
+	grep -q '^  record [1-3]: 3 1 1 $(echo "$EE" | cut -c1-16)\.\.\..*  DANE-EE, matched the certificate\$' '$TRASH/probe-ee.dane.test.out' &&
+	grep -q '^  record [1-3]: 3 1 1 0000000000000000.*  DANE-EE, no match\$' '$TRASH/probe-ee.dane.test.out' &&
+	grep -q '^  record [1-3]: 1 1 1 .*  PKIX-EE, unusable\$' '$TRASH/probe-ee.dane.test.out' &&
+	grep -q '^  dane  *pass  dane: DANE-EE record [1-3] matched.*<- this destination' '$TRASH/probe-ee.dane.test.out' &&
+	probe ta.dane.test &&
+	grep -q '^  record 1: 2 0 1 .*  DANE-TA, matched the chain\$' '$TRASH/probe-ta.dane.test.out' &&
+	grep -q '^  dane-only  *pass  dane: DANE-TA record 1 matched at depth 1, name mx-ta.dane.test' '$TRASH/probe-ta.dane.test.out'"
+
+test_expect_success "probe: a mismatched TLSA fails dane; a bogus TLSA RRset is shown as bogus" "
+	! probe bad.dane.test; cat '$TRASH/probe-bad.dane.test.out';
+	grep -q '^  record 1: 3 1 1 0000000000000000.*  DANE-EE, no match\$' '$TRASH/probe-bad.dane.test.out' &&
+	grep -q '^  dane  *FAIL  tlsa-mismatch: ' '$TRASH/probe-bad.dane.test.out' &&
+	! probe bogus.dane.test; cat '$TRASH/probe-bogus.dane.test.out';
+	grep -q '^tlsa: _${P_bogus}._tcp.mx-bogus.dane.test: bogus\$' '$TRASH/probe-bogus.dane.test.out' &&
+	grep -q '^dane: TLSA lookup failed or bogus: TLSA lookup at .* is DNSSEC bogus' '$TRASH/probe-bogus.dane.test.out' &&
+	grep -q '^  dane  *FAIL  dnssec-invalid: ' '$TRASH/probe-bogus.dane.test.out'"
+
+test_expect_success "probe: an insecure zone: MX insecure, TLSA not looked up, dane-only fails" "
+	! probe only.plain.test; cat '$TRASH/probe-only.plain.test.out';
+	grep -q '^dnssec: MX insecure; address records of mx.plain.test insecure\$' '$TRASH/probe-only.plain.test.out' &&
+	grep -q '^tlsa: _${P_only}._tcp.mx.plain.test: not looked up (MX or address records not secure)\$' '$TRASH/probe-only.plain.test.out' &&
+	grep -q '^  dane-only  *FAIL  dane-insecure: ' '$TRASH/probe-only.plain.test.out' &&
+	grep -q '^  dane  *pass ' '$TRASH/probe-only.plain.test.out'"
+
+test_expect_success "explain: the DANE outcome per MX host is left to delivery and probe" "
+	'$DSMTP_POLICY' -c '$TRASH/a.yaml' explain ee.dane.test >'$TRASH/explain.out' 2>&1; cat '$TRASH/explain.out';
+	grep -q '^dane: per MX host at delivery' '$TRASH/explain.out'"
+
+test_expect_success "no sanitizer report from dsmtp-log and dsmtp-policy" "
+	! grep -E 'AddressSanitizer|LeakSanitizer|runtime error' '$TRASH'/probe-*.out '$TRASH/fail.out' '$TRASH/explain.out'"
 
 # dsmtpc send: the next hop's own TLSA ([host]:port), in each dns.dnssec mode
 mode_config() {

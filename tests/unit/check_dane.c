@@ -314,6 +314,7 @@ START_TEST(test_verdict)
 	policy_judge_send(NULL, &d, true, &f, &v);
 	ck_assert(!v.pass && v.defer);
 	ck_assert_ptr_nonnull(strstr(v.reason, "dane-ta-name:"));
+	ck_assert_str_eq(policy_dane_result_type(v.reason), "certificate-host-mismatch");
 	/* ... or the TLSA base domain after CNAME expansion */
 	d.dane_base = "mx.example.com";
 	policy_judge_send(NULL, &d, true, &f, &v);
@@ -335,16 +336,25 @@ START_TEST(test_verdict)
 	policy_judge_send(NULL, &d, true, &f, &v);
 	ck_assert(!v.pass && v.defer && !v.plaintext);
 	ck_assert_ptr_nonnull(strstr(v.reason, "tlsa-mismatch:"));
+	/* RFC 8460 4.3.2: no record of the RRset valid for the chain */
+	ck_assert_str_eq(policy_dane_result_type(v.reason), "tlsa-invalid");
 	tls_dane_rr_free(&rr);
 
 	/* a failed handshake with usable TLSA: defer, no plaintext retry */
 	policy_judge_send(NULL, &d, false, NULL, &v);
 	ck_assert(!v.pass && v.defer && !v.plaintext);
+	ck_assert_str_eq(policy_dane_result_type(v.reason), "validation-failure");
+	/* bogus or failed TLSA lookup (dsmtpc skips the host before this) */
+	d.dane = POLICY_DANE_FAILED;
+	policy_judge_send(NULL, &d, true, &f, &v);
+	ck_assert(!v.pass);
+	ck_assert_str_eq(policy_dane_result_type(v.reason), "dnssec-invalid");
 	/* secure but unusable: TLS required, not authenticated */
 	d.dane = POLICY_DANE_UNUSABLE;
 	d.dane_facts = NULL;
 	policy_judge_starttls(&d, false, &v);
 	ck_assert(!v.pass && v.defer);
+	ck_assert_str_eq(policy_dane_result_type(v.reason), "starttls-not-supported");
 	policy_judge_send(NULL, &d, true, &f, &v);
 	ck_assert(v.pass);
 	/* insecure: dane is opportunistic, dane-only is not */
@@ -358,6 +368,8 @@ START_TEST(test_verdict)
 	ck_assert(!v.pass && v.defer);
 	policy_judge_send(NULL, &d, true, &f, &v);
 	ck_assert(!v.pass && v.defer);
+	ck_assert_str_eq(policy_dane_result_type(v.reason), "dane-required");
+	ck_assert_str_eq(policy_dane_result_type(NULL), "validation-failure");
 	tls_cert_facts_free(&f.peer.leaf);
 }
 END_TEST

@@ -817,6 +817,9 @@ START_TEST(test_every_level)
 	ck_assert_msg(v[LEVEL_DOMAIN_SECURE].pass, "%s", v[LEVEL_DOMAIN_SECURE].reason);
 	ck_assert(!v[LEVEL_PINNED].pass && v[LEVEL_PINNED].defer);
 	ck_assert_str_eq(v[LEVEL_PINNED].reason, "pin-mismatch: saw " PIN_OTHER ", wanted partner");
+	/* no secure TLSA records: dane is opportunistic, dane-only defers */
+	ck_assert_msg(v[LEVEL_DANE].pass, "%s", v[LEVEL_DANE].reason);
+	ck_assert(!v[LEVEL_DANE_ONLY].pass && v[LEVEL_DANE_ONLY].defer);
 	/* STARTTLS not offered: plaintext up to opportunistic, defer above */
 	policy_judge_every_level(&cfg, &d, false, false, NULL, v);
 	ck_assert(v[LEVEL_OPPORTUNISTIC].pass && v[LEVEL_OPPORTUNISTIC].plaintext);
