@@ -42,7 +42,7 @@ test_expect_success "a reply injected after the 220 to STARTTLS is discarded" "
 	sed -n '/-- conn .* tls/,\$p' '$TRASH/inject.log' | grep -q 'EHLO client.example.org' &&
 	sed -n '/-- conn .* tls/,\$p' '$TRASH/inject.log' | grep -q 'MAIL FROM:<a@example.org>' &&
 	! grep -q 'injected\|INJECTED' '$TRASH/inject.out' &&
-	sleep 1.2 && ! grep -h 'INJECTED' '$TRASH'/c/logs/send/*.LOG"
+	sleep 1.2 && { grep -h 'INJECTED' '$TRASH'/c/logs/send/*.LOG; test \$? = 1; }"
 
 fake pipecheck
 test_expect_success "PIPELINING: MAIL, RCPT and DATA go out in one write" "

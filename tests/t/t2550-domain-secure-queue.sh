@@ -68,7 +68,7 @@ PY
 	'$DSMTPC' -c '$TRASH/a.yaml' once >'$TRASH/once2' 2>&1; test \$? = 75 &&
 	'$DSMTPC' -c '$TRASH/a.yaml' queue >'$TRASH/q' &&
 	grep -q 'carol@contoso.com>  pending  attempts: 1.*last error: TLS policy failure with localhost\[127.0.0.1\]:$portB: san-mismatch: wanted contoso.com (match exact), saw mail.example.com,example.com,localhost' '$TRASH/q' &&
-	! grep -l -a '^Subject: ds-bad' $TRASH/b/queue/*.d"
+	{ grep -r -l -a --include='*.d' '^Subject: ds-bad' '$TRASH/b/queue'; test \$? = 1; }"
 pin=$("$DSMTP_CERT" pin "$pki/server.pem" 2>/dev/null | grep '^sha256/') || framework_failure_ "no pin"
 test_expect_success "pinned, on domain_secure.send: the pin and the domain named: delivered" "
 	printf 'Subject: ds-pin\r\n\r\nhello\r\n' | '$DSMTPC' -c '$TRASH/a.yaml' send \
@@ -81,5 +81,5 @@ test_expect_success "pinned, on domain_secure.send: a domain the certificate doe
 	    --server localhost:$portB --from alice@partner.example.net --to carol@contoso.com \
 	    --pin '$pin' >'$TRASH/pin2' 2>&1; rc=\$?; cat '$TRASH/pin2'; test \$rc = 75 &&
 	grep -q 'san-mismatch: wanted contoso.com (match exact; pinned, and on domain_secure.send), saw mail.example.com' '$TRASH/pin2' &&
-	! grep -l -a '^Subject: ds-pin-bad' $TRASH/b/queue/*.d"
+	{ grep -r -l -a --include='*.d' '^Subject: ds-pin-bad' '$TRASH/b/queue'; test \$? = 1; }"
 finish

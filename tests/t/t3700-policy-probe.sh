@@ -54,7 +54,7 @@ test_expect_success "probe a pinned route: pinned passes, verify fails on the na
 	grep -q '^  verify *FAIL *hostname-mismatch' '$TRASH/o2'"
 
 test_expect_success "a probe sends no mail: dsmtpd saw no MAIL command and spooled nothing" "
-	sleep 1.2 && ! grep -h ',<,MAIL' '$TRASH'/state-$dport/logs/receive/*.LOG &&
+	sleep 1.2 && { grep -h ',<,MAIL' '$TRASH'/state-$dport/logs/receive/*.LOG; test \$? = 1; } &&
 	test -z \"\$(ls '$TRASH/state-$dport/queue' | grep '\\.e\$')\""
 
 test_expect_success "a level that fails exits 69; nobody listening exits 75" "
@@ -76,7 +76,9 @@ if [ "$(id -u)" = 0 ] && command -v postfix >/dev/null 2>&1; then
 		grep -q \"  spki: \$(spki '$pki/server-rsa.pem')\" '$TRASH/o4' &&
 		grep -q '^starttls: offered' '$TRASH/o4' && grep -q 'chain: .*ok' '$TRASH/o4'"
 	postfix_stop pf
-else
-	say "# skipping the Postfix probe: needs root and postfix"
+	finish
 fi
-finish
+# the probe against Postfix did not run: the test is not complete
+[ "$fail" = 0 ] || finish
+[ "$(id -u)" = 0 ] || skip_ "the probe against a private Postfix needs root (the rest passed)"
+framework_failure_ "postfix not installed (contrib/deps installs it)"

@@ -16,21 +16,25 @@
 # (/usr/libexec/opensmtpd): each instance runs in a mount namespace of its
 # own (unshare -m, needs root) with tmpfs over those places, so nothing of
 # the host is touched. It conflicts with Postfix as a Debian package, so
-# contrib/deps unpacks it into _deps/opensmtpd/ (a system one is used too).
+# contrib/deps unpacks it into /opt/dsmtp-test-deps/opensmtpd
+# ($DSMTP_TEST_DEPS), outside the checkout, where its unprivileged
+# processes can reach it (a system one is used too). Needs root: skips
+# without; fails without OpenSMTPD, its users or a mount namespace.
 . "${srcdir:-.}/tests/t/lib.sh"
-need_ certtool
-need_ unshare
 [ "$(id -u)" = 0 ] || skip_ "a private OpenSMTPD instance needs root (mount namespace)"
-if [ -x "$srcdir/_deps/opensmtpd/usr/sbin/smtpd" ]; then
-	OSMTPD_ROOT="$srcdir/_deps/opensmtpd"
+command -v certtool >/dev/null 2>&1 || framework_failure_ "certtool not installed (gnutls-bin)"
+command -v unshare >/dev/null 2>&1 || framework_failure_ "unshare not installed (util-linux)"
+_osd=${DSMTP_TEST_DEPS:-/opt/dsmtp-test-deps}/opensmtpd
+if [ -x "$_osd/usr/sbin/smtpd" ]; then
+	OSMTPD_ROOT="$_osd"
 elif [ -x /usr/sbin/smtpd ] && [ -d /usr/libexec/opensmtpd ]; then
 	OSMTPD_ROOT=""
 else
-	skip_ "OpenSMTPD not found (contrib/deps unpacks it into _deps/opensmtpd)"
+	framework_failure_ "OpenSMTPD not found (contrib/deps unpacks it into $_osd)"
 fi
 id opensmtpd >/dev/null 2>&1 && id opensmtpq >/dev/null 2>&1 ||
-    skip_ "no opensmtpd/opensmtpq users (contrib/deps creates them)"
-unshare -m true 2>/dev/null || skip_ "unshare -m is not permitted here"
+    framework_failure_ "no opensmtpd/opensmtpq users (contrib/deps creates them)"
+unshare -m true || framework_failure_ "unshare -m failed: this test needs a mount namespace (CAP_SYS_ADMIN)"
 
 sh "$srcdir/tests/certs/mkcerts.sh" "$TRASH/pki" >/dev/null 2>&1 || framework_failure_ "mkcerts.sh failed"
 pki="$TRASH/pki"
