@@ -10,7 +10,11 @@ TESTS += tests/unit/check_config
 # t2 send, t3 TLS levels and policy, t4 logs, t5 interop, t6 certificates,
 # t9 robustness); each folder's local.mk adds its own
 TEST_EXTENSIONS = .sh
-SH_LOG_COMPILER = $(SHELL)
+# every script is bounded: after DSMTP_TEST_TIMEOUT seconds (600; e.g.
+# make check DSMTP_TEST_TIMEOUT=1800 to change it) it gets SIGTERM (lib.sh's
+# trap kills what the test started), SIGKILL 10 s later, and fails
+DSMTP_TEST_TIMEOUT = 600
+SH_LOG_COMPILER = timeout --verbose -k 10 $(DSMTP_TEST_TIMEOUT) $(SHELL)
 AM_TESTS_ENVIRONMENT = top_builddir='$(abs_top_builddir)' srcdir='$(abs_top_srcdir)'; export top_builddir srcdir;
 TESTS += \
 	tests/t/t0000-cli.sh \
