@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <idn2.h>
+
 #include "common/addr.h"
 
 /* "1".."65535", decimal digits only */
@@ -221,20 +223,94 @@ addr_cidr_is_everything(const struct addr_cidr *c)
 	return c->prefix == 0;
 }
 
+/* s holds a byte >= 0x80 */
+static bool
+has_high(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s >= 0x80)
+			return true;
+	return false;
+}
+
+int
+addr_domain_to_ascii(const char *s, char *out, size_t outlen, struct dsmtp_err *err)
+{
+	char *ascii = NULL;
+	int rc;
+
+	/* IDNA2008 with the UTS #46 non-transitional mapping (RFC 5891, 5895):
+	 * case-folds and NFC-normalises, so "BÜCHER.example" and
+	 * "bücher.example" are both "xn--bcher-kva.example" */
+	rc = idn2_to_ascii_8z(s, &ascii, IDN2_NFC_INPUT | IDN2_NONTRANSITIONAL);
+	if (rc != IDN2_OK) {
+		dsmtp_err_set(err, "\"%s\": not a valid international domain name (%s)", s,
+		    idn2_strerror(rc));
+		return -1;
+	}
+	if (strlen(ascii) >= outlen) {
+		dsmtp_err_set(err, "\"%s\": its A-label form is too long", s);
+		idn2_free(ascii);
+		return -1;
+	}
+	snprintf(out, outlen, "%s", ascii);
+	idn2_free(ascii);
+	return 0;
+}
+
+int
+addr_mailbox_to_ascii(const char *addr, char *out, size_t outlen, struct dsmtp_err *err)
+{
+	const char *at = strrchr(addr, '@');
+	char dom[256];
+	int n;
+
+	if (at == NULL || !has_high(at + 1)) {
+		if ((size_t)snprintf(out, outlen, "%s", addr) >= outlen) {
+			dsmtp_err_set(err, "address too long");
+			return -1;
+		}
+		return 0;
+	}
+	if (addr_domain_to_ascii(at + 1, dom, sizeof(dom), err) < 0)
+		return -1;
+	n = snprintf(out, outlen, "%.*s@%s", (int)(at - addr), addr, dom);
+	if (n < 0 || (size_t)n >= outlen) {
+		dsmtp_err_set(err, "address too long in its A-label form");
+		return -1;
+	}
+	return 0;
+}
+
 int
 addr_domain_normalise(const char *s, char *out, size_t outlen, bool allow_wild,
     struct dsmtp_err *err)
 {
 	size_t n = strlen(s), label = 0;
+	char alabel[256];
+	const char *given = s;
 
 	if (allow_wild && strcmp(s, "*") == 0) {
 		snprintf(out, outlen, "*");
 		return 0;
 	}
+	if (has_high(s)) {
+		/* a U-label name: compared, routed and matched as its A-label;
+		 * "*." stays in front of a wildcard */
+		bool wild = allow_wild && strncmp(s, "*.", 2) == 0;
+
+		if (addr_domain_to_ascii(wild ? s + 2 : s, wild ? alabel + 2 : alabel,
+		    sizeof(alabel) - 2, err) < 0)
+			return -1;
+		if (wild)
+			memcpy(alabel, "*.", 2);
+		s = alabel;
+		n = strlen(s);
+	}
 	if (n > 0 && s[n - 1] == '.')
 		n--;		/* an absolute name "example.com." is example.com */
 	if (n == 0 || n > 253 || n >= outlen) {
-		dsmtp_err_set(err, "\"%s\": not a domain name (1 to 253 characters)", s);
+		dsmtp_err_set(err, "\"%s\": not a domain name (1 to 253 characters)", given);
 		return -1;
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -247,24 +323,27 @@ addr_domain_normalise(const char *s, char *out, size_t outlen, bool allow_wild,
 		}
 		if (ch == '.') {
 			if (label == 0) {
-				dsmtp_err_set(err, "\"%s\": empty label in domain name", s);
+				dsmtp_err_set(err, "\"%s\": empty label in domain name", given);
 				return -1;
 			}
 			label = 0;
 		} else if (isalnum(ch) || ch == '-' || ch == '_') {
 			if (++label > 63) {
-				dsmtp_err_set(err, "\"%s\": a label is longer than 63 characters", s);
+				dsmtp_err_set(err, "\"%s\": a label is longer than 63 characters", given);
 				return -1;
 			}
 		} else {
-			dsmtp_err_set(err, "\"%s\": character '%c' not allowed in a domain name "
-			    "(use A-labels, xn--..., for international names)", s, isprint(ch) ? ch : '?');
+			char shown[8];
+
+			diag_char_shown(s + i, shown, sizeof(shown));
+			dsmtp_err_set(err, "\"%s\": character '%s' not allowed in a domain name", given,
+			    shown);
 			return -1;
 		}
 		out[i] = (char)tolower(ch);
 	}
 	if (label == 0) {
-		dsmtp_err_set(err, "\"%s\": empty label in domain name", s);
+		dsmtp_err_set(err, "\"%s\": empty label in domain name", given);
 		return -1;
 	}
 	out[n] = '\0';
@@ -325,14 +404,32 @@ addr_parse_hop(const char *s, struct addr_hop *hop, struct dsmtp_err *err)
 		}
 		return 0;
 	}
+	/* "host:port": the MX of host, delivered to that port (Postfix's
+	 * domain:port; DESIGN.md 13.1) */
+	const char *colon = strchr(s, ':');
+	char name[256];
+
+	hop->port = 25;
+	if (colon != NULL) {
+		if (addr_parse_port(colon + 1, &hop->port) < 0) {
+			dsmtp_err_set(err, "\"%s\": port \"%s\" is not a number from 1 to 65535", s, colon + 1);
+			return -1;
+		}
+		if ((size_t)(colon - s) >= sizeof(name)) {
+			dsmtp_err_set(err, "\"%s\": host name too long", s);
+			return -1;
+		}
+		memcpy(name, s, (size_t)(colon - s));
+		name[colon - s] = '\0';
+		s = name;
+	}
 	if (addr_domain_normalise(s, hop->host, sizeof(hop->host), false, err) < 0) {
 		char why[sizeof(err->msg)];
 
 		snprintf(why, sizeof(why), "%s", err ? err->msg : "");
-		dsmtp_err_set(err, "%s (next_hop forms: [host]:port, host, maildir:/path, discard)", why);
+		dsmtp_err_set(err, "%s (next_hop forms: [host]:port, host, host:port, maildir:/path, discard)", why);
 		return -1;
 	}
 	hop->kind = HOP_MX;
-	hop->port = 25;
 	return 0;
 }

@@ -46,9 +46,18 @@ void addr_cidr_format(const struct addr_cidr *c, char *buf, size_t len);
 bool addr_cidr_is_everything(const struct addr_cidr *c);
 
 /* DNS name syntax (LDH labels, 1..63, total <= 253, one trailing dot
- * dropped), lower-cased in place into out; allow_wild admits "*" and "*.x" */
+ * dropped), lower-cased in place into out; allow_wild admits "*" and "*.x".
+ * A name with non-ASCII characters (U-labels) is converted to its A-label
+ * form first (IDNA2008, libidn2): out is always ASCII. */
 int addr_domain_normalise(const char *s, char *out, size_t outlen, bool allow_wild,
     struct dsmtp_err *err);
+
+/* a U-label domain to its A-label form (lower case), or -1 with the
+ * reason: the name is not valid IDNA2008 */
+int addr_domain_to_ascii(const char *s, char *out, size_t outlen, struct dsmtp_err *err);
+/* local@domain with the domain in A-labels (the local part unchanged);
+ * an address without non-ASCII in its domain is copied as it is */
+int addr_mailbox_to_ascii(const char *addr, char *out, size_t outlen, struct dsmtp_err *err);
 
 int addr_parse_hop(const char *s, struct addr_hop *hop, struct dsmtp_err *err);
 

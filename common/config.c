@@ -16,10 +16,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <netdb.h>
+#include <arpa/inet.h>
 
 #include <yaml.h>
 
 #include "common/config.h"
+#include "common/owner.h"
 
 #define CONFIG_MAX_ERRORS	50
 #define CONFIG_MAX_FILE		(4u << 20)	/* a config larger than 4 MiB is a mistake */
@@ -27,8 +29,10 @@
 /* ---- names of the enums ---- */
 
 static const char *const level_names[] = {
-	"none", "opportunistic", "mandatory", "verify", "domain-secure", "pinned", NULL
+	"none", "opportunistic", "mandatory", "verify", "domain-secure", "pinned", "dane",
+	"dane-only", NULL
 };
+static const char *const dnssec_names[] = { "off", "validate", "trust-ad", NULL };
 static const char *const recv_tls_names[] = { "none", "opportunistic", "required", NULL };
 static const char *const match_names[] = { "exact", "wildcard", "subdomains", NULL };
 static const char *const log_level_names[] = { "none", "basic", "verbose", NULL };
@@ -39,6 +43,7 @@ const char *config_recv_tls_name(enum recv_tls t) { return recv_tls_names[t]; }
 const char *config_match_name(enum ds_match m) { return match_names[m]; }
 const char *config_log_level_name(enum log_level l) { return log_level_names[l]; }
 const char *config_log_format_name(enum log_format f) { return log_format_names[f]; }
+const char *config_dnssec_name(enum dns_dnssec d) { return dnssec_names[d]; }
 
 static int
 enum_lookup(const char *const *names, const char *s)
@@ -903,6 +908,7 @@ static const struct field timeout_fields[] = {
 	{ "command", F_UINT, RV(timeout_command), NULL, 1, 86400, 0, NOSET },
 	{ "data", F_UINT, RV(timeout_data), NULL, 1, 86400, 0, NOSET },
 	{ "tls_handshake", F_UINT, RV(timeout_tls_handshake), NULL, 1, 3600, 0, NOSET },
+	{ "min_data_rate", F_UINT, RV(min_data_rate), NULL, 0, 1000000000, 0, NOSET },
 	{ NULL, 0, 0, NULL, 0, 0, 0, 0 }
 };
 static const struct field relay_fields[] = {
@@ -953,6 +959,57 @@ static const struct field logs_fields[] = {
 	{ NULL, 0, 0, NULL, 0, 0, 0, 0 }
 };
 
+/* dns.resolver: "system", or a list of "IP" / "IP:port" / "[IPv6]:port" */
+static int
+item_resolver(struct loader *ld, yaml_node_t *n, void *arg)
+{
+	struct dsmtp_config *cfg = arg;
+	struct addr_endpoint ep, *v;
+	struct dsmtp_err err;
+	char buf[80];
+
+	if (want_scalar(ld, n, "an address") < 0)
+		return -1;
+	memset(&ep, 0, sizeof(ep));
+	if (inet_pton(AF_INET, scalar(n), ep.addr) == 1) {
+		ep.family = AF_INET;
+		ep.port = 53;
+	} else if (inet_pton(AF_INET6, scalar(n), ep.addr) == 1) {
+		ep.family = AF_INET6;
+		ep.port = 53;
+	} else if (addr_parse_endpoint(scalar(n), &ep, &err) < 0) {
+		snprintf(buf, sizeof(buf), "%.60s", scalar(n));
+		ld_error(ld, n, "resolver \"%s\": an IP address, IP:port or [IPv6]:port", buf);
+		return -1;
+	}
+	if ((v = grow(cfg->dns.resolvers, cfg->dns.nresolvers, sizeof(ep))) == NULL)
+		return -1;
+	v[cfg->dns.nresolvers++] = ep;
+	cfg->dns.resolvers = v;
+	return 0;
+}
+
+static int
+custom_resolver(struct loader *ld, yaml_node_t *n, void *base)
+{
+	struct dsmtp_config *cfg = (struct dsmtp_config *)((char *)base - offsetof(struct dsmtp_config, dns));
+
+	free(cfg->dns.resolvers);
+	cfg->dns.resolvers = NULL;
+	cfg->dns.nresolvers = 0;
+	if (n->type == YAML_SCALAR_NODE && strcmp(scalar(n), "system") == 0)
+		return node_visit(ld, n);
+	return for_each_item(ld, n, "resolver addresses", item_resolver, cfg);
+}
+
+#define DN(m) (FLD(C, dns.m) - FLD(C, dns))
+static const struct field dns_fields[] = {
+	{ "resolver", F_CUSTOM, 0, (const void *)(uintptr_t)custom_resolver, 0, 0, 0, NOSET },
+	{ "dnssec", F_ENUM, DN(dnssec), dnssec_names, 0, 0, 0, NOSET },
+	{ "trust_anchor_file", F_PATH, DN(trust_anchor_file), NULL, 0, 0, 0, NOSET },
+	{ NULL, 0, 0, NULL, 0, 0, 0, 0 }
+};
+
 /* sub-sections walk with base = the section's struct */
 static int
 custom_section(struct loader *ld, yaml_node_t *n, void *base, size_t off, const struct field *f)
@@ -964,6 +1021,7 @@ static int cs_ds(struct loader *ld, yaml_node_t *n, void *b) { return custom_sec
 static int cs_receive(struct loader *ld, yaml_node_t *n, void *b) { return custom_section(ld, n, b, FLD(C, receive), receive_fields); }
 static int cs_send(struct loader *ld, yaml_node_t *n, void *b) { return custom_section(ld, n, b, FLD(C, send), send_fields); }
 static int cs_logs(struct loader *ld, yaml_node_t *n, void *b) { return custom_section(ld, n, b, FLD(C, logs), logs_fields); }
+static int cs_dns(struct loader *ld, yaml_node_t *n, void *b) { return custom_section(ld, n, b, FLD(C, dns), dns_fields); }
 #define CS(key, fn) { key, F_CUSTOM, 0, (const void *)(uintptr_t)fn, 0, 0, 0, NOSET }
 
 static const struct field top_fields[] = {
@@ -976,6 +1034,7 @@ static const struct field top_fields[] = {
 	CS("receive", cs_receive),
 	CS("send", cs_send),
 	CS("logs", cs_logs),
+	CS("dns", cs_dns),
 	{ NULL, 0, 0, NULL, 0, 0, 0, 0 }
 };
 #undef C
@@ -1009,6 +1068,22 @@ check_after(struct loader *ld)
 
 		snprintf(where, sizeof(where), "send.routes[%zu].pins", i);
 		check_pinrefs(ld, cfg->send.routes[i].pins, cfg->send.routes[i].npins, where);
+	}
+	/* RFC 6698 A.3 / RFC 7672 1.3: an AD bit means something only on a
+	 * path nobody else can write to: the resolver must be on this host */
+	for (size_t i = 0; cfg->dns.dnssec == DNSSEC_TRUST_AD && i < cfg->dns.nresolvers; i++) {
+		const struct addr_endpoint *e = &cfg->dns.resolvers[i];
+		static const unsigned char v6lo[16] = { [15] = 1 };
+		char line[512], a[80];
+
+		if ((e->family == AF_INET && e->addr[0] == 127) ||
+		    (e->family == AF_INET6 && memcmp(e->addr, v6lo, 16) == 0))
+			continue;
+		addr_endpoint_format(e, a, sizeof(a));
+		snprintf(line, sizeof(line), "%s: dns.resolver: %s is not a loopback address "
+		    "(dns.dnssec: trust-ad believes the AD bit only from a resolver on this host)",
+		    ld->name, a);
+		errs_add(ld->errs, line);
 	}
 }
 
@@ -1186,7 +1261,19 @@ default_state_dir(void)
 {
 	char buf[PATH_MAX];
 	const char *xdg = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
+	const char *sd = getenv("STATE_DIRECTORY");
 
+	/* systemd's StateDirectory= (the units run as the dsmtp user): the
+	 * first of its colon-separated absolute paths */
+	if (sd && sd[0] == '/') {
+		size_t n = strcspn(sd, ":");
+
+		if (n < sizeof(buf)) {
+			memcpy(buf, sd, n);
+			buf[n] = '\0';
+			return strdup(buf);
+		}
+	}
 	if (geteuid() == 0)
 		return strdup("/var/lib/dsmtp");
 	if (xdg && xdg[0] == '/')
@@ -1233,6 +1320,7 @@ config_defaults(struct dsmtp_config *cfg)
 	cfg->receive.timeout_command = 300;
 	cfg->receive.timeout_data = 600;
 	cfg->receive.timeout_tls_handshake = 30;
+	cfg->receive.min_data_rate = 1024;
 	cfg->receive.tls_tickets = true;
 	cfg->receive.workers = 0;
 
@@ -1243,6 +1331,9 @@ config_defaults(struct dsmtp_config *cfg)
 	cfg->send.retry_lifetime = 172800;
 	cfg->send.max_parallel = 100;
 	cfg->send.connection_cache_time = 2;
+
+	cfg->dns.dnssec = DNSSEC_OFF;
+	cfg->dns.trust_anchor_file = strdup("/usr/share/dns/root.key");
 
 	cfg->logs.dir = strdup("logs");
 	cfg->logs.level = LOG_LEVEL_VERBOSE;
@@ -1290,6 +1381,8 @@ config_free(struct dsmtp_config *cfg)
 		pinrefs_free(cfg->send.routes[i].pins, cfg->send.routes[i].npins);
 	}
 	free(cfg->send.routes);
+	free(cfg->dns.resolvers);
+	free(cfg->dns.trust_anchor_file);
 	free(cfg->logs.dir);
 	memset(cfg, 0, sizeof(*cfg));
 }
@@ -1342,9 +1435,22 @@ static int
 mkdir_safe(const char *path, struct dsmtp_err *err)
 {
 	struct stat st;
+	char parent[PATH_MAX];
+	const char *slash = strrchr(path, '/');
 
-	if (mkdir(path, 0700) == 0)
+	if (mkdir(path, 0700) == 0) {
+		/* made by root under a dir of the service user's: the user's */
+		if (slash && slash != path && (size_t)(slash - path) < sizeof(parent)) {
+			memcpy(parent, path, (size_t)(slash - path));
+			parent[slash - path] = '\0';
+			if (owner_follow_dir(parent, slash + 1) < 0) {
+				dsmtp_err_set(err, "cannot give %s its parent's owner: %s", path,
+				    strerror(errno));
+				return -1;
+			}
+		}
 		return 0;
+	}
 	if (errno != EEXIST) {
 		dsmtp_err_set(err, "cannot create %s: %s", path, strerror(errno));
 		return -1;
@@ -1444,7 +1550,10 @@ config_pin_normalise(const char *in, char *out, size_t outlen, struct dsmtp_err 
 		}
 		for (int i = 0; i < 43; i++)
 			if (b64val((unsigned char)b[i]) < 0) {
-				dsmtp_err_set(err, "\"%s\": '%c' is not a base64 character", in, b[i]);
+				char shown[8];
+
+				diag_char_shown(b + i, shown, sizeof(shown));
+				dsmtp_err_set(err, "\"%s\": '%s' is not a base64 character", in, shown);
 				return -1;
 			}
 		if (b64val((unsigned char)b[42]) & 3) {
@@ -1531,7 +1640,12 @@ dump_hop(FILE *out, const struct addr_hop *h)
 	switch (h->kind) {
 	case HOP_DISCARD: snprintf(buf, sizeof(buf), "discard"); break;
 	case HOP_MAILDIR: snprintf(buf, sizeof(buf), "maildir:%s", h->path); break;
-	case HOP_MX: snprintf(buf, sizeof(buf), "%s", h->host); break;
+	case HOP_MX:
+		if (h->port != 25)
+			snprintf(buf, sizeof(buf), "%s:%u", h->host, h->port);
+		else
+			snprintf(buf, sizeof(buf), "%s", h->host);
+		break;
 	case HOP_HOSTPORT: snprintf(buf, sizeof(buf), "[%s]:%u", h->host, h->port); break;
 	}
 	dump_str(out, buf);
@@ -1595,8 +1709,9 @@ config_dump(const struct dsmtp_config *cfg, FILE *out)
 	fprintf(out, "  max_recipients: %u\n", cfg->receive.max_recipients);
 	fprintf(out, "  max_connections: %u\n", cfg->receive.max_connections);
 	fprintf(out, "  max_connections_per_ip: %u\n", cfg->receive.max_connections_per_ip);
-	fprintf(out, "  timeouts: { command: %u, data: %u, tls_handshake: %u }\n",
-	    cfg->receive.timeout_command, cfg->receive.timeout_data, cfg->receive.timeout_tls_handshake);
+	fprintf(out, "  timeouts: { command: %u, data: %u, tls_handshake: %u, min_data_rate: %u }\n",
+	    cfg->receive.timeout_command, cfg->receive.timeout_data, cfg->receive.timeout_tls_handshake,
+	    cfg->receive.min_data_rate);
 	fprintf(out, "  tls_tickets: %s\n", cfg->receive.tls_tickets ? "true" : "false");
 	if (cfg->receive.workers)
 		fprintf(out, "  workers: %u\n", cfg->receive.workers);
@@ -1622,6 +1737,20 @@ config_dump(const struct dsmtp_config *cfg, FILE *out)
 	    cfg->send.retry_first, cfg->send.retry_max, cfg->send.retry_lifetime);
 	fprintf(out, "  max_parallel: %u\n", cfg->send.max_parallel);
 	fprintf(out, "  connection_cache_time: %u\n", cfg->send.connection_cache_time);
+	fputs("dns:\n  resolver: ", out);
+	if (cfg->dns.nresolvers == 0)
+		fputs("system\n", out);
+	else {
+		fputc('[', out);
+		for (size_t i = 0; i < cfg->dns.nresolvers; i++) {
+			addr_endpoint_format(&cfg->dns.resolvers[i], buf, sizeof(buf));
+			fputs(i ? ", " : " ", out);
+			dump_str(out, buf);
+		}
+		fputs(" ]\n", out);
+	}
+	fprintf(out, "  dnssec: %s\n", config_dnssec_name(cfg->dns.dnssec));
+	fputs("  trust_anchor_file: ", out); dump_str(out, cfg->dns.trust_anchor_file); fputc('\n', out);
 	fputs("logs:\n  dir: ", out); dump_str(out, cfg->logs.dir); fputc('\n', out);
 	fprintf(out, "  level: %s\n", config_log_level_name(cfg->logs.level));
 	fprintf(out, "  format: %s\n", config_log_format_name(cfg->logs.format));

@@ -29,7 +29,15 @@ enum dsmtp_level {
 	LEVEL_VERIFY,
 	LEVEL_DOMAIN_SECURE,
 	LEVEL_PINNED,
+	/* RFC 7672: outside the ladder above, because how strong they are is
+	 * decided per MX host by DNSSEC at delivery time (policy/ maps them to
+	 * opportunistic, mandatory or DANE-authenticated); appended so the
+	 * ladder's numbers stay as they were */
+	LEVEL_DANE,
+	LEVEL_DANE_ONLY,
 };
+/* dns.dnssec: how DNSSEC status is learnt (DESIGN.md 13.1) */
+enum dns_dnssec { DNSSEC_OFF, DNSSEC_VALIDATE, DNSSEC_TRUST_AD };
 enum recv_tls { RECV_TLS_NONE, RECV_TLS_OPPORTUNISTIC, RECV_TLS_REQUIRED };
 enum ds_match { DS_MATCH_EXACT, DS_MATCH_WILDCARD, DS_MATCH_SUBDOMAINS };
 enum log_level { LOG_LEVEL_NONE, LOG_LEVEL_BASIC, LOG_LEVEL_VERBOSE };
@@ -40,6 +48,7 @@ const char *config_recv_tls_name(enum recv_tls t);
 const char *config_match_name(enum ds_match m);
 const char *config_log_level_name(enum log_level l);
 const char *config_log_format_name(enum log_format f);
+const char *config_dnssec_name(enum dns_dnssec d);
 int config_level_parse(const char *s, enum dsmtp_level *l);
 
 struct cfg_strlist {
@@ -106,6 +115,7 @@ struct dsmtp_config {
 		unsigned		 max_connections;
 		unsigned		 max_connections_per_ip;
 		unsigned		 timeout_command, timeout_data, timeout_tls_handshake;
+		unsigned		 min_data_rate;	/* octets/s in DATA/BDAT; 0 = off */
 		bool			 tls_tickets;
 		unsigned		 workers;	/* 0 = auto (one per core) */
 	} receive;
@@ -118,6 +128,12 @@ struct dsmtp_config {
 		unsigned		 max_parallel;
 		unsigned		 connection_cache_time;	/* s an idle session is kept */
 	} send;
+	struct {
+		struct addr_endpoint	*resolvers;	/* none: "system" (/etc/resolv.conf) */
+		size_t			 nresolvers;
+		enum dns_dnssec		 dnssec;
+		char			*trust_anchor_file;	/* DS or DNSKEY records (validate) */
+	} dns;
 	struct {
 		char			*dir;		/* relative to state_dir unless absolute */
 		enum log_level		 level;

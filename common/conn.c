@@ -1,6 +1,8 @@
 /* conn.c: the event-driven connection: reads into c->in, writes c->out,
  * drives a transport's handshake, and reports events to its owner. Owns
- * the socket and the watchers; knows nothing of SMTP. */
+ * the socket and the watchers, the timer (an idle timeout or a deadline)
+ * and back-pressure (no reading while too much output is unsent); knows
+ * nothing of SMTP. */
 #include "autoconfig.h"
 
 #include <arpa/inet.h>
@@ -105,8 +107,50 @@ conn_free(struct conn *c)
 void
 conn_set_timeout(struct conn *c, double seconds)
 {
+	c->flags &= ~CONN_F_DEADLINE;
 	c->timer.repeat = seconds;
 	ev_timer_again(c->loop, &c->timer);
+}
+
+void
+conn_set_deadline(struct conn *c, double seconds)
+{
+	c->flags |= CONN_F_DEADLINE;
+	ev_timer_stop(c->loop, &c->timer);
+	ev_timer_set(&c->timer, seconds, 0.);
+	ev_timer_start(c->loop, &c->timer);
+}
+
+void
+conn_extend_deadline(struct conn *c, double extra, double cap)
+{
+	double left;
+
+	if (!(c->flags & CONN_F_DEADLINE) || !ev_is_active(&c->timer))
+		return;
+	left = ev_timer_remaining(c->loop, &c->timer) + extra;
+	conn_set_deadline(c, left < cap ? left : cap);
+}
+
+/* progress re-arms an idle timeout, never a deadline */
+static void
+conn_progress(struct conn *c)
+{
+	if (!(c->flags & CONN_F_DEADLINE))
+		ev_timer_again(c->loop, &c->timer);
+}
+
+void
+conn_set_out_limits(struct conn *c, size_t high, size_t low)
+{
+	c->out_high = high;
+	c->out_low = low < high ? low : high;
+}
+
+bool
+conn_out_full(const struct conn *c)
+{
+	return (c->flags & CONN_F_OUTFULL) != 0;
 }
 
 int
@@ -114,6 +158,8 @@ conn_write(struct conn *c, const void *p, size_t n)
 {
 	if (buf_append(&c->out, p, n) < 0)
 		return -1;
+	if (c->out_high && buf_avail(&c->out) >= c->out_high)
+		c->flags |= CONN_F_OUTFULL;
 	conn_update(c);
 	return 0;
 }
@@ -208,7 +254,7 @@ conn_update(struct conn *c)
 	else {
 		if (buf_avail(&c->out) > 0 || c->next_tr || (c->flags & CONN_F_CLOSING))
 			want |= EV_WRITE;
-		if (!(c->flags & (CONN_F_PAUSED | CONN_F_EOF | CONN_F_CLOSING)) &&
+		if (!(c->flags & (CONN_F_PAUSED | CONN_F_EOF | CONN_F_CLOSING | CONN_F_OUTFULL)) &&
 		    buf_avail(&c->in) < c->in_max)
 			want |= EV_READ;
 	}
@@ -242,7 +288,14 @@ conn_flush(struct conn *c)
 		if (n < 0)
 			return conn_fail(c, CONN_ERROR) < 0 ? -1 : 1;
 		buf_consume(&c->out, (size_t)n);
-		ev_timer_again(c->loop, &c->timer);
+		conn_progress(c);
+		if ((c->flags & CONN_F_OUTFULL) && buf_avail(&c->out) <= c->out_low) {
+			/* drained: read again, and hand over what waits unread
+			 * (no ev_io fires for bytes already in c->in) */
+			c->flags &= ~CONN_F_OUTFULL;
+			if (buf_avail(&c->in) > 0 || (c->tr->pending && c->tr->pending(c) > 0))
+				ev_feed_event(c->loop, &c->io, EV_READ | EV_CUSTOM);
+		}
 	}
 	return 0;
 }
@@ -261,7 +314,7 @@ conn_handshake(struct conn *c)
 	c->tr_want = 0;
 	if (rc < 0)
 		return conn_fail(c, CONN_ERROR) < 0 ? -1 : 1;
-	ev_timer_again(c->loop, &c->timer);
+	conn_progress(c);
 	conn_update(c);
 	return c->cb(c, CONN_TLS_READY, c->arg);
 }
@@ -271,7 +324,8 @@ conn_read(struct conn *c)
 {
 	bool got = false;
 
-	while (!(c->flags & (CONN_F_PAUSED | CONN_F_EOF)) && buf_avail(&c->in) < c->in_max) {
+	while (!(c->flags & (CONN_F_PAUSED | CONN_F_EOF | CONN_F_OUTFULL)) &&
+	    buf_avail(&c->in) < c->in_max) {
 		ssize_t n;
 
 		if (buf_reserve(&c->in, CONN_READ_CHUNK) < 0) {
@@ -289,7 +343,7 @@ conn_read(struct conn *c)
 		}
 		buf_commit(&c->in, (size_t)n);
 		got = true;
-		ev_timer_again(c->loop, &c->timer);
+		conn_progress(c);
 		if ((size_t)n < CONN_READ_CHUNK && !(c->tr->pending && c->tr->pending(c) > 0))
 			break;
 	}

@@ -48,6 +48,9 @@ struct conn {
 	ev_timer			 timer;
 	struct buf			 in, out;
 	size_t				 in_max;	/* stop reading beyond this */
+	size_t				 out_high;	/* back-pressure: stop reading at this much
+							 * unsent output (0 = off) ... */
+	size_t				 out_low;	/* ... until it drains to this */
 	const struct conn_transport	*tr;
 	void				*tr_ctx;
 	const struct conn_transport	*next_tr;	/* installed once out is flushed */
@@ -67,11 +70,25 @@ struct conn {
 #define CONN_F_EOF		0x08
 #define CONN_F_DEAD		0x10	/* error seen; only free remains */
 #define CONN_F_LINGER		0x20	/* half-closed after the last reply, draining */
+#define CONN_F_OUTFULL		0x40	/* unsent output over out_high: not reading */
+#define CONN_F_DEADLINE		0x80	/* the timer is a deadline: I/O does not re-arm it */
 
 /* fd must be non-blocking; the conn owns it from now on */
 struct conn *conn_new(struct ev_loop *loop, int fd, conn_cb cb, void *arg);
 void conn_free(struct conn *c);
+/* an idle timeout: every byte read or written re-arms it */
 void conn_set_timeout(struct conn *c, double seconds);
+/* a deadline seconds from now: no trickle of bytes moves it, only the
+ * owner (Postfix's smtpd_per_request_deadline) */
+void conn_set_deadline(struct conn *c, double seconds);
+/* move the deadline later by extra seconds, to at most cap seconds from
+ * now (a minimum data rate: each octet buys 1/rate s); no-op without one */
+void conn_extend_deadline(struct conn *c, double extra, double cap);
+/* back-pressure: once high bytes of output are unsent, read nothing more
+ * (and hand no more input to the owner) until it drains to low; 0 = off */
+void conn_set_out_limits(struct conn *c, size_t high, size_t low);
+/* is the output over its high-water mark (and not yet drained)? */
+bool conn_out_full(const struct conn *c);
 int conn_write(struct conn *c, const void *p, size_t n);
 /* a protocol line formatted into line[cap] (cap >= 3): the text is cut to
  * cap - 3 bytes, keeping room for the CRLF; its length, or -1 */

@@ -91,6 +91,31 @@ diag_fatalx(int code, const char *fmt, ...)
 	exit(code);
 }
 
+/* one character of s for a message, as written: a whole UTF-8 sequence is
+ * copied, a control or stray byte is escaped \xNN (never a bare '?') */
+void
+diag_char_shown(const char *s, char *out, size_t outlen)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t n = 1;
+
+	if (p[0] >= 0xc2 && p[0] <= 0xf4) {
+		size_t want = p[0] >= 0xf0 ? 4 : p[0] >= 0xe0 ? 3 : 2;
+
+		for (n = 1; n < want && (p[n] & 0xc0) == 0x80; n++)
+			;
+		if (n == want && n < outlen) {
+			memcpy(out, s, n);
+			out[n] = '\0';
+			return;
+		}
+	}
+	if (p[0] < 0x20 || p[0] >= 0x7f)
+		snprintf(out, outlen, "\\x%02x", p[0]);
+	else
+		snprintf(out, outlen, "%c", p[0]);
+}
+
 void
 dsmtp_err_set(struct dsmtp_err *e, const char *fmt, ...)
 {

@@ -37,6 +37,10 @@ void diag_warn(const char *fmt, ...) DIAG_PRINTF(1, 2);   /* appends strerror(er
 void diag_warnx(const char *fmt, ...) DIAG_PRINTF(1, 2);
 _Noreturn void diag_fatal(int code, const char *fmt, ...) DIAG_PRINTF(2, 3);
 _Noreturn void diag_fatalx(int code, const char *fmt, ...) DIAG_PRINTF(2, 3);
+/* the character at s for a message, as written: a whole UTF-8 sequence
+ * is copied, a control or stray byte escaped as \xNN (never a bare '?');
+ * out holds at least 5 bytes */
+void diag_char_shown(const char *s, char *out, size_t outlen);
 void dsmtp_err_set(struct dsmtp_err *e, const char *fmt, ...) DIAG_PRINTF(2, 3);
 
 /* the standard --version text */

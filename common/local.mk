@@ -7,7 +7,8 @@ common_libcommon_a_SOURCES = \
 	common/cli.h common/cli.c \
 	common/buf.h common/buf.c \
 	common/conn.h common/conn.c \
-	common/utf8.h common/utf8.c
+	common/utf8.h common/utf8.c \
+	common/owner.h common/owner.c
 
 # the durable spool (DESIGN.md section 10)
 common_libcommon_a_SOURCES += \
@@ -25,3 +26,11 @@ tests_unit_spool_gen_LDADD = common/libcommon.a $(EV_LIBS) $(PTHREAD_LIBS)
 tests_unit_spool_bench_SOURCES = tests/unit/spool_bench.c
 tests_unit_spool_bench_LDADD = common/libcommon.a $(EV_LIBS) $(PTHREAD_LIBS)
 TESTS += tests/unit/check_spool
+
+# international domain names across addr.c, smtpd/cmd.c, policy/ and the
+# config loader (issue 14)
+check_PROGRAMS += tests/unit/check_addr
+tests_unit_check_addr_SOURCES = tests/unit/check_addr.c smtpd/cmd.c
+tests_unit_check_addr_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_unit_check_addr_LDADD = policy/libpolicy.a common/libcommon.a $(YAML_LIBS) $(CHECK_LIBS)
+TESTS += tests/unit/check_addr

@@ -123,10 +123,15 @@ const char *spool_msg_id(const struct spool_msg *m);
  * commit fails. */
 int spool_msg_write(struct spool_msg *m, const void *buf, size_t len);
 
+/* rc of a failed job whose cause was a full disk or quota (ENOSPC,
+ * EDQUOT): dsmtpd answers 452 4.3.1 rather than 451 */
+#define SPOOL_RC_NOSPACE	(-2)
+
 typedef void spool_done_fn(void *arg, int rc, const char *id, const char *why);
 /* Make m durable with envelope env (copied at once; the caller may free
  * env on return). Consumes m. done(arg, 0, id, NULL) once the message is
- * on disk for good, or done(arg, -1, id, reason) with nothing left behind;
+ * on disk for good, or done(arg, rc < 0, id, reason) with nothing left
+ * behind (rc SPOOL_RC_NOSPACE for a full disk, else -1);
  * called exactly once, on the loop thread from the event loop -- or before
  * return when the spool has no loop. Only after rc 0 may dsmtpd say 250.
  * Returns -1 (and frees m, no done()) only for a NULL m, env or done. */

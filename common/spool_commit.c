@@ -35,16 +35,35 @@ static void	 commit_group(struct spool *sp, struct spool_msg *list);
 static void	 submit(struct spool *sp, struct spool_msg *m);
 static void	 wake_cb(struct ev_loop *loop, ev_async *w, int revents);
 
+/* the first failure of m, with the errno behind it (0: none): a full
+ * disk or quota is told apart by errno, never by the message text */
+static void DIAG_PRINTF(3, 0)
+msg_failv(struct spool_msg *m, int e, const char *fmt, va_list ap)
+{
+	if (m->rc < 0)
+		return;		/* the first reason is the one that matters */
+	m->rc = (e == ENOSPC || e == EDQUOT) ? SPOOL_RC_NOSPACE : -1;
+	vsnprintf(m->why, sizeof(m->why), fmt, ap);
+}
+
 static void DIAG_PRINTF(2, 3)
 msg_fail(struct spool_msg *m, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (m->rc < 0)
-		return;		/* the first reason is the one that matters */
-	m->rc = -1;
 	va_start(ap, fmt);
-	vsnprintf(m->why, sizeof(m->why), fmt, ap);
+	msg_failv(m, 0, fmt, ap);
+	va_end(ap);
+}
+
+/* msg_fail for a failed system call; e is its errno */
+static void DIAG_PRINTF(3, 4)
+msg_fail_os(struct spool_msg *m, int e, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	msg_failv(m, e, fmt, ap);
 	va_end(ap);
 }
 
@@ -202,7 +221,8 @@ spool_msg_commit(struct spool_msg *m, const struct spool_envelope *env, spool_do
 	m->done_fn = done;
 	m->done_arg = arg;
 	if (wflush(m) < 0)
-		msg_fail(m, "write %s/tmp/%s.d: %s", sp->dir, m->id, strerror(m->werrno));
+		msg_fail_os(m, m->werrno, "write %s/tmp/%s.d: %s", sp->dir, m->id,
+		    strerror(m->werrno));
 	free(m->wbuf);
 	m->wbuf = NULL;
 	if (m->rc == 0)
@@ -368,11 +388,11 @@ write_tmp_envelope(struct spool *sp, struct spool_msg *m, const char *suffix, bo
 
 	snprintf(name, sizeof(name), "%s.%s", m->id, suffix);
 	if ((m->efd = spool_tmp_create(sp, name, replace)) < 0) {
-		msg_fail(m, "create %s/tmp/%s: %s", sp->dir, name, strerror(errno));
+		msg_fail_os(m, errno, "create %s/tmp/%s: %s", sp->dir, name, strerror(errno));
 		return -1;
 	}
 	if (spool_io_write(m->efd, m->env, m->envlen) < 0) {
-		msg_fail(m, "write %s/tmp/%s: %s", sp->dir, name, strerror(errno));
+		msg_fail_os(m, errno, "write %s/tmp/%s: %s", sp->dir, name, strerror(errno));
 		return -1;
 	}
 	return 0;
@@ -399,11 +419,11 @@ static void
 make_durable(struct spool *sp, struct spool_msg *m)
 {
 	if (spool_io_fsync(m->efd) < 0) {
-		msg_fail(m, "fsync %s/tmp/%s.e: %s", sp->dir, m->id, strerror(errno));
+		msg_fail_os(m, errno, "fsync %s/tmp/%s.e: %s", sp->dir, m->id, strerror(errno));
 		return;
 	}
 	if (spool_io_fsync(m->dfd) < 0)
-		msg_fail(m, "fsync %s/tmp/%s.d: %s", sp->dir, m->id, strerror(errno));
+		msg_fail_os(m, errno, "fsync %s/tmp/%s.d: %s", sp->dir, m->id, strerror(errno));
 }
 
 /* step 2 for one message: into queue/, data first so that an envelope
@@ -416,12 +436,14 @@ publish(struct spool *sp, struct spool_msg *m)
 	snprintf(dname, sizeof(dname), "%s.d", m->id);
 	snprintf(ename, sizeof(ename), "%s.e", m->id);
 	if (spool_io_rename(sp->tmpfd, dname, sp->dirfd, dname, true) < 0) {
-		msg_fail(m, "rename %s/tmp/%s into queue/: %s", sp->dir, dname, strerror(errno));
+		msg_fail_os(m, errno, "rename %s/tmp/%s into queue/: %s", sp->dir, dname,
+		    strerror(errno));
 		return;
 	}
 	m->d_moved = true;
 	if (spool_io_rename(sp->tmpfd, ename, sp->dirfd, ename, true) < 0) {
-		msg_fail(m, "rename %s/tmp/%s into queue/: %s", sp->dir, ename, strerror(errno));
+		msg_fail_os(m, errno, "rename %s/tmp/%s into queue/: %s", sp->dir, ename,
+		    strerror(errno));
 		return;
 	}
 	m->e_moved = true;
@@ -469,7 +491,8 @@ publish_update(struct spool *sp, struct spool_msg *m)
 	snprintf(tname, sizeof(tname), "%s.u", m->id);
 	snprintf(ename, sizeof(ename), "%s.e", m->id);
 	if (spool_io_rename(sp->tmpfd, tname, sp->dirfd, ename, false) < 0)
-		msg_fail(m, "rename %s/tmp/%s into queue/: %s", sp->dir, tname, strerror(errno));
+		msg_fail_os(m, errno, "rename %s/tmp/%s into queue/: %s", sp->dir, tname,
+		    strerror(errno));
 	else
 		m->e_moved = true;
 }
@@ -484,7 +507,7 @@ publish_remove(struct spool *sp, struct spool_msg *m)
 	snprintf(dname, sizeof(dname), "%s.d", m->id);
 	snprintf(ename, sizeof(ename), "%s.e", m->id);
 	if (unlinkat(sp->dirfd, ename, 0) < 0) {
-		msg_fail(m, "unlink %s/%s: %s", sp->dir, ename, strerror(errno));
+		msg_fail_os(m, errno, "unlink %s/%s: %s", sp->dir, ename, strerror(errno));
 		return;
 	}
 	m->e_moved = true;
@@ -515,7 +538,7 @@ commit_group(struct spool *sp, struct spool_msg *list)
 		if (m->kind == SPOOL_JOB_COMMIT)
 			make_durable(sp, m);
 		else if (m->kind == SPOOL_JOB_UPDATE && spool_io_fsync(m->efd) < 0)
-			msg_fail(m, "fsync %s/tmp/%s.u: %s", sp->dir, m->id, strerror(errno));
+			msg_fail_os(m, errno, "fsync %s/tmp/%s.u: %s", sp->dir, m->id, strerror(errno));
 	}
 	for (m = list; m != NULL; m = m->next) {
 		if (m->rc == 0) {
@@ -536,9 +559,9 @@ commit_group(struct spool *sp, struct spool_msg *list)
 			if (!m->d_moved && !m->e_moved)
 				continue;
 			if (m->kind == SPOOL_JOB_COMMIT)
-				msg_fail(m, "fsync %s: %s", sp->dir, strerror(e));
+				msg_fail_os(m, e, "fsync %s: %s", sp->dir, strerror(e));
 			else	/* no way back: the old envelope is gone */
-				msg_fail(m, "fsync %s: %s (the change may not be durable)",
+				msg_fail_os(m, e, "fsync %s: %s (the change may not be durable)",
 				    sp->dir, strerror(e));
 		}
 	}

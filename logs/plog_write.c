@@ -411,7 +411,7 @@ plog_create_file(struct plog *pl)
 
 	if (snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", pl->file, (long)getpid()) >= (int)sizeof(tmp))
 		return -1;
-	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640)) < 0)
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0640)) < 0)
 		return -1;
 	make_header(pl, &h);
 	if (!h.bad && write_all(fd, h.p, h.len, &done) == 0 &&
@@ -434,11 +434,14 @@ plog_open_file(struct plog *pl)
 	size_t done;
 	int fd;
 
-	fd = open(pl->file, O_WRONLY | O_APPEND | O_CLOEXEC);
+	/* O_NOFOLLOW: a symbolic link planted at a log's path (the log
+	 * directory may be writable by others than us) must not make the
+	 * daemon append to, or create, a file of the link's choosing */
+	fd = open(pl->file, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0 && errno == ENOENT) {
 		/* a failed link falls back to O_CREAT and the header below */
 		(void)plog_create_file(pl);
-		fd = open(pl->file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+		fd = open(pl->file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0640);
 	}
 	if (fd < 0) {
 		plog_fail(pl, "open");
@@ -889,7 +892,12 @@ plog_open(const struct dsmtp_config *cfg, enum plog_dir dir, struct dsmtp_err *e
 	pl->failing = true;
 	plog_switch(pl, day, false);
 	if (pl->fd < 0) {
-		dsmtp_err_set(err, "protocol log: cannot open %s: %s", pl->file, strerror(errno));
+		if (errno == ELOOP)
+			dsmtp_err_set(err, "protocol log: %s is a symbolic link: refused, not "
+			    "followed", pl->file);
+		else
+			dsmtp_err_set(err, "protocol log: cannot open %s: %s", pl->file,
+			    strerror(errno));
 		plog_close(pl);
 		return NULL;
 	}

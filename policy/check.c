@@ -180,7 +180,7 @@ check_route(const struct dsmtp_config *cfg, size_t i, struct policy_check *r)
 
 	/* a route for one listed domain runs at least at domain-secure */
 	for (size_t j = 0; j < cfg->domain_secure.send.n; j++)
-		if (l < LEVEL_DOMAIN_SECURE &&
+		if (l != LEVEL_DOMAIN_SECURE && l != LEVEL_PINNED &&
 		    strcmp(rt->domain, cfg->domain_secure.send.v[j]) == 0) {
 			l = LEVEL_DOMAIN_SECURE;
 			forced = true;
@@ -210,6 +210,11 @@ check_route(const struct dsmtp_config *cfg, size_t i, struct policy_check *r)
 	if (l == LEVEL_DOMAIN_SECURE && strcmp(rt->domain, "*") == 0)
 		say(r, POLICY_WARNING, "send.routes[%zu] (*): domain-secure for every domain: each "
 		    "recipient domain must be named in the next hop's certificate", i);
+	if (policy_level_dane(l) && cfg->dns.dnssec == DNSSEC_OFF)
+		say(r, l == LEVEL_DANE_ONLY ? POLICY_ERROR : POLICY_WARNING,
+		    "send.routes[%zu] (%s): level %s needs DNSSEC, but dns.dnssec is off: %s", i,
+		    rt->domain, policy_level_name(l), l == LEVEL_DANE_ONLY ?
+		    "every message would be deferred" : "it behaves as opportunistic");
 	if (rt->npins > 0 && !policy_level_pin(l))
 		say(r, POLICY_WARNING, "send.routes[%zu] (%s): pins are not consulted at level %s",
 		    i, rt->domain, policy_level_name(l));

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/addr.h"
 #include "policy/policy.h"
 
 /* a name is at most 253 octets plus one trailing dot (RFC 1035 2.3.4) */
@@ -16,6 +17,7 @@
 enum norm_rc { NORM_OK, NORM_EMPTY, NORM_MALFORMED, NORM_ULABEL };
 
 static enum norm_rc	 norm(const char *s, char *out, size_t outlen);
+static enum norm_rc	 norm_idn(const char *s, char *out, size_t outlen);
 static void		 set_why(char *why, size_t whylen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
@@ -49,6 +51,32 @@ norm(const char *s, char *out, size_t outlen)
 	}
 	out[n] = '\0';
 	return NORM_OK;
+}
+
+/* norm() for a name we were given (a domain, a route, a reference
+ * identity): a U-label name is compared as its A-label (IDNA2008).
+ * Certificate names go through norm() alone: a dNSName is an IA5String
+ * (RFC 5280 4.2.1.6), so a U-label there is malformed, not converted. */
+static enum norm_rc
+norm_idn(const char *s, char *out, size_t outlen)
+{
+	char a[NAME_MAX_LEN + 3];
+	bool high = false;
+
+	if (s == NULL)
+		return NORM_EMPTY;
+	for (const char *q = s; *q; q++)
+		if ((unsigned char)*q >= 0x80)
+			high = true;
+	if (!high)
+		return norm(s, out, outlen);
+	if (strncmp(s, "*.", 2) == 0) {
+		if (addr_domain_to_ascii(s + 2, a + 2, sizeof(a) - 2, NULL) < 0)
+			return NORM_ULABEL;
+		memcpy(a, "*.", 2);
+	} else if (addr_domain_to_ascii(s, a, sizeof(a), NULL) < 0)
+		return NORM_ULABEL;
+	return norm(a, out, outlen);
 }
 
 static void
@@ -88,7 +116,7 @@ policy_domain_eq(const char *a, const char *b)
 {
 	char na[NAME_MAX_LEN + 1], nb[NAME_MAX_LEN + 1];
 
-	return norm(a, na, sizeof(na)) == NORM_OK && norm(b, nb, sizeof(nb)) == NORM_OK &&
+	return norm_idn(a, na, sizeof(na)) == NORM_OK && norm_idn(b, nb, sizeof(nb)) == NORM_OK &&
 	    strcmp(na, nb) == 0;
 }
 
@@ -124,10 +152,11 @@ policy_name_matches_why(const char *pattern, const char *name, char *why, size_t
 	policy_printable(pattern, pp, sizeof(pp));
 	policy_printable(name, pn, sizeof(pn));
 	rp = norm(pattern, p, sizeof(p));
-	rn = norm(name, n, sizeof(n));
+	rn = norm_idn(name, n, sizeof(n));
 	if (rp == NORM_ULABEL || rn == NORM_ULABEL) {
-		set_why(why, whylen, "u-label: \"%.200s\" is not ASCII; international names are "
-		    "compared as A-labels (xn--...)", rp == NORM_ULABEL ? pp : pn);
+		set_why(why, whylen, rp == NORM_ULABEL ? "u-label: \"%.200s\" is not ASCII; "
+		    "certificate names are A-labels (xn--...)" : "u-label: \"%.200s\" is not a "
+		    "valid international domain name (IDNA2008)", rp == NORM_ULABEL ? pp : pn);
 		return false;
 	}
 	if (rp != NORM_OK || rn != NORM_OK) {
@@ -176,7 +205,7 @@ policy_name_covers(enum ds_match mode, const char *pattern, const char *domain)
 	char p[NAME_MAX_LEN + 1], d[NAME_MAX_LEN + 1];
 	size_t pl, dl;
 
-	if (norm(pattern, p, sizeof(p)) != NORM_OK || norm(domain, d, sizeof(d)) != NORM_OK)
+	if (norm(pattern, p, sizeof(p)) != NORM_OK || norm_idn(domain, d, sizeof(d)) != NORM_OK)
 		return false;
 	if (strchr(d, '*') != NULL)
 		return false;

@@ -56,11 +56,19 @@
  * the CA chain and names, domain-secure accepts a pin instead of the chain,
  * pinned trusts a pin only and ignores CA and names. */
 
-/* STARTTLS must succeed or the message is deferred */
+/* STARTTLS must succeed or the message is deferred (dane: only when a
+ * secure TLSA RRset was found, see policy_dest_requires_tls) */
 static inline bool
 policy_level_requires_tls(enum dsmtp_level l)
 {
-	return l >= LEVEL_MANDATORY;
+	return (l >= LEVEL_MANDATORY && l <= LEVEL_PINNED) || l == LEVEL_DANE_ONLY;
+}
+
+/* RFC 7672: TLSA records decide, per MX host, what TLS must prove */
+static inline bool
+policy_level_dane(enum dsmtp_level l)
+{
+	return l == LEVEL_DANE || l == LEVEL_DANE_ONLY;
 }
 
 /* the peer's chain to a trusted CA is consulted */
@@ -81,7 +89,7 @@ policy_level_names(enum dsmtp_level l)
 static inline bool
 policy_level_pin(enum dsmtp_level l)
 {
-	return l >= LEVEL_DOMAIN_SECURE;
+	return l == LEVEL_DOMAIN_SECURE || l == LEVEL_PINNED;
 }
 
 /* only a pin can authenticate the peer */
@@ -125,6 +133,11 @@ bool policy_cert_matches_host(const struct tls_cert_facts *f, const char *host, 
 /* the certificate's names, printable, comma-separated ("CN=x" on fallback,
  * "(none)" when it has none), cut with "..." to fit */
 void policy_cert_names_format(const struct tls_cert_facts *f, char *out, size_t outlen);
+/* may the certificate serve this purpose (RFC 5280 4.2.1.12)? No extended
+ * key usage, or anyExtendedKeyUsage, allows every purpose; otherwise it
+ * must list serverAuth (a server we send to) or clientAuth (a client we
+ * judge as domain-secure). */
+bool policy_cert_purpose_ok(const struct tls_cert_facts *f, bool server);
 /* equal as domain names: ASCII case-insensitive, one trailing dot ignored */
 bool policy_domain_eq(const char *a, const char *b);
 
@@ -144,6 +157,15 @@ size_t policy_pins_count(const struct dsmtp_config *cfg, const struct cfg_pinref
 
 /* ---- verdicts (verdict.c) ---- */
 
+/* What DNSSEC said about one MX host, for levels dane and dane-only
+ * (RFC 7672 2.2). Levels without DANE leave it POLICY_DANE_INSECURE. */
+enum policy_dane_state {
+	POLICY_DANE_INSECURE,	/* no secure TLSA RRset: dane is opportunistic, dane-only defers */
+	POLICY_DANE_UNUSABLE,	/* secure TLSA RRset, no usable record: TLS, unauthenticated */
+	POLICY_DANE_USABLE,	/* secure, usable records: TLS authenticated by TLSA only */
+	POLICY_DANE_FAILED,	/* bogus or failed lookup: this MX host is not used */
+};
+
 /* What a destination asks for: filled from policy_effective() plus the
  * next-hop host actually connected to. */
 struct policy_dest {
@@ -152,7 +174,20 @@ struct policy_dest {
 	const char		*hostname;	/* next-hop host name (verify), or NULL */
 	const struct cfg_pinref	*pins;		/* the route's pins */
 	size_t			 npins;
+	enum policy_dane_state	 dane;		/* dane levels: the MX host's TLSA state */
+	const char		*dane_base;	/* the TLSA base domain (CNAME-expanded), or NULL */
+	const struct tls_dane_facts *dane_facts;	/* after the handshake, USABLE: the match */
 };
+
+/* does this destination, with what DNS said, require TLS? */
+static inline bool
+policy_dest_requires_tls(const struct policy_dest *d)
+{
+	if (policy_level_dane(d->level))
+		return d->dane == POLICY_DANE_USABLE || d->dane == POLICY_DANE_UNUSABLE ||
+		    d->level == LEVEL_DANE_ONLY;
+	return policy_level_requires_tls(d->level);
+}
 
 /* A decision. pass: go on (over TLS, or in plaintext when plaintext is set).
  * !pass && defer: 4xx for every recipient on this link, never plaintext.
@@ -173,6 +208,15 @@ void policy_judge_starttls(const struct policy_dest *d, bool offered, struct pol
 /* after the handshake (tls_done false: it failed; f may then be NULL) */
 void policy_judge_send(const struct dsmtp_config *cfg, const struct policy_dest *d, bool tls_done,
     const struct tls_session_facts *f, struct policy_verdict *v);
+/* dane levels after the handshake (dane.c; policy_judge_send calls it):
+ * USABLE passes on a DANE-EE match, or a DANE-TA match whose leaf names
+ * the MX host or the TLSA base domain (RFC 7672 3.2.2); UNUSABLE passes
+ * any TLS; INSECURE is opportunistic for dane and fails dane-only */
+void policy_judge_dane(const struct policy_dest *d, const struct tls_session_facts *f,
+    struct policy_verdict *v);
+/* "dane: ..." words for a state ("secure TLSA, usable", ...) */
+const char *policy_dane_state_name(enum policy_dane_state s);
+
 /* every level, none..pinned (indexed by enum dsmtp_level), judged for one
  * destination and one connection: STARTTLS offered?, handshake done?, its
  * facts. d->level is ignored. For dsmtp-policy probe. */

@@ -166,6 +166,11 @@ explain_names(const struct dsmtp_config *cfg, const struct policy_effective *e)
 			break;
 		}
 		break;
+	case LEVEL_DANE:
+	case LEVEL_DANE_ONLY:
+		printf("names matched: with DANE-TA records, the MX host name or its TLSA base "
+		    "domain (RFC 7672 3.2.2); DANE-EE: none\n");
+		break;
 	case LEVEL_NONE:
 	case LEVEL_OPPORTUNISTIC:
 	case LEVEL_MANDATORY:
@@ -213,6 +218,12 @@ auth_text(enum dsmtp_level l, size_t npins)
 		    "and the recipient domain named";
 	case LEVEL_PINNED:
 		return "the certificate's SPKI or SHA-256 equals one of the pins below; CA ignored";
+	case LEVEL_DANE:
+		return "DNSSEC-secure TLSA records of each MX host (RFC 7672), CA ignored; without "
+		    "them none (opportunistic)";
+	case LEVEL_DANE_ONLY:
+		return "DNSSEC-secure TLSA records of each MX host (RFC 7672), CA ignored; without "
+		    "them the message is deferred";
 	}
 	return "invalid";
 }
@@ -222,6 +233,8 @@ starttls_text(enum dsmtp_level l)
 {
 	if (l == LEVEL_NONE)
 		return "never";
+	if (l == LEVEL_DANE)
+		return "required where an MX host has secure TLSA records, else if offered";
 	if (!policy_level_requires_tls(l))
 		return "if offered (not offered: plaintext; handshake failure: one retry in plaintext)";
 	return "required (any failure defers the message: 4xx, never plaintext)";

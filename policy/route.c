@@ -87,7 +87,7 @@ policy_effective(const struct dsmtp_config *cfg, const char *rcpt_domain,
 	out->receive_secure = policy_domain_on_list(&cfg->domain_secure.receive, out->domain);
 	/* raise, never lower: a pinned route is kept (a pin names one
 	 * certificate), and the verdict adds domain-secure's demands to it */
-	if (out->send_secure && out->level < LEVEL_DOMAIN_SECURE) {
+	if (out->send_secure && out->level != LEVEL_DOMAIN_SECURE && out->level != LEVEL_PINNED) {
 		out->level = LEVEL_DOMAIN_SECURE;
 		out->source = POLICY_LEVEL_FORCED;
 	}
@@ -111,7 +111,7 @@ policy_hop_format(const struct addr_hop *h, char *out, size_t outlen)
 {
 	switch (h->kind) {
 	case HOP_MX:
-		snprintf(out, outlen, "MX of %s (port 25)", h->host);
+		snprintf(out, outlen, "MX of %s (port %u)", h->host, h->port ? (unsigned)h->port : 25u);
 		break;
 	case HOP_HOSTPORT:
 		snprintf(out, outlen, "[%s]:%u (no MX lookup)", h->host, (unsigned)h->port);

@@ -12,16 +12,16 @@
 
 #include "policy/policy.h"
 
-static void	verdict_init(struct policy_verdict *v, enum dsmtp_level level);
+static void	verdict_init(struct policy_verdict *v, const struct policy_dest *d);
 static void	verdict_set(struct policy_verdict *v, bool pass, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /* start from "failed closed" for levels that require TLS */
 static void
-verdict_init(struct policy_verdict *v, enum dsmtp_level level)
+verdict_init(struct policy_verdict *v, const struct policy_dest *d)
 {
 	memset(v, 0, sizeof(*v));
-	v->defer = policy_level_requires_tls(level);
+	v->defer = policy_dest_requires_tls(d);
 	snprintf(v->pin, sizeof(v->pin), "none");
 }
 
@@ -92,19 +92,31 @@ policy_judge_starttls(const struct policy_dest *d, bool offered, struct policy_v
 
 	/* the host name may come from DNS: make it printable before logging it */
 	policy_printable(d->hostname ? d->hostname : "the next hop", host, sizeof(host));
-	verdict_init(v, d->level);
+	verdict_init(v, d);
 	if (d->level == LEVEL_NONE) {
 		v->plaintext = true;
 		verdict_set(v, true, "ok: level none, STARTTLS not used");
 	} else if (offered)
 		verdict_set(v, true, "ok: STARTTLS offered");
-	else if (!policy_level_requires_tls(d->level)) {
+	else if (!policy_dest_requires_tls(d)) {
 		v->plaintext = true;
 		verdict_set(v, true, "no-tls: STARTTLS not offered by %.120s (opportunistic: "
 		    "plaintext)", host);
-	} else
+	} else if (policy_level_dane(d->level))
+		verdict_set(v, false, "no-tls: STARTTLS not offered by %.120s (level %s, %s: TLS "
+		    "required, RFC 7672 2.2)", host, policy_level_name(d->level),
+		    policy_dane_state_name(d->dane));
+	else
 		verdict_set(v, false, "no-tls: STARTTLS not offered by %.120s (level %s requires "
 		    "TLS)", host, policy_level_name(d->level));
+}
+
+bool
+policy_cert_purpose_ok(const struct tls_cert_facts *f, bool server)
+{
+	if (!(f->eku & TLS_EKU_PRESENT) || (f->eku & TLS_EKU_ANY))
+		return true;
+	return (f->eku & (server ? TLS_EKU_SERVER : TLS_EKU_CLIENT)) != 0;
 }
 
 /* verify: a trusted chain, and the next-hop host name among the names */
@@ -116,6 +128,11 @@ judge_verify(const struct policy_dest *d, const struct tls_peer_facts *p, struct
 	if (p->chain != TLS_CHAIN_OK) {
 		chain_words(p, words, sizeof(words));
 		verdict_set(v, false, "chain: %s", words);
+		return;
+	}
+	if (!policy_cert_purpose_ok(&p->leaf, true)) {
+		verdict_set(v, false, "wrong-purpose: the certificate's extended key usage "
+		    "does not include serverAuth");
 		return;
 	}
 	if (d->hostname == NULL || d->hostname[0] == '\0') {
@@ -154,6 +171,11 @@ judge_domain_secure(const struct dsmtp_config *cfg, const struct policy_dest *d,
 			    p->leaf.spki[0] ? p->leaf.spki : "no spki", refs);
 		} else
 			verdict_set(v, false, "chain: %s", words);
+		return;
+	}
+	if (!policy_cert_purpose_ok(&p->leaf, true)) {
+		verdict_set(v, false, "wrong-purpose: the certificate's extended key usage "
+		    "does not include serverAuth");
 		return;
 	}
 	policy_printable(d->domain, dom, sizeof(dom));
@@ -214,14 +236,14 @@ void
 policy_judge_send(const struct dsmtp_config *cfg, const struct policy_dest *d, bool tls_done,
     const struct tls_session_facts *f, struct policy_verdict *v)
 {
-	verdict_init(v, d->level);
+	verdict_init(v, d);
 	if (d->level == LEVEL_NONE) {
 		v->plaintext = true;
 		verdict_set(v, true, "ok: level none, no TLS");
 		return;
 	}
 	if (!tls_done || f == NULL) {
-		if (!policy_level_requires_tls(d->level)) {
+		if (!policy_dest_requires_tls(d)) {
 			/* DESIGN.md 6: opportunistic retries once in plaintext */
 			v->plaintext = true;
 			verdict_set(v, false, "handshake-failed: TLS handshake failed "
@@ -233,6 +255,10 @@ policy_judge_send(const struct dsmtp_config *cfg, const struct policy_dest *d, b
 	}
 	if (f->peer.present)
 		policy_cert_names_format(&f->peer.leaf, v->names, sizeof(v->names));
+	if (policy_level_dane(d->level)) {
+		policy_judge_dane(d, f, v);
+		return;
+	}
 	if (!policy_level_names(d->level) && !policy_level_pin(d->level)) {
 		verdict_set(v, true, "ok: TLS, peer not authenticated (level %s)",
 		    policy_level_name(d->level));
@@ -324,8 +350,9 @@ policy_judge_receive_sender(const struct dsmtp_config *cfg, const char *sender_d
 	enum ds_match mode;
 	char dom[128], words[160], matched[256];
 	bool pin_ok = false;
+	const struct policy_dest ds = { .level = LEVEL_DOMAIN_SECURE };
 
-	verdict_init(v, LEVEL_DOMAIN_SECURE);
+	verdict_init(v, &ds);
 	if (!policy_receive_requires(cfg, sender_domain)) {
 		verdict_set(v, true, "ok: sender domain not on domain_secure.receive");
 		return;
@@ -359,6 +386,12 @@ policy_judge_receive_sender(const struct dsmtp_config *cfg, const char *sender_d
 			verdict_set(v, false, "chain: %s", words);
 			receive_fail(v, dom, "client certificate not trusted (chain)");
 		}
+		return;
+	}
+	if (!policy_cert_purpose_ok(&client->leaf, false)) {
+		verdict_set(v, false, "wrong-purpose: the client certificate's extended key usage "
+		    "does not include clientAuth");
+		receive_fail(v, dom, "client certificate lacks clientAuth");
 		return;
 	}
 	if (!policy_cert_covers(mode, &client->leaf, dom, matched, sizeof(matched))) {

@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "common/addr.h"
 #include "common/conn.h"
 #include "common/diag.h"
 #include "logs/plog.h"
@@ -95,6 +97,9 @@ struct smtpc_session {
 	bool			 logging;
 	struct tls_session_facts tls;
 	bool			 has_facts;
+	struct tls_creds	*creds;		/* held from STARTTLS on: tls.local points into them */
+	struct tls_dane_facts	 dane;		/* the chain against the host's TLSA records */
+	bool			 has_dane;
 	char			 peer[320];	/* "host[addr]:port" */
 	char			 addr[80];
 	/* the last session-level failure, for the jobs when no address works */
@@ -150,6 +155,16 @@ logflush_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	plog_flush(((struct smtpc *)w->data)->plog);
 }
 
+/* SIGUSR1: at once; the line on stderr tells a waiting test it is done */
+static void
+flushsig_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	plog_flush(((struct smtpc *)w->data)->plog);
+	diag_info("SIGUSR1: protocol log flushed");
+}
+
 /* trust, client credentials, resolver and protocol log */
 int
 smtpc_ctx_init(struct smtpc *ctx, struct ev_loop *loop, const struct dsmtp_config *cfg,
@@ -179,7 +194,7 @@ smtpc_ctx_init(struct smtpc *ctx, struct ev_loop *loop, const struct dsmtp_confi
 		tls_trust_free(ctx->trust);
 		return -1;
 	}
-	if ((ctx->resolver = smtpc_resolver_new(loop, err)) == NULL) {
+	if ((ctx->resolver = smtpc_resolver_new(loop, cfg, err)) == NULL) {
 		tls_creds_free(ctx->creds);
 		tls_trust_free(ctx->trust);
 		return -1;
@@ -190,6 +205,10 @@ smtpc_ctx_init(struct smtpc *ctx, struct ev_loop *loop, const struct dsmtp_confi
 	ctx->logflush.data = ctx;
 	ev_timer_start(loop, &ctx->logflush);
 	ev_unref(loop);	/* the flush timer alone does not keep the loop alive */
+	ev_signal_init(&ctx->flushsig, flushsig_cb, SIGUSR1);
+	ctx->flushsig.data = ctx;
+	ev_signal_start(loop, &ctx->flushsig);
+	ev_unref(loop);	/* nor does the flush signal */
 	return 0;
 }
 
@@ -207,6 +226,8 @@ smtpc_ctx_free(struct smtpc *ctx)
 	}
 	ev_ref(ctx->loop);
 	ev_timer_stop(ctx->loop, &ctx->logflush);
+	ev_ref(ctx->loop);
+	ev_signal_stop(ctx->loop, &ctx->flushsig);
 	smtpc_resolver_free(ctx->resolver);
 	plog_close(ctx->plog);
 	tls_creds_free(ctx->creds);
@@ -510,7 +531,7 @@ session_start(struct smtpc_dest *d)
 	ev_init(&s->ctimer, NULL);
 	s->state = SC_RESOLVE;
 	snprintf(s->peer, sizeof(s->peer), "%s", d->hop.host);
-	s->rq = smtpc_resolve(ctx->resolver, &d->hop, resolved, s);
+	s->rq = smtpc_resolve(ctx->resolver, &d->hop, policy_level_dane(d->level), resolved, s);
 	if (s->rq == NULL) {
 		remember_failure(s, SMTPC_TEMP, "4.3.0", "out of memory");
 		fail_destination(s);
@@ -542,7 +563,10 @@ session_free(struct smtpc_session *s, const char *reason)
 		job_finish(s);	/* unset results: not attempted */
 	if (s->has_facts)
 		tls_cert_facts_free(&s->tls.peer.leaf);
+	tls_creds_free(s->creds);
 	smtpc_reply_free(&s->rp);
+	if (s->targets)
+		smtpc_targets_release(s->targets, s->ntargets);
 	free(s->targets);
 	free(s->rcpt_ok);
 	free(s->live);
@@ -578,6 +602,9 @@ session_drop_conn(struct smtpc_session *s, const char *reason)
 		tls_cert_facts_free(&s->tls.peer.leaf);
 		s->has_facts = false;
 	}
+	tls_creds_free(s->creds);
+	s->creds = NULL;
+	s->has_dane = false;
 	smtpc_reply_reset(&s->rp);
 	s->flags = 0;
 	s->ntx = 0;
@@ -657,6 +684,7 @@ resolved(void *arg, enum smtpc_status st, const char *why, const struct smtpc_ta
 		return;
 	}
 	memcpy(s->targets, t, n * sizeof(*t));
+	smtpc_targets_hold(s->targets, n);
 	s->ntargets = n;
 	s->ti = 0;
 	session_connect_next(s);
@@ -718,6 +746,27 @@ connect_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 	session_try_next(s, "connect timeout");
 }
 
+/* RFC 7672 2.2: a host whose TLSA lookup failed or was bogus is not used,
+ * nor, at dane-only, one without secure TLSA records; true = skip it */
+static bool
+dane_skip(struct smtpc_session *s, const struct smtpc_target *t)
+{
+	if (!policy_level_dane(s->dest->level))
+		return false;
+	if (t->dane == POLICY_DANE_FAILED) {
+		remember_failure(s, SMTPC_TEMP, "4.7.5", "DANE: %s: %s", t->host, t->dane_why);
+		diag_info("%016llx %s: %s", (unsigned long long)s->id, t->host, s->fail_text);
+		return true;
+	}
+	if (t->dane == POLICY_DANE_INSECURE && s->dest->level == LEVEL_DANE_ONLY) {
+		remember_failure(s, SMTPC_TEMP, "4.7.5", "DANE: %s has no secure TLSA records "
+		    "(level dane-only)", t->host);
+		diag_info("%016llx %s: %s", (unsigned long long)s->id, t->host, s->fail_text);
+		return true;
+	}
+	return false;
+}
+
 /* connect to the current address, or give up when none is left */
 static void
 session_connect_next(struct smtpc_session *s)
@@ -736,6 +785,11 @@ session_connect_next(struct smtpc_session *s)
 		return;
 	}
 	t = &s->targets[s->ti];
+	if (dane_skip(s, t)) {
+		s->ti++;
+		session_connect_next(s);
+		return;
+	}
 	conn_format_addr(&t->ss, a, sizeof(a));
 	snprintf(s->addr, sizeof(s->addr), "%s", a);
 	/* Postfix's namaddr: host[addr]:port in every line about this peer */
@@ -789,6 +843,37 @@ dest_of(struct smtpc_session *s, struct policy_dest *pd)
 	pd->hostname = t->literal ? NULL : t->host;
 	pd->pins = s->dest->pins;
 	pd->npins = s->dest->npins;
+	if (policy_level_dane(pd->level)) {
+		pd->dane = t->dane;
+		pd->dane_base = t->tlsa_base[0] ? t->tlsa_base : NULL;
+		pd->dane_facts = s->has_dane ? &s->dane : NULL;
+	}
+}
+
+/* levels dane, dane-only with usable TLSA records: match the chain, and
+ * record the records and the match in the protocol log */
+static void
+dane_match(struct smtpc_session *s)
+{
+	const struct smtpc_target *t = &s->targets[s->ti];
+	char rr[120];
+
+	if (!policy_level_dane(s->dest->level) || t->dane != POLICY_DANE_USABLE || t->tlsa == NULL)
+		return;
+	(void)tls_conn_dane(s->conn, t->tlsa->rr, t->tlsa->n, &s->dane);
+	s->has_dane = true;
+	if (!s->logging)
+		return;
+	for (size_t i = 0; i < s->dane.n; i++) {
+		tls_dane_rr_format(&t->tlsa->rr[i], rr, sizeof(rr));
+		plog_info(s->ctx->plog, &s->log, "DANE", "tlsa=_%u._tcp.%s; record=%s; usage=%s; "
+		    "%s", (unsigned)ntohs(t->ss.ss_family == AF_INET6 ?
+		    ((const struct sockaddr_in6 *)&t->ss)->sin6_port :
+		    ((const struct sockaddr_in *)&t->ss)->sin_port), t->tlsa_base, rr,
+		    tls_dane_usage_name(t->tlsa->rr[i].usage), !s->dane.usable[i] ? "unusable" :
+		    s->dane.matched[i] ? (s->dane.depth[i] == 0 ? "matched the certificate" :
+		    "matched the chain") : "no match");
+	}
 }
 
 /* dsmtpc send: the session's TLS facts and verdict, for people */
@@ -815,6 +900,9 @@ print_facts(struct smtpc_session *s, const struct policy_verdict *v)
 		printf("peer certificate: none\n");
 	if (f->local)
 		printf("our certificate: %s\n", f->local->subject);
+	if (s->has_dane)
+		printf("DANE: %zu TLSA record(s), %zu usable, %s\n", s->dane.n, s->dane.nusable,
+		    s->dane.match >= 0 ? "one matched" : "none matched");
 	printf("policy: level %s, %s: %s\n", config_level_name(s->dest->level),
 	    v->pass ? "pass" : "fail", v->reason);
 	fflush(stdout);
@@ -836,6 +924,8 @@ tls_ready(struct smtpc_session *s)
 	}
 	s->has_facts = true;
 	s->flags |= F_TLS;
+	dane_match(s);
+	dest_of(s, &pd);
 	policy_judge_send(s->ctx->cfg, &pd, true, &s->tls, &v);
 	if (s->logging) {
 		plog_tls(s->ctx->plog, &s->log, &s->tls);
@@ -845,10 +935,12 @@ tls_ready(struct smtpc_session *s)
 		plog_policy(s->ctx->plog, &s->log, config_level_name(pd.level),
 		    pd.domain ? pd.domain : "-", v.pass, v.reason);
 	}
-	names_ok = v.pass && s->dest->level >= LEVEL_VERIFY;
+	names_ok = v.pass && ((s->dest->level >= LEVEL_VERIFY && s->dest->level <= LEVEL_PINNED) ||
+	    pd.dane == POLICY_DANE_USABLE);
 	/* the line Postfix administrators grep for (tls/tls_misc.c shape) */
 	diag_info("%s TLS connection established to %s: %s with cipher %s (%u/%u bits) "
-	    "[%s%s%s] %s session=%016llx", tls_trust_word(&s->tls, names_ok), s->peer,
+	    "[%s%s%s] %s session=%016llx", pd.dane == POLICY_DANE_USABLE && v.pass ? "Verified" :
+	    tls_trust_word(&s->tls, names_ok), s->peer,
 	    s->tls.version, s->tls.cipher, s->tls.cipher_bits, s->tls.cipher_bits,
 	    config_level_name(pd.level), pd.domain ? " " : "", pd.domain ? pd.domain : "",
 	    v.pass ? "pass" : "FAIL", (unsigned long long)s->id);
@@ -1071,8 +1163,11 @@ on_starttls(struct smtpc_session *s, const struct smtpc_reply *r)
 	char cache_key[600], flat[400];
 
 	if (r->code != 220) {
+		struct policy_dest pd;
+
 		smtpc_reply_flat(r, flat, sizeof(flat));
-		if (!policy_level_requires_tls(s->dest->level)) {
+		dest_of(s, &pd);
+		if (!policy_dest_requires_tls(&pd)) {
 			/* opportunistic: a refused STARTTLS is a server without TLS */
 			if (s->logging)
 				plog_policy(s->ctx->plog, &s->log, config_level_name(s->dest->level),
@@ -1092,7 +1187,10 @@ on_starttls(struct smtpc_session *s, const struct smtpc_reply *r)
 		session_try_next(s, "TLS setup failed");
 		return -1;
 	}
-	if (s->logging && (local = tls_creds_local(s->ctx->creds, &why)) != NULL)
+	/* a SIGHUP may replace ctx->creds while this session runs */
+	tls_creds_free(s->creds);
+	s->creds = tls_creds_ref(s->ctx->creds);
+	if (s->logging && (local = tls_creds_local(s->creds, &why)) != NULL)
 		plog_local_cert(s->ctx->plog, &s->log, local, why);
 	/* CVE-2011-0411 and the 2021 "NO STARTTLS" study: reply bytes after
 	 * the 220 are an injection; conn.c drops what is buffered when the
@@ -1121,25 +1219,40 @@ has_8bit(const char *p, size_t n)
 	return false;
 }
 
+#define SMTPC_WIRE_PATH	512
+
+/* an envelope address as it goes on the wire: we do not send SMTPUTF8, so
+ * a U-label domain goes as its A-label, the same domain (RFC 6531 3.2,
+ * RFC 5890 2.3.2.1); the spool keeps the form it was given */
+static void
+wire_path(const char *addr, char *out, size_t outlen)
+{
+	if (addr_mailbox_to_ascii(addr, out, outlen, NULL) < 0)
+		snprintf(out, outlen, "%s", addr);
+}
+
 /* the MAIL, RCPT and DATA commands not yet sent, as far as allowed */
 static void
 tx_send_more(struct smtpc_session *s, size_t from, size_t upto)
 {
 	struct smtpc_job *j = s->job;
+	char a[SMTPC_WIRE_PATH];
 
 	for (size_t k = from; k <= upto && k <= s->nlive + 1; k++) {
 		if (k == 0) {
 			/* RFC 6152: say so when the body has 8-bit octets */
 			bool eight = (s->flags & F_8BITMIME) && has_8bit(j->data, j->len);
 
+			wire_path(j->sender, a, sizeof(a));
 			if (s->flags & F_SIZE)
-				send_cmd(s, "MAIL FROM:<%s> SIZE=%zu%s", j->sender, j->len,
+				send_cmd(s, "MAIL FROM:<%s> SIZE=%zu%s", a, j->len,
 				    eight ? " BODY=8BITMIME" : "");
 			else
-				send_cmd(s, "MAIL FROM:<%s>%s", j->sender, eight ? " BODY=8BITMIME" : "");
-		} else if (k <= s->nlive)
-			send_cmd(s, "RCPT TO:<%s>", j->rcpts[s->live[k - 1]]);
-		else
+				send_cmd(s, "MAIL FROM:<%s>%s", a, eight ? " BODY=8BITMIME" : "");
+		} else if (k <= s->nlive) {
+			wire_path(j->rcpts[s->live[k - 1]], a, sizeof(a));
+			send_cmd(s, "RCPT TO:<%s>", a);
+		} else
 			send_cmd(s, "DATA");
 	}
 }

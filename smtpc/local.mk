@@ -6,13 +6,13 @@ dsmtpc_LDADD = common/libcommon.a $(YAML_LIBS) $(EV_LIBS) $(PTHREAD_LIBS)
 # dsmtpc delivers with it, dsmtp-policy probe talks to servers with it
 noinst_LIBRARIES += smtpc/libsmtpc.a
 smtpc_libsmtpc_a_SOURCES = smtpc/smtpc.h smtpc/reply.c smtpc/retry.c smtpc/bounce.c \
-	smtpc/route.c smtpc/client.c smtpc/maildir.c smtpc/sched.c
-smtpc_libsmtpc_a_CFLAGS = $(AM_CFLAGS) $(CARES_CFLAGS)
+	smtpc/dns.c smtpc/route.c smtpc/client.c smtpc/maildir.c smtpc/sched.c
+smtpc_libsmtpc_a_CFLAGS = $(AM_CFLAGS) $(UNBOUND_CFLAGS)
 SMTPC_LIBS = smtpc/libsmtpc.a policy/libpolicy.a logs/libplog.a tls/libtls.a common/libcommon.a \
-	$(GNUTLS_LIBS) $(YAML_LIBS) $(CARES_LIBS) $(EV_LIBS) $(PTHREAD_LIBS)
+	$(GNUTLS_LIBS) $(YAML_LIBS) $(UNBOUND_LIBS) $(EV_LIBS) $(PTHREAD_LIBS)
 # delivery: run, once, send (the scheduler and the one-shot sender)
 dsmtpc_SOURCES += smtpc/queue.c smtpc/send.c
-dsmtpc_CFLAGS = $(AM_CFLAGS) $(CARES_CFLAGS)
+dsmtpc_CFLAGS = $(AM_CFLAGS) $(UNBOUND_CFLAGS)
 dsmtpc_LDADD += $(SMTPC_LIBS)
 
 # delivery tests: the reply parser, retry schedule and DSN builder (Check),
@@ -32,8 +32,8 @@ TESTS += tests/unit/check_sched
 TESTS += tests/t/t2500-send-levels.sh tests/t/t2510-send-hostile.sh \
 	tests/t/t2520-relay-queue.sh tests/t/t2530-send-postfix.sh tests/t/t2540-routes.sh \
 	tests/t/t2550-domain-secure-queue.sh tests/t/t2560-dsmtpc-sighup.sh \
-	tests/t/t2570-dsmtpc-scale.sh
-EXTRA_DIST += tests/t/fakesmtp.py tests/t/fakedns.py
+	tests/t/t2565-dsmtpc-reload-storm.sh tests/t/t2570-dsmtpc-scale.sh tests/t/t2600-dane.sh
+EXTRA_DIST += tests/t/fakesmtp.py tests/t/fakedns.py tests/t/lib-dnssec.sh
 dist_man_MANS += man/dsmtpc.8
 
 # integration tests of "dsmtpc queue" and "dsmtpc flush" over a spool

@@ -227,7 +227,7 @@ smtpc_cmd_send(int argc, char **argv, const char *config_path)
 	}
 	if (level_s && config_level_parse(level_s, &level) < 0) {
 		fprintf(stderr, "dsmtpc send: --tls %s: unknown level (none, opportunistic, "
-		    "mandatory, verify, domain-secure, pinned)\n", level_s);
+		    "mandatory, verify, domain-secure, pinned, dane, dane-only)\n", level_s);
 		config_free(&cfg);
 		return EX_DSMTP_USAGE;
 	}

@@ -1,7 +1,7 @@
 /* smtpc.h: dsmtpc's internal interfaces: the reply parser (reply.c), the
- * retry schedule and DSN builder (retry.c, bounce.c), next-hop resolution
- * with c-ares (route.c), the client SMTP session and its destinations
- * (client.c), local delivery (maildir.c), the spool scheduler (queue.c)
+ * retry schedule and DSN builder (retry.c, bounce.c), the resolver (dns.c,
+ * libunbound), next-hop resolution with DNSSEC and TLSA (route.c), the
+ * client SMTP session and its destinations (client.c), local delivery (maildir.c), the spool scheduler (queue.c)
  * with its schedule (sched.c) and the one-shot sender (send.c). Nothing
  * outside smtpc/ includes it. */
 #ifndef DSMTP_SMTPC_H
@@ -95,7 +95,44 @@ struct smtpc_dsn {
 /* an RFC 3464 multipart/report into *out (malloc'd, CRLF lines); 0 or -1 */
 int smtpc_dsn_build(const struct smtpc_dsn *d, char **out, size_t *outlen);
 
+/* ---- DNS (dns.c) ---- */
+
+/* the DNSSEC status of one answer, as dns.dnssec lets us know it */
+enum smtpc_dns_sec { SMTPC_DNS_INSECURE, SMTPC_DNS_SECURE, SMTPC_DNS_BOGUS };
+
+struct smtpc_dns_answer {
+	int			 rcode;		/* 0 NOERROR, 2 SERVFAIL, 3 NXDOMAIN, ...; -1 no answer */
+	bool			 nxdomain;
+	enum smtpc_dns_sec	 sec;
+	const char		*canon;		/* the name after CNAMEs, or NULL */
+	const unsigned char *const *data;	/* n records' rdata, wire format */
+	const int		*len;
+	size_t			 n;
+	const char		*why;		/* bogus, SERVFAIL or failure reason, or NULL */
+};
+
+struct smtpc_dns;
+struct smtpc_dns_query;
+typedef void smtpc_dns_cb(void *arg, const struct smtpc_dns_answer *a);
+
+/* the resolver of cfg->dns, its answers delivered through loop */
+struct smtpc_dns *smtpc_dns_new(struct ev_loop *loop, const struct dsmtp_config *cfg,
+    struct dsmtp_err *err);
+void smtpc_dns_free(struct smtpc_dns *d);
+/* one query (class IN); cb runs later from the loop, exactly once unless
+ * cancelled, at the latest after a timeout (rcode -1). NULL on failure. */
+struct smtpc_dns_query *smtpc_dns_query(struct smtpc_dns *d, const char *name, int rrtype,
+    smtpc_dns_cb *cb, void *arg);
+void smtpc_dns_cancel(struct smtpc_dns_query *q);
+
 /* ---- resolution (route.c) ---- */
+
+/* the TLSA RRset of one MX host, shared by its addresses' targets */
+struct smtpc_tlsa {
+	unsigned		 refs;
+	size_t			 n;
+	struct tls_dane_rr	 rr[TLS_DANE_MAX_RR];
+};
 
 struct smtpc_target {
 	char			 host[256];	/* name connected to (SNI, verify), or the literal */
@@ -103,6 +140,11 @@ struct smtpc_target {
 	struct sockaddr_storage	 ss;
 	socklen_t		 sslen;
 	unsigned		 pref;		/* MX preference, 0 for a literal host */
+	/* RFC 7672, only when the resolution was asked for DANE */
+	enum policy_dane_state	 dane;
+	char			 tlsa_base[256];	/* the TLSA base domain, or "" */
+	char			 dane_why[200];	/* FAILED: why this host is not used */
+	struct smtpc_tlsa	*tlsa;		/* USABLE, UNUSABLE: the records (counted reference) */
 };
 
 enum smtpc_status { SMTPC_OK, SMTPC_TEMP, SMTPC_PERM };
@@ -113,14 +155,20 @@ typedef void smtpc_resolve_cb(void *arg, enum smtpc_status st, const char *why,
 struct smtpc_resolver;
 struct smtpc_resolve_req;
 
-struct smtpc_resolver *smtpc_resolver_new(struct ev_loop *loop, struct dsmtp_err *err);
+struct smtpc_resolver *smtpc_resolver_new(struct ev_loop *loop, const struct dsmtp_config *cfg,
+    struct dsmtp_err *err);
 void smtpc_resolver_free(struct smtpc_resolver *r);
 /* HOP_HOSTPORT: the host's A/AAAA; HOP_MX: its MX hosts in preference
- * order, each with A/AAAA (no MX: the host itself). cb runs later, from the
- * loop, exactly once unless cancelled. NULL when out of memory. */
+ * order, each with A/AAAA (no MX: the host itself). dane: also each host's
+ * TLSA RRset at _port._tcp.HOST where RFC 7672 2.2 says to look. cb runs
+ * later, from the loop, exactly once unless cancelled. NULL when out of
+ * memory. The targets handed to cb are the resolver's: keep a copy with
+ * smtpc_targets_hold (and smtpc_targets_release it). */
 struct smtpc_resolve_req *smtpc_resolve(struct smtpc_resolver *r, const struct addr_hop *hop,
-    smtpc_resolve_cb *cb, void *arg);
+    bool dane, smtpc_resolve_cb *cb, void *arg);
 void smtpc_resolve_cancel(struct smtpc_resolve_req *q);
+void smtpc_targets_hold(struct smtpc_target *t, size_t n);
+void smtpc_targets_release(struct smtpc_target *t, size_t n);
 
 /* ---- delivery: contexts, destinations, jobs (client.c) ---- */
 
@@ -185,6 +233,7 @@ struct smtpc {
 	 * (seconds) for the next message to its destination; 0 = QUIT at once */
 	double			 idle_keep;
 	ev_timer		 logflush;	/* protocol log flushed every second */
+	ev_signal		 flushsig;	/* SIGUSR1: ... and at once */
 	void			(*idle)(struct smtpc *);	/* a session ended */
 	/* dsmtp-policy probe: a session stops after STARTTLS (or its absence
 	 * or failure), hands over what it saw, and never sends MAIL */

@@ -220,9 +220,16 @@ parse_domain(const char **pp, struct smtp_path *p, char *reply, size_t rl)
 				snprintf(reply, rl, "501 5.1.3 Bad domain name");
 				return -1;
 			}
+			/* judged, routed and matched as its A-label; refused now
+			 * if it has none, rather than accepted and bounced later */
+			if (addr_domain_normalise(raw, p->domain, sizeof(p->domain), false, &err) < 0) {
+				snprintf(reply, rl, "553 5.1.3 Domain name is not a valid "
+				    "internationalised domain name (IDNA2008)");
+				return -1;
+			}
 			p->utf8 = true;
 			for (size_t i = 0; i <= n; i++)
-				p->domain[i] = (char)tolower((unsigned char)raw[i]);
+				p->udomain[i] = (char)tolower((unsigned char)raw[i]);
 		} else if (addr_domain_normalise(raw, p->domain, sizeof(p->domain), false, &err) < 0) {
 			snprintf(reply, rl, "501 5.1.3 Bad domain name");
 			return -1;
@@ -292,7 +299,8 @@ smtp_cmd_path(const char *args, const char *want, struct smtp_path *p, const cha
 	s++;
 	if (p->postmaster)
 		snprintf(p->addr, sizeof(p->addr), "postmaster");
-	else if ((size_t)snprintf(p->addr, sizeof(p->addr), "%s@%s", p->local, p->domain) >= SMTP_PATH_MAX - 1) {
+	else if ((size_t)snprintf(p->addr, sizeof(p->addr), "%s@%s", p->local,
+	    p->udomain[0] ? p->udomain : p->domain) >= SMTP_PATH_MAX - 1) {
 		snprintf(reply, rl, "501 5.1.3 Path longer than 256 octets (RFC 5321 4.5.3.1.3)");
 		return -1;
 	}

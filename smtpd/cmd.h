@@ -22,8 +22,11 @@ struct smtp_path {
 	bool	had_route;		/* @a,@b: was given (and dropped) */
 	bool	trick;			/* local part holds %, ! or @: a relay trick */
 	char	local[SMTP_LOCAL_MAX + 3];	/* as given, quotes kept */
-	char	domain[SMTP_DOMAIN_MAX + 1];	/* lower-cased, trailing dot dropped */
-	char	addr[SMTP_PATH_MAX + 1];	/* local@domain, what goes to the spool */
+	char	domain[SMTP_DOMAIN_MAX + 1];	/* lower-cased, trailing dot dropped;
+						 * A-labels: what policy judges */
+	char	udomain[SMTP_DOMAIN_MAX + 1];	/* a U-label domain as given, or "" */
+	char	addr[SMTP_PATH_MAX + 1];	/* local@domain as given (U-labels kept,
+						 * RFC 6531), what goes to the spool */
 };
 
 struct smtp_mail_params {

@@ -96,6 +96,9 @@ smtpd_hook_starttls(struct smtpd_session *s, char *why, size_t len)
 		smtpd_hook_info(s, "STARTTLS refused: %s", err.msg);
 		return -1;
 	}
+	/* the session's TLS facts point into these credentials: keep them
+	 * until the session ends, whatever a SIGHUP does meanwhile */
+	s->creds = tls_creds_ref(s->srv->creds);
 	return 0;
 }
 

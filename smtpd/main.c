@@ -134,6 +134,8 @@ load_tls(struct smtpd_server *srv, struct dsmtp_err *err)
 			return -1;
 		}
 	}
+	/* drop our references only: sessions and handshakes in flight hold
+	 * their own, and the old set is freed when the last of them ends */
 	tls_creds_free(srv->creds);
 	tls_trust_free(srv->trust);
 	srv->creds = creds;
@@ -151,8 +153,8 @@ on_hup(struct ev_loop *loop, ev_signal *w, int revents)
 
 	(void)loop;
 	(void)revents;
-	/* sessions keep the credentials they started with: GnuTLS holds
-	 * references only during the handshake, which runs before we return */
+	/* sessions keep the credentials they started with (each holds a
+	 * reference); new sessions take the new ones */
 	if (load_tls(srv, &err) < 0)
 		diag_warnx("SIGHUP: keeping the old certificate: %s", err.msg);
 	else
@@ -167,6 +169,19 @@ on_logflush(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)loop;
 	(void)revents;
 	plog_flush(srv->plog);
+}
+
+/* SIGUSR1: write the protocol log out now, not at the next tick; the
+ * line on stderr tells a waiting test (or operator) it is done */
+static void
+on_usr1(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	struct smtpd_server *srv = w->data;
+
+	(void)loop;
+	(void)revents;
+	plog_flush(srv->plog);
+	diag_info("SIGUSR1: protocol log flushed");
 }
 
 static unsigned
@@ -197,16 +212,20 @@ worker_run(struct smtpd_server *srv, const char *queue)
 	ev_signal_init(&srv->sigterm, on_stop, SIGTERM);
 	ev_signal_init(&srv->sigint, on_stop, SIGINT);
 	ev_signal_init(&srv->sighup, on_hup, SIGHUP);
-	srv->sigterm.data = srv->sigint.data = srv->sighup.data = srv;
+	ev_signal_init(&srv->sigusr1, on_usr1, SIGUSR1);
+	srv->sigterm.data = srv->sigint.data = srv->sighup.data = srv->sigusr1.data = srv;
 	ev_signal_start(srv->loop, &srv->sigterm);
 	ev_signal_start(srv->loop, &srv->sigint);
 	ev_signal_start(srv->loop, &srv->sighup);
-	/* a forked worker starts with these blocked (the parent's mask): a
-	 * signal sent before here waits for its watcher instead of killing */
+	ev_signal_start(srv->loop, &srv->sigusr1);
+	/* a forked worker starts with these blocked (the parent's mask; main
+	 * blocks SIGUSR1 before it listens): a signal sent before here waits
+	 * for its watcher instead of killing */
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR1);
 	sigaddset(&set, SIGCHLD);
 	sigprocmask(SIG_UNBLOCK, &set, NULL);
 	ev_timer_init(&srv->logflush, on_logflush, 1.0, 1.0);
@@ -227,6 +246,7 @@ worker_run(struct smtpd_server *srv, const char *queue)
 	ev_signal_stop(srv->loop, &srv->sigterm);
 	ev_signal_stop(srv->loop, &srv->sigint);
 	ev_signal_stop(srv->loop, &srv->sighup);
+	ev_signal_stop(srv->loop, &srv->sigusr1);
 	ev_loop_destroy(srv->loop);
 	tls_creds_free(srv->creds);
 	tls_trust_free(srv->trust);
@@ -265,6 +285,7 @@ spawn(struct supervisor *sv, unsigned i)
 		return -1;
 	}
 	if (p == 0) {
+		sv->srv->worker = i;
 		supervisor_free(sv);
 		(void)worker_run(sv->srv, sv->queue);
 		config_free(&sv->srv->cfg);
@@ -316,6 +337,7 @@ supervise(struct supervisor *sv)
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR1);
 	sigaddset(&set, SIGCHLD);
 	while (alive > 0) {
 		if (sigwait(&set, &sig) != 0)
@@ -332,6 +354,8 @@ supervise(struct supervisor *sv)
 					continue;
 				alive--;
 				sv->pids[i] = 0;
+				/* its sessions are gone with it: no longer counted */
+				smtpd_limits_forget_worker(srv->limits, i);
 				if (stopping && WIFEXITED(status) && WEXITSTATUS(status) == 0)
 					continue;
 				diag_warnx("worker %ld ended abnormally (status %d)", (long)p, status);
@@ -342,7 +366,9 @@ supervise(struct supervisor *sv)
 			}
 			continue;
 		}
-		if (sig == SIGHUP) {
+		if (sig == SIGUSR1) {
+			/* the workers hold the protocol logs: each flushes its own */
+		} else if (sig == SIGHUP) {
 			/* a worker started later gets what the others reload */
 			if (load_tls(srv, &err) < 0)
 				diag_warnx("SIGHUP: the parent keeps the old certificate: %s", err.msg);
@@ -412,6 +438,18 @@ main(int argc, char **argv)
 	}
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGXFSZ, SIG_IGN);	/* a file-size limit is a write error, not death */
+	/* a signal before its watcher (a worker's ev_signal, the parent's
+	 * sigwait) is up waits for it instead of killing us: a SIGHUP from a
+	 * certificate hook racing the start, a SIGUSR1 (flush the protocol
+	 * log) from a test once we listen */
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR1);
+	sigaddset(&set, SIGCHLD);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) != 0)
+		diag_warn("sigprocmask");
 	raise_nofile(&srv.cfg);
 	{
 		/* DESIGN.md 8: dsmtpd runs dsmtp-policy's checks and refuses to
@@ -442,6 +480,9 @@ main(int argc, char **argv)
 		return EX_DSMTP_UNAVAILABLE;
 	}
 	nworkers = worker_count(&srv.cfg);
+	/* made before the fork: every worker counts in the same table */
+	if ((srv.limits = smtpd_limits_new(nworkers, srv.cfg.receive.max_connections, &err)) == NULL)
+		diag_fatalx(EX_DSMTP_OSERR, "%s", err.msg);
 	diag_info("%s, state in %s, config %s, %u worker%s", PACKAGE_STRING, state,
 	    srv.cfg.source ? srv.cfg.source : "(embedded defaults)", nworkers, nworkers == 1 ? "" : "s");
 	for (size_t i = 0; i < srv.nlisteners; i++)
@@ -450,17 +491,13 @@ main(int argc, char **argv)
 	fflush(stderr);
 	if (nworkers == 1) {
 		(void)worker_run(&srv, queue);
+		smtpd_limits_free(srv.limits);
 		config_free(&srv.cfg);
 		diag_info("stopped");
 		return 0;
 	}
-	/* workers share the listening sockets; the parent only supervises */
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
-	sigaddset(&set, SIGCHLD);
-	sigprocmask(SIG_BLOCK, &set, NULL);
+	/* workers share the listening sockets; the parent only supervises
+	 * (the signals stay blocked: it takes them with sigwait) */
 	sv.srv = &srv;
 	sv.queue = queue;
 	sv.n = nworkers;
@@ -478,6 +515,7 @@ main(int argc, char **argv)
 	 * for the workers it may have to start again; closed at SIGTERM */
 	ch = supervise(&sv);
 	supervisor_free(&sv);
+	smtpd_limits_free(srv.limits);
 	smtpd_listen_close(&srv);
 	tls_creds_free(srv.creds);
 	tls_trust_free(srv.trust);

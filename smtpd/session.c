@@ -14,10 +14,15 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "common/spool.h"
 #include "smtpd/smtpd.h"
 #include "smtpd/hooks.h"
 
 #define SMTPD_MAX_ERRORS	20	/* bad commands before we hang up */
+#define SMTPD_OUT_HIGH		(64 * 1024)	/* unsent replies: stop reading commands ... */
+#define SMTPD_OUT_LOW		(16 * 1024)	/* ... until they drain to this */
+#define SMTPD_CLOSE_DEADLINE	60.0	/* for the last reply, or the spool's fsync */
+#define SMTPD_STUCK_DEADLINE	5.0	/* a 421 behind replies the client never reads */
 
 /* command flags */
 #define CMD_PRE_TLS	0x01	/* allowed before STARTTLS when TLS is required */
@@ -118,11 +123,15 @@ session_error(struct smtpd_session *s)
 		session_close_with(s, "421 4.7.0", "too many errors, closing");
 }
 
+/* Every state runs against a deadline, not an idle timer that each byte
+ * re-arms (a peer trickling one byte a second would hold the session for
+ * ever): a whole command line within timeouts.command, the handshake within
+ * timeouts.tls_handshake; DATA and BDAT start with timeouts.data and then
+ * must keep receive.timeouts.min_data_rate (session_data_progress). */
 static void
 session_set_state(struct smtpd_session *s, enum smtpd_state st)
 {
 	const struct dsmtp_config *cfg = &s->srv->cfg;
-	double t;
 
 	if (s->state != st)
 		smtpd_hook_state(s, session_state_name(s->state), session_state_name(st));
@@ -130,34 +139,39 @@ session_set_state(struct smtpd_session *s, enum smtpd_state st)
 	switch (st) {
 	case SMTPD_DATA:
 	case SMTPD_BDAT:
-		t = cfg->receive.timeout_data;
+		if (cfg->receive.min_data_rate == 0)	/* off: idle, as before */
+			conn_set_timeout(s->conn, cfg->receive.timeout_data);
+		else
+			conn_set_deadline(s->conn, cfg->receive.timeout_data);
 		break;
 	case SMTPD_TLS:
-		t = cfg->receive.timeout_tls_handshake;
+		conn_set_deadline(s->conn, cfg->receive.timeout_tls_handshake);
 		break;
 	case SMTPD_COMMIT:
 	case SMTPD_CLOSING:
-		t = 60;
+		conn_set_deadline(s->conn, SMTPD_CLOSE_DEADLINE);
 		break;
 	default:
-		t = cfg->receive.timeout_command;
+		conn_set_deadline(s->conn, cfg->receive.timeout_command);
 		break;
 	}
-	conn_set_timeout(s->conn, t);
+}
+
+/* Postfix's smtpd_min_data_rate: n octets of message data buy n / rate
+ * seconds, the deadline never more than timeouts.data ahead. A client
+ * below the rate falls behind until the deadline passes (at 1 octet/s and
+ * 1024 required, about timeouts.data after its last full-speed moment). */
+static void
+session_data_progress(struct smtpd_session *s, size_t n)
+{
+	const struct dsmtp_config *cfg = &s->srv->cfg;
+
+	if (cfg->receive.min_data_rate > 0 && n > 0)
+		conn_extend_deadline(s->conn, (double)n / cfg->receive.min_data_rate,
+		    cfg->receive.timeout_data);
 }
 
 /* ---- accept and free ---- */
-
-static unsigned
-count_from_ip(struct smtpd_server *srv, const char *ip)
-{
-	unsigned n = 0;
-
-	for (struct smtpd_session *s = srv->sessions; s; s = s->next)
-		if (strcmp(s->peer_ip, ip) == 0)
-			n++;
-	return n;
-}
 
 static void
 peer_ip(const struct sockaddr_storage *ss, char *buf, size_t len)
@@ -187,16 +201,30 @@ smtpd_session_accept(struct smtpd_server *srv, int fd)
 		close(fd);
 		return;
 	}
+	/* a client that pipelines commands and never reads the replies must
+	 * not grow our output buffer without bound (issue 14) */
+	conn_set_out_limits(s->conn, SMTPD_OUT_HIGH, SMTPD_OUT_LOW);
 	s->id = smtpd_hook_new_id();
 	peer_ip(&s->conn->peer, s->peer_ip, sizeof(s->peer_ip));
 	conn_format_addr(&s->conn->peer, s->peer, sizeof(s->peer));
 	conn_format_addr(&s->conn->local, s->local, sizeof(s->local));
-	if (srv->nsessions >= cfg->receive.max_connections)
-		refuse = "too many connections, try again later";
-	else if (count_from_ip(srv, s->peer_ip) >= cfg->receive.max_connections_per_ip)
-		refuse = "too many connections from your address, try again later";
-	else if (srv->stopping)
+	if (srv->stopping)
 		refuse = "shutting down";
+	else {
+		/* the limits hold for the whole server, not this worker */
+		switch (smtpd_limits_acquire(srv->limits, srv->worker, &s->conn->peer,
+		    cfg->receive.max_connections, cfg->receive.max_connections_per_ip)) {
+		case SMTPD_LIMIT_OK:
+			s->counted = true;
+			break;
+		case SMTPD_LIMIT_TOTAL:
+			refuse = "too many connections, try again later";
+			break;
+		case SMTPD_LIMIT_PER_IP:
+			refuse = "too many connections from your address, try again later";
+			break;
+		}
+	}
 	s->next = srv->sessions;
 	if (srv->sessions)
 		srv->sessions->prev = s;
@@ -227,9 +255,12 @@ smtpd_session_free(struct smtpd_session *s, const char *reason)
 	if (s->next)
 		s->next->prev = s->prev;
 	srv->nsessions--;
+	if (s->counted)
+		smtpd_limits_release(srv->limits, srv->worker, &s->conn->peer);
 	conn_free(s->conn);
 	if (s->has_tls_facts)
 		tls_cert_facts_free(&s->tls.peer.leaf);
+	tls_creds_free(s->creds);	/* the last user of replaced credentials frees them */
 	free(s);
 	if (srv->listen_paused && !srv->stopping) {
 		srv->listen_paused = false;
@@ -282,10 +313,15 @@ session_event(struct conn *c, enum conn_event ev, void *arg)
 		return -1;
 	case CONN_TIMEOUT:
 		if (s->state == SMTPD_CLOSING || s->state == SMTPD_TLS || s->state == SMTPD_COMMIT) {
-			smtpd_session_free(s, "timeout");
+			smtpd_session_free(s, conn_out_full(s->conn) ? "timeout (replies not read)" :
+			    s->state == SMTPD_TLS ? "timeout (TLS handshake)" : "timeout");
 			return -1;
 		}
 		session_close_with(s, "421 4.4.2", "timeout exceeded");
+		/* behind replies it does not read, the client may never see the
+		 * 421: a short wait for it, then we close */
+		if (conn_out_full(s->conn))
+			conn_set_deadline(s->conn, SMTPD_STUCK_DEADLINE);
 		return 0;
 	case CONN_EOF:
 		smtpd_session_free(s, "client closed the connection");
@@ -300,7 +336,7 @@ session_event(struct conn *c, enum conn_event ev, void *arg)
 /* ---- input: lines, DATA, BDAT ---- */
 
 static void session_end_of_data(struct smtpd_session *s);
-static void session_command(struct smtpd_session *s, char *line, size_t len);
+static void session_command(struct smtpd_session *s, char *line, size_t len, bool more);
 
 /* the next complete line in c->in, CRLF (or a bare LF) stripped; NUL
  * terminated in place. 0 = none yet. */
@@ -339,6 +375,7 @@ session_input(struct smtpd_session *s)
 			used = smtpd_data_feed(&s->tx->data, buf_head(&c->in), avail,
 			    smtpd_tx_store, s, &s->tx->store_failed);
 			buf_consume(&c->in, used);
+			session_data_progress(s, used);
 			if (s->tx->data.st == DATA_DONE)
 				session_end_of_data(s);
 			continue;
@@ -348,6 +385,7 @@ session_input(struct smtpd_session *s)
 				smtpd_data_feed_raw(&s->tx->data, buf_head(&c->in), used,
 				    smtpd_tx_store, s, &s->tx->store_failed);
 			buf_consume(&c->in, used);
+			session_data_progress(s, used);
 			s->tx->bdat_left -= used;
 			if (s->tx->bdat_left == 0)
 				session_end_of_data(s);
@@ -359,6 +397,10 @@ session_input(struct smtpd_session *s)
 		default:
 			break;
 		}
+		/* back-pressure: no more commands while their replies pile up
+		 * unread; conn.c hands the rest over once the output drains */
+		if (conn_out_full(c))
+			return;
 		used = take_line(c, &line, &len);
 		if (used == 0) {
 			if (avail >= SMTP_LINE_MAX) {
@@ -375,15 +417,19 @@ session_input(struct smtpd_session *s)
 			session_error(s);
 			continue;
 		}
-		session_command(s, line, len);
+		session_command(s, line, len, avail > used);
 		buf_consume(&c->in, used);
 		if (s->state == SMTPD_CLOSING)
 			return;
+		/* the next command line has its own deadline from now */
+		if (s->state == SMTPD_HELO || s->state == SMTPD_READY || s->state == SMTPD_RCPT)
+			conn_set_deadline(c, s->srv->cfg.receive.timeout_command);
 	}
 }
 
+/* more: input follows this command line in what we have read */
 static void
-session_command(struct smtpd_session *s, char *line, size_t len)
+session_command(struct smtpd_session *s, char *line, size_t len, bool more)
 {
 	const struct dsmtp_config *cfg = &s->srv->cfg;
 	const struct smtpd_cmd *cmd;
@@ -407,6 +453,23 @@ session_command(struct smtpd_session *s, char *line, size_t len)
 	if (cmd->name == NULL) {
 		smtpd_reply(s, "500 5.5.2 Error: command not recognized");
 		session_error(s);
+		return;
+	}
+	/* RFC 2920 3.1: EHLO, DATA, VRFY, EXPN, QUIT and NOOP (and HELO, and
+	 * STARTTLS by RFC 3207) end a pipelined group: the client must see
+	 * their reply before it says more. Input already behind one is
+	 * refused and the session closed, as Postfix (3.9's
+	 * smtpd_forbid_unauth_pipelining) and Exim do: a message body sent
+	 * with a DATA that fails would otherwise run as commands. QUIT ends
+	 * the session anyway; after STARTTLS conn.c discards the input
+	 * (DESIGN.md 11). Only what we have read counts, not the socket. */
+	if ((cmd->flags & CMD_LAST) && more && strcmp(cmd->name, "QUIT") != 0 &&
+	    strcmp(cmd->name, "STARTTLS") != 0) {
+		smtpd_hook_info(s, "improper command pipelining after %s", cmd->name);
+		smtpd_reply(s, "554 5.5.0 Error: SMTP protocol synchronization (%s must end a "
+		    "pipelined group, RFC 2920)", cmd->name);
+		session_set_state(s, SMTPD_CLOSING);
+		conn_close_after_flush(s->conn);
 		return;
 	}
 	if (cfg->receive.tls == RECV_TLS_REQUIRED && !(s->flags & SESS_TLS) &&
@@ -830,8 +893,9 @@ smtpd_session_committed(struct smtpd_session *s, int rc, const char *id, const c
 		smtpd_reply(s, "250 2.0.0 Ok: queued as %s", id);
 	else {
 		smtpd_hook_info(s, "spool commit failed: %s", why);
-		/* a full disk is the client's cue to try later, with the RFC 3463 code */
-		if (why && (strstr(why, strerror(ENOSPC)) || strstr(why, strerror(EDQUOT))))
+		/* a full disk is the client's cue to try later, with the RFC 3463
+		 * code; the spool tells it by errno (ENOSPC, EDQUOT) */
+		if (rc == SPOOL_RC_NOSPACE)
 			smtpd_reply(s, "452 4.3.1 Insufficient system storage");
 		else
 			smtpd_reply(s, "451 4.3.0 Error: queue file write error");

@@ -28,17 +28,21 @@ struct smtpd_listener {
 };
 
 struct smtpd_session;
+struct smtpd_limits;
 
 struct smtpd_server {
 	struct ev_loop		*loop;
 	struct dsmtp_config	 cfg;
 	struct smtpd_listener	*listeners;
 	size_t			 nlisteners;
-	struct smtpd_session	*sessions;	/* doubly linked, for limits and drain */
+	struct smtpd_session	*sessions;	/* doubly linked, for drain */
 	unsigned		 nsessions;
+	struct smtpd_limits	*limits;	/* shared by every worker (limits.c) */
+	unsigned		 worker;	/* this process's slot in it */
 	bool			 stopping;
 	bool			 listen_paused;	/* EMFILE: paused until a session ends */
 	ev_signal		 sigterm, sigint, sighup;
+	ev_signal		 sigusr1;	/* flush the protocol log now */
 	ev_timer		 grace;		/* SIGTERM: force exit after this */
 	ev_timer		 logflush;	/* protocol logs flushed every second */
 	struct spool		*spool;
@@ -103,6 +107,8 @@ struct smtpd_session {
 	char			 local[80];
 	struct tls_session_facts tls;
 	bool			 has_tls_facts;
+	struct tls_creds	*creds;		/* a reference from STARTTLS on, or NULL */
+	bool			 counted;	/* holds a place in srv->limits */
 	char			 peer_pin[64];	/* trust.pins set the client certificate matches */
 	void			*log;		/* struct plog_session * */
 	struct tx_commit	*commit;	/* a spool commit in flight, or NULL */
@@ -114,6 +120,18 @@ int smtpd_listen_open(struct smtpd_server *srv, struct dsmtp_err *err);
 void smtpd_listen_start(struct smtpd_server *srv);
 void smtpd_listen_stop(struct smtpd_server *srv);
 void smtpd_listen_close(struct smtpd_server *srv);
+
+/* limits.c: connection limits for the whole server (every worker) */
+enum smtpd_limit { SMTPD_LIMIT_OK, SMTPD_LIMIT_TOTAL, SMTPD_LIMIT_PER_IP };
+struct smtpd_limits *smtpd_limits_new(unsigned nworkers, unsigned max_connections,
+    struct dsmtp_err *err);
+void smtpd_limits_free(struct smtpd_limits *l);
+enum smtpd_limit smtpd_limits_acquire(struct smtpd_limits *l, unsigned worker,
+    const struct sockaddr_storage *peer, unsigned max_total, unsigned max_per_ip);
+void smtpd_limits_release(struct smtpd_limits *l, unsigned worker,
+    const struct sockaddr_storage *peer);
+void smtpd_limits_forget_worker(struct smtpd_limits *l, unsigned worker);	/* it died */
+unsigned smtpd_limits_total(struct smtpd_limits *l);
 
 /* session.c */
 void smtpd_session_accept(struct smtpd_server *srv, int fd);

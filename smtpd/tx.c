@@ -3,6 +3,8 @@
  * the group commit, and answer only when the commit is durable. */
 #include "autoconfig.h"
 
+#include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,7 +37,34 @@ header_safe(const char *in, char *out, size_t len)
 	out[n] = '\0';
 }
 
-/* RFC 5321 4.4 trace header with the TLS facts (RFC 3848 protocol names) */
+/* append a formatted piece to out[len] at *n. snprintf returns what it
+ * would have written, not what it wrote: adding that up unchecked walks
+ * past the buffer (len - n underflows). 0, or -1 when it did not fit
+ * (*n is then left as it was, and out stays terminated). */
+static int hdr_append(char *out, size_t len, size_t *n, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int
+hdr_append(char *out, size_t len, size_t *n, const char *fmt, ...)
+{
+	va_list ap;
+	int r;
+
+	if (*n >= len)
+		return -1;
+	va_start(ap, fmt);
+	r = vsnprintf(out + *n, len - *n, fmt, ap);
+	va_end(ap);
+	if (r < 0 || (size_t)r >= len - *n) {
+		out[*n] = '\0';
+		return -1;
+	}
+	*n += (size_t)r;
+	return 0;
+}
+
+/* RFC 5321 4.4 trace header with the TLS facts (RFC 3848 protocol names);
+ * its length, or -1 when it does not fit in len */
 static int
 received_header(struct smtpd_session *s, char *out, size_t len)
 {
@@ -44,7 +73,7 @@ received_header(struct smtpd_session *s, char *out, size_t len)
 	char date[64], subj[300], why[200], proto[16];
 	struct tm tm;
 	time_t now = time(NULL);
-	int n;
+	size_t n = 0;
 
 	gmtime_r(&now, &tm);
 	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000", &tm);
@@ -52,31 +81,30 @@ received_header(struct smtpd_session *s, char *out, size_t len)
 	    (s->flags & SESS_EHLO) ? (s->tx->params.smtputf8 ? "SMTP" : "ESMTP") : "SMTP",
 	    tls ? "S" : "");
 	/* RFC 5321 4.4: TCP-info is an address literal */
-	n = snprintf(out, len, "Received: from %s ([%s%s])\r\n\tby %s (dsmtpd) with %s id %016llx.%u\r\n",
+	if (hdr_append(out, len, &n, "Received: from %s ([%s%s])\r\n\tby %s (dsmtpd) with %s id %016llx.%u\r\n",
 	    s->helo[0] ? s->helo : "unknown", strchr(s->peer_ip, ':') ? "IPv6:" : "", s->peer_ip,
-	    s->srv->cfg.hostname, proto, (unsigned long long)s->id, s->tx->n);
-	if (n < 0 || (size_t)n >= len)
+	    s->srv->cfg.hostname, proto, (unsigned long long)s->id, s->tx->n) < 0)
 		return -1;
 	if (tls) {
 		header_safe(f->peer.present ? f->peer.leaf.subject : "", subj, sizeof(subj));
 		header_safe(f->peer.chain_reason, why, sizeof(why));
-		n += snprintf(out + n, len - (size_t)n,
+		if (hdr_append(out, len, &n,
 		    "\t(version=%s cipher=%s bits=%u)\r\n\t(client certificate: %s%s%s verify=%s%s%s)\r\n",
 		    f->version, f->cipher, f->cipher_bits,
 		    f->peer.present ? "subject=\"" : "none", f->peer.present ? subj : "",
 		    f->peer.present ? "\"" : "", f->peer.present ? why : "none",
-		    s->peer_pin[0] ? " pin=" : "", s->peer_pin);
-		if (s->tx->domain_secured)
-			n += snprintf(out + n, len - (size_t)n, "\t(domain-secured for %s)\r\n",
-			    s->tx->ds_domain);
+		    s->peer_pin[0] ? " pin=" : "", s->peer_pin) < 0)
+			return -1;
+		if (s->tx->domain_secured &&
+		    hdr_append(out, len, &n, "\t(domain-secured for %s)\r\n", s->tx->ds_domain) < 0)
+			return -1;
 	}
-	if ((size_t)n >= len)
+	if (s->tx->nrcpt == 1) {
+		if (hdr_append(out, len, &n, "\tfor <%s>; %s\r\n", s->tx->rcpt[0].addr, date) < 0)
+			return -1;
+	} else if (hdr_append(out, len, &n, "\t; %s\r\n", date) < 0)
 		return -1;
-	if (s->tx->nrcpt == 1)
-		n += snprintf(out + n, len - (size_t)n, "\tfor <%s>; %s\r\n", s->tx->rcpt[0].addr, date);
-	else
-		n += snprintf(out + n, len - (size_t)n, "\t; %s\r\n", date);
-	return (size_t)n >= len ? -1 : n;
+	return n > INT_MAX ? -1 : (int)n;
 }
 
 /* room for a message of size octets (0: unknown) plus a margin, so a

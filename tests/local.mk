@@ -15,11 +15,19 @@ TEST_EXTENSIONS = .sh
 # trap kills what the test started), SIGKILL 10 s later, and fails
 DSMTP_TEST_TIMEOUT = 600
 SH_LOG_COMPILER = timeout --verbose -k 10 $(DSMTP_TEST_TIMEOUT) $(SHELL)
+# the Check unit tests (no extension) print TAP (tests/unit/unit.h): the TAP
+# driver reports each test case and still fails on a non-zero exit or a
+# missing plan; the .sh tests keep the exit-status driver (77 = skip)
+LOG_DRIVER = env AM_TAP_AWK='$(AWK)' $(SHELL) $(top_srcdir)/build-aux/tap-driver.sh
+SH_LOG_DRIVER = $(SHELL) $(top_srcdir)/build-aux/test-driver
 AM_TESTS_ENVIRONMENT = top_builddir='$(abs_top_builddir)' srcdir='$(abs_top_srcdir)'; export top_builddir srcdir;
 TESTS += \
 	tests/t/t0000-cli.sh \
 	tests/t/t0100-config.sh \
-	tests/t/t0200-start.sh
+	tests/t/t0200-start.sh \
+	tests/t/t0210-start-signals.sh \
+	tests/t/t0300-install-unprivileged.sh \
+	tests/t/t0310-debian-package.sh
 # TLS levels and client certificates against a real Postfix (needs root)
 TESTS += tests/t/t2535-send-postfix-levels.sh
 EXTRA_DIST += tests/t/lib.sh \
@@ -27,12 +35,17 @@ EXTRA_DIST += tests/t/lib.sh \
 	tests/t/configs/bad-level.yaml tests/t/configs/bad-address.yaml \
 	tests/t/configs/bad-cidr.yaml tests/t/configs/bad-duplicate.yaml \
 	tests/t/configs/bad-syntax.yaml tests/t/configs/bad-pin.yaml \
-	tests/t/configs/bad-pin-name.yaml tests/t/configs/good-edge.yaml \
+	tests/t/configs/bad-pin-name.yaml tests/t/configs/bad-idn.yaml \
+	tests/t/configs/good-edge.yaml \
 	tests/t/configs/good-empty.yaml
 # every integration script is distributed (from the tree, not from TESTS,
 # which a command line like `make distcheck TESTS=...` may narrow)
 EXTRA_DIST += $(patsubst $(srcdir)/%,%,$(wildcard $(srcdir)/tests/t/*.sh $(srcdir)/tests/t/*.py))
 EXTRA_DIST += tests/README.md
+# the Debian packaging (t0310 builds it)
+EXTRA_DIST += debian/control debian/rules debian/changelog debian/copyright \
+	debian/source/format debian/dsmtp.postinst debian/dsmtp.postrm debian/dsmtp.examples \
+	debian/dsmtp.docs
 
 # robustness: kill -9 of dsmtpd and dsmtpc during a relay run (issue 8)
 TESTS += tests/t/t9200-relay-kill.sh
@@ -45,7 +58,12 @@ TESTS += tests/t/t5300-interop-opensmtpd.sh
 # timing (pickup within a second, ...) stay out: valgrind is ~20x slower.
 VALGRIND_TESTS = tests/t/t1100-receive-clients.sh tests/t/t2560-dsmtpc-sighup.sh \
 	tests/t/t3100-policy-cli.sh tests/t/t4000-log-csv.sh tests/t/t4400-log-dsmtpc.sh
-EXTRA_DIST += tests/valgrind.supp
+EXTRA_DIST += tests/valgrind.supp tests/unit/unit.h
+# make check-unit: the Check unit tests alone (the Debian package's build
+# runs these; the integration suite needs root and real mail servers)
+check-unit:
+	$(MAKE) $(AM_MAKEFLAGS) check TESTS='$(filter tests/unit/%,$(TESTS))'
+.PHONY: check-unit
 check-valgrind: all
 	DSMTP_VALGRIND=1 $(MAKE) $(AM_MAKEFLAGS) check TESTS='$(VALGRIND_TESTS)'
 .PHONY: check-valgrind

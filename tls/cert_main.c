@@ -510,6 +510,26 @@ cmd_import(int argc, char **argv, const char *config_path)
 	if (load_into(file, &list, &n, &err) < 0 ||
 	    (chain_file && load_into(chain_file, &list, &n, &err) < 0))
 		goto out;
+	/* a weak key is refused first, whatever else is wrong: the reason
+	 * that matters (the leaf: the first certificate that is not a CA) */
+	for (leaf = 0; leaf + 1 < n && gnutls_x509_crt_get_ca_status(list[leaf], NULL) > 0; leaf++)
+		;
+	if (n > 0) {
+		struct tls_cert_facts f;
+		char why[sizeof(err.msg)];
+		int weak;
+
+		if (tls_cert_facts_from_crt(list[leaf], &f, &err) < 0)
+			goto out;
+		weak = tls_key_strength_check(&f, &err);
+		tls_cert_facts_free(&f);
+		if (weak < 0) {
+			snprintf(why, sizeof(why), "%s", err.msg);
+			dsmtp_err_set(&err, "%s: %s", file, why);
+			goto out;
+		}
+	}
+	leaf = 0;
 	/* the leaf is the certificate of FILE whose key is pending here (or,
 	 * for a re-issue, the key of a certificate already in the store) */
 	for (unsigned i = 0; i < n && pi < 0 && si < 0; i++) {
@@ -546,6 +566,14 @@ cmd_import(int argc, char **argv, const char *config_path)
 
 		if (tls_cert_facts_from_crt(chain[0], &f, &err) < 0)
 			goto out;
+		if (tls_key_strength_check(&f, &err) < 0) {
+			char why[sizeof(err.msg)];
+
+			snprintf(why, sizeof(why), "%s", err.msg);
+			dsmtp_err_set(&err, "%s: %s", file, why);
+			tls_cert_facts_free(&f);
+			goto out;
+		}
 		for (size_t k = 0; k < x.st.ncerts; k++)
 			dup |= strcmp(x.st.certs[k].sha1, f.sha1) == 0;
 		if (dup)
@@ -650,6 +678,22 @@ cmd_import_pfx(int argc, char **argv, const char *config_path)
 	}
 	if (tls_pkcs12_import(&data, file, password, &key, &chain, &n, &err) < 0)
 		goto out;
+	{
+		/* a weak key is refused here, as `new` refuses to make one */
+		struct tls_cert_facts f;
+		char why[sizeof(err.msg)];
+		int weak;
+
+		if (tls_cert_facts_from_crt(chain[0], &f, &err) < 0)
+			goto out;
+		weak = tls_key_strength_check(&f, &err);
+		tls_cert_facts_free(&f);
+		if (weak < 0) {
+			snprintf(why, sizeof(why), "%s", err.msg);
+			dsmtp_err_set(&err, "%s: %s", file, why);
+			goto out;
+		}
+	}
 	if (tls_store_add(&x.st, chain, n, key, enable, &idx, &err) < 0) {
 		code = EX_DSMTP_CANTCREAT;
 		goto out;

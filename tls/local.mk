@@ -4,7 +4,7 @@ tls_libtls_a_SOURCES = \
 	tls/tls.h tls/tls_int.h \
 	tls/tls_session.h tls/tls_sess_int.h tls/tls_session.c tls/tls_creds.c \
 	tls/tls_facts.c tls/tls_verify.c tls/tls_keygen.c tls/tls_pkcs12.c \
-	tls/tls_store.c tls/tls_select.c
+	tls/tls_store.c tls/tls_select.c tls/tls_dane.h tls/tls_dane.c
 
 bin_PROGRAMS += dsmtp-cert
 dsmtp_cert_SOURCES = tls/cert_main.c
@@ -17,6 +17,13 @@ tests_unit_check_tls_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_unit_check_tls_LDADD = tls/libtls.a common/libcommon.a $(GNUTLS_LIBS) $(YAML_LIBS) \
 	$(CHECK_LIBS)
 TESTS += tests/unit/check_tls
+# the DANE matcher (tls_dane.c) and verdict (policy/dane.c), certificates made at test time
+check_PROGRAMS += tests/unit/check_dane
+tests_unit_check_dane_SOURCES = tests/unit/check_dane.c
+tests_unit_check_dane_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_unit_check_dane_LDADD = policy/libpolicy.a tls/libtls.a common/libcommon.a $(GNUTLS_LIBS) \
+	$(YAML_LIBS) $(CHECK_LIBS)
+TESTS += tests/unit/check_dane
 
 TESTS += \
 	tests/t/t6000-cert-new.sh \

@@ -24,7 +24,14 @@ struct tls_cert_facts {
 	char		  key_type[16];		/* "ECDSA-P256", "RSA", "Ed25519" */
 	unsigned	  key_bits;
 	bool		  self_signed;
+	unsigned	  eku;			/* TLS_EKU_* of the extended key usage */
 };
+
+/* extended key usage (RFC 5280 4.2.1.12): absent means any purpose */
+#define TLS_EKU_PRESENT	0x01	/* the extension is there */
+#define TLS_EKU_SERVER	0x02	/* id-kp-serverAuth */
+#define TLS_EKU_CLIENT	0x04	/* id-kp-clientAuth */
+#define TLS_EKU_ANY	0x08	/* anyExtendedKeyUsage */
 
 /* How the peer's chain fared against the configured trust. */
 enum tls_chain_status {
@@ -67,6 +74,10 @@ struct dsmtp_config;
 
 /* Facts of the first certificate in a PEM or DER file. 0, or -1 with err. */
 int tls_cert_facts_from_file(const char *path, struct tls_cert_facts *f, struct dsmtp_err *err);
+/* is the certificate's key strong enough to use as ours? RSA (and DSA)
+ * under 2048 bits is refused, as for keys we generate: 0, or -1 and why */
+#define TLS_RSA_MIN_BITS	2048
+int tls_key_strength_check(const struct tls_cert_facts *f, struct dsmtp_err *err);
 /* Deep copy (the SAN list is duplicated). 0, or -1 on out of memory. */
 int tls_cert_facts_copy(struct tls_cert_facts *dst, const struct tls_cert_facts *src);
 /* Is the certificate valid at time now (not_before <= now <= not_after)? */
@@ -75,10 +86,16 @@ bool tls_cert_facts_valid_at(const struct tls_cert_facts *f, time_t now);
  * one left-most "*" label. For selection only; policy/ owns RFC 6125 judging. */
 bool tls_cert_facts_names(const struct tls_cert_facts *f, const char *host);
 
-/* Trust anchors (and CRLs) to verify peers' chains against. */
+/* Trust anchors (and CRLs) to verify peers' chains against. Reference
+ * counted: tls_trust_load returns one reference, every credentials set
+ * built on the trust holds another, so a SIGHUP may drop the old trust
+ * while sessions that started before it still verify against it. */
 struct tls_trust;
 /* ca_file: "system" (GnuTLS system trust) or a PEM path; crl_file may be NULL */
 struct tls_trust *tls_trust_load(const char *ca_file, const char *crl_file, struct dsmtp_err *err);
+/* one more reference to t (returns t) */
+struct tls_trust *tls_trust_ref(struct tls_trust *t);
+/* drop one reference; the last frees (NULL is ignored) */
 void tls_trust_free(struct tls_trust *t);
 /* how many trust anchors were loaded (0: "system" found none on this host) */
 unsigned tls_trust_count(const struct tls_trust *t);
@@ -104,5 +121,6 @@ int tls_store_ensure_default(const struct dsmtp_config *cfg, struct dsmtp_err *e
 void tls_selected_free(struct tls_selected *s);
 
 #include "tls/tls_session.h"
+#include "tls/tls_dane.h"
 
 #endif

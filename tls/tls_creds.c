@@ -15,13 +15,13 @@
 #define TLS_CACHE_MAX	256	/* next hops remembered for resumption */
 
 static int
-creds_common(struct tls_creds *cr, const struct dsmtp_config *cfg, const struct tls_trust *trust,
+creds_common(struct tls_creds *cr, const struct dsmtp_config *cfg, struct tls_trust *trust,
     bool with_cert, struct dsmtp_err *err)
 {
 	const char *errpos = NULL;
 	int rc;
 
-	cr->trust = trust;
+	cr->trust = tls_trust_ref(trust);
 	if ((rc = gnutls_certificate_allocate_credentials(&cr->cert)) < 0) {
 		dsmtp_err_set(err, "TLS credentials: %s", gnutls_strerror(rc));
 		return -1;
@@ -80,7 +80,7 @@ creds_add_sni_candidates(struct tls_creds *cr, const struct dsmtp_config *cfg)
 }
 
 struct tls_creds *
-tls_creds_server(const struct dsmtp_config *cfg, const struct tls_trust *trust, struct dsmtp_err *err)
+tls_creds_server(const struct dsmtp_config *cfg, struct tls_trust *trust, struct dsmtp_err *err)
 {
 	struct tls_creds *cr = calloc(1, sizeof(*cr));
 	int rc;
@@ -89,6 +89,7 @@ tls_creds_server(const struct dsmtp_config *cfg, const struct tls_trust *trust, 
 		dsmtp_err_set(err, "out of memory");
 		return NULL;
 	}
+	cr->refs = 1;
 	cr->server = true;
 	if (creds_common(cr, cfg, trust, true, err) < 0)
 		goto fail;
@@ -105,7 +106,7 @@ fail:
 }
 
 struct tls_creds *
-tls_creds_client(const struct dsmtp_config *cfg, const struct tls_trust *trust, bool with_cert,
+tls_creds_client(const struct dsmtp_config *cfg, struct tls_trust *trust, bool with_cert,
     struct dsmtp_err *err)
 {
 	struct tls_creds *cr = calloc(1, sizeof(*cr));
@@ -114,6 +115,7 @@ tls_creds_client(const struct dsmtp_config *cfg, const struct tls_trust *trust, 
 		dsmtp_err_set(err, "out of memory");
 		return NULL;
 	}
+	cr->refs = 1;
 	if (creds_common(cr, cfg, trust, with_cert, err) < 0) {
 		tls_creds_free(cr);
 		return NULL;
@@ -121,11 +123,28 @@ tls_creds_client(const struct dsmtp_config *cfg, const struct tls_trust *trust, 
 	return cr;
 }
 
+/* one more holder of cr: a session for its lifetime */
+struct tls_creds *
+tls_creds_ref(struct tls_creds *cr)
+{
+	if (cr != NULL)
+		cr->refs++;
+	return cr;
+}
+
+unsigned
+tls_creds_refs(const struct tls_creds *cr)
+{
+	return cr ? cr->refs : 0;
+}
+
+/* drop one reference; with the last, free everything and drop the trust */
 void
 tls_creds_free(struct tls_creds *cr)
 {
-	if (cr == NULL)
+	if (cr == NULL || --cr->refs > 0)
 		return;
+	tls_trust_free(cr->trust);
 	if (cr->cert)
 		gnutls_certificate_free_credentials(cr->cert);
 	if (cr->prio)

@@ -40,6 +40,19 @@ tls_chain_status_name(enum tls_chain_status s)
 	return chain_names[s];
 }
 
+int
+tls_key_strength_check(const struct tls_cert_facts *f, struct dsmtp_err *err)
+{
+	/* NIST SP 800-131A: 1024-bit RSA/DSA has been disallowed since 2013 */
+	if ((strcmp(f->key_type, "RSA") == 0 || strcmp(f->key_type, "DSA") == 0) &&
+	    f->key_bits < TLS_RSA_MIN_BITS) {
+		dsmtp_err_set(err, "weak key: %s key of %u bits (keys under %u bits are refused)",
+		    f->key_type, f->key_bits, TLS_RSA_MIN_BITS);
+		return -1;
+	}
+	return 0;
+}
+
 /* free the SAN list of f (the struct itself is the caller's) */
 void
 tls_cert_facts_free(struct tls_cert_facts *f)
@@ -143,6 +156,28 @@ out:
 	if (pk)
 		gnutls_privkey_deinit(pk);
 	return ret;
+}
+
+/* the purposes of a certificate's extended key usage, if it has one */
+static void
+eku_facts(gnutls_x509_crt_t crt, struct tls_cert_facts *f)
+{
+	f->eku = 0;
+	for (unsigned i = 0; i < 64; i++) {
+		char oid[128];
+		size_t len = sizeof(oid);
+		int rc = gnutls_x509_crt_get_key_purpose_oid(crt, i, oid, &len, NULL);
+
+		if (rc < 0)
+			break;	/* GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE: no more */
+		f->eku |= TLS_EKU_PRESENT;
+		if (strcmp(oid, GNUTLS_KP_TLS_WWW_SERVER) == 0)
+			f->eku |= TLS_EKU_SERVER;
+		else if (strcmp(oid, GNUTLS_KP_TLS_WWW_CLIENT) == 0)
+			f->eku |= TLS_EKU_CLIENT;
+		else if (strcmp(oid, GNUTLS_KP_ANY) == 0)
+			f->eku |= TLS_EKU_ANY;
+	}
 }
 
 /* key type name and size of a certificate's public key */
@@ -296,6 +331,7 @@ facts_of_parsed(gnutls_x509_crt_t crt, struct tls_cert_facts *f, struct dsmtp_er
 	gnutls_pubkey_deinit(pub);
 	pub = NULL;
 	key_facts(crt, f);
+	eku_facts(crt, f);
 
 	/* self-signed: issued by its own subject and its signature checks out
 	 * with its own key (a matching DN alone is not enough) */

@@ -130,6 +130,11 @@ cands_from_config(const struct dsmtp_config *cfg, struct cand **out, size_t *n,
 			cands_free(c, i);
 			return -1;
 		}
+		if (tls_key_strength_check(&c[i].facts, &sub) < 0) {
+			dsmtp_err_set(err, "certificates[%zu]: %s: %s", i, c[i].cert_path, sub.msg);
+			cands_free(c, i + 1);
+			return -1;
+		}
 		/* the key is loaded later by the session layer; say now if it cannot be */
 		if (access(c[i].key_path, R_OK) < 0) {
 			dsmtp_err_set(err, "certificates[%zu]: %s: cannot read the key: %s", i,

@@ -13,10 +13,11 @@ struct tls_cache_entry {
 };
 
 struct tls_creds {
+	unsigned			 refs;	/* see tls_session.h */
 	bool				 server;
 	gnutls_certificate_credentials_t cert;
 	gnutls_priority_t		 prio;
-	const struct tls_trust		*trust;
+	struct tls_trust		*trust;	/* a reference of ours, or NULL */
 	bool				 has_sel;
 	struct tls_selected		 sel;
 	bool				 tickets;

@@ -18,7 +18,7 @@
 
 struct tls_sess {
 	gnutls_session_t	 s;
-	struct tls_creds	*cr;
+	struct tls_creds	*cr;		/* our reference: a reload may drop the server's */
 	size_t			 pending_send;	/* a send that returned E_AGAIN */
 	char			*cache_key;	/* client: where to remember the session */
 	bool			 bye_sent;
@@ -37,6 +37,20 @@ sess_again(struct conn *c, struct tls_sess *t, int rc, const char *what)
 	}
 	snprintf(c->err, sizeof(c->err), "TLS %s: %s", what, gnutls_strerror(rc));
 	return CONN_FAIL;
+}
+
+/* free a session and drop its credentials reference (the last one of
+ * credentials replaced by a reload frees them here) */
+static void
+sess_discard(struct tls_sess *t)
+{
+	if (t->s)
+		gnutls_deinit(t->s);
+	if (t->has_sni_facts)
+		tls_cert_facts_free(&t->sni_facts);
+	free(t->cache_key);
+	tls_creds_free(t->cr);
+	free(t);
 }
 
 static ssize_t
@@ -138,11 +152,7 @@ sess_close(struct conn *c)
 	/* one non-blocking close_notify; we do not wait for the answer */
 	if (!t->bye_sent && !(c->flags & CONN_F_HANDSHAKE))
 		(void)gnutls_bye(t->s, GNUTLS_SHUT_WR);
-	gnutls_deinit(t->s);
-	if (t->has_sni_facts)
-		tls_cert_facts_free(&t->sni_facts);
-	free(t->cache_key);
-	free(t);
+	sess_discard(t);
 	c->tr_ctx = NULL;
 }
 
@@ -160,17 +170,20 @@ sess_new(struct conn *c, struct tls_creds *cr, unsigned flags, struct dsmtp_err 
 		dsmtp_err_set(err, "out of memory");
 		return NULL;
 	}
-	t->cr = cr;
+	/* GnuTLS keeps pointers into cr->cert (and cr->prio) for the whole
+	 * session, and tls_conn_facts reads cr->trust after the handshake: the
+	 * session holds cr until it is closed, whatever a reload does */
+	t->cr = tls_creds_ref(cr);
 	if ((rc = gnutls_init(&t->s, flags | GNUTLS_NONBLOCK | GNUTLS_NO_SIGNAL)) < 0) {
 		dsmtp_err_set(err, "TLS init: %s", gnutls_strerror(rc));
-		free(t);
+		t->s = NULL;
+		sess_discard(t);
 		return NULL;
 	}
 	if ((rc = gnutls_priority_set(t->s, cr->prio)) < 0 ||
 	    (rc = gnutls_credentials_set(t->s, GNUTLS_CRD_CERTIFICATE, cr->cert)) < 0) {
 		dsmtp_err_set(err, "TLS session: %s", gnutls_strerror(rc));
-		gnutls_deinit(t->s);
-		free(t);
+		sess_discard(t);
 		return NULL;
 	}
 	gnutls_transport_set_int(t->s, c->fd);
@@ -194,8 +207,7 @@ tls_conn_server(struct conn *c, struct tls_creds *cr, bool request_client_cert, 
 	}
 	if (cr->tickets && (rc = gnutls_session_ticket_enable_server(t->s, &cr->ticket_key)) < 0) {
 		dsmtp_err_set(err, "session tickets: %s", gnutls_strerror(rc));
-		gnutls_deinit(t->s);
-		free(t);
+		sess_discard(t);
 		return -1;
 	}
 	conn_start_transport(c, &tls_transport, t);
@@ -213,15 +225,13 @@ tls_conn_client(struct conn *c, struct tls_creds *cr, const char *sni, const cha
 		return -1;
 	if (sni && *sni && gnutls_server_name_set(t->s, GNUTLS_NAME_DNS, sni, strlen(sni)) < 0) {
 		dsmtp_err_set(err, "TLS SNI \"%s\" refused", sni);
-		gnutls_deinit(t->s);
-		free(t);
+		sess_discard(t);
 		return -1;
 	}
 	if (cache_key) {
 		if ((t->cache_key = strdup(cache_key)) == NULL) {
 			dsmtp_err_set(err, "out of memory");
-			gnutls_deinit(t->s);
-			free(t);
+			sess_discard(t);
 			return -1;
 		}
 		if ((d = tls_creds_cache_get(cr, cache_key)) != NULL)
@@ -327,6 +337,33 @@ tls_conn_facts(struct conn *c, struct tls_session_facts *out)
 		return 0;
 	}
 	return tls_verify_chain(t->cr->trust, peers, n, &out->peer);
+}
+
+/* the chain of c's handshake against TLSA records */
+int
+tls_conn_dane(struct conn *c, const struct tls_dane_rr *rrs, size_t n, struct tls_dane_facts *out)
+{
+	struct tls_sess *t = c->tr_ctx;
+	const gnutls_datum_t *peers;
+	struct tls_der chain[16];
+	unsigned np = 0;
+
+	if (t == NULL || c->tr != &tls_transport) {
+		memset(out, 0, sizeof(*out));
+		out->match = -1;
+		snprintf(out->why, sizeof(out->why), "no TLS session");
+		return -1;
+	}
+	peers = gnutls_certificate_get_peers(t->s, &np);
+	if (peers == NULL)
+		np = 0;
+	if (np > 16)
+		np = 16;
+	for (unsigned i = 0; i < np; i++) {
+		chain[i].data = peers[i].data;
+		chain[i].len = peers[i].size;
+	}
+	return tls_dane_check(rrs, n, chain, np, out);
 }
 
 const char *

@@ -16,15 +16,27 @@ struct tls_creds;
 struct tls_session_facts;
 struct tls_cert_facts;
 
+/* Credentials are reference counted, so that a reload (SIGHUP) can build
+ * new ones and drop its reference to the old ones while handshakes and
+ * sessions still use them: the creator holds one reference, every TLS
+ * session takes one when it starts (tls_conn_server/_client) and drops it
+ * when its transport closes. The credentials hold a reference to their
+ * trust (NULL allowed) in turn. */
 /* Server credentials: the selected certificate (tls_store_select), the
  * priority string, session-ticket key, trust to judge client chains. */
-struct tls_creds *tls_creds_server(const struct dsmtp_config *cfg, const struct tls_trust *trust,
+struct tls_creds *tls_creds_server(const struct dsmtp_config *cfg, struct tls_trust *trust,
     struct dsmtp_err *err);
 /* Client credentials: our certificate when with_cert (presented when the
  * server asks), trust for the server's chain, a session cache per next hop */
-struct tls_creds *tls_creds_client(const struct dsmtp_config *cfg, const struct tls_trust *trust,
+struct tls_creds *tls_creds_client(const struct dsmtp_config *cfg, struct tls_trust *trust,
     bool with_cert, struct dsmtp_err *err);
+/* one more reference to cr (returns cr) */
+struct tls_creds *tls_creds_ref(struct tls_creds *cr);
+/* drop one reference; the last frees the credentials and drops their
+ * trust (NULL is ignored) */
 void tls_creds_free(struct tls_creds *cr);
+/* references held now (tests, and the reload's log line) */
+unsigned tls_creds_refs(const struct tls_creds *cr);
 /* the certificate these credentials present, and why it was chosen */
 const struct tls_cert_facts *tls_creds_local(const struct tls_creds *cr, const char **why);
 

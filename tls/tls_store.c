@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/owner.h"
 #include "tls/tls_int.h"
 
 #define ENABLED_FILE	"enabled"
@@ -102,6 +103,23 @@ fail:
 		close(fd);
 	unlink(tmp);
 	return -1;
+}
+
+/* a file of the store: written as above, then owned like the store (root
+ * running dsmtp-cert on a store the service user owns leaves files the
+ * service can read: common/owner.h) */
+static int
+store_write(const char *dir, const char *name, const void *data, size_t len, mode_t mode,
+    struct dsmtp_err *err)
+{
+	if (tls_store_write_file(dir, name, data, len, mode, err) < 0)
+		return -1;
+	if (owner_follow_dir(dir, name) < 0) {
+		dsmtp_err_set(err, "%s/%s: cannot give it the store's owner: %s", dir, name,
+		    strerror(errno));
+		return -1;
+	}
+	return 0;
 }
 
 /* load an unencrypted private key (PEM or DER) */
@@ -197,7 +215,7 @@ enabled_write(const struct tls_store *st, struct dsmtp_err *err)
 			buf[len + 40] = '\n';
 			len += 41;
 		}
-	rc = tls_store_write_file(st->dir, ENABLED_FILE, buf, len, 0644, err);
+	rc = store_write(st->dir, ENABLED_FILE, buf, len, 0644, err);
 	free(buf);
 	return rc;
 }
@@ -383,7 +401,8 @@ tls_store_open_dir(const char *dir, struct tls_store *st, struct dsmtp_err *err)
 	}
 	snprintf(st->dir, sizeof(st->dir), "%s", dir);
 	snprintf(pdir, sizeof(pdir), "%s/%s", dir, PENDING_DIR);
-	if ((mkdir(dir, 0700) < 0 && errno != EEXIST) || (mkdir(pdir, 0700) < 0 && errno != EEXIST)) {
+	if ((mkdir(dir, 0700) < 0 && errno != EEXIST) || (mkdir(pdir, 0700) < 0 && errno != EEXIST) ||
+	    owner_follow_dir(dir, PENDING_DIR) < 0) {
 		dsmtp_err_set(err, "%s: cannot create: %s", pdir, strerror(errno));
 		return -1;
 	}
@@ -480,8 +499,11 @@ tls_store_lock(struct tls_store *st, struct dsmtp_err *err)
 		dsmtp_err_set(err, "%s: path too long", st->dir);
 		return -1;
 	}
-	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0) {
+	if ((fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600)) < 0 ||
+	    owner_follow_dir(st->dir, ".lock") < 0) {
 		dsmtp_err_set(err, "%s: cannot open: %s", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
 		return -1;
 	}
 	while (flock(fd, LOCK_EX) < 0) {
@@ -626,7 +648,7 @@ key_write(const char *dir, const char *name, gnutls_x509_privkey_t key, struct d
 		dsmtp_err_set(err, "cannot encode the private key: %s", gnutls_strerror(rc));
 		return -1;
 	}
-	rc = tls_store_write_file(dir, name, pem.data, pem.size, 0600, err);
+	rc = store_write(dir, name, pem.data, pem.size, 0600, err);
 	gnutls_memset(pem.data, 0, pem.size);
 	gnutls_free(pem.data);
 	return rc;
@@ -665,7 +687,7 @@ tls_store_add(struct tls_store *st, gnutls_x509_crt_t *chain, unsigned n,
 	if (chain_pem(chain, n, &pem, &pemlen, err) < 0)
 		goto fail;
 	snprintf(name, sizeof(name), "%s.pem", f.sha1);
-	if (tls_store_write_file(st->dir, name, pem, pemlen, 0644, err) < 0)
+	if (store_write(st->dir, name, pem, pemlen, 0644, err) < 0)
 		goto fail;
 	free(pem);
 	pem = NULL;
@@ -759,7 +781,7 @@ tls_store_add_pending(struct tls_store *st, gnutls_x509_privkey_t key, gnutls_x5
 		dsmtp_err_set(err, "cannot encode the request: %s", gnutls_strerror(rc));
 		return -1;
 	}
-	rc = tls_store_write_file(pdir, name, pem.data, pem.size, 0644, err);
+	rc = store_write(pdir, name, pem.data, pem.size, 0644, err);
 	gnutls_free(pem.data);
 	if (rc < 0)
 		return -1;

@@ -12,6 +12,7 @@
 struct tls_trust {
 	gnutls_x509_trust_list_t	list;
 	unsigned			ncas;
+	unsigned			refs;	/* the loader's, plus one per credentials set */
 };
 
 /* load trust anchors ("system" or a PEM file) and optional CRLs */
@@ -25,6 +26,7 @@ tls_trust_load(const char *ca_file, const char *crl_file, struct dsmtp_err *err)
 		dsmtp_err_set(err, "out of memory");
 		return NULL;
 	}
+	t->refs = 1;
 	if ((rc = gnutls_x509_trust_list_init(&t->list, 0)) < 0) {
 		dsmtp_err_set(err, "trust list: %s", gnutls_strerror(rc));
 		free(t);
@@ -68,11 +70,20 @@ fail:
 	return NULL;
 }
 
-/* free trust anchors */
+/* one more holder of t (credentials built on it) */
+struct tls_trust *
+tls_trust_ref(struct tls_trust *t)
+{
+	if (t != NULL)
+		t->refs++;
+	return t;
+}
+
+/* drop one reference; the trust anchors go with the last */
 void
 tls_trust_free(struct tls_trust *t)
 {
-	if (t == NULL)
+	if (t == NULL || --t->refs > 0)
 		return;
 	gnutls_x509_trust_list_deinit(t->list, 1);
 	free(t);

@@ -16,6 +16,10 @@
 #   selfsigned    self-signed ECDSA leaf for the server names (no CA)
 #   client        client leaf signed by ca, CN=partner.example.net, SAN
 #                 partner.example.net, TLS client usage only
+#   clientonly    the server names, signed by ca, but extended key usage
+#                 TLS client only: no serverAuth (a server must refuse it)
+#   serveronly    partner.example.net, signed by ca, extended key usage TLS
+#                 server only: no clientAuth (a client must refuse it)
 # and bundles:
 #   server-chain.pem  server.pem then ca.pem
 #   inter-chain.pem   server-inter.pem then inter.pem
@@ -106,6 +110,19 @@ key client ecdsa
 tmpl client 'cn = "partner.example.net"' 'organization = "partner tests"' 'serial = 16' \
     'dns_name = "partner.example.net"' 'tls_www_client' 'signing_key' 'expiration_days = 30'
 sign client ca
+
+key clientonly ecdsa
+{
+	printf 'cn = "mail.example.com"\norganization = "dsmtp tests"\nserial = 17\n'
+	dns_lines
+	printf '%s\n' tls_www_client signing_key 'expiration_days = 30'
+} >"$dir/clientonly.tmpl"
+sign clientonly ca
+
+key serveronly ecdsa
+tmpl serveronly 'cn = "partner.example.net"' 'organization = "partner tests"' 'serial = 18' \
+    'dns_name = "partner.example.net"' 'tls_www_server' 'signing_key' 'expiration_days = 30'
+sign serveronly ca
 
 cat "$dir/server.pem" "$dir/ca.pem" >"$dir/server-chain.pem"
 cat "$dir/server-inter.pem" "$dir/inter.pem" >"$dir/inter-chain.pem"

@@ -104,6 +104,43 @@ sys.exit(1)
 PY
 }
 
+# wait_for SECONDS 'shell condition': evaluate the condition every 0.05 s
+# until it holds (0), or return 1 once SECONDS have passed (six times as
+# many under valgrind). The condition runs in the caller's shell: quote it.
+wait_for() {
+	_wf_ms=$(($1 * 1000))
+	[ -n "${DSMTP_VALGRIND:-}" ] && _wf_ms=$((_wf_ms * 6))
+	_wf_end=$(($(date +%s%N) / 1000000 + _wf_ms))
+	while :; do
+		eval "$2" && return 0
+		[ $(($(date +%s%N) / 1000000)) -ge $_wf_end ] && break
+		sleep 0.05
+	done
+	say "wait_for: still false after $(( _wf_ms / 1000 )) s: $2" >&2
+	return 1
+}
+
+# flush_plog NAME: SIGUSR1 to the dsmtpd or dsmtpc whose PID is the last
+# line of $TRASH/NAME.pid (start_bg's files) and wait until its standard
+# error, $TRASH/NAME.log, says every worker wrote its protocol log out
+# (the writer's own flush runs once a second: no test sleeps for it)
+flush_plog() {
+	_fp_log="$TRASH/$1.log"
+	_fp_pid=$(tail -1 "$TRASH/$1.pid") || return 1
+	_fp_n=$(grep -c 'SIGUSR1: protocol log flushed' "$_fp_log")
+	_fp_w=$(sed -n 's/.*, \([0-9][0-9]*\) workers\{0,1\}$/\1/p' "$_fp_log" | tail -1)
+	kill -USR1 "$_fp_pid" || return 1
+	wait_for 10 "test \$(grep -c 'SIGUSR1: protocol log flushed' '$_fp_log') -ge $((_fp_n + ${_fp_w:-1}))"
+}
+
+# files_exist GLOB...: each pattern matches at least one file, so that a
+# negative check over it (! grep ... GLOB) cannot pass on no files at all
+files_exist() {
+	for _fe in "$@"; do
+		[ -e "$_fe" ] || { say "no file matches $_fe" >&2; return 1; }
+	done
+}
+
 # start a program in the background, remember its PID in PIDS and $!
 # usage: start_bg NAME CMD...  (stdout+stderr to $TRASH/NAME.log)
 start_bg() {

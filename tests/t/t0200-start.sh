@@ -33,7 +33,7 @@ test_expect_success "with no config file it uses the embedded defaults and the X
 test_expect_success "a port already in use is a clear error, not a crash" "
 	python3 -c 'import socket,time,sys; s=socket.socket(); s.bind((\"127.0.0.1\",0)); s.listen(); print(s.getsockname()[1]); sys.stdout.flush(); time.sleep(30)' >'$TRASH/busyport' &
 	echo \$! >'$TRASH/busy.pid';
-	for i in \$(seq 1 200); do test -s '$TRASH/busyport' && break; sleep 0.1; done;
+	wait_for 20 \"test -s '$TRASH/busyport'\" &&
 	bp=\$(cat '$TRASH/busyport') && test -n \"\$bp\" &&
 	make_config '$TRASH/busy.yaml' \$bp &&
 	'$DSMTPD' -c '$TRASH/busy.yaml' 2>'$TRASH/err'; rc=\$?; cat '$TRASH/err';

@@ -42,7 +42,7 @@ test_expect_success "a client certificate is verified, named in Received and log
 	f=\$(grep -l -a '^Subject: t-cert' '$queue'/*.d) &&
 	grep -q -a 'subject=\"CN=partner.example.net' \"\$f\" && grep -q -a 'verify=ok' \"\$f\" &&
 	want=\$(openssl x509 -in '$pki/client.pem' -noout -fingerprint -sha256 | sed 's/.*=//; s/://g' | tr A-F a-f) &&
-	for i in \$(seq 1 100); do grep -h 'Remote certificate' '$logs'/*.LOG 2>/dev/null | grep -q \"sha256=\$want\" && break; sleep 0.1; done &&
+	flush_plog dsmtpd &&
 	grep -h 'Remote certificate' '$logs'/*.LOG | grep -q \"sha256=\$want\""
 
 test_expect_success "Python smtplib with STARTTLS: the body arrives byte for byte" "
@@ -78,7 +78,7 @@ test_expect_success "a plain TLS ClientHello (no STARTTLS) is answered and survi
 	swaks --server 127.0.0.1:$port --from a@b.org --to x@example.org --quit-after EHLO >/dev/null 2>&1"
 
 test_expect_success "every protocol-log line has 9 fields (Python csv)" "
-	sleep 1.2 && python3 - '$logs' <<'PY'
+	flush_plog dsmtpd && python3 - '$logs' <<'PY'
 import csv, glob, sys
 n = 0
 for f in glob.glob(sys.argv[1] + '/*.LOG'):

@@ -2,7 +2,8 @@
 # t2500-send-levels: "dsmtpc send" against real dsmtpd receivers on
 # loopback, at every TLS level of DESIGN.md section 6, for success and for
 # each failure the level must catch: no STARTTLS (STRIPTLS), a wrong name,
-# an expired chain, a SAN that does not cover the domain, a wrong pin. A
+# an expired chain, a SAN that does not cover the domain, a wrong pin, a
+# certificate whose extended key usage lacks serverAuth. A
 # failure must defer (exit 75) and leave nothing at the far end; a refusal
 # is permanent (69); SIZE is honoured before a byte of DATA is sent.
 . "${srcdir:-.}/tests/t/lib.sh"
@@ -32,6 +33,7 @@ start_receiver good "$pki/server-chain.pem" "$pki/server.key" opportunistic
 start_receiver wrong "$pki/wrongname.pem" "$pki/wrongname.key" opportunistic
 start_receiver expired "$pki/expired.pem" "$pki/expired.key" opportunistic
 start_receiver plain "$pki/server-chain.pem" "$pki/server.key" none
+start_receiver purpose "$pki/clientonly.pem" "$pki/clientonly.key" opportunistic
 cat >"$TRASH/c.yaml" <<EOF
 hostname: client.example.org
 state_dir: $TRASH/c
@@ -112,6 +114,13 @@ test_expect_success "verify: a wrong name defers and nothing arrives" "
 	snd t-verify-wrong localhost \$port_wrong --tls verify && rc_is t-verify-wrong 75 &&
 	grep -q 'hostname-mismatch: wanted localhost, saw other.example.net' '$TRASH/t-verify-wrong.out' &&
 	! arrived wrong t-verify-wrong"
+
+test_expect_success "verify: a certificate whose extended key usage lacks serverAuth defers (wrong-purpose)" "
+	snd t-verify-eku localhost \$port_purpose --tls verify && rc_is t-verify-eku 75 &&
+	grep -q \"wrong-purpose: the certificate's extended key usage does not include serverAuth\" '$TRASH/t-verify-eku.out' &&
+	! arrived purpose t-verify-eku &&
+	snd t-mand-eku localhost \$port_purpose --tls mandatory && rc_is t-mand-eku 0 &&
+	arrived purpose t-mand-eku"
 
 test_expect_success "verify: an expired chain defers" "
 	snd t-verify-exp localhost \$port_expired --tls verify && rc_is t-verify-exp 75 &&

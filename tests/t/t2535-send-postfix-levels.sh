@@ -152,11 +152,8 @@ delivered() { grep -l -a -E "^Subject: $1$CR?\$" "$maildir"/new/* 2>/dev/null | 
 # for byte (from our Subject line on, LF line ends) and keep the headers
 # Postfix added in NAME.hdr
 arrived() {
-	for _ in $(seq 1 200); do
-		f=$(delivered "$1") && [ -n "$f" ] && break
-		sleep 0.05
-	done
-	[ -n "$f" ] || { echo "$1 not delivered"; return 1; }
+	_subj=$1
+	wait_for 10 'f=$(delivered "$_subj") && [ -n "$f" ]' || { echo "$1 not delivered"; return 1; }
 	tr -d '\r' <"$TRASH/$1.msg" >"$TRASH/$1.want"
 	sed -n "/^Subject: $1\$/,\$p" "$f" >"$TRASH/$1.got"
 	cmp "$TRASH/$1.want" "$TRASH/$1.got" || return 1
@@ -168,7 +165,8 @@ hdr_lacks() { ! grep -q -e "$2" "$TRASH/$1.hdr" || { echo "'$2' in:"; cat "$TRAS
 # before smtpd answers the final dot), nor to the maildir; checked again
 # at the end for every failed case, once the successes are all in
 not_arrived() {
-	! grep -q "message-id=<$1@example.org>" "$maillog" && test -z "$(delivered "$1")"
+	files_exist "$maillog" "$maildir/new" && ! grep -q "message-id=<$1@example.org>" "$maillog" &&
+	test -z "$(delivered "$1")"
 }
 
 # ---- none ----
@@ -392,6 +390,8 @@ test_expect_success "nothing of a failed case is anywhere in Postfix" "
 		fi
 	done &&
 	test \$(ls '$maildir/new' | wc -l) = \$n &&
+	files_exist '$TRASH/pf/queue/incoming' '$TRASH/pf/queue/active' '$TRASH/pf/queue/deferred' \
+	    '$TRASH/pf/queue/hold' '$TRASH/pf/queue/maildrop' &&
 	test -z \"\$(find '$TRASH/pf/queue/incoming' '$TRASH/pf/queue/active' '$TRASH/pf/queue/deferred' \
 	    '$TRASH/pf/queue/hold' '$TRASH/pf/queue/maildrop' -type f 2>/dev/null)\""
 postfix_stop pf

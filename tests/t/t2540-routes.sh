@@ -1,6 +1,7 @@
 #!/bin/sh
-# t2540-routes: next-hop resolution with c-ares against a private DNS server
-# on loopback (tests/t/fakedns.py, via DSMTPC_DNS_SERVERS): MX hosts in
+# t2540-routes: next-hop resolution (libunbound, dns.dnssec off) against a
+# private DNS server on loopback (tests/t/fakedns.py as dns.resolver, which
+# libunbound forwards to): MX hosts in
 # preference order with fallback to the next when one refuses, the implicit
 # MX (A record, no MX), the "host" next_hop form, a null MX (RFC 7505) and a
 # name that does not exist (both permanent: bounced); IPv6 to [::1].
@@ -21,7 +22,6 @@ cat >"$TRASH/zone.json" <<EOF
 }
 EOF
 start_bg fakedns python3 "$srcdir/tests/t/fakedns.py" "$dport" "$TRASH/zone.json"
-export DSMTPC_DNS_SERVERS="127.0.0.1:$dport"
 sleep 0.3
 
 # receiver NAME ADDR:PORT DOMAINS
@@ -51,6 +51,8 @@ receive:
   listen: [ "127.0.0.1:$aport" ]
   tls: none
   workers: 1
+dns:
+  resolver: [ "127.0.0.1:$dport" ]
 send:
   tls: opportunistic
   routes:

@@ -18,12 +18,11 @@ start_bg dsmtpc "$DSMTPC" -c "$TRASH/d.yaml" run
 cpid=$LAST_PID
 
 test_expect_success "SIGHUP: dsmtpc reloads its certificate and says so" "
-	for i in \$(seq 1 200); do grep -q 'delivering from' '$TRASH/dsmtpc.log' && break; sleep 0.1; done &&
+	wait_for 20 \"grep -q 'delivering from' '$TRASH/dsmtpc.log'\" &&
 	kill -HUP $cpid &&
-	for i in \$(seq 1 100); do grep -q 'SIGHUP: certificate reloaded' '$TRASH/dsmtpc.log' && break; sleep 0.1; done &&
-	kill -0 $cpid && grep -q 'SIGHUP: certificate reloaded' '$TRASH/dsmtpc.log'"
+	wait_for 10 \"grep -q 'SIGHUP: certificate reloaded' '$TRASH/dsmtpc.log'\" &&
+	kill -0 $cpid"
 test_expect_success "after the reload a new message is delivered (maildir)" "
 	swaks --server 127.0.0.1:$port --from a@b.org --to x@example.org --header 'Subject: after-hup' >/dev/null &&
-	for i in \$(seq 1 200); do grep -l -r -a '^Subject: after-hup' '$TRASH/mail' >/dev/null 2>&1 && break; sleep 0.1; done &&
-	grep -l -r -a '^Subject: after-hup' '$TRASH/mail/new'"
+	wait_for 20 \"grep -l -r -a '^Subject: after-hup' '$TRASH/mail/new' >/dev/null 2>&1\""
 finish

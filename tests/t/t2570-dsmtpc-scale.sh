@@ -66,13 +66,6 @@ PY
 }
 in_a() { ls "$TRASH/a/queue" | grep -c '\.e$'; }
 in_b() { ls "$TRASH/b/queue" | grep -c '\.e$'; }
-wait_for() {
-	for _ in $(seq 1 600); do
-		eval "$1" && return 0
-		sleep 0.05
-	done
-	return 1
-}
 
 test_expect_success "dsmtpc once: $N messages delivered over TLS, the refused ones bounced, the spool left empty" "
 	fill once &&
@@ -100,7 +93,7 @@ test_expect_success "SIGTERM in mid-stream: every message logged as sent is alre
 	fill run || exit 1
 	'$DSMTPC' -c '$TRASH/a.yaml' run >'$TRASH/run.log' 2>&1 &
 	pid=\$! && echo \$pid >'$TRASH/dsmtpc.pid' &&
-	wait_for 'test \$(grep -c status=sent \"$TRASH/run.log\") -ge $((N / 5))' &&
+	wait_for 30 'test \$(grep -c status=sent \"$TRASH/run.log\") -ge $((N / 5))' &&
 	kill -TERM \$pid && wait \$pid && rm -f '$TRASH/dsmtpc.pid' &&
 	grep -q 'stopped' '$TRASH/run.log' &&
 	sed -n 's/^dsmtpc: \([0-9a-f]*\): to=.*status=sent.*/\1/p' '$TRASH/run.log' | sort -u >'$TRASH/sent' &&

@@ -27,9 +27,9 @@ test_expect_success "explain of something that is not a domain name: 65 and why"
 	'$DSMTP_POLICY' explain 'bad!domain' 2>err; test \$? = 65 &&
 	grep -q 'not allowed in a domain name' err"
 
-test_expect_success "explain refuses a U-label and names A-labels" "
-	'$DSMTP_POLICY' explain \"\$(printf 'b\\303\\274cher.example')\" 2>err; test \$? = 65 &&
-	grep -q 'xn--' err"
+test_expect_success "explain takes a U-label and names its A-label (issue 14: IDN)" "
+	'$DSMTP_POLICY' explain \"\$(printf 'b\\303\\274cher.example')\" >out 2>err &&
+	grep -qx 'domain: xn--bcher-kva.example' out"
 
 test_expect_success "check on a bad file: 78 and FILE:LINE:COLUMN" "
 	printf 'send:\n  tls: secure\n' >bad.yaml &&

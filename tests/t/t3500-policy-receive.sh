@@ -1,7 +1,7 @@
 #!/bin/sh
 # t3500-policy-receive: dsmtpd's side of domain security and direct trust:
-# domain_secure.receive (no TLS, no client certificate, wrong names, the
-# right partner certificate), relay by pinned client certificate, and the
+# domain_secure.receive (no TLS, no client certificate, wrong names, a
+# certificate without clientAuth, the right partner certificate), relay by pinned client certificate, and the
 # refusal to start when our certificate does not cover our namespaces.
 . "${srcdir:-.}/tests/t/lib.sh"
 need_ swaks
@@ -52,6 +52,11 @@ test_expect_success "the partner's certificate: accepted, domain-secured in Rece
 	f=\$(grep -l -a '^Subject: t-ds' '$queue'/*.d) &&
 	grep -q -a 'domain-secured for partner.example.net' \"\$f\" &&
 	grep -q -a 'partner.example.net' \"\${f%.d}.e\""
+
+test_expect_success "a partner certificate whose extended key usage lacks clientAuth: refused, naming it" "
+	swaks --server 127.0.0.1:$port --from a@partner.example.net --to x@example.com --tls \
+	    --tls-cert '$pki/serveronly.pem' --tls-key '$pki/serveronly.key' >'$TRASH/o3b' 2>&1;
+	grep -E '451 4\\.7\\.1 .*lacks clientAuth' '$TRASH/o3b' || { cat '$TRASH/o3b'; false; }"
 
 test_expect_success "a sender domain not on the list needs nothing" "
 	swaks --server 127.0.0.1:$port --from a@other.example --to x@example.com | grep -q '250 2.0.0 Ok: queued'"

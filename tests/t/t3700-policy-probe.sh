@@ -54,8 +54,10 @@ test_expect_success "probe a pinned route: pinned passes, verify fails on the na
 	grep -q '^  verify *FAIL *hostname-mismatch' '$TRASH/o2'"
 
 test_expect_success "a probe sends no mail: dsmtpd saw no MAIL command and spooled nothing" "
-	sleep 1.2 && { grep -h ',<,MAIL' '$TRASH'/state-$dport/logs/receive/*.LOG; test \$? = 1; } &&
-	test -z \"\$(ls '$TRASH/state-$dport/queue' | grep '\\.e\$')\""
+	flush_plog dsmtpd && files_exist '$TRASH'/state-$dport/logs/receive/*.LOG &&
+	grep -h -q ',<,STARTTLS' '$TRASH'/state-$dport/logs/receive/*.LOG &&
+	! grep -h ',<,MAIL' '$TRASH'/state-$dport/logs/receive/*.LOG &&
+	test -d '$TRASH/state-$dport/queue' && test -z \"\$(ls '$TRASH/state-$dport/queue' | grep '\\.e\$')\""
 
 test_expect_success "a level that fails exits 69; nobody listening exits 75" "
 	'$DSMTP_POLICY' -c '$TRASH/p.yaml' probe example.com --level pinned >/dev/null 2>&1; test \$? = 69 &&

@@ -49,10 +49,7 @@ s.quit()
 open(out, 'w').write('\n'.join(sorted(lines)) + '\n')
 PY
 	# wait for all 50 in dsmtpd's spool
-	for _ in $(seq 1 120); do
-		[ "$(ls "$TRASH/state-$dport/queue" | grep -c '\.e$')" -ge 50 ] && break
-		sleep 0.5
-	done
+	wait_for 60 '[ "$(ls "$TRASH/state-$dport/queue" | grep -c "\.e$")" -ge 50 ]'
 	python3 - "$TRASH/state-$dport/queue" "$TRASH/got-$kind" <<'PY'
 import glob, hashlib, sys
 out = []
@@ -80,7 +77,7 @@ for v in "ecdsa13 $pki/server-chain.pem $pki/server.key !SSLv2,!SSLv3,!TLSv1,!TL
 		grep -q -a \"version=\$want \" \"\$f\" &&
 		grep -q -a 'subject=\"CN=partner.example.net' \"\$f\" && grep -q -a 'verify=ok' \"\$f\""
 	test_expect_success "($kind) dsmtpd's log names the client certificate with openssl's SHA-256" "
-		dport=\$(cat '$TRASH/dport-$kind') && sleep 1.2 &&
+		dport=\$(cat '$TRASH/dport-$kind') && flush_plog 'dsmtpd-$kind' &&
 		want=\$(openssl x509 -in '$pki/client.pem' -noout -fingerprint -sha256 | sed 's/.*=//; s/://g' | tr A-F a-f) &&
 		grep -h 'Remote certificate' '$TRASH'/state-\$dport/logs/receive/*.LOG | grep -q \"sha256=\$want\""
 done

@@ -103,19 +103,11 @@ for i in range(n):
     s.sendmail('a@sender.test', [to], msg.encode())
 s.quit()
 PY
-# wait_for CMD: up to 60 s (OpenSMTPD's scheduler takes its time)
-wait_for() {
-	for _ in $(seq 1 600); do
-		eval "$1" && return 0
-		sleep 0.1
-	done
-	return 1
-}
 in_spool() { cat "$TRASH"/state-$dport/queue/*.d 2>/dev/null | grep -a -c "^Message-ID: <$1-"; }
 
 test_expect_success "OpenSMTPD -> dsmtpd: 30 messages arrive" "
 	python3 '$TRASH/send.py' $oport os 30 x@example.com '$TRASH' &&
-	wait_for 'test \$(in_spool os) -ge 30' &&
+	wait_for 60 'test \$(in_spool os) -ge 30' &&
 	seq 0 29 | sed 's/.*/<os-&@interop.test>/' | sort >'$TRASH/want' &&
 	cat '$TRASH'/state-$dport/queue/*.d | grep -a -o '^Message-ID: <os-[0-9]*@interop.test>' |
 	    sed 's/^Message-ID: //' | sort >'$TRASH/got' &&
@@ -169,7 +161,7 @@ test_expect_success "dsmtpd -> dsmtpc once -> OpenSMTPD: 10 messages in its mail
 	python3 '$TRASH/send.py' $aport ds 10 r@example.net '$TRASH' &&
 	'$DSMTPC' -c '$TRASH/a.yaml' once >'$TRASH/once' 2>&1; rc=\$?; cat '$TRASH/once'; test \$rc = 0 &&
 	test \$(grep -c 'status=sent (250 ' '$TRASH/once') = 10 &&
-	wait_for 'test \$(ls $TRASH/os2/maildir/new | wc -l) -ge 10' &&
+	wait_for 60 'test \$(ls $TRASH/os2/maildir/new | wc -l) -ge 10' &&
 	test \$(ls $TRASH/os2/maildir/new | wc -l) = 10"
 test_expect_success "each maildir body is what was sent, byte for byte" "
 	for i in \$(seq 0 9); do

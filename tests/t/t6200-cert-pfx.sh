@@ -2,7 +2,8 @@
 # t6200-cert-pfx: export-pfx writes PKCS#12 that openssl reads without
 # -legacy (PBES2/AES-256), with the key that belongs to the certificate;
 # import-pfx reads ours and OpenSSL's; passwords: one trailing newline is not
-# part of them, none or an empty one is refused for export.
+# part of them, none or an empty one is refused for export. Weak keys (RSA
+# under 2048 bits) are refused by import-pfx, import and dsmtpd's start.
 . "${srcdir:-.}/tests/t/lib.sh"
 need_ openssl
 need_ certtool
@@ -87,4 +88,27 @@ test_expect_success "export-pfx of a chained certificate carries the intermediat
 test_expect_success "not a PKCS#12 file: 65 with the file named" '
 	{ CO import-pfx "$PKI/server.pem" --password-file "$TRASH/pw" 2>"$TRASH/err"; test $? = 65; } &&
 	grep -q "server.pem: not a PKCS#12 file" "$TRASH/err"'
+# an RSA-1024 certificate and key, as a PFX too
+openssl req -x509 -newkey rsa:1024 -nodes -keyout "$TRASH/weak.key" -out "$TRASH/weak.pem" \
+    -subj /CN=weak.example -days 30 >/dev/null 2>&1 &&
+openssl pkcs12 -export -in "$TRASH/weak.pem" -inkey "$TRASH/weak.key" -out "$TRASH/weak.pfx" \
+    -passout "pass:correct horse" >/dev/null 2>&1 || framework_failure_ "cannot make an RSA-1024 PFX"
+
+test_expect_success "import-pfx refuses an RSA-1024 key: 65, the file and the reason named, nothing stored" '
+	WT=$(sha1_of "$TRASH/weak.pem") &&
+	{ CO import-pfx "$TRASH/weak.pfx" --password-file "$TRASH/pw" >"$TRASH/out" 2>"$TRASH/err"; test $? = 65; } &&
+	cat "$TRASH/err" &&
+	grep -q "import-pfx: .*weak.pfx: weak key: RSA key of 1024 bits (keys under 2048 bits are refused)" "$TRASH/err" &&
+	test ! -e "$TRASH/state-2526/certs/$WT.pem" && ! grep -q imported "$TRASH/out"'
+
+test_expect_success "import refuses a certificate with an RSA-1024 key, naming the reason" '
+	{ CO import "$TRASH/weak.pem" 2>"$TRASH/err"; test $? = 65; } && cat "$TRASH/err" &&
+	grep -q "import: .*weak.pem: weak key: RSA key of 1024 bits" "$TRASH/err"'
+
+test_expect_success "dsmtpd will not start with a configured RSA-1024 certificate" '
+	wport=$(free_port) &&
+	printf "hostname: weak.example\nstate_dir: %s\ncertificates:\n  - cert: %s\n    key: %s\nreceive:\n  listen: [ \"127.0.0.1:%s\" ]\n  workers: 1\n" \
+	    "$TRASH/wst" "$TRASH/weak.pem" "$TRASH/weak.key" "$wport" >"$TRASH/weak.yaml" &&
+	{ timeout 20 "$DSMTPD" -c "$TRASH/weak.yaml" 2>"$TRASH/err"; test $? = 78; } && cat "$TRASH/err" &&
+	grep -q "certificates\[0\]: .*weak.pem: weak key: RSA key of 1024 bits" "$TRASH/err"'
 finish

@@ -10,6 +10,7 @@
 #include <arpa/inet.h>
 
 #include "common/config.h"
+#include "tests/unit/unit.h"
 
 static int
 load(const char *yaml, struct dsmtp_config *cfg, struct config_errors *errs)
@@ -43,6 +44,7 @@ START_TEST(test_defaults)
 	ck_assert_uint_eq(cfg.receive.timeout_command, 300);
 	ck_assert_uint_eq(cfg.receive.timeout_data, 600);
 	ck_assert_uint_eq(cfg.receive.timeout_tls_handshake, 30);
+	ck_assert_uint_eq(cfg.receive.min_data_rate, 1024);
 	ck_assert(cfg.receive.tls_tickets);
 	ck_assert_uint_eq(cfg.receive.workers, 0);
 	ck_assert_int_eq(cfg.send.tls, LEVEL_OPPORTUNISTIC);
@@ -115,7 +117,7 @@ START_TEST(test_every_key)
 	    "  max_recipients: 7\n"
 	    "  max_connections: 20\n"
 	    "  max_connections_per_ip: 3\n"
-	    "  timeouts: { command: 30, data: 60, tls_handshake: 5 }\n"
+	    "  timeouts: { command: 30, data: 60, tls_handshake: 5, min_data_rate: 0 }\n"
 	    "  tls_tickets: false\n"
 	    "  workers: 2\n"
 	    "send:\n"
@@ -179,6 +181,7 @@ START_TEST(test_every_key)
 	ck_assert_uint_eq(cfg.receive.timeout_command, 30);
 	ck_assert_uint_eq(cfg.receive.timeout_data, 60);
 	ck_assert_uint_eq(cfg.receive.timeout_tls_handshake, 5);
+	ck_assert_uint_eq(cfg.receive.min_data_rate, 0);	/* 0 = off */
 	ck_assert(!cfg.receive.tls_tickets);
 	ck_assert_uint_eq(cfg.receive.workers, 2);
 	ck_assert_int_eq(cfg.send.tls, LEVEL_MANDATORY);
@@ -432,6 +435,7 @@ config_suite(void)
 	tcase_add_test(tc, test_empty_sections);
 	tcase_add_test(tc, test_pin_normalise);
 	tcase_add_test(tc, test_cidr_contains);
+	tcase_set_timeout(tc, UNIT_TIMEOUT);
 	suite_add_tcase(s, tc);
 	return s;
 }
@@ -439,11 +443,5 @@ config_suite(void)
 int
 main(void)
 {
-	SRunner *sr = srunner_create(config_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return unit_run(config_suite());
 }

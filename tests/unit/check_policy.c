@@ -15,6 +15,7 @@
 
 #include "common/config.h"
 #include "policy/policy.h"
+#include "tests/unit/unit.h"
 
 #define UNCONST(s)	((char *)(uintptr_t)(s))
 #define NELEM(a)	(sizeof(a) / sizeof((a)[0]))
@@ -183,12 +184,14 @@ static const struct {
 	/* the reference name is a host name, never a pattern */
 	{ "*.example.com", "*.example.com", false, "malformed" },
 	{ "a.example.com", "*.example.com", false, "malformed" },
-	/* IDNs: A-labels compare as ASCII; U-labels never match */
+	/* IDNs: A-labels compare as ASCII; a U-label reference name is
+	 * compared as its A-label; a U-label certificate name never matches */
 	{ "xn--bcher-kva.example", "xn--bcher-kva.example", true, NULL },
 	{ "XN--BCHER-KVA.example", "xn--bcher-kva.example", true, NULL },
 	{ "xn--bcher-kva.example", "xn--bcher-kvb.example", false, "mismatch" },
 	{ "b\xc3\xbc" "cher.example", "b\xc3\xbc" "cher.example", false, "u-label" },
-	{ "xn--bcher-kva.example", "b\xc3\xbc" "cher.example", false, "u-label" },
+	{ "xn--bcher-kva.example", "b\xc3\xbc" "cher.example", true, NULL },
+	{ "xn--bcher-kva.example", "\xe2\x98\x83.example", false, "u-label" },
 	{ "b\xc3\xbc" "cher.example", "xn--bcher-kva.example", false, "u-label" },
 	{ "*.b\xc3\xbc" "cher.example", "a.xn--bcher-kva.example", false, "u-label" },
 	{ "*.xn--bcher-kva.example", "mx.xn--bcher-kva.example", true, NULL },
@@ -297,7 +300,7 @@ gen_name(unsigned *seed, char *out, size_t outlen, bool wild)
 
 START_TEST(test_name_crosscheck)
 {
-	unsigned seed = 6125;
+	unsigned seed = unit_seed("name cross-check", 6125);
 	char p[16], n[16];
 	const char *sfx[] = { "", ".b.a", ".a", ".B.a." };
 	unsigned matches = 0, wild = 0;
@@ -540,7 +543,7 @@ static const struct {
 
 START_TEST(test_starttls)
 {
-	struct policy_dest d = { starttls[_i].l, "example.org", "mx.example", NULL, 0 };
+	struct policy_dest d = { starttls[_i].l, "example.org", "mx.example", NULL, 0, POLICY_DANE_INSECURE, NULL, NULL };
 	struct policy_verdict v;
 
 	policy_judge_starttls(&d, starttls[_i].offered, &v);
@@ -710,7 +713,7 @@ START_TEST(test_send)
 	struct tls_session_facts f;
 	struct tls_cert_facts ours = { 0 };
 	struct policy_dest d = { sends[_i].l, sends[_i].domain, sends[_i].host, sends[_i].refs,
-	    sends[_i].nrefs };
+	    sends[_i].nrefs, POLICY_DANE_INSECURE, NULL, NULL };
 	struct policy_verdict v;
 	char *sb[6];
 
@@ -744,7 +747,7 @@ END_TEST
 /* a NULL facts pointer after a failed handshake is fine */
 START_TEST(test_send_null_facts)
 {
-	struct policy_dest d = { LEVEL_DOMAIN_SECURE, "contoso.com", NULL, NULL, 0 };
+	struct policy_dest d = { LEVEL_DOMAIN_SECURE, "contoso.com", NULL, NULL, 0, POLICY_DANE_INSECURE, NULL, NULL };
 	struct policy_verdict v;
 
 	policy_judge_send(NULL, &d, false, NULL, &v);
@@ -761,7 +764,7 @@ START_TEST(test_send_match_modes)
 	struct tls_session_facts f;
 	struct tls_cert_facts ours = { 0 };
 	struct policy_verdict v;
-	struct policy_dest d = { LEVEL_DOMAIN_SECURE, "contoso.com", "mx.contoso.com", NULL, 0 };
+	struct policy_dest d = { LEVEL_DOMAIN_SECURE, "contoso.com", "mx.contoso.com", NULL, 0, POLICY_DANE_INSECURE, NULL, NULL };
 	static const struct fake_cert wild = C_WILD, mx = { { "mx.contoso.com" }, NULL, NULL, NULL };
 	char *sb[6], yaml[256];
 
@@ -795,7 +798,7 @@ START_TEST(test_every_level)
 	struct tls_session_facts f;
 	struct tls_cert_facts ours = { 0 };
 	struct policy_verdict v[POLICY_NLEVELS];
-	struct policy_dest d = { LEVEL_NONE, "contoso.com", "mx.contoso.com", refs_partner, 1 };
+	struct policy_dest d = { LEVEL_NONE, "contoso.com", "mx.contoso.com", refs_partner, 1, POLICY_DANE_INSECURE, NULL, NULL };
 	static const struct fake_cert c = C_CONTOSO;
 	char *sb[6];
 
@@ -826,6 +829,65 @@ START_TEST(test_every_level)
 	ck_assert(!v[LEVEL_OPPORTUNISTIC].pass && v[LEVEL_OPPORTUNISTIC].plaintext);
 	ck_assert(!v[LEVEL_VERIFY].pass && strncmp(v[LEVEL_VERIFY].reason, "handshake-failed:",
 	    17) == 0);
+	config_free(&cfg);
+}
+END_TEST
+
+/* the key purpose (RFC 5280 4.2.1.12): no extended key usage allows every
+ * purpose; one without serverAuth fails verify and domain-secure sends, one
+ * without clientAuth fails a domain-secure sender, each with a named reason */
+START_TEST(test_key_purpose)
+{
+	static const struct {
+		unsigned	 eku;
+		bool		 server, client;
+	} cases[] = {
+		{ 0, true, true },
+		{ TLS_EKU_PRESENT | TLS_EKU_SERVER | TLS_EKU_CLIENT, true, true },
+		{ TLS_EKU_PRESENT | TLS_EKU_SERVER, true, false },
+		{ TLS_EKU_PRESENT | TLS_EKU_CLIENT, false, true },
+		{ TLS_EKU_PRESENT, false, false },		/* only other purposes */
+		{ TLS_EKU_PRESENT | TLS_EKU_ANY, true, true },
+	};
+	struct dsmtp_config cfg;
+	struct tls_session_facts f;
+	struct tls_cert_facts ours = { 0 };
+	struct policy_verdict v[POLICY_NLEVELS], rv;
+	struct policy_dest d = { LEVEL_NONE, "contoso.com", "mx.contoso.com", refs_partner, 1,
+	    POLICY_DANE_INSECURE, NULL, NULL };
+	static const struct fake_cert c = C_CONTOSO;
+	char *sb[6];
+
+	load(edge_yaml, &cfg);
+	for (size_t i = 0; i < NELEM(cases); i++) {
+		memset(&f, 0, sizeof(f));
+		f.peer.present = true;
+		f.peer.chain = TLS_CHAIN_OK;
+		f.local = &ours;
+		mkfacts(&c, &f.peer.leaf, sb);
+		f.peer.leaf.eku = cases[i].eku;
+		ck_assert(policy_cert_purpose_ok(&f.peer.leaf, true) == cases[i].server);
+		ck_assert(policy_cert_purpose_ok(&f.peer.leaf, false) == cases[i].client);
+		policy_judge_every_level(&cfg, &d, true, true, &f, v);
+		ck_assert(v[LEVEL_MANDATORY].pass);
+		ck_assert_msg(v[LEVEL_VERIFY].pass == cases[i].server, "%zu: %s", i,
+		    v[LEVEL_VERIFY].reason);
+		ck_assert_msg(v[LEVEL_DOMAIN_SECURE].pass == cases[i].server, "%zu: %s", i,
+		    v[LEVEL_DOMAIN_SECURE].reason);
+		if (!cases[i].server) {
+			ck_assert_str_eq(v[LEVEL_VERIFY].reason, "wrong-purpose: the certificate's "
+			    "extended key usage does not include serverAuth");
+			ck_assert(v[LEVEL_DOMAIN_SECURE].defer);
+		}
+		policy_judge_receive_sender(&cfg, "contoso.com", true, &f.peer, &rv);
+		ck_assert_msg(rv.pass == cases[i].client, "%zu: %s", i, rv.reason);
+		if (!cases[i].client) {
+			ck_assert_str_eq(rv.reason, "wrong-purpose: the client certificate's extended "
+			    "key usage does not include clientAuth");
+			ck_assert_str_eq(rv.reply, "451 4.7.1 Mail from contoso.com must arrive "
+			    "domain-secured: client certificate lacks clientAuth");
+		}
+	}
 	config_free(&cfg);
 }
 END_TEST
@@ -1098,7 +1160,10 @@ START_TEST(test_effective_bad)
 	ck_assert_int_eq(policy_effective(&cfg, "not a domain", &e, &err), -1);
 	ck_assert_int_eq(policy_effective(&cfg, "", &e, &err), -1);
 	ck_assert_int_eq(policy_effective(&cfg, NULL, &e, &err), -1);
-	ck_assert_int_eq(policy_effective(&cfg, "b\xc3\xbc" "cher.example", &e, &err), -1);
+	/* a U-label domain routes as its A-label; one with no A-label does not */
+	ck_assert_int_eq(policy_effective(&cfg, "b\xc3\xbc" "cher.example", &e, &err), 0);
+	ck_assert_str_eq(e.domain, "xn--bcher-kva.example");
+	ck_assert_int_eq(policy_effective(&cfg, "\xe2\x98\x83.example", &e, &err), -1);
 	ck_assert_str_eq(policy_level_source_name(POLICY_LEVEL_FORCED), "forced by domain_secure.send");
 	config_free(&cfg);
 }
@@ -1377,6 +1442,7 @@ policy_suite(void)
 	tcase_add_test(tc, test_send_null_facts);
 	tcase_add_test(tc, test_send_match_modes);
 	tcase_add_test(tc, test_every_level);
+	tcase_add_test(tc, test_key_purpose);
 	tcase_add_loop_test(tc, test_receive, 0, (int)NELEM(recvs));
 	tcase_add_loop_test(tc, test_relay, 0, (int)NELEM(relays));
 	tcase_add_test(tc, test_relay_default_and_null);
@@ -1389,6 +1455,7 @@ policy_suite(void)
 	tcase_add_test(tc, test_check_unknown_pin);
 	tcase_add_loop_test(tc, test_check_certificate, 0, (int)NELEM(certs));
 	tcase_add_test(tc, test_hop_format);
+	tcase_set_timeout(tc, UNIT_TIMEOUT);
 	suite_add_tcase(s, tc);
 	return s;
 }
@@ -1396,11 +1463,5 @@ policy_suite(void)
 int
 main(void)
 {
-	SRunner *sr = srunner_create(policy_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return unit_run(policy_suite());
 }

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "smtpc/smtpc.h"
+#include "tests/unit/unit.h"
 
 static void
 mkid(char id[SPOOL_ID_SIZE], unsigned n)
@@ -158,7 +159,7 @@ START_TEST(test_sched_random)
 	bool once = _i == 1;
 	const double start = 500;
 
-	srand(12345 + (unsigned)_i);
+	srand(unit_seed("random schedule", 12345) + (unsigned)_i);
 	memset(refs, 0, sizeof(refs));
 	for (unsigned i = 0; i < N; i++)
 		mkid(refs[i].id, i);
@@ -222,7 +223,7 @@ sched_suite(void)
 	Suite *s = suite_create("sched");
 	TCase *tc = tcase_create("sched");
 
-	tcase_set_timeout(tc, 60);
+	tcase_set_timeout(tc, UNIT_TIMEOUT);
 	tcase_add_test(tc, test_sched_index);
 	tcase_add_test(tc, test_sched_order);
 	tcase_add_test(tc, test_sched_once);
@@ -234,11 +235,5 @@ sched_suite(void)
 int
 main(void)
 {
-	SRunner *sr = srunner_create(sched_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return unit_run(sched_suite());
 }

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "smtpc/smtpc.h"
+#include "tests/unit/unit.h"
 
 struct reply_case {
 	const char	*in;
@@ -323,13 +324,16 @@ smtpc_suite(void)
 	tcase_add_test(tc, test_reply_limits);
 	tcase_add_test(tc, test_reply_lines);
 	tcase_add_test(tc, test_reply_flat_printable);
+	tcase_set_timeout(tc, UNIT_TIMEOUT);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("retry");
 	tcase_add_loop_test(tc, test_retry, 0, (int)(sizeof(retry_cases) / sizeof(retry_cases[0])));
 	tcase_add_test(tc, test_retry_expired);
+	tcase_set_timeout(tc, UNIT_TIMEOUT);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("dsn");
 	tcase_add_test(tc, test_dsn);
+	tcase_set_timeout(tc, UNIT_TIMEOUT);
 	suite_add_tcase(s, tc);
 	return s;
 }
@@ -337,11 +341,5 @@ smtpc_suite(void)
 int
 main(void)
 {
-	SRunner *sr = srunner_create(smtpc_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? 0 : 1;
+	return unit_run(smtpc_suite());
 }

@@ -11,6 +11,7 @@
 #include "common/buf.h"
 #include "smtpd/cmd.h"
 #include "smtpd/data.h"
+#include "tests/unit/unit.h"
 
 /* ---- verbs ---- */
 
@@ -318,6 +319,7 @@ smtpd_suite(void)
 	tcase_add_test(tc, test_data_limits);
 	tcase_add_test(tc, test_data_store_failure);
 	tcase_add_test(tc, test_bdat_raw);
+	tcase_set_timeout(tc, UNIT_TIMEOUT);
 	suite_add_tcase(s, tc);
 	return s;
 }
@@ -325,11 +327,5 @@ smtpd_suite(void)
 int
 main(void)
 {
-	SRunner *sr = srunner_create(smtpd_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return unit_run(smtpd_suite());
 }

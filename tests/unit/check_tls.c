@@ -18,6 +18,8 @@
 #include <gnutls/crypto.h>
 
 #include "tls/tls_int.h"
+#include "tls/tls_sess_int.h"
+#include "tests/unit/unit.h"
 
 static char tmpdir[256];
 
@@ -873,6 +875,41 @@ END_TEST
 
 /* --- PKCS#12 and small parsers --- */
 
+/* issue 14: credentials and trust are reference counted; a reload drops
+ * the owner's reference while sessions keep theirs, and the trust lives
+ * as long as the last credentials built on it */
+START_TEST(test_refcounts)
+{
+	struct dsmtp_config cfg;
+	struct dsmtp_err err;
+	struct tls_trust *t;
+	struct tls_creds *cr, *held;
+
+	mk_tmpdir();
+	load_cfg(&cfg, "");
+	t = tls_trust_load("system", NULL, &err);
+	ck_assert_msg(t != NULL, "%s", err.msg);
+	cr = tls_creds_client(&cfg, t, false, &err);
+	ck_assert_msg(cr != NULL, "%s", err.msg);
+	ck_assert_uint_eq(tls_creds_refs(cr), 1);
+	held = tls_creds_ref(cr);		/* a session starts */
+	ck_assert_ptr_eq(held, cr);
+	ck_assert_uint_eq(tls_creds_refs(cr), 2);
+	tls_trust_free(t);			/* the reload drops the old trust ... */
+	tls_creds_free(cr);			/* ... and the old credentials */
+	ck_assert_uint_eq(tls_creds_refs(held), 1);
+	/* still whole for the session: its trust is reachable (ASan checks) */
+	ck_assert_ptr_nonnull(tls_trust_list(held->trust));
+	tls_creds_free(held);			/* the session ends: all freed */
+	ck_assert_ptr_null(tls_creds_ref(NULL));
+	tls_creds_free(NULL);
+	tls_trust_free(NULL);
+	ck_assert_uint_eq(tls_creds_refs(NULL), 0);
+	config_free(&cfg);
+	rm_tmpdir();
+}
+END_TEST
+
 START_TEST(test_pkcs12_round_trip)
 {
 	gnutls_x509_privkey_t key, key2;
@@ -989,7 +1026,7 @@ tls_suite(void)
 	Suite *s = suite_create("tls");
 	TCase *tc = tcase_create("certs");
 
-	tcase_set_timeout(tc, 60);
+	tcase_set_timeout(tc, UNIT_TIMEOUT);
 	tcase_add_loop_test(tc, test_facts_selfsigned, 0,
 	    (int)(sizeof(key_cases) / sizeof(key_cases[0])));
 	tcase_add_test(tc, test_facts_ca_issued_and_file);
@@ -1002,6 +1039,7 @@ tls_suite(void)
 	tcase_add_test(tc, test_store);
 	tcase_add_test(tc, test_store_pending_and_bind);
 	tcase_add_test(tc, test_select_and_default);
+	tcase_add_test(tc, test_refcounts);
 	tcase_add_test(tc, test_pkcs12_round_trip);
 	tcase_add_loop_test(tc, test_password_file, 0, (int)(sizeof(pw_cases) / sizeof(pw_cases[0])));
 	tcase_add_test(tc, test_parsers);
@@ -1012,11 +1050,5 @@ tls_suite(void)
 int
 main(void)
 {
-	SRunner *sr = srunner_create(tls_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return unit_run(tls_suite());
 }

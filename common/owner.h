@@ -1,0 +1,12 @@
+/* owner.h: files root makes in a state directory another user owns. */
+#ifndef DSMTP_OWNER_H
+#define DSMTP_OWNER_H
+
+/* When running as root and DIR belongs to another user (the service
+ * account the systemd units run as), give NAME inside DIR (or DIR/NAME
+ * when NAME is a directory) DIR's owner and group, so the service can use
+ * what `dsmtp-cert` run as root wrote. Symbolic links are never followed.
+ * Does nothing when not root or when DIR is root's. 0, or -1 with errno. */
+int owner_follow_dir(const char *dir, const char *name);
+
+#endif

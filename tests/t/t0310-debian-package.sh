@@ -1,0 +1,57 @@
+#!/bin/sh
+# t0310-debian-package: debian/ builds a .deb with `dpkg-buildpackage -us
+# -uc -b` (its build runs the Check unit tests) from a copy of the source
+# tree; lintian finds no error in it; it holds the five programs, the six
+# manual pages, the two hardened units pointing at /usr/sbin/dsmtpd and
+# /usr/bin/dsmtpc, and the example configurations; its postinst creates
+# the dsmtp system user and its state directory.
+. "${srcdir:-.}/tests/t/lib.sh"
+
+for c in dpkg-buildpackage dh lintian dpkg-deb; do
+	command -v $c >/dev/null 2>&1 || framework_failure_ "$c not installed (contrib/deps installs dpkg-dev, debhelper, lintian)"
+done
+
+# the tracked (and new, unignored) files only: no build directory rides along
+mkdir -p "$TRASH/pkg/src"
+if git -C "$srcdir" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+	git -C "$srcdir" ls-files -co --exclude-standard | grep -v -E '^(_build|_deps)' |
+	    (cd "$srcdir" && tar -cf - -T -) | tar -xf - -C "$TRASH/pkg/src" ||
+	    framework_failure_ "cannot copy the source tree"
+else
+	(cd "$srcdir" && tar -cf - --exclude='./_build*' --exclude=./_deps --exclude=./.git .) |
+	    tar -xf - -C "$TRASH/pkg/src" || framework_failure_ "cannot copy the source tree"
+fi
+deb=$TRASH/pkg/dsmtp_$(sed -n '1s/^dsmtp (\([^)]*\)).*/\1/p' "$TRASH/pkg/src/debian/changelog")_$(dpkg --print-architecture).deb
+
+# make check's own variables (TESTS=... on its command line travels in
+# MAKEFLAGS) must not reach the package's make: it would run this test again
+unset MAKEFLAGS MFLAGS MAKELEVEL MAKEOVERRIDES TESTS
+
+test_expect_success "dpkg-buildpackage -us -uc -b builds the package (unit tests included)" "
+	cd '$TRASH/pkg/src' && dpkg-buildpackage -us -uc -b >'$TRASH/build.log' 2>&1 ||
+	    { tail -n 60 '$TRASH/build.log'; exit 1; }
+	grep -q 'check_policy' '$TRASH/build.log' && test -s '$deb'"
+
+test_expect_success "lintian finds no error" "
+	lintian --fail-on error '$TRASH'/pkg/*.changes >'$TRASH/lintian.out' 2>&1; rc=\$?;
+	cat '$TRASH/lintian.out'; test \$rc = 0 && ! grep -q '^E:' '$TRASH/lintian.out'"
+
+test_expect_success "the package holds the programs, manual pages, units and examples" "
+	dpkg-deb -c '$deb' | awk '{ print \$6 }' >'$TRASH/contents' && cat '$TRASH/contents' &&
+	for f in ./usr/sbin/dsmtpd ./usr/bin/dsmtpc ./usr/bin/dsmtp-cert ./usr/bin/dsmtp-policy \
+	    ./usr/bin/dsmtp-log ./usr/share/man/man8/dsmtpd.8.gz ./usr/share/man/man8/dsmtpc.8.gz \
+	    ./usr/share/man/man1/dsmtp-cert.1.gz ./usr/share/man/man1/dsmtp-policy.1.gz \
+	    ./usr/share/man/man1/dsmtp-log.1.gz ./usr/share/man/man5/dsmtp.yaml.5.gz \
+	    ./lib/systemd/system/dsmtpd.service ./lib/systemd/system/dsmtpc.service \
+	    ./usr/share/doc/dsmtp/examples/edge.yaml; do
+		grep -qx \"\$f\" '$TRASH/contents' || { echo \"missing: \$f\"; exit 1; }
+	done"
+
+test_expect_success "its units run the installed programs as dsmtp; postinst makes the user" "
+	dpkg-deb -x '$deb' '$TRASH/x' && dpkg-deb -e '$deb' '$TRASH/ctl' &&
+	grep -qx 'ExecStart=/usr/sbin/dsmtpd' '$TRASH/x/lib/systemd/system/dsmtpd.service' &&
+	grep -qx 'ExecStart=/usr/bin/dsmtpc run' '$TRASH/x/lib/systemd/system/dsmtpc.service' &&
+	grep -qx 'User=dsmtp' '$TRASH/x/lib/systemd/system/dsmtpd.service' &&
+	grep -q 'adduser --system --group' '$TRASH/ctl/postinst' &&
+	sh -n '$TRASH/ctl/postinst' && sh -n '$TRASH/ctl/postrm'"
+finish
