@@ -1,5 +1,7 @@
 # contrib/local.mk: scripts, example configs, systemd units
-EXTRA_DIST += contrib/deps contrib/check contrib/quickstart
+EXTRA_DIST += contrib/deps contrib/check contrib/quickstart contrib/fresh-check
+# the skips contrib/check allows (tests/README.md, "Skips")
+EXTRA_DIST += tests/skip-ledger
 # the systemd units: made from their .in with the installation's paths
 units = contrib/systemd/dsmtpd.service contrib/systemd/dsmtpc.service
 EXTRA_DIST += contrib/systemd/dsmtpd.service.in contrib/systemd/dsmtpc.service.in

@@ -10,7 +10,11 @@ TESTS += tests/unit/check_config
 # t2 send, t3 TLS levels and policy, t4 logs, t5 interop, t6 certificates,
 # t9 robustness); each folder's local.mk adds its own
 TEST_EXTENSIONS = .sh
-SH_LOG_COMPILER = $(SHELL)
+# every script is bounded: after DSMTP_TEST_TIMEOUT seconds (600; e.g.
+# make check DSMTP_TEST_TIMEOUT=1800 to change it) it gets SIGTERM (lib.sh's
+# trap kills what the test started), SIGKILL 10 s later, and fails
+DSMTP_TEST_TIMEOUT = 600
+SH_LOG_COMPILER = timeout --verbose -k 10 $(DSMTP_TEST_TIMEOUT) $(SHELL)
 # the Check unit tests (no extension) print TAP (tests/unit/unit.h): the TAP
 # driver reports each test case and still fails on a non-zero exit or a
 # missing plan; the .sh tests keep the exit-status driver (77 = skip)

@@ -13,7 +13,7 @@
 # Exit status: 0 all clean; 1 a crash, leak, timeout or invariant failure
 # (each reproducer is printed and copied to $DSMTP_FUZZ_OUT, default
 # ./fuzz-failures); 77 clang or its libFuzzer runtime (libclang-rt-14-dev)
-# is missing (automake's SKIP); 99 a target does not build.
+# is missing ("make fuzz" counts it a failure); 99 a target does not build.
 # Environment: FUZZ_CC (default clang; CC belongs to configure),
 # DSMTP_FUZZ_OUT, DSMTP_FUZZ_SKIP (README: turns off the checks of bugs
 # already reported), ASAN_OPTIONS, UBSAN_OPTIONS.
@@ -49,11 +49,11 @@ for t in $targets; do
 	case " $all_targets " in *" $t "*) ;; *) echo "run.sh: unknown target $t ($all_targets)" >&2; exit 2 ;; esac
 done
 
-# ---- prerequisites: clang and the libFuzzer runtime, else SKIP ----
+# ---- prerequisites: clang and the libFuzzer runtime, else 77 ----
 
 CC=${FUZZ_CC:-clang}
 if ! command -v "$CC" >/dev/null 2>&1; then
-	echo "run.sh: SKIP: $CC not found (install clang-14 and libclang-rt-14-dev)"
+	echo "run.sh: $CC not found (install clang-14 and libclang-rt-14-dev)"
 	exit 77
 fi
 work=$(mktemp -d "${TMPDIR:-/tmp}/dsmtp-fuzz.XXXXXX") || exit 99
@@ -66,7 +66,7 @@ fi
 printf '#include <stddef.h>\n#include <stdint.h>\nint LLVMFuzzerTestOneInput(const uint8_t *d, size_t n);\nint LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) { (void)d; (void)n; return 0; }\n' \
     >"$work/probe.c"
 if ! "$CC" -fsanitize=fuzzer,address,undefined "$work/probe.c" -o "$work/probe" >"$work/probe.log" 2>&1; then
-	echo "run.sh: SKIP: $CC cannot link -fsanitize=fuzzer,address,undefined" \
+	echo "run.sh: $CC cannot link -fsanitize=fuzzer,address,undefined" \
 	    "(libclang-rt-14-dev missing?):"
 	sed 's/^/  /' "$work/probe.log" | head -5
 	exit 77
@@ -113,13 +113,14 @@ target_opts() {
 	esac
 }
 
-# build one target into $work/fuzz_$1; 0 built, 1 failed, 2 not there yet
+# build one target into $work/fuzz_$1; 0 built, 1 failed (a source
+# missing from the tree too)
 build() {
 	t=$1
 	for s in $(target_srcs "$t"); do
 		if [ ! -f "$top/$s" ]; then
-			echo "run.sh: $t: SKIP: $s is not in the tree yet"
-			return 2
+			echo "run.sh: $t: BUILD FAILED: $s is not in the tree"
+			return 1
 		fi
 	done
 	srcs=
@@ -169,8 +170,7 @@ report_failure() {
 }
 
 for t in $targets; do
-	build "$t"
-	case $? in 1) broken="$broken $t"; continue ;; 2) continue ;; esac
+	build "$t" || { broken="$broken $t"; continue; }
 	bin=$work/fuzz_$t
 	mkdir -p "$work/$t/corpus" "$work/$t/artifacts"
 

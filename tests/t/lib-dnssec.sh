@@ -4,7 +4,7 @@
 # validating unbound in front of it (trust anchor: the zone's DS) on
 # another loopback port. Nothing is faked and nothing listens on port 53.
 #
-#   dnssec_need                 skip unless nsd, unbound and ldnsutils are installed
+#   dnssec_need                 fail (99) unless nsd, unbound and ldnsutils are installed
 #   dnssec_keys ZONE            a KSK and a ZSK for ZONE in $DNSSEC/keys
 #   dnssec_sign ZONE FILE [ARGS] FILE signed into $DNSSEC/nsd/ZONE.signed (ARGS
 #                               go to ldns-signzone, e.g. -e 20200101000000)
@@ -19,7 +19,7 @@ DNSSEC="$TRASH/dnssec"
 dnssec_need() {
 	for _c in nsd unbound ldns-keygen ldns-signzone ldns-key2ds; do
 		command -v "$_c" >/dev/null 2>&1 || [ -x "/usr/sbin/$_c" ] ||
-		    skip_ "$_c not installed (contrib/deps: nsd unbound ldnsutils)"
+		    framework_failure_ "$_c not installed (contrib/deps: nsd unbound ldnsutils)"
 	done
 	PATH="$PATH:/usr/sbin"
 	mkdir -p "$DNSSEC/keys" "$DNSSEC/nsd" "$DNSSEC/unbound"

@@ -1,9 +1,13 @@
 # lib-exim.sh: private Exim 4 instances for the tests (sourced after
 # lib.sh). Exim cannot be installed beside Postfix as a Debian package, so
-# contrib/deps unpacks its binary into _deps/exim/; a system exim4 on PATH
-# is used when there is one.
+# contrib/deps unpacks its binary into /opt/dsmtp-test-deps/exim
+# ($DSMTP_TEST_DEPS/exim), outside the checkout: Exim drops to Debian-exim
+# and re-executes itself, so its binary must be reachable from anywhere
+# (a checkout in a 0700 home is not). A system exim4 on PATH is used when
+# there is one.
 #
-#   exim_need_                     skip (77) without an exim binary or root
+#   exim_need_                     skip (77) without root; fails (99)
+#                                  without the binary or its user
 #   exim_setup NAME                $TRASH/NAME/{exim.conf,spool,log,mail}
 #   exim_send NAME FROM TO < MSG   submit and deliver at once (-odi)
 #   exim_daemon NAME PORT          run its SMTP listener (adds the PID)
@@ -21,16 +25,17 @@
 
 exim_need_() {
 	EXIM=""
-	if [ -x "$srcdir/_deps/exim/usr/sbin/exim4" ]; then
-		EXIM="$srcdir/_deps/exim/usr/sbin/exim4"
-		EXIM_LIBS="$srcdir/_deps/exim/usr/lib/x86_64-linux-gnu"
+	[ "$(id -u)" = 0 ] || skip_ "a private Exim instance needs root"
+	_exd=${DSMTP_TEST_DEPS:-/opt/dsmtp-test-deps}/exim
+	if [ -x "$_exd/usr/sbin/exim4" ]; then
+		EXIM="$_exd/usr/sbin/exim4"
+		EXIM_LIBS="$_exd/usr/lib/x86_64-linux-gnu"
 	elif command -v exim4 >/dev/null 2>&1; then
 		EXIM=$(command -v exim4)
 		EXIM_LIBS=""
 	fi
-	[ -n "$EXIM" ] || skip_ "exim4 not found (contrib/deps unpacks it into _deps/exim)"
-	[ "$(id -u)" = 0 ] || skip_ "a private Exim instance needs root"
-	id Debian-exim >/dev/null 2>&1 || skip_ "no Debian-exim user (contrib/deps creates it)"
+	[ -n "$EXIM" ] || framework_failure_ "exim4 not found (contrib/deps unpacks it into $_exd)"
+	id Debian-exim >/dev/null 2>&1 || framework_failure_ "no Debian-exim user (contrib/deps creates it)"
 }
 
 exim_run() {

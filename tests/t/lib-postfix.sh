@@ -6,12 +6,13 @@
 #   postfix_conf NAME 'key = value' ...   more main.cf settings
 #   postfix_start NAME             starts it, waits for PORT (adds the PID)
 #   postfix_stop NAME              stops it
-# Needs root (Postfix drops to its mail_owner); skips (77) otherwise.
+# Needs root (Postfix drops to its mail_owner); skips (77) otherwise, and
+# fails (99) as root without postfix (contrib/deps installs it).
 
 postfix_need_() {
-	command -v postfix >/dev/null 2>&1 || skip_ "postfix not installed"
 	[ "$(id -u)" = 0 ] || skip_ "a private Postfix instance needs root"
-	id postfix >/dev/null 2>&1 || skip_ "no postfix user"
+	command -v postfix >/dev/null 2>&1 || framework_failure_ "postfix not installed (contrib/deps installs it)"
+	id postfix >/dev/null 2>&1 || framework_failure_ "no postfix user (contrib/deps installs postfix)"
 }
 
 postfix_setup() {

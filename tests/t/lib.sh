@@ -70,7 +70,7 @@ say() { printf '%s\n' "$*"; }
 # a broken harness is not a product bug: say so and stop
 framework_failure_() { say "framework failure: $*"; fail=1; exit 99; }
 skip_() { say "skip: $*"; exit 77; }
-need_() { command -v "$1" >/dev/null 2>&1 || skip_ "$1 not installed"; }
+need_() { command -v "$1" >/dev/null 2>&1 || framework_failure_ "$1 not installed (contrib/deps installs it)"; }
 
 # test_expect_success "what" 'commands'
 test_expect_success() {

@@ -15,6 +15,7 @@ wait_port 127.0.0.1 "$port" || framework_failure_ "dsmtpd did not start"
 test_expect_success "a third connection from one address gets 421 4.7.0 and a clean close" "
 	python3 - $port <<'PY'
 import socket, sys
+socket.setdefaulttimeout(10)
 port = int(sys.argv[1])
 a = [socket.create_connection(('127.0.0.1', port)) for _ in range(2)]
 for s in a:
@@ -50,11 +51,17 @@ s.settimeout(15)
 f = s.makefile('rb')
 f.readline()
 s.sendall(b'EHLO x\r\n')	# RFC 2920: EHLO ends a pipelined group
-while not f.readline().startswith(b'250 '):
-    pass
+for line in iter(f.readline, b''):
+    if line.startswith(b'250 '):
+        break
+else:
+    raise AssertionError('closed before 250')
 s.sendall(b'MAIL FROM:<a@b.org>\r\nRCPT TO:<x@example.org>\r\nDATA\r\n')
-while not f.readline().startswith(b'354'):
-    pass
+for line in iter(f.readline, b''):
+    if line.startswith(b'354'):
+        break
+else:
+    raise AssertionError('closed before 354')
 t0 = time.time()
 s.sendall(b'Subject: slow\r\n')
 line = f.readline()
@@ -82,11 +89,17 @@ busy = socket.create_connection(('127.0.0.1', port)); busy.settimeout(10)
 fi, fb = idle.makefile('rb'), busy.makefile('rb')
 fi.readline(); fb.readline()
 busy.sendall(b'EHLO x\\r\\n')
-while not fb.readline().startswith(b'250 '):
-    pass
+for line in iter(fb.readline, b''):
+    if line.startswith(b'250 '):
+        break
+else:
+    raise AssertionError('closed before 250')
 busy.sendall(b'MAIL FROM:<a@b.org>\\r\\nRCPT TO:<x@example.org>\\r\\nDATA\\r\\n')
-while not fb.readline().startswith(b'354'):
-    pass
+for line in iter(fb.readline, b''):
+    if line.startswith(b'354'):
+        break
+else:
+    raise AssertionError('closed before 354')
 busy.sendall(b'Subject: in flight\\r\\n\\r\\n')
 os.kill(pid, signal.SIGTERM)
 line = fi.readline()

@@ -3,7 +3,12 @@
 # process mid-stream, restart: every message that got 250 is in the spool,
 # whole, and the restarted server cleans up and serves; a worker killed
 # alone is replaced by the parent.
+# Bounded: the load stops by itself after 60 s, and the kill step fails
+# at once when it finds no worker to kill (pgrep is from procps).
 . "${srcdir:-.}/tests/t/lib.sh"
+for c in pgrep swaks; do
+	command -v $c >/dev/null 2>&1 || framework_failure_ "$c not installed (contrib/deps installs it)"
+done
 
 port=$(free_port)
 make_config "$TRASH/d.yaml" "$port" '  accepted_domains: [ example.org ]
@@ -15,7 +20,7 @@ wait_port 127.0.0.1 "$port" || framework_failure_ "dsmtpd did not start"
 cat >"$TRASH/load.py" <<'PY'
 import random, smtplib, sys, threading, time
 port, out = int(sys.argv[1]), sys.argv[2]
-lock, stop = threading.Lock(), time.time() + 120
+lock, stop = threading.Lock(), time.time() + 60
 log = open(out, 'a', buffering=1)	# one line per 250, on disk at once
 def sender(t):
     n = 0
@@ -42,10 +47,12 @@ test_expect_success "kill -9 mid-stream loses no message that got 250" "
 	: >'$TRASH/accepted';
 	python3 '$TRASH/load.py' $port '$TRASH/accepted' & lpid=\$!; echo \$lpid >'$TRASH/load.pid';
 	for i in \$(seq 1 600); do test \$(wc -l <'$TRASH/accepted') -ge 40 && break; sleep 0.1; done;
-	kids=\$(pgrep -P $dpid); kill -9 \$kids $dpid; wait \$lpid;
+	kids=\$(pgrep -P $dpid);
+	test -n \"\$kids\" || { echo 'no dsmtpd worker found (pgrep -P $dpid)'; kill \$lpid; exit 1; };
+	kill -9 \$kids $dpid; wait \$lpid;
 	n=\$(wc -l <'$TRASH/accepted'); echo \"\$n messages got 250 before the kill\";
 	test \$n -ge 40 &&
-	cat '$TRASH/state-$port/queue'/*.d | grep -a -o '^Message-ID: <crash-[0-9-]*@b.org>' |
+	find '$TRASH/state-$port/queue' -name '*.d' -exec cat {} + | grep -a -o '^Message-ID: <crash-[0-9-]*@b.org>' |
 	    sed 's/^Message-ID: <//; s/>\$//' | sort -u >'$TRASH/spooled' &&
 	sort -u '$TRASH/accepted' >'$TRASH/want' &&
 	comm -23 '$TRASH/want' '$TRASH/spooled' >'$TRASH/lost' &&

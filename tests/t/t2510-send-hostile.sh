@@ -101,7 +101,7 @@ send:
       tls: none
 EOF2
 test_expect_success "a recipient with CR LF from the spool is refused, never sent as commands" "
-	test -x '$GEN' || exit 77
+	test -x '$GEN' || { echo '$GEN was not built'; exit 1; }
 	mkdir -p '$TRASH/q/queue' &&
 	evil=\$(printf 'x@example.com>\r\nRSET\r\nRCPT TO:<evil@example.com') &&
 	'$GEN' '$TRASH/q/queue' --from s@bounce.test --to \"\$evil\" --to good@example.com >/dev/null &&

@@ -71,8 +71,7 @@ if "$DSMTP_CERT" -c "$TRASH/ds.yaml" new --san example.com,test.example.org >new
 		'$DSMTP_POLICY' -c '$TRASH/ds.yaml' check >out; rc=\$?; cat out; test \$rc = 0 &&
 		grep -q '^ok: coverage: covered: example.net (by example.net)' out"
 else
-	say "# skipped store tests: dsmtp-cert new does not work in this build"
-	sed 's/^/#   /' new.out
+	test_expect_success "dsmtp-cert new makes a certificate for the store tests" "cat new.out; false"
 fi
 
 # hub/edge pairing (man dsmtp-policy, PAIRING): the hub's pin, as printed by
@@ -112,6 +111,6 @@ EOF2
 		'$DSMTP_POLICY' -c '$TRASH/edge.yaml' explain example.com >ex &&
 		grep -qF '  hub: $hubpin' ex && grep -q '^level: pinned (route)' ex"
 else
-	say "# skipped pairing test: certtool or dsmtp-cert pin not available"
+	test_expect_success "certtool and dsmtp-cert pin make the hub and edge pair" "cat hubpin.out; false"
 fi
 finish

@@ -7,7 +7,8 @@
 need_ swaks
 
 mkdir -p "$TRASH/full"
-mount -t tmpfs -o size=400k tmpfs "$TRASH/full" 2>/dev/null || skip_ "cannot mount a tmpfs here"
+mount -t tmpfs -o size=400k tmpfs "$TRASH/full" ||
+    framework_failure_ "cannot mount a tmpfs on $TRASH/full (root without CAP_SYS_ADMIN? the mount package?)"
 unmount_() { umount "$TRASH/full" 2>/dev/null; }
 CLEANUP_HOOK=unmount_
 

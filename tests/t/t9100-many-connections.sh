@@ -31,8 +31,11 @@ tls = []
 for i, s in enumerate(conns):
     s.sendall(b'EHLO many.example\r\n')
 for i, (s, f) in enumerate(zip(conns, files)):
-    while not f.readline().startswith(b'250 '):
-        pass
+    for line in iter(f.readline, b''):
+        if line.startswith(b'250 '):
+            break
+    else:
+        raise AssertionError('closed before 250')
     if i % 5 == 0:
         s.sendall(b'STARTTLS\r\n')
         assert f.readline().startswith(b'220 ')
