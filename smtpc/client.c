@@ -103,10 +103,18 @@ struct smtpc_session {
 	bool			 has_dane;
 	char			 peer[320];	/* "host[addr]:port" */
 	char			 addr[80];
-	/* the last session-level failure, for the jobs when no address works */
+	/* the current address's failure (for its log line) ... */
 	enum smtpc_status	 fail_st;
 	char			 fail_status[16];
 	char			 fail_text[512];
+	/* ... and the one the jobs get when no address works: the last from
+	 * a server we reached (a TLS, policy or SMTP refusal), else the last
+	 * connect failure. "localhost" is 127.0.0.1 and ::1: the refusal of
+	 * the first must not become "::1: Connection refused". */
+	enum smtpc_status	 best_st;
+	char			 best_status[16];
+	char			 best_text[512];
+	bool			 best_reached;
 	struct smtpc_session	*next, *prev;
 };
 
@@ -444,18 +452,46 @@ put(struct smtpc_session *s, const char *p, size_t n)
 static void
 remember_failure(struct smtpc_session *s, enum smtpc_status st, const char *status,
     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static void
+remember_connect_failure(struct smtpc_session *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
-/* the reason the current address did not work */
+/* the reason the current address did not work; reached: we spoke with
+ * its server (or judged it by policy), not only failed to connect */
+static void
+remember_vfailure(struct smtpc_session *s, bool reached, enum smtpc_status st,
+    const char *status, const char *fmt, va_list ap)
+{
+	s->fail_st = st;
+	snprintf(s->fail_status, sizeof(s->fail_status), "%s", status);
+	vsnprintf(s->fail_text, sizeof(s->fail_text), fmt, ap);
+	if (reached || !s->best_reached) {
+		s->best_st = st;
+		memcpy(s->best_status, s->fail_status, sizeof(s->best_status));
+		memcpy(s->best_text, s->fail_text, sizeof(s->best_text));
+		s->best_reached = s->best_reached || reached;
+	}
+}
+
 static void
 remember_failure(struct smtpc_session *s, enum smtpc_status st, const char *status,
     const char *fmt, ...)
 {
 	va_list ap;
 
-	s->fail_st = st;
-	snprintf(s->fail_status, sizeof(s->fail_status), "%s", status);
 	va_start(ap, fmt);
-	vsnprintf(s->fail_text, sizeof(s->fail_text), fmt, ap);
+	remember_vfailure(s, true, st, status, fmt, ap);
+	va_end(ap);
+}
+
+/* the address could not be connected to (never reached) */
+static void
+remember_connect_failure(struct smtpc_session *s, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	remember_vfailure(s, false, SMTPC_TEMP, "4.4.1", fmt, ap);
 	va_end(ap);
 }
 
@@ -485,16 +521,16 @@ static void
 fail_destination(struct smtpc_session *s)
 {
 	struct smtpc_job *j;
-	const char *text = s->fail_text[0] ? s->fail_text : "no usable address";
+	const char *text = s->best_text[0] ? s->best_text : "no usable address";
+	const char *status = s->best_status[0] ? s->best_status : "4.4.1";
+	enum smtpc_status st = s->best_st == SMTPC_OK ? SMTPC_TEMP : s->best_st;
 
 	if (s->job) {
-		smtpc_job_fail(s->job, s->fail_st == SMTPC_OK ? SMTPC_TEMP : s->fail_st,
-		    s->fail_status[0] ? s->fail_status : "4.4.1", text, s->peer);
+		smtpc_job_fail(s->job, st, status, text, s->peer);
 		job_finish(s);
 	}
 	while ((j = dest_pop(s->dest)) != NULL) {
-		smtpc_job_fail(j, s->fail_st == SMTPC_OK ? SMTPC_TEMP : s->fail_st,
-		    s->fail_status[0] ? s->fail_status : "4.4.1", text, s->peer);
+		smtpc_job_fail(j, st, status, text, s->peer);
 		j->session_id = s->id;
 		j->done(j);
 	}
@@ -710,7 +746,7 @@ connect_done(struct ev_loop *loop, ev_io *w, int revents)
 	if (err != 0) {
 		close(s->fd);
 		s->fd = -1;
-		remember_failure(s, SMTPC_TEMP, "4.4.1", "connect to %s: %s", s->peer, strerror(err));
+		remember_connect_failure(s, "connect to %s: %s", s->peer, strerror(err));
 		session_try_next(s, "connect failed");
 		return;
 	}
@@ -745,7 +781,7 @@ connect_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 	ev_io_stop(s->ctx->loop, &s->cio);
 	close(s->fd);
 	s->fd = -1;
-	remember_failure(s, SMTPC_TEMP, "4.4.1", "connect to %s: timed out", s->peer);
+	remember_connect_failure(s, "connect to %s: timed out", s->peer);
 	session_try_next(s, "connect timeout");
 }
 
@@ -869,14 +905,13 @@ session_connect_next(struct smtpc_session *s)
 	}
 	fd = socket(t->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
-		remember_failure(s, SMTPC_TEMP, "4.4.1", "socket: %s", strerror(errno));
+		remember_connect_failure(s, "socket: %s", strerror(errno));
 		s->ti++;
 		session_connect_next(s);
 		return;
 	}
 	if (connect(fd, (const struct sockaddr *)&t->ss, t->sslen) < 0 && errno != EINPROGRESS) {
-		remember_failure(s, SMTPC_TEMP, "4.4.1", "connect to %s: %s", s->peer,
-		    strerror(errno));
+		remember_connect_failure(s, "connect to %s: %s", s->peer, strerror(errno));
 		close(fd);
 		s->ti++;
 		session_connect_next(s);
@@ -1091,10 +1126,9 @@ on_banner(struct smtpc_session *s, const struct smtpc_reply *r)
 	if (r->code / 100 != 2) {
 		smtpc_reply_flat(r, flat, sizeof(flat));
 		/* RFC 5321 3.1: a 554 greeting means "not here"; try the next MX */
-		remember_failure(s, r->code / 100 == 5 ? SMTPC_PERM : SMTPC_TEMP, "4.4.1",
+		remember_failure(s, r->code / 100 == 5 ? SMTPC_PERM : SMTPC_TEMP,
+		    r->code / 100 == 5 ? "5.0.0" : "4.4.1",
 		    "host %s refused to talk to me: %s", s->peer, flat);
-		if (r->code / 100 == 5)
-			snprintf(s->fail_status, sizeof(s->fail_status), "5.0.0");
 		return session_abandon(s, "greeting refused");
 	}
 	send_cmd(s, "EHLO %s", s->ctx->cfg->hostname);

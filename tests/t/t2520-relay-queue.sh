@@ -119,7 +119,7 @@ test_expect_success "pickup: a new message leaves A within a second (inotify, no
 test_expect_success "the far end goes away: deferred, attempts and last error in the spool" "
 	stop_b &&
 	smtp $portA s@example.org r@example.com away-1 >/dev/null &&
-	wait_for 10 \"'$DSMTPC' -c '$TRASH/a.yaml' queue | grep -q 'attempts: [1-9].*last error: connect to localhost\[127.0.0.1\]:$portB: Connection refused'\" &&
+	wait_for 10 \"'$DSMTPC' -c '$TRASH/a.yaml' queue | grep -q 'attempts: [1-9].*last error: connect to localhost\[\(127.0.0.1\|::1\)\]:$portB: Connection refused'\" &&
 	'$DSMTPC' -c '$TRASH/a.yaml' queue >'$TRASH/q1' && cat '$TRASH/q1' &&
 	grep -q 'to <r@example.com>  pending  attempts: [1-9]  next attempt: ' '$TRASH/q1' &&
 	grep -q 'status=deferred (connect to localhost' '$TRASH/dsmtpc.log'"

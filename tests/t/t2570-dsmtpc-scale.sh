@@ -105,7 +105,8 @@ test_expect_success "SIGTERM in mid-stream: every message logged as sent is alre
 	done"
 
 test_expect_success "after SIGTERM, once delivers the rest and none of those twice" "
-	'$DSMTPC' -c '$TRASH/a.yaml' once >'$TRASH/once2.log' 2>&1 &&
+	set -x
+	'$DSMTPC' -c '$TRASH/a.yaml' once >'$TRASH/once2.log' 2>&1 || { tail -n 30 '$TRASH/once2.log'; exit 1; }
 	test \$(in_a) = 0 &&
 	sed -n 's/^dsmtpc: \([0-9a-f]*\): to=.*status=sent.*/\1/p' '$TRASH/once2.log' | sort -u >'$TRASH/sent2' &&
 	test -s '$TRASH/sent2' &&
