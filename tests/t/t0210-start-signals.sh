@@ -69,7 +69,7 @@ for w in 1 2; do
 		feed_after_hup feed$w \$pid '$TRASH/ca$w.fifo' &&
 		{ wait_port 127.0.0.1 $port && kill -0 \$pid || { cat '$TRASH/d$w.log'; exit 1; }; } &&
 		python3 -c 'import smtplib; s = smtplib.SMTP(\"127.0.0.1\", $port); print(s.ehlo()[0]); s.quit()' &&
-		grep -q 'SIGHUP' '$TRASH/d$w.log' &&
+		wait_for 20 \"grep -q 'SIGHUP: certificates and trust reloaded' '$TRASH/d$w.log'\" &&
 		stop_and_wait \$pid '$TRASH/d$w.log' && cat '$TRASH/d$w.log' &&
 		grep -q 'dsmtpd: stopped' '$TRASH/d$w.log'"
 done
