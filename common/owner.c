@@ -13,8 +13,10 @@
 
 #include "common/owner.h"
 
-int
-owner_follow_dir(const char *dir, const char *name)
+/* chown the entry name of dir (name NULL: the open file fd) to dir's
+ * owner when we are root and dir is not root's */
+static int
+follow(const char *dir, const char *name, int fd)
 {
 	struct stat st;
 	int dfd, rc;
@@ -23,14 +25,27 @@ owner_follow_dir(const char *dir, const char *name)
 		return 0;
 	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
 		return -1;
-	if (fstat(dfd, &st) < 0) {
+	if (fstat(dfd, &st) < 0)
 		rc = -1;
-	} else if (st.st_uid == 0) {
+	else if (st.st_uid == 0)
 		rc = 0;
-	} else {
+	else if (name == NULL)
+		rc = fchown(fd, st.st_uid, st.st_gid);
+	else
 		rc = fchownat(dfd, name, st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW);
-	}
 	if (close(dfd) < 0 && rc == 0)
 		rc = -1;
 	return rc;
+}
+
+int
+owner_follow_dir(const char *dir, const char *name)
+{
+	return follow(dir, name, -1);
+}
+
+int
+owner_follow_dir_fd(const char *dir, int fd)
+{
+	return follow(dir, NULL, fd);
 }

@@ -8,5 +8,8 @@
  * what `dsmtp-cert` run as root wrote. Symbolic links are never followed.
  * Does nothing when not root or when DIR is root's. 0, or -1 with errno. */
 int owner_follow_dir(const char *dir, const char *name);
+/* the same for a file root has just created and still holds open as fd:
+ * no name is looked up again, so nothing can be swapped in between */
+int owner_follow_dir_fd(const char *dir, int fd);
 
 #endif

@@ -53,9 +53,21 @@ fsync_dir(const char *dir, struct dsmtp_err *err)
 }
 
 /* write a file atomically and durably */
+static int	write_file(const char *dir, const char *name, const void *data, size_t len,
+    mode_t mode, bool follow_owner, struct dsmtp_err *err);
+
 int
 tls_store_write_file(const char *dir, const char *name, const void *data, size_t len,
     mode_t mode, struct dsmtp_err *err)
+{
+	return write_file(dir, name, data, len, mode, false, err);
+}
+
+/* follow_owner: the new file takes dir's owner (owner.h) while still
+ * only ours, before the rename */
+static int
+write_file(const char *dir, const char *name, const void *data, size_t len, mode_t mode,
+    bool follow_owner, struct dsmtp_err *err)
 {
 	static unsigned seq;
 	char tmp[TLS_PATH_MAX], path[TLS_PATH_MAX];
@@ -77,6 +89,8 @@ tls_store_write_file(const char *dir, const char *name, const void *data, size_t
 		return -1;
 	}
 	if (fchmod(fd, mode) < 0)	/* the umask may have taken bits we asked for */
+		goto fail;
+	if (follow_owner && owner_follow_dir_fd(dir, fd) < 0)
 		goto fail;
 	while (off < len) {
 		ssize_t w = write(fd, p + off, len - off);
@@ -112,14 +126,7 @@ static int
 store_write(const char *dir, const char *name, const void *data, size_t len, mode_t mode,
     struct dsmtp_err *err)
 {
-	if (tls_store_write_file(dir, name, data, len, mode, err) < 0)
-		return -1;
-	if (owner_follow_dir(dir, name) < 0) {
-		dsmtp_err_set(err, "%s/%s: cannot give it the store's owner: %s", dir, name,
-		    strerror(errno));
-		return -1;
-	}
-	return 0;
+	return write_file(dir, name, data, len, mode, true, err);
 }
 
 /* load an unencrypted private key (PEM or DER) */
@@ -500,7 +507,7 @@ tls_store_lock(struct tls_store *st, struct dsmtp_err *err)
 		return -1;
 	}
 	if ((fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600)) < 0 ||
-	    owner_follow_dir(st->dir, ".lock") < 0) {
+	    owner_follow_dir_fd(st->dir, fd) < 0) {
 		dsmtp_err_set(err, "%s: cannot open: %s", path, strerror(errno));
 		if (fd >= 0)
 			close(fd);
