@@ -6,8 +6,10 @@
 # where the trust is read (after the configuration, before listeners and
 # signal watchers); the SIGHUP is sent the moment the program opens the
 # FIFO, then the CA is written and start-up goes on. The process must then
-# serve and stop cleanly on SIGTERM. (Before the fix dsmtpd and dsmtpc died
-# here of the SIGHUP.)
+# serve and stop cleanly on SIGTERM; a single process (one worker, dsmtpc)
+# logs that it handled the signal (with two workers the parent takes it
+# with sigwait and passes it on, and the workers' reloads race for the
+# FIFO). (Before the fix dsmtpd and dsmtpc died here of the SIGHUP.)
 . "${srcdir:-.}/tests/t/lib.sh"
 
 command -v openssl >/dev/null 2>&1 || framework_failure_ "openssl not installed"
@@ -69,7 +71,8 @@ for w in 1 2; do
 		feed_after_hup feed$w \$pid '$TRASH/ca$w.fifo' &&
 		{ wait_port 127.0.0.1 $port && kill -0 \$pid || { cat '$TRASH/d$w.log'; exit 1; }; } &&
 		python3 -c 'import smtplib; s = smtplib.SMTP(\"127.0.0.1\", $port); print(s.ehlo()[0]); s.quit()' &&
-		wait_for 20 \"grep -q 'SIGHUP: certificates and trust reloaded' '$TRASH/d$w.log'\" &&
+		{ [ $w != 1 ] || wait_for 20 \"grep -q 'dsmtpd: SIGHUP: ' '$TRASH/d$w.log'\" ||
+		    { cat '$TRASH/d$w.log'; exit 1; }; } &&
 		stop_and_wait \$pid '$TRASH/d$w.log' && cat '$TRASH/d$w.log' &&
 		grep -q 'dsmtpd: stopped' '$TRASH/d$w.log'"
 done
