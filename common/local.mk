@@ -13,7 +13,7 @@ common_libcommon_a_SOURCES = \
 # the durable spool (DESIGN.md section 10)
 common_libcommon_a_SOURCES += \
 	common/spool.h common/spool_int.h common/spool.c common/spool_format.c \
-	common/spool_commit.c
+	common/spool_commit.c common/spool_update.c common/spool_io.c
 
 # spool tests: Check unit tests, a test-only writer for tests/t/t2*.sh,
 # and the commit-rate measurement (run by hand: tests/unit/spool_bench DIR)

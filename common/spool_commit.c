@@ -3,7 +3,9 @@
  * leased messages: the temporary files, the group commit on one worker
  * thread, and the ev_async that hands results back to the loop. Owns the
  * order of fsyncs and renames that makes "accepted" mean "on disk". Does
- * not own the record format (spool_format.c) or reading (spool.c).
+ * not own the record format (spool_format.c), reading (spool.c) or the
+ * checks before a change (spool_update.c); calls only spool_io.c and
+ * spool_format.c.
  *
  * A worker pass takes every job queued since the last one and does:
  *   1. per new message: write tmp/ID.e and start writeback of both files;
@@ -15,7 +17,9 @@
  * then wakes the loop, where each done() runs. A crash before 4 completes
  * loses only changes nobody was told about; ID.d of a new message keeps
  * its flock from creation until after 4, so no other process recovers or
- * leases it meanwhile (updates and removals run under the caller's lease). */
+ * leases it meanwhile (updates and removals run under the caller's lease).
+ * The jobs that change a message already in queue/ are made, checked and
+ * run (now or in the next group) by spool_update.c. */
 #include "autoconfig.h"
 
 #include <errno.h>
@@ -43,6 +47,7 @@ msg_failv(struct spool_msg *m, int e, const char *fmt, va_list ap)
 	if (m->rc < 0)
 		return;		/* the first reason is the one that matters */
 	m->rc = (e == ENOSPC || e == EDQUOT) ? SPOOL_RC_NOSPACE : -1;
+	m->eno = e;
 	vsnprintf(m->why, sizeof(m->why), fmt, ap);
 }
 
@@ -299,9 +304,11 @@ spool_batch_run(struct spool *sp)
 	}
 }
 
-/* a job that changes the leased message id */
-static struct spool_msg *
-job_new(struct spool *sp, enum spool_job kind, const char *id, spool_done_fn *done, void *arg)
+/* a job that changes the message id (spool_update.c checks the lease
+ * and fills in the envelope): failed at once if id is not an id */
+struct spool_msg *
+spool_job_new(struct spool *sp, enum spool_job kind, const char *id, spool_done_fn *done,
+    void *arg)
 {
 	struct spool_msg *m;
 
@@ -314,69 +321,51 @@ job_new(struct spool *sp, enum spool_job kind, const char *id, spool_done_fn *do
 	m->done_arg = arg;
 	snprintf(m->id, sizeof(m->id), "%s", spool_id_valid(id) ? id : "");
 	if (!spool_id_valid(id))
-		msg_fail(m, "\"%.40s\" is not a message id", id);
-	else if (spool_lease_find(sp, id) == NULL)
-		msg_fail(m, "%s: not leased by this process (spool_lease first)", id);
+		spool_job_fail(m, EINVAL, "\"%.40s\" is not a message id", id);
 	return m;
 }
 
-/* check and encode now; the rewrite itself goes with the next group */
-int
-spool_update_async(struct spool *sp, const char *id, const struct spool_envelope *env,
-    spool_done_fn *done, void *arg)
+void
+spool_job_fail(struct spool_msg *m, int e, const char *fmt, ...)
 {
-	struct spool_envelope old;
-	struct dsmtp_err err;
-	struct spool_msg *m;
-	uint32_t crc;
+	va_list ap;
 
-	if (done == NULL)
-		return -1;
-	if ((m = job_new(sp, SPOOL_JOB_UPDATE, id, done, arg)) == NULL) {
-		done(arg, -1, id, "out of memory");
-		return 0;
-	}
-	/* the data's length and CRC stay those of ID.d, whatever env says */
-	if (m->rc == 0 && spool_load_env(sp, id, &old, &crc, &err) < 0)
-		msg_fail(m, "%s", err.msg);
-	else if (m->rc == 0) {
-		if (spool_env_encode(env, id, old.size, crc, &m->env, &m->envlen, m->why,
-		    sizeof(m->why)) < 0)
-			m->rc = -1;
-		spool_envelope_free(&old);
-	}
-	submit(sp, m);
-	return 0;
+	va_start(ap, fmt);
+	msg_failv(m, e, fmt, ap);
+	va_end(ap);
 }
 
-/* check now (finished, leased); the unlinks go with the next group */
-int
-spool_remove_async(struct spool *sp, const char *id, spool_done_fn *done, void *arg)
+/* the job for the next group (see submit) */
+void
+spool_job_submit(struct spool_msg *m)
 {
-	struct spool_envelope env;
-	struct dsmtp_err err;
-	struct spool_msg *m;
+	submit(m->sp, m);
+}
 
-	if (done == NULL)
+/* the job as a group of its own, now, on the caller's thread (the worker
+ * may be running another group meanwhile: they share no file); its
+ * result instead of a done(). Not counted in spool_test_stats. */
+int
+spool_job_run(struct spool_msg *m, struct dsmtp_err *err)
+{
+	int e = 0;
+
+	if (m == NULL) {
+		dsmtp_err_set(err, "out of memory");
+		errno = ENOMEM;
 		return -1;
-	if ((m = job_new(sp, SPOOL_JOB_REMOVE, id, done, arg)) == NULL) {
-		done(arg, -1, id, "out of memory");
-		return 0;
 	}
-	if (m->rc == 0 && spool_load(sp, id, &env, &err) < 0)
-		msg_fail(m, "%s", err.msg);
-	else if (m->rc == 0) {
-		for (size_t i = 0; i < env.nrcpts; i++) {
-			if (env.rcpts[i].state == SPOOL_RCPT_PENDING ||
-			    env.rcpts[i].state == SPOOL_RCPT_FAILED) {
-				msg_fail(m, "%s: recipient %.100s is still %s", id,
-				    env.rcpts[i].addr, spool_rcpt_state_name(env.rcpts[i].state));
-				break;
-			}
-		}
-		spool_envelope_free(&env);
+	m->next = NULL;
+	commit_group(m->sp, m);
+	if (m->rc < 0) {
+		dsmtp_err_set(err, "%s", m->why);
+		e = m->eno != 0 ? m->eno : EIO;
 	}
-	submit(sp, m);
+	msg_free(m);
+	if (e != 0) {
+		errno = e;
+		return -1;
+	}
 	return 0;
 }
 

@@ -78,6 +78,7 @@ struct spool_msg {
 	spool_done_fn		*done_fn;
 	void			*done_arg;
 	int			 rc;
+	int			 eno;		/* errno of the failure, 0 none */
 	char			 why[SPOOL_WHY_SIZE];
 	struct spool_msg	*next;
 };
@@ -93,7 +94,7 @@ int spool_env_decode(const char *buf, size_t len, const char *id, struct spool_e
     uint32_t *crc, char *why, size_t whylen);
 bool spool_id_valid(const char *s);
 
-/* spool.c: syscalls with the test faults and EINTR handled */
+/* spool_io.c: syscalls with the test faults and EINTR handled */
 int spool_io_write(int fd, const void *buf, size_t len);
 int spool_io_fsync(int fd);
 int spool_io_dirfsync(int fd);
@@ -103,6 +104,8 @@ int spool_io_rename(int ofd, const char *oname, int nfd, const char *nname, bool
  * of that name is a crashed earlier try of ours (we hold the lease) */
 int spool_tmp_create(struct spool *sp, const char *name, bool replace_stale);
 void spool_make_id(struct spool *sp, char id[SPOOL_ID_SIZE]);
+
+/* spool.c */
 struct spool_lease *spool_lease_find(struct spool *sp, const char *id);
 /* spool_load, plus the data's CRC from the envelope */
 int spool_load_env(struct spool *sp, const char *id, struct spool_envelope *env,
@@ -115,5 +118,18 @@ int spool_commit_start(struct spool *sp, struct dsmtp_err *err);
 void spool_batch_begin(struct spool *sp);
 void spool_batch_run(struct spool *sp);
 void spool_commit_stop(struct spool *sp);
+/* a job changing the message id (SPOOL_JOB_UPDATE: the caller puts the
+ * encoded envelope in m->env, m->envlen); NULL without memory */
+struct spool_msg *spool_job_new(struct spool *sp, enum spool_job kind, const char *id,
+    spool_done_fn *done, void *arg);
+/* the job's first failure: rc SPOOL_RC_NOSPACE for e ENOSPC or EDQUOT,
+ * else -1; e is kept for spool_job_run's errno */
+void spool_job_fail(struct spool_msg *m, int e, const char *fmt, ...) DIAG_PRINTF(3, 4);
+/* consume m: for the worker's next group, done() on the loop thread (now,
+ * without a loop) ... */
+void spool_job_submit(struct spool_msg *m);
+/* ... or run now on this thread, no done(): 0, or -1 with err and errno
+ * (m NULL: ENOMEM) */
+int spool_job_run(struct spool_msg *m, struct dsmtp_err *err);
 
 #endif
