@@ -7,7 +7,8 @@ tls_libtls_a_SOURCES = \
 	tls/tls_store.c tls/tls_select.c tls/tls_dane.h tls/tls_dane.c
 
 bin_PROGRAMS += dsmtp-cert
-dsmtp_cert_SOURCES = tls/cert_main.c
+dsmtp_cert_SOURCES = tls/cert_main.c tls/cert_cli.h tls/cert_cli.c tls/cert_create.c \
+	tls/cert_pkcs12.c tls/cert_list.c tls/cert_manage.c
 dsmtp_cert_LDADD = tls/libtls.a common/libcommon.a $(GNUTLS_LIBS) $(YAML_LIBS)
 dist_man_MANS += man/dsmtp-cert.1
 
