@@ -8,7 +8,8 @@ common_libcommon_a_SOURCES = \
 	common/buf.h common/buf.c \
 	common/conn.h common/conn.c \
 	common/utf8.h common/utf8.c \
-	common/owner.h common/owner.c
+	common/owner.h common/owner.c \
+	common/json.h common/json.c
 
 # the durable spool (DESIGN.md section 10)
 common_libcommon_a_SOURCES += \
@@ -34,3 +35,10 @@ tests_unit_check_addr_SOURCES = tests/unit/check_addr.c smtpd/cmd.c
 tests_unit_check_addr_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_unit_check_addr_LDADD = policy/libpolicy.a common/libcommon.a $(YAML_LIBS) $(CHECK_LIBS)
 TESTS += tests/unit/check_addr
+
+# the one JSON string writer (common/json.c) of every --json output
+check_PROGRAMS += tests/unit/check_json
+tests_unit_check_json_SOURCES = tests/unit/check_json.c
+tests_unit_check_json_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_unit_check_json_LDADD = common/libcommon.a $(CHECK_LIBS)
+TESTS += tests/unit/check_json

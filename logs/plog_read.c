@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "common/diag.h"
+#include "common/json.h"
 #include "logs/plog.h"
 
 #define PLOG_MAX_LINE	(1024 * 1024)	/* longer lines are malformed, skipped */
@@ -816,21 +817,10 @@ plog_files_free(struct plog_files *fl)
 	fl->n = 0;
 }
 
-/* print s as a JSON string literal */
+/* print s as a JSON string literal: common/json.c's writer (on the
+ * reader's fields, visibly escaped already, only '"' and '\' change) */
 void
 plog_json_string(FILE *out, const char *s)
 {
-	const unsigned char *p = (const unsigned char *)s;
-
-	putc('"', out);
-	for (; *p != '\0'; p++) {
-		if (*p == '"' || *p == '\\') {
-			putc('\\', out);
-			putc(*p, out);
-		} else if (*p < 0x20 || *p == 0x7f)
-			fprintf(out, "\\u%04x", *p);
-		else
-			putc(*p, out);
-	}
-	putc('"', out);
+	json_put_string(out, s);
 }

@@ -19,8 +19,8 @@
 #include "common/cli.h"
 #include "common/config.h"
 #include "common/diag.h"
+#include "common/json.h"
 #include "common/spool.h"
-#include "common/utf8.h"
 #include "smtpc/smtpc.h"
 
 static int	cmd_queue(int argc, char **argv, const char *config_path);
@@ -81,40 +81,6 @@ put_text(FILE *out, const char *s)
 	}
 }
 
-
-/* a JSON string (RFC 8259); a byte that is not UTF-8 becomes the code
- * point of the same value (as Latin-1 would read it), so output is
- * always valid JSON */
-static void
-put_json(FILE *out, const char *s)
-{
-	const unsigned char *p = (const unsigned char *)s;
-
-	fputc('"', out);
-	while (*p) {
-		size_t n;
-
-		if (*p == '"' || *p == '\\') {
-			fputc('\\', out);
-			fputc(*p++, out);
-		} else if (*p == '\n') {
-			fputs("\\n", out);
-			p++;
-		} else if (*p < 0x20) {
-			fprintf(out, "\\u%04x", *p++);
-		} else if (*p == 0xc2 && p[1] >= 0x80 && p[1] < 0xa0) {
-			/* a C1 control: as its code point, not raw */
-			fprintf(out, "\\u%04x", p[1]);
-			p += 2;
-		} else if ((n = *p < 0x80 ? 1 : utf8_char_len(p, 4)) == 0) {	/* NUL-terminated: a short sequence fails at the NUL */
-			fprintf(out, "\\u%04x", *p++);
-		} else {
-			fwrite(p, 1, n, out);
-			p += n;
-		}
-	}
-	fputc('"', out);
-}
 
 /* "45s", "3m12s", "2h05m", "4d03h" */
 static void
@@ -206,7 +172,7 @@ static void
 json_field(FILE *out, const char *name, const char *val, bool comma)
 {
 	fprintf(out, "\"%s\":", name);
-	put_json(out, val);
+	json_put_string(out, val);
 	if (comma)
 		fputc(',', out);
 }

@@ -14,40 +14,10 @@
 #include <time.h>
 
 #include "common/diag.h"
+#include "common/json.h"
 #include "tls/cert_cli.h"
 
 bool cert_help_asked;
-
-/* a JSON string literal of s */
-void
-cert_json_str(FILE *out, const char *s)
-{
-	fputc('"', out);
-	for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
-		if (*p == '"' || *p == '\\')
-			fprintf(out, "\\%c", *p);
-		else if (*p == '\n')
-			fputs("\\n", out);
-		else if (*p < 0x20)
-			fprintf(out, "\\u%04x", *p);
-		else
-			fputc(*p, out);
-	}
-	fputc('"', out);
-}
-
-/* a JSON array of the SANs */
-void
-cert_json_sans(FILE *out, const struct tls_cert_facts *f)
-{
-	fputc('[', out);
-	for (size_t i = 0; i < f->nsan; i++) {
-		if (i)
-			fputs(", ", out);
-		cert_json_str(out, f->san[i]);
-	}
-	fputc(']', out);
-}
 
 /* the SANs, comma-separated, for people */
 void
@@ -239,9 +209,9 @@ cert_json_common(FILE *out, const struct tls_cert_facts *f)
 	tls_time_format(f->not_before, nb, sizeof(nb));
 	tls_time_format(f->not_after, na, sizeof(na));
 	fprintf(out, "\"thumbprint\": \"%s\", \"subject\": ", f->sha1);
-	cert_json_str(out, f->subject);
+	json_put_string(out, f->subject);
 	fputs(", \"san\": ", out);
-	cert_json_sans(out, f);
+	json_put_strings(out, f->san, f->nsan);
 	fprintf(out, ", \"not_before\": \"%s\", \"not_after\": \"%s\", \"self_signed\": %s",
 	    nb, na, f->self_signed ? "true" : "false");
 }

@@ -76,8 +76,6 @@ void cert_print_created(const struct tls_store_cert *c, const char *verb);
 void cert_warn_dates(const struct tls_cert_facts *f);
 /* stderr: our domain-secure namespaces no enabled certificate covers */
 void cert_warn_namespaces(const struct dsmtp_config *cfg, const struct tls_store *st);
-void cert_json_str(FILE *out, const char *s);		/* a JSON string literal */
-void cert_json_sans(FILE *out, const struct tls_cert_facts *f);	/* a JSON array */
 /* the JSON members every certificate record has (no braces) */
 void cert_json_common(FILE *out, const struct tls_cert_facts *f);
 

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "common/diag.h"
+#include "common/json.h"
 #include "tls/cert_cli.h"
 
 /* dsmtp-cert list */
@@ -26,7 +27,7 @@ cert_cmd_list(int argc, char **argv, const char *config_path)
 		return cert_ctx_close(&x, EX_DSMTP_IOERR);
 	if (json) {
 		printf("{\"store\": ");
-		cert_json_str(stdout, x.st.dir);
+		json_put_string(stdout, x.st.dir);
 		printf(", \"certificates\": [");
 		for (size_t i = 0; i < x.st.ncerts; i++) {
 			printf("%s\n  {", i ? "," : "");
@@ -40,7 +41,7 @@ cert_cmd_list(int argc, char **argv, const char *config_path)
 
 			tls_time_format(x.st.pending[i].created, when, sizeof(when));
 			printf("%s\n  {\"id\": \"%s\", \"subject\": ", i ? "," : "", x.st.pending[i].id);
-			cert_json_str(stdout, x.st.pending[i].subject);
+			json_put_string(stdout, x.st.pending[i].subject);
 			printf(", \"created\": \"%s\"}", when);
 		}
 		printf("%s]}\n", x.st.npending ? "\n" : "");
@@ -122,23 +123,23 @@ cert_cmd_show(int argc, char **argv, const char *config_path)
 		printf("{");
 		cert_json_common(stdout, f);
 		printf(", \"issuer\": ");
-		cert_json_str(stdout, f->issuer);
+		json_put_string(stdout, f->issuer);
 		printf(", \"cn\": ");
-		cert_json_str(stdout, f->cn);
+		json_put_string(stdout, f->cn);
 		printf(", \"serial\": \"%s\", \"sha1\": \"%s\", \"sha256\": \"%s\", \"spki\": \"%s\", "
 		    "\"cert_pin\": \"%s\", \"key_type\": \"%s\", \"key_bits\": %u, \"enabled\": %s, "
 		    "\"has_key\": %s, \"cert_file\": ", f->serial, f->sha1, f->sha256, f->spki, pin,
 		    f->key_type, f->key_bits, c->enabled ? "true" : "false",
 		    c->has_key ? "true" : "false");
-		cert_json_str(stdout, c->cert_path);
+		json_put_string(stdout, c->cert_path);
 		printf(", \"key_file\": ");
-		cert_json_str(stdout, c->has_key ? c->key_path : "");
+		json_put_string(stdout, c->has_key ? c->key_path : "");
 		printf(", \"chain\": [");
 		for (unsigned k = 0; k < n; k++) {
 			printf("%s{", k ? ", " : "");
 			cert_json_common(stdout, &cf[k]);
 			printf(", \"issuer\": ");
-			cert_json_str(stdout, cf[k].issuer);
+			json_put_string(stdout, cf[k].issuer);
 			printf(", \"sha256\": \"%s\"}", cf[k].sha256);
 		}
 		printf("]}\n");

@@ -90,7 +90,7 @@ target_srcs() {
 	smtp_cmd)   echo "smtpd/cmd.c common/addr.c common/diag.c common/utf8.c" ;;
 	data)       echo "smtpd/data.c" ;;
 	config)     echo "common/config.c common/addr.c common/diag.c common/owner.c" ;;
-	plog_read)  echo "logs/plog_read.c logs/plog_write.c common/config.c common/addr.c common/diag.c common/utf8.c common/owner.c" ;;
+	plog_read)  echo "logs/plog_read.c logs/plog_write.c common/config.c common/addr.c common/diag.c common/utf8.c common/owner.c common/json.c" ;;
 	smtp_reply) echo "smtpc/reply.c" ;;
 	tlsa)       echo "tls/tls_dane.c tls/tls_facts.c smtpc/route.c common/diag.c" ;;
 	esac
