@@ -2,7 +2,8 @@
  * section 9): the writer dsmtpd and dsmtpc call per SMTP event, and the
  * streaming reader dsmtp-log is built on. Owns the on-disk log format, file
  * naming, rotation and pruning. Knows nothing of sockets or GnuTLS: it is
- * handed facts (tls/tls.h structs) and lines, and records them.
+ * handed facts (the plain structs of tls/tls_facts.h, nothing else of
+ * tls/) and lines, and records them.
  *
  * Rules for callers:
  *  - Message bodies are NEVER passed to plog: between the 354 reply and the

@@ -22,7 +22,7 @@
 
 #include "common/config.h"
 #include "common/diag.h"
-#include "tls/tls.h"
+#include "tls/tls_facts.h"
 #include "common/utf8.h"
 #include "logs/plog.h"
 

@@ -1,7 +1,7 @@
 # tls/local.mk: libtls.a (the GnuTLS layer), dsmtp-cert, and their tests
 noinst_LIBRARIES += tls/libtls.a
 tls_libtls_a_SOURCES = \
-	tls/tls.h tls/tls_int.h \
+	tls/tls.h tls/tls_facts.h tls/tls_int.h \
 	tls/tls_session.h tls/tls_sess_int.h tls/tls_session.c tls/tls_creds.c \
 	tls/tls_facts.c tls/tls_verify.c tls/tls_keygen.c tls/tls_pkcs12.c \
 	tls/tls_store.c tls/tls_select.c tls/tls_dane.h tls/tls_dane.c

@@ -19,7 +19,7 @@
 
 #include "common/config.h"
 #include "logs/plog.h"
-#include "tls/tls.h"
+#include "tls/tls_facts.h"
 #include "tests/unit/unit.h"
 
 /* ---- fixtures ---- */

@@ -17,7 +17,7 @@
 #include "common/config.h"
 #include "common/diag.h"
 #include "logs/plog.h"
-#include "tls/tls.h"
+#include "tls/tls_facts.h"
 
 static time_t	gen_sec;
 static long	gen_msec;
