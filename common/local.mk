@@ -42,3 +42,13 @@ tests_unit_check_json_SOURCES = tests/unit/check_json.c
 tests_unit_check_json_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_unit_check_json_LDADD = common/libcommon.a $(CHECK_LIBS)
 TESTS += tests/unit/check_json
+
+# the byte buffer and the event-driven connection, over socketpairs
+check_PROGRAMS += tests/unit/check_buf tests/unit/check_conn
+tests_unit_check_buf_SOURCES = tests/unit/check_buf.c
+tests_unit_check_buf_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_unit_check_buf_LDADD = common/libcommon.a $(CHECK_LIBS)
+tests_unit_check_conn_SOURCES = tests/unit/check_conn.c
+tests_unit_check_conn_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_unit_check_conn_LDADD = common/libcommon.a $(EV_LIBS) $(CHECK_LIBS)
+TESTS += tests/unit/check_buf tests/unit/check_conn

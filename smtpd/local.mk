@@ -11,6 +11,15 @@ tests_unit_check_smtpd_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_unit_check_smtpd_LDADD = common/libcommon.a $(YAML_LIBS) $(CHECK_LIBS)
 TESTS += tests/unit/check_smtpd
 
+# what each session state accepts, through the real session over socketpairs
+check_PROGRAMS += tests/unit/check_smtpd_states
+tests_unit_check_smtpd_states_SOURCES = tests/unit/check_smtpd_states.c smtpd/listen.c \
+	smtpd/limits.c smtpd/session.c smtpd/hooks.c smtpd/tx.c smtpd/cmd.c smtpd/data.c
+tests_unit_check_smtpd_states_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_unit_check_smtpd_states_LDADD = policy/libpolicy.a logs/libplog.a tls/libtls.a \
+	common/libcommon.a $(GNUTLS_LIBS) $(YAML_LIBS) $(EV_LIBS) $(PTHREAD_LIBS) $(CHECK_LIBS)
+TESTS += tests/unit/check_smtpd_states
+
 TESTS += tests/t/t1000-receive-dialogs.sh tests/t/t1100-receive-clients.sh \
 	tests/t/t1200-receive-limits.sh tests/t/t1210-receive-limits-workers.sh \
 	tests/t/t1250-receive-reload-storm.sh tests/t/t1260-receive-deadlines.sh \
