@@ -44,11 +44,31 @@ tlsrpt_list_add(char *out, size_t outlen, const char *s)
 	return true;
 }
 
+/* a TLSA record in presentation form, in full (RFC 8460 4.4 policy-string);
+ * a very long one (a full certificate) shortened as the log does */
+static void
+tlsa_string(const struct tls_dane_rr *rr, char *out, size_t outlen)
+{
+	static const char hex[] = "0123456789abcdef";
+	int n;
+
+	if (rr->len * 2 + 16 > outlen) {
+		tls_dane_rr_format(rr, out, outlen);
+		return;
+	}
+	n = snprintf(out, outlen, "%u %u %u ", rr->usage, rr->selector, rr->mtype);
+	for (size_t i = 0; n > 0 && i < rr->len; i++) {
+		out[n++] = hex[rr->data[i] >> 4];
+		out[n++] = hex[rr->data[i] & 15];
+	}
+	out[n > 0 ? n : 0] = '\0';
+}
+
 void
 tlsrpt_policy_of(const struct smtpc_dest *d, const struct smtpc_target *t,
     struct tlsrpt_policy *out)
 {
-	char rr[160];
+	char rr[600];
 
 	memset(out, 0, sizeof(*out));
 	out->type = TLSRPT_NO_POLICY;
@@ -57,7 +77,7 @@ tlsrpt_policy_of(const struct smtpc_dest *d, const struct smtpc_target *t,
 	if (t->dane == POLICY_DANE_USABLE || t->dane == POLICY_DANE_UNUSABLE) {
 		out->type = TLSRPT_TLSA;
 		for (size_t i = 0; t->tlsa != NULL && i < t->tlsa->n; i++) {
-			tls_dane_rr_format(&t->tlsa->rr[i], rr, sizeof(rr));
+			tlsa_string(&t->tlsa->rr[i], rr, sizeof(rr));
 			if (!tlsrpt_list_add(out->strings, sizeof(out->strings), rr))
 				break;
 		}

@@ -50,4 +50,41 @@ void tlsrpt_record(struct plog *pl, struct plog_session *ls, const struct smtpc_
  * an item boundary: unchanged) */
 bool tlsrpt_list_add(char *out, size_t outlen, const char *s);
 
+/* ---- the report message (tlsrpt_mail.c) ---- */
+
+/* gzip (RFC 1952) of in into *out (malloc'd); 0 or -1 */
+int tlsrpt_gzip(const void *in, size_t len, unsigned char **out, size_t *outlen);
+
+struct tlsrpt_mail {
+	const char		*from;		/* our address */
+	const char *const	*to;		/* the mailto: rua addresses */
+	size_t			 nto;
+	const char		*domain;	/* the policy domain */
+	const char		*submitter;	/* our host name */
+	const char		*report_id;
+	long long		 start, end;	/* the day: first and last second */
+	long long		 now;		/* Date: */
+	const unsigned char	*gz;		/* the gzip'd JSON */
+	size_t			 gzlen;
+};
+
+/* RFC 8460 5.3: a multipart/report; report-type="tlsrpt" message, a
+ * text/plain part and the application/tlsrpt+gzip part (base64), with
+ * TLS-Report-Domain, TLS-Report-Submitter and TLS-Required: No (RFC 8689:
+ * a report about TLS trouble must not need TLS to arrive). CRLF lines into
+ * *out (malloc'd); 0 or -1. */
+int tlsrpt_mail_build(const struct tlsrpt_mail *m, char **out, size_t *outlen);
+
+/* ---- sending (tlsrpt_send.c, dsmtpc only) ---- */
+
+struct ev_loop;
+/* dsmtpc run: with tlsrpt.enabled, shortly after start and after every
+ * UTC midnight, run "dsmtpc tlsrpt-send" (yesterday's reports) as a child
+ * process, so the loop never waits for DNS, the spool or HTTPS */
+void smtpc_tlsrpt_daemon_start(struct ev_loop *loop, const struct dsmtp_config *cfg,
+    const char *config_path);
+void smtpc_tlsrpt_daemon_stop(struct ev_loop *loop);
+/* dsmtpc tlsrpt-send [--date DAY] */
+int smtpc_cmd_tlsrpt_send(int argc, char **argv, const char *config_path);
+
 #endif
