@@ -32,11 +32,18 @@ tests_unit_check_sched_SOURCES = tests/unit/check_sched.c smtpc/sched.c
 tests_unit_check_sched_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_unit_check_sched_LDADD = $(CHECK_LIBS)
 TESTS += tests/unit/check_sched
+# TLS reporting: the _smtp._tls TXT parser, gzip and report message, the
+# record encoding (RFC 8460)
+check_PROGRAMS += tests/unit/check_tlsrpt
+tests_unit_check_tlsrpt_SOURCES = tests/unit/check_tlsrpt.c smtpc/tlsrpt.c smtpc/tlsrpt_mail.c
+tests_unit_check_tlsrpt_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(ZLIB_CFLAGS)
+tests_unit_check_tlsrpt_LDADD = $(SMTPC_LIBS) $(ZLIB_LIBS) $(CHECK_LIBS)
+TESTS += tests/unit/check_tlsrpt
 TESTS += tests/t/t2500-send-levels.sh tests/t/t2510-send-hostile.sh \
 	tests/t/t2520-relay-queue.sh tests/t/t2530-send-postfix.sh tests/t/t2540-routes.sh \
 	tests/t/t2550-domain-secure-queue.sh tests/t/t2560-dsmtpc-sighup.sh \
 	tests/t/t2565-dsmtpc-reload-storm.sh tests/t/t2570-dsmtpc-scale.sh tests/t/t2600-dane.sh \
-	tests/t/t2610-dane-postfix.sh
+	tests/t/t2610-dane-postfix.sh tests/t/t2620-tlsrpt.sh
 EXTRA_DIST += tests/t/fakesmtp.py tests/t/fakedns.py tests/t/lib-dnssec.sh
 dist_man_MANS += man/dsmtpc.8
 

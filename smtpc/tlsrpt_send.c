@@ -379,9 +379,15 @@ send_domain(struct job *j, const char *dir)
 {
 	struct tlsrpt_txt t;
 	struct dns_wait w;
-	char name[300], why[160], what[TLSRPT_RUA_MAX * (TLSRPT_URI_MAX + 8)];
+	char name[PATH_MAX], why[160], what[TLSRPT_RUA_MAX * (TLSRPT_URI_MAX + 8)];
 	int rc = 0, m;
 
+	if (snprintf(name, sizeof(name), "%s/%s_%s", dir, j->day, j->domain) >= (int)sizeof(name))
+		return -1;
+	if (access(name, F_OK) == 0) {
+		diag_info("tlsrpt: %s %s: already sent, not again", j->day, j->domain);
+		return 0;
+	}
 	snprintf(name, sizeof(name), "_smtp._tls.%s", j->domain);
 	if (dns_ask(j->loop, j->dns, name, TXT_TYPE, &w) < 0) {
 		diag_warnx("tlsrpt: %s: cannot ask DNS", name);
