@@ -3,6 +3,8 @@
  * application/tlsrpt+gzip part in base64. Pure: no I/O. */
 #include "autoconfig.h"
 
+#include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -590,6 +590,7 @@ static struct {
 static void
 spawn_send(struct ev_loop *loop)
 {
+	posix_spawn_file_actions_t fa;
 	char *argv[7];
 	int argc = 0;
 	pid_t pid;
@@ -607,7 +608,14 @@ spawn_send(struct ev_loop *loop)
 	argv[argc++] = (char *)(uintptr_t)"--date";
 	argv[argc++] = (char *)(uintptr_t)"yesterday";
 	argv[argc] = NULL;
-	if ((e = posix_spawn(&pid, daemon_st.self, NULL, NULL, argv, environ)) != 0) {
+	/* the child gets stdin, stdout, stderr and nothing else: no spool
+	 * lease, socket or resolver descriptor of ours stays open in it */
+	if ((e = posix_spawn_file_actions_init(&fa)) == 0) {
+		if ((e = posix_spawn_file_actions_addclosefrom_np(&fa, 3)) == 0)
+			e = posix_spawn(&pid, daemon_st.self, &fa, NULL, argv, environ);
+		posix_spawn_file_actions_destroy(&fa);
+	}
+	if (e != 0) {
 		errno = e;
 		diag_warn("tlsrpt: cannot run %s tlsrpt-send", daemon_st.self);
 		return;
