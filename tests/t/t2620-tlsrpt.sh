@@ -246,7 +246,7 @@ TOMORROW=$(( $(date +%s) + 86400 ))
 test_expect_success "dsmtpc run sends the finished day's reports: mailto through the spool, https POST" "
 	start_bg run env DSMTPC_TLSRPT_TEST_NOW=$TOMORROW DSMTPC_TLSRPT_TEST_FIRST=0.2 '$DSMTPC' -c '$TRASH/a.yaml' run &&
 	wait_for 20 'test \$(count mbox) -ge 2' && wait_for 10 'test -e $TRASH/posts/post.0' &&
-	wait_for 10 'grep -q \"no report sent: no _smtp._tls record\" $TRASH/run.log' &&
+	wait_for 10 'grep -q \"strip.plain.test: no report sent: no _smtp._tls record\" $TRASH/run.log' &&
 	sleep 0.5; cat '$TRASH/run.log';
 	test \$(count mbox) = 2 && test ! -e '$TRASH/posts/post.1' &&
 	test -e '$TRASH/a/tlsrpt/${TODAY}_ok.rpt.test' && test -e '$TRASH/a/tlsrpt/${TODAY}_bad.rpt.test' &&
