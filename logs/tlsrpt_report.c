@@ -6,6 +6,7 @@
 #include "autoconfig.h"
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +43,8 @@ struct tlsrpt_reports {
 	const char	*only;
 	struct domain	*v;
 	size_t		 n, cap;
+	size_t		*idx;		/* open addressing: index + 1 into v, 0 free */
+	size_t		 nidx;		/* a power of 2, at least twice n */
 	bool		 oom;
 };
 
@@ -107,14 +110,60 @@ decode(char *s)
 	*o = '\0';
 }
 
+static size_t
+name_hash(const char *s)
+{
+	size_t h = 14695981039346656037ULL & SIZE_MAX;
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)(*s >= 'A' && *s <= 'Z' ? *s + 32 : *s)) * 1099511628211ULL;
+	return h;
+}
+
+/* the slot of name in the index: its entry, or the free slot it goes to */
+static size_t
+slot_of(const struct tlsrpt_reports *r, const char *name)
+{
+	size_t i = name_hash(name) & (r->nidx - 1);
+
+	while (r->idx[i] != 0 && strcasecmp(r->v[r->idx[i] - 1].name, name) != 0)
+		i = (i + 1) & (r->nidx - 1);
+	return i;
+}
+
+/* the index at twice the domains' count, rebuilt; 0 or -1 */
+static int
+index_grow(struct tlsrpt_reports *r)
+{
+	size_t n = r->nidx ? r->nidx * 2 : 64, *old = r->idx;
+
+	if ((r->idx = calloc(n, sizeof(*r->idx))) == NULL) {
+		r->idx = old;
+		return -1;
+	}
+	free(old);
+	r->nidx = n;
+	for (size_t k = 0; k < r->n; k++)
+		r->idx[slot_of(r, r->v[k].name)] = k + 1;
+	return 0;
+}
+
 static struct domain *
 domain_get(struct tlsrpt_reports *r, const char *name)
 {
 	struct domain *d;
+	size_t slot;
 
-	for (size_t i = 0; i < r->n; i++)
-		if (strcasecmp(r->v[i].name, name) == 0)
-			return &r->v[i];
+	if (r->nidx == 0 && index_grow(r) < 0)
+		return NULL;
+	slot = slot_of(r, name);
+	if (r->idx[slot] != 0)
+		return &r->v[r->idx[slot] - 1];
+	if ((r->n + 1) * 2 > r->nidx) {
+		if (index_grow(r) < 0)
+			return NULL;
+		slot = slot_of(r, name);
+	}
 	if (r->n == r->cap) {
 		size_t cap = r->cap ? r->cap * 2 : 16;
 		struct domain *v = realloc(r->v, cap * sizeof(*v));
@@ -129,7 +178,7 @@ domain_get(struct tlsrpt_reports *r, const char *name)
 	if ((d->name = strdup(name)) == NULL)
 		return NULL;
 	d->ptail = &d->policies;
-	r->n++;
+	r->idx[slot] = ++r->n;
 	return d;
 }
 
@@ -284,6 +333,9 @@ tlsrpt_reports_read(char *const *paths, size_t npaths, const char *day, const ch
 	}
 	plog_reader_free(rd);
 	plog_files_free(&fl);
+	free(r->idx);	/* the sort moves the domains: the index is done */
+	r->idx = NULL;
+	r->nidx = 0;
 	if (r->n > 1)
 		qsort(r->v, r->n, sizeof(r->v[0]), cmp_domain);
 	return r;
@@ -465,6 +517,7 @@ tlsrpt_reports_free(struct tlsrpt_reports *r)
 		free(r->v[i].name);
 	}
 	free(r->v);
+	free(r->idx);
 	free(r);
 }
 
