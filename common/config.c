@@ -1010,6 +1010,48 @@ static const struct field dns_fields[] = {
 	{ NULL, 0, 0, NULL, 0, 0, 0, 0 }
 };
 
+/* tlsrpt.*: text that goes into mail headers and JSON: no control
+ * characters, at most 200 bytes; from is an address (local@domain) */
+static int
+tlsrpt_text(struct loader *ld, yaml_node_t *n, char **dst, bool addr)
+{
+	const unsigned char *p;
+
+	if (want_scalar(ld, n, "a string") < 0)
+		return -1;
+	if (strlen(scalar(n)) > 200) {
+		ld_error(ld, n, "longer than 200 bytes");
+		return -1;
+	}
+	for (p = (const unsigned char *)scalar(n); *p; p++)
+		if (*p < 0x20 || *p == 0x7f || (addr && (*p == ' ' || *p == '<' || *p == '>' ||
+		    *p == '"' || *p == ',' || *p >= 0x80))) {
+			ld_error(ld, n, addr ? "not a plain address (local@domain)" :
+			    "control characters are not allowed");
+			return -1;
+		}
+	if (addr && scalar(n)[0] != '\0' && (strchr(scalar(n), '@') == NULL ||
+	    strchr(scalar(n), '@') == scalar(n) || strchr(scalar(n), '@')[1] == '\0')) {
+		ld_error(ld, n, "not a plain address (local@domain)");
+		return -1;
+	}
+	return set_string(dst, scalar(n));
+}
+#define TR(b) ((struct dsmtp_config *)((char *)(b) - offsetof(struct dsmtp_config, tlsrpt)))
+static int custom_tlsrpt_org(struct loader *ld, yaml_node_t *n, void *b) { return tlsrpt_text(ld, n, &TR(b)->tlsrpt.organization, false); }
+static int custom_tlsrpt_contact(struct loader *ld, yaml_node_t *n, void *b) { return tlsrpt_text(ld, n, &TR(b)->tlsrpt.contact, false); }
+static int custom_tlsrpt_from(struct loader *ld, yaml_node_t *n, void *b) { return tlsrpt_text(ld, n, &TR(b)->tlsrpt.from, true); }
+#undef TR
+
+#define TL(m) (FLD(C, tlsrpt.m) - FLD(C, tlsrpt))
+static const struct field tlsrpt_fields[] = {
+	{ "enabled", F_BOOL, TL(enabled), NULL, 0, 0, 0, NOSET },
+	{ "organization", F_CUSTOM, 0, (const void *)(uintptr_t)custom_tlsrpt_org, 0, 0, 0, NOSET },
+	{ "contact", F_CUSTOM, 0, (const void *)(uintptr_t)custom_tlsrpt_contact, 0, 0, 0, NOSET },
+	{ "from", F_CUSTOM, 0, (const void *)(uintptr_t)custom_tlsrpt_from, 0, 0, 0, NOSET },
+	{ NULL, 0, 0, NULL, 0, 0, 0, 0 }
+};
+
 /* sub-sections walk with base = the section's struct */
 static int
 custom_section(struct loader *ld, yaml_node_t *n, void *base, size_t off, const struct field *f)
@@ -1022,6 +1064,7 @@ static int cs_receive(struct loader *ld, yaml_node_t *n, void *b) { return custo
 static int cs_send(struct loader *ld, yaml_node_t *n, void *b) { return custom_section(ld, n, b, FLD(C, send), send_fields); }
 static int cs_logs(struct loader *ld, yaml_node_t *n, void *b) { return custom_section(ld, n, b, FLD(C, logs), logs_fields); }
 static int cs_dns(struct loader *ld, yaml_node_t *n, void *b) { return custom_section(ld, n, b, FLD(C, dns), dns_fields); }
+static int cs_tlsrpt(struct loader *ld, yaml_node_t *n, void *b) { return custom_section(ld, n, b, FLD(C, tlsrpt), tlsrpt_fields); }
 #define CS(key, fn) { key, F_CUSTOM, 0, (const void *)(uintptr_t)fn, 0, 0, 0, NOSET }
 
 static const struct field top_fields[] = {
@@ -1035,6 +1078,7 @@ static const struct field top_fields[] = {
 	CS("send", cs_send),
 	CS("logs", cs_logs),
 	CS("dns", cs_dns),
+	CS("tlsrpt", cs_tlsrpt),
 	{ NULL, 0, 0, NULL, 0, 0, 0, 0 }
 };
 #undef C
@@ -1340,6 +1384,10 @@ config_defaults(struct dsmtp_config *cfg)
 	cfg->logs.format = LOG_FORMAT_CSV;
 	cfg->logs.max_file_size = 10485760;
 	cfg->logs.max_age_days = 30;
+
+	cfg->tlsrpt.organization = strdup("");
+	cfg->tlsrpt.contact = strdup("");
+	cfg->tlsrpt.from = strdup("");
 }
 
 static void
@@ -1384,6 +1432,9 @@ config_free(struct dsmtp_config *cfg)
 	free(cfg->dns.resolvers);
 	free(cfg->dns.trust_anchor_file);
 	free(cfg->logs.dir);
+	free(cfg->tlsrpt.organization);
+	free(cfg->tlsrpt.contact);
+	free(cfg->tlsrpt.from);
 	memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -1756,4 +1807,8 @@ config_dump(const struct dsmtp_config *cfg, FILE *out)
 	fprintf(out, "  format: %s\n", config_log_format_name(cfg->logs.format));
 	fprintf(out, "  max_file_size: %llu\n", (unsigned long long)cfg->logs.max_file_size);
 	fprintf(out, "  max_age_days: %u\n", cfg->logs.max_age_days);
+	fprintf(out, "tlsrpt:\n  enabled: %s\n", cfg->tlsrpt.enabled ? "true" : "false");
+	fputs("  organization: ", out); dump_str(out, cfg->tlsrpt.organization); fputc('\n', out);
+	fputs("  contact: ", out); dump_str(out, cfg->tlsrpt.contact); fputc('\n', out);
+	fputs("  from: ", out); dump_str(out, cfg->tlsrpt.from); fputc('\n', out);
 }

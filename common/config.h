@@ -141,6 +141,12 @@ struct dsmtp_config {
 		uint64_t		 max_file_size;
 		unsigned		 max_age_days;
 	} logs;
+	struct {
+		bool			 enabled;	/* send daily RFC 8460 reports (recording is always on) */
+		char			*organization;	/* organization-name; "" = hostname */
+		char			*contact;	/* contact-info; "" = postmaster@hostname */
+		char			*from;		/* the report mail's sender; "" = postmaster@hostname */
+	} tlsrpt;
 };
 
 /* every problem found, each "FILE:LINE:COLUMN: what is wrong" */

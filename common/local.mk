@@ -9,7 +9,8 @@ common_libcommon_a_SOURCES = \
 	common/conn.h common/conn.c \
 	common/utf8.h common/utf8.c \
 	common/owner.h common/owner.c \
-	common/json.h common/json.c
+	common/json.h common/json.c \
+	common/tlsrpt_txt.h common/tlsrpt_txt.c
 
 # the durable spool (DESIGN.md section 10)
 common_libcommon_a_SOURCES += \

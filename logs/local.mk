@@ -1,9 +1,10 @@
 # logs/local.mk: libplog.a (protocol logs), dsmtp-log, its man page and tests
 noinst_LIBRARIES += logs/libplog.a
-logs_libplog_a_SOURCES = logs/plog.h logs/plog_write.c logs/plog_read.c
+logs_libplog_a_SOURCES = logs/plog.h logs/plog_write.c logs/plog_read.c \
+	logs/tlsrpt_report.h logs/tlsrpt_report.c
 
 bin_PROGRAMS += dsmtp-log
-dsmtp_log_SOURCES = logs/log_main.c
+dsmtp_log_SOURCES = logs/log_main.c logs/log_tlsrpt.c
 dsmtp_log_LDADD = logs/libplog.a common/libcommon.a $(YAML_LIBS)
 
 dist_man_MANS += man/dsmtp-log.1

@@ -56,7 +56,7 @@ struct sess {
 	bool		 domain_hit;
 	char		 fails[MAX_FAILS][200];
 	unsigned	 nfails;
-	char		 result_type[40];	/* RFC 8460, from a "TLS failure" record */
+	char		 result_type[40];	/* RFC 8460, from a "TLS result" record */
 };
 
 struct certent {
@@ -100,12 +100,14 @@ static int	run_sessions(int, char **, const char *);
 static int	run_show(int, char **, const char *);
 static int	run_certs(int, char **, const char *);
 static int	run_failures(int, char **, const char *);
+int		log_tlsrpt_main(int, char **, const char *);	/* log_tlsrpt.c */
 
 static const struct cli_cmd log_cmds[] = {
 	{ "sessions", "one line per session", run_sessions },
 	{ "show", "every record of one session", run_show },
 	{ "certs", "each certificate seen per peer, and changes", run_certs },
 	{ "failures", "TLS and policy failures grouped by cause", run_failures },
+	{ "tlsrpt", "the RFC 8460 TLS report of each domain for a day", log_tlsrpt_main },
 	{ NULL, NULL, NULL }
 };
 
@@ -711,8 +713,16 @@ on_info(struct state *st, struct sess *s, const struct plog_record *r)
 	} else if (strcmp(ctx, "TLS verification") == 0) {
 		if (plog_kv_get(data, "chain", v, sizeof(v)) && strcmp(v, "ok") != 0)
 			sess_fail(s, "chain: ", v);
-	} else if (strcmp(ctx, "TLS failure") == 0) {
+	} else if (strcmp(ctx, "TLS failure") == 0) {	/* logs before "TLS result" */
 		plog_kv_get(data, "result-type", s->result_type, sizeof(s->result_type));
+	} else if (strcmp(ctx, "TLS result") == 0) {
+		/* a failed policy's RFC 8460 type names its failures' cause;
+		 * opportunistic outcomes (no policy, not dane-only) do not */
+		plog_kv_get(data, "result-type", v, sizeof(v));
+		plog_kv_get(data, "policy-type", w, sizeof(w));
+		if (strcmp(v, "success") != 0 && strcmp(s->policy, "pass") != 0 &&
+		    (strcmp(w, "no-policy-found") != 0 || strcmp(s->pol_level, "dane-only") == 0))
+			copy(s->result_type, sizeof(s->result_type), v);
 	} else if (strcmp(ctx, "TLS error") == 0) {
 		plog_kv_get(data, "reason", v, sizeof(v));
 		sess_fail(s, "tls: ", v);

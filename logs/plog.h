@@ -86,8 +86,10 @@ void plog_verification(struct plog *pl, struct plog_session *s, const char *chai
 void plog_policy(struct plog *pl, struct plog_session *s, const char *level, const char *domain,
     bool pass, const char *reason);
 /* a handshake or TLS I/O failure: context "TLS error", data "reason=..." */
-/* (RFC 8460 result types go in '*' records of context "TLS failure", kept
- * at level basic: "result-type=tlsa-invalid; policy-type=tlsa; ...") */
+/* (every delivery attempt's RFC 8460 outcome goes in a '*' record of
+ * context "TLS result", kept at level basic, written by smtpc/tlsrpt.c:
+ * "result-type=tlsa-invalid; policy-type=tlsa; ..."; older logs have
+ * "TLS failure" records for failures only) */
 void plog_tls_error(struct plog *pl, struct plog_session *s, const char *reason);
 
 /* the file being written now ("" before the first), for diagnostics/tests */

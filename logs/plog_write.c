@@ -75,7 +75,7 @@ const char *const plog_field_names[PLOG_NFIELDS] = {
 
 /* contexts basic keeps (DESIGN.md section 9); everything else is verbose */
 static const char *const basic_contexts[] = { "TLS negotiated", "Remote certificate", "Policy",
-    "TLS failure" };
+    "TLS failure", "TLS result" };
 
 /* commands whose lines and replies basic keeps: the envelope and the
  * client's name */

@@ -25,6 +25,7 @@
 #include "common/diag.h"
 #include "logs/plog.h"
 #include "smtpc/smtpc.h"
+#include "smtpc/tlsrpt.h"
 
 /* RFC 5321 4.5.3.2 timeouts (seconds) */
 #define T_CONNECT	30.0
@@ -96,6 +97,8 @@ struct smtpc_session {
 	bool			 broken;	/* output could not be queued (out of memory) */
 	struct plog_session	 log;
 	bool			 logging;
+	bool			 reported;	/* this connection's TLS result is recorded */
+	char			 helo[256];	/* the name in the server's EHLO reply */
 	struct tls_session_facts tls;
 	bool			 has_facts;
 	struct tls_creds	*creds;		/* held from STARTTLS on: tls.local points into them */
@@ -765,6 +768,8 @@ connect_done(struct ev_loop *loop, ev_io *w, int revents)
 	snprintf(s->log.remote, sizeof(s->log.remote), "%.63s", s->addr);
 	plog_connect(s->ctx->plog, &s->log);
 	s->logging = true;
+	s->reported = false;
+	s->helo[0] = '\0';
 	plog_info(s->ctx->plog, &s->log, "Next hop", "host=%s; level=%s; domain=%s",
 	    s->targets[s->ti].host, config_level_name(s->dest->level),
 	    s->dest->domain[0] ? s->dest->domain : "-");
@@ -794,24 +799,17 @@ target_port(const struct smtpc_target *t)
 	    ((const struct sockaddr_in *)&t->ss)->sin_port);
 }
 
-/* RFC 8460 4.3: a failure under a DANE policy goes into the protocol log
- * with its result type, which dsmtp-log failures groups by (and TLS
- * reports will count). No DANE policy (level dane, insecure zone): none. */
+/* RFC 8460: one attempt's TLS outcome, success or failure, into the
+ * protocol log (smtpc/tlsrpt.c); not for level none, nor probes, and once
+ * per connection */
 static void
-dane_report(struct smtpc_session *s, const struct smtpc_target *t, const char *type)
+tls_report(struct smtpc_session *s, const struct smtpc_target *t, const char *type,
+    const char *reason)
 {
-	char ip[NI_MAXHOST];
-
-	if (!s->logging || !policy_level_dane(s->dest->level) ||
-	    (t->dane == POLICY_DANE_INSECURE && s->dest->level != LEVEL_DANE_ONLY))
+	if (!s->logging || s->reported || s->dest->level == LEVEL_NONE || s->ctx->probe != NULL)
 		return;
-	if (getnameinfo((const struct sockaddr *)&t->ss, t->sslen, ip, sizeof(ip), NULL, 0,
-	    NI_NUMERICHOST) != 0)
-		snprintf(ip, sizeof(ip), "-");
-	plog_info(s->ctx->plog, &s->log, "TLS failure", "result-type=%s; policy-type=%s; "
-	    "policy-domain=%s; receiving-mx-hostname=%s; receiving-ip=%s", type,
-	    t->dane == POLICY_DANE_INSECURE ? "no-policy-found" : "tlsa",
-	    s->dest->domain[0] ? s->dest->domain : "-", t->host, ip);
+	s->reported = true;
+	tlsrpt_record(s->ctx->plog, &s->log, s->dest, t, type, s->helo, reason);
 }
 
 /* a DANE MX host given up before connecting: a protocol-log session of
@@ -828,6 +826,7 @@ dane_log_skip(struct smtpc_session *s, const struct smtpc_target *t, const char 
 	snprintf(s->log.remote, sizeof(s->log.remote), "%.63s", a);
 	plog_begin(&s->log);
 	s->logging = true;
+	s->reported = false;
 	plog_info(s->ctx->plog, &s->log, "Next hop", "host=%s; level=%s; domain=%s", t->host,
 	    config_level_name(s->dest->level), s->dest->domain[0] ? s->dest->domain : "-");
 	plog_info(s->ctx->plog, &s->log, "DANE", "tlsa=_%u._tcp.%s; %s", target_port(t),
@@ -835,7 +834,7 @@ dane_log_skip(struct smtpc_session *s, const struct smtpc_target *t, const char 
 	    t->dane_why : policy_dane_state_name(t->dane));
 	plog_policy(s->ctx->plog, &s->log, config_level_name(s->dest->level),
 	    s->dest->domain[0] ? s->dest->domain : "-", false, reason);
-	dane_report(s, t, policy_dane_result_type(reason));
+	tls_report(s, t, policy_dane_result_type(reason), reason);
 	plog_disconnect(s->ctx->plog, &s->log, "DANE: MX host not used, not connected");
 	s->logging = false;
 }
@@ -1050,12 +1049,13 @@ tls_ready(struct smtpc_session *s)
 		return session_abandon(s, "probe done");
 	}
 	if (!v.pass) {
-		dane_report(s, &s->targets[s->ti], policy_dane_result_type(v.reason));
+		tls_report(s, &s->targets[s->ti], policy_dane_result_type(v.reason), v.reason);
 		/* mandatory and up: fail closed, never a byte of the envelope */
 		remember_failure(s, SMTPC_TEMP, "4.7.5", "TLS policy failure with %s: %s", s->peer,
 		    v.reason);
 		return session_abandon(s, "TLS policy failure");
 	}
+	tls_report(s, &s->targets[s->ti], "success", NULL);
 	/* RFC 3207 4.2: forget what the server said before TLS; EHLO again */
 	s->flags &= ~(F_ESMTP | F_PIPELINING | F_STARTTLS | F_8BITMIME | F_SIZE);
 	s->size_max = 0;
@@ -1078,8 +1078,7 @@ tls_failed(struct smtpc_session *s, const char *why)
 		plog_policy(s->ctx->plog, &s->log, config_level_name(pd.level),
 		    pd.domain ? pd.domain : "-", false, v.reason);
 	}
-	if (!v.pass)
-		dane_report(s, &s->targets[s->ti], "validation-failure");
+	tls_report(s, &s->targets[s->ti], "validation-failure", why);
 	remember_failure(s, SMTPC_TEMP, "4.7.5", "TLS handshake with %s failed: %s (%s)", s->peer,
 	    why, v.reason);
 	if (s->ctx->probe) {
@@ -1176,12 +1175,14 @@ after_greeting(struct smtpc_session *s)
 		if (s->logging)
 			plog_policy(s->ctx->plog, &s->log, config_level_name(pd.level),
 			    pd.domain ? pd.domain : "-", false, v.reason);
-		dane_report(s, &s->targets[s->ti], "starttls-not-supported");
+		tls_report(s, &s->targets[s->ti], "starttls-not-supported", v.reason);
 		remember_failure(s, SMTPC_TEMP, "4.7.4", "TLS is required, but was not offered by "
 		    "host %s (%s)", s->peer, v.reason);
 		return session_abandon(s, "STARTTLS not offered");
 	}
 	if (!(s->flags & F_STARTTLS) || s->ctx->creds == NULL) {
+		if (!(s->flags & F_STARTTLS))
+			tls_report(s, &s->targets[s->ti], "starttls-not-supported", v.reason);
 		if (s->logging)
 			plog_policy(s->ctx->plog, &s->log, config_level_name(pd.level),
 			    pd.domain ? pd.domain : "-", true, v.reason);
@@ -1205,6 +1206,7 @@ parse_ehlo(struct smtpc_session *s, const struct smtpc_reply *r)
 	while (smtpc_reply_line(r, &pos, line, sizeof(line))) {
 		if (first) {
 			first = false;	/* the greeting line names the server */
+			snprintf(s->helo, sizeof(s->helo), "%.*s", (int)strcspn(line, " "), line);
 			continue;
 		}
 		if (strcasecmp(line, "PIPELINING") == 0)
@@ -1275,10 +1277,11 @@ on_starttls(struct smtpc_session *s, const struct smtpc_reply *r)
 				plog_policy(s->ctx->plog, &s->log, config_level_name(s->dest->level),
 				    s->dest->domain[0] ? s->dest->domain : "-", true,
 				    "no-tls: STARTTLS refused (opportunistic: plaintext)");
+			tls_report(s, t, "starttls-not-supported", flat);
 			session_next_tx(s);
 			return 0;
 		}
-		dane_report(s, t, "starttls-not-supported");
+		tls_report(s, t, "starttls-not-supported", flat);
 		remember_failure(s, SMTPC_TEMP, "4.7.5", "host %s refused STARTTLS: %s", s->peer,
 		    flat);
 		return session_abandon(s, "STARTTLS refused");

@@ -6,14 +6,17 @@ dsmtpc_LDADD = common/libcommon.a $(YAML_LIBS) $(EV_LIBS) $(PTHREAD_LIBS)
 # dsmtpc delivers with it, dsmtp-policy probe talks to servers with it
 noinst_LIBRARIES += smtpc/libsmtpc.a
 smtpc_libsmtpc_a_SOURCES = smtpc/smtpc.h smtpc/reply.c smtpc/retry.c smtpc/bounce.c \
-	smtpc/dns.c smtpc/route.c smtpc/client.c smtpc/maildir.c smtpc/sched.c
+	smtpc/dns.c smtpc/route.c smtpc/client.c smtpc/maildir.c smtpc/sched.c \
+	smtpc/tlsrpt.h smtpc/tlsrpt.c
 smtpc_libsmtpc_a_CFLAGS = $(AM_CFLAGS) $(UNBOUND_CFLAGS)
 SMTPC_LIBS = smtpc/libsmtpc.a policy/libpolicy.a logs/libplog.a tls/libtls.a common/libcommon.a \
 	$(GNUTLS_LIBS) $(YAML_LIBS) $(UNBOUND_LIBS) $(EV_LIBS) $(PTHREAD_LIBS)
 # delivery: run, once, send (the scheduler and the one-shot sender)
 dsmtpc_SOURCES += smtpc/queue.c smtpc/send.c
-dsmtpc_CFLAGS = $(AM_CFLAGS) $(UNBOUND_CFLAGS)
-dsmtpc_LDADD += $(SMTPC_LIBS)
+# TLS reports (RFC 8460): dsmtpc tlsrpt-send, run by the daemon daily
+dsmtpc_SOURCES += smtpc/tlsrpt_send.c smtpc/tlsrpt_mail.c
+dsmtpc_CFLAGS = $(AM_CFLAGS) $(UNBOUND_CFLAGS) $(ZLIB_CFLAGS) $(CURL_CFLAGS)
+dsmtpc_LDADD += $(SMTPC_LIBS) $(ZLIB_LIBS) $(CURL_LIBS)
 
 # delivery tests: the reply parser, retry schedule and DSN builder (Check),
 # then dsmtpc against real receivers (tests/t/t25NN-*.sh)
@@ -29,11 +32,18 @@ tests_unit_check_sched_SOURCES = tests/unit/check_sched.c smtpc/sched.c
 tests_unit_check_sched_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_unit_check_sched_LDADD = $(CHECK_LIBS)
 TESTS += tests/unit/check_sched
+# TLS reporting: the _smtp._tls TXT parser, gzip and report message, the
+# record encoding (RFC 8460)
+check_PROGRAMS += tests/unit/check_tlsrpt
+tests_unit_check_tlsrpt_SOURCES = tests/unit/check_tlsrpt.c smtpc/tlsrpt.c smtpc/tlsrpt_mail.c
+tests_unit_check_tlsrpt_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(ZLIB_CFLAGS)
+tests_unit_check_tlsrpt_LDADD = $(SMTPC_LIBS) $(ZLIB_LIBS) $(CHECK_LIBS)
+TESTS += tests/unit/check_tlsrpt
 TESTS += tests/t/t2500-send-levels.sh tests/t/t2510-send-hostile.sh \
 	tests/t/t2520-relay-queue.sh tests/t/t2530-send-postfix.sh tests/t/t2540-routes.sh \
 	tests/t/t2550-domain-secure-queue.sh tests/t/t2560-dsmtpc-sighup.sh \
 	tests/t/t2565-dsmtpc-reload-storm.sh tests/t/t2570-dsmtpc-scale.sh tests/t/t2600-dane.sh \
-	tests/t/t2610-dane-postfix.sh
+	tests/t/t2610-dane-postfix.sh tests/t/t2630-tlsrpt.sh
 EXTRA_DIST += tests/t/fakesmtp.py tests/t/fakedns.py tests/t/lib-dnssec.sh
 dist_man_MANS += man/dsmtpc.8
 

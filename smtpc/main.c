@@ -22,6 +22,7 @@
 #include "common/json.h"
 #include "common/spool.h"
 #include "smtpc/smtpc.h"
+#include "smtpc/tlsrpt.h"
 
 static int	cmd_queue(int argc, char **argv, const char *config_path);
 static int	cmd_flush(int argc, char **argv, const char *config_path);
@@ -32,6 +33,7 @@ static const struct cli_cmd smtpc_cmds[] = {
 	{ "queue", "list the spool (--json for scripts)", cmd_queue },
 	{ "flush", "make every deferred message due now", cmd_flush },
 	{ "send", "send one message from stdin now, without the spool", smtpc_cmd_send },
+	{ "tlsrpt-send", "send a finished day's TLS reports (RFC 8460), once", smtpc_cmd_tlsrpt_send },
 	{ NULL, NULL, NULL }
 };
 

@@ -29,6 +29,7 @@
 #include "common/diag.h"
 #include "common/spool.h"
 #include "smtpc/smtpc.h"
+#include "smtpc/tlsrpt.h"
 
 #define BUSY_RETRY	0.05	/* lease held by a committer: look again soon */
 #define BUSY_MAX	40	/* once: give up on a message another process holds */
@@ -1159,6 +1160,7 @@ queue_main(int argc, char **argv, const char *config_path, bool once)
 		ev_io_start(q->loop, &q->ino);
 		diag_info("%s: delivering from %s (max_parallel %u)", PACKAGE_STRING, qdir,
 		    q->ctx.max_parallel);
+		smtpc_tlsrpt_daemon_start(q->loop, &q->cfg, config_path);	/* RFC 8460 */
 	}
 	q->start = now_d();
 	if (smtpc_sched_init(&q->sched, once, q->start) < 0) {
@@ -1184,6 +1186,7 @@ queue_main(int argc, char **argv, const char *config_path, bool once)
 	if (once)
 		rc = anything_pending(q) ? EX_DSMTP_TEMPFAIL : 0;
 out_ctx:
+	smtpc_tlsrpt_daemon_stop(q->loop);
 	ev_signal_stop(q->loop, &q->sigterm);
 	ev_signal_stop(q->loop, &q->sigint);
 	ev_signal_stop(q->loop, &q->sighup);

@@ -246,8 +246,9 @@ test_expect_success "dsmtp-log failures groups the DANE failures under RFC 8460 
 	test \$(wc -l <'$TRASH/fail.out') = 5 &&
 	'$DSMTP_LOG' failures --json '$TRASH/a/logs/send' >'$TRASH/fail.json' &&
 	grep -q '\"count\":2,\"cause\":\"dnssec-invalid: .*\"result_type\":\"dnssec-invalid\"' '$TRASH/fail.json' &&
-	grep -q 'TLS failure' '$TRASH/a/logs/send'/* &&
-	grep 'TLS failure' '$TRASH/a/logs/send'/* | grep -q 'result-type=dnssec-invalid; policy-type=tlsa; policy-domain=bogus.dane.test; receiving-mx-hostname=mx-bogus.dane.test; receiving-ip=127.0.0.1'"
+	grep -q 'TLS result' '$TRASH/a/logs/send'/* &&
+	grep 'TLS result' '$TRASH/a/logs/send'/* | grep 'result-type=dnssec-invalid; policy-type=tlsa; policy-domain=bogus.dane.test; ' |
+	    grep -q 'receiving-mx-hostname=mx-bogus.dane.test; receiving-mx-helo=-; receiving-ip=127.0.0.1; '"
 
 # dsmtp-policy probe: DNSSEC of MX, address and TLSA records, each TLSA
 # record's match, and the dane levels judged by them

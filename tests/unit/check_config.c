@@ -59,6 +59,10 @@ START_TEST(test_defaults)
 	ck_assert_int_eq(cfg.logs.format, LOG_FORMAT_CSV);
 	ck_assert_uint_eq(cfg.logs.max_file_size, 10485760);
 	ck_assert_uint_eq(cfg.logs.max_age_days, 30);
+	ck_assert(!cfg.tlsrpt.enabled);
+	ck_assert_str_eq(cfg.tlsrpt.organization, "");
+	ck_assert_str_eq(cfg.tlsrpt.contact, "");
+	ck_assert_str_eq(cfg.tlsrpt.from, "");
 	ck_assert_str_eq(cfg.trust.ca_file, "system");
 	ck_assert_int_eq(cfg.domain_secure.match, DS_MATCH_EXACT);
 	ck_assert_ptr_nonnull(cfg.hostname);
@@ -140,7 +144,12 @@ START_TEST(test_every_key)
 	    "  level: basic\n"
 	    "  format: json\n"
 	    "  max_file_size: 65536\n"
-	    "  max_age_days: 7\n";
+	    "  max_age_days: 7\n"
+	    "tlsrpt:\n"
+	    "  enabled: true\n"
+	    "  organization: \"Example \\\"Corp\\\"\"\n"
+	    "  contact: https://example.com/tls\n"
+	    "  from: tlsrpt@example.com\n";
 	struct dsmtp_config cfg, again;
 	struct config_errors errs = { 0 };
 	char buf[64], *d1 = NULL, *d2 = NULL;
@@ -207,6 +216,10 @@ START_TEST(test_every_key)
 	ck_assert_int_eq(cfg.logs.format, LOG_FORMAT_JSON);
 	ck_assert_uint_eq(cfg.logs.max_file_size, 65536);
 	ck_assert_uint_eq(cfg.logs.max_age_days, 7);
+	ck_assert(cfg.tlsrpt.enabled);
+	ck_assert_str_eq(cfg.tlsrpt.organization, "Example \"Corp\"");
+	ck_assert_str_eq(cfg.tlsrpt.contact, "https://example.com/tls");
+	ck_assert_str_eq(cfg.tlsrpt.from, "tlsrpt@example.com");
 
 	/* round trip: dump, load the dump, dump again: identical */
 	f = open_memstream(&d1, &l1);
@@ -298,6 +311,12 @@ static const struct {
 	{ "send:\n  routes:\n    - domain: a.com\n      colour: blue\n", "t.yaml:4:7: send.routes[0].colour: unknown key", "" },
 	{ "send:\n  routes: { domain: a.com }\n", "t.yaml:2:11: send.routes:", "expected a list" },
 	{ "send:\n  retry: { first: -1 }\n", "t.yaml:2:19: send.retry.first:", "not a whole number" },
+	{ "tlsrpt:\n  enabled: yes please\n", "t.yaml:2:12: tlsrpt.enabled:", "not a boolean" },
+	{ "tlsrpt:\n  from: \"a b@c.example\"\n", "t.yaml:2:9: tlsrpt.from:", "plain address" },
+	{ "tlsrpt:\n  from: \"@c.example\"\n", "t.yaml:2:9: tlsrpt.from:", "plain address" },
+	{ "tlsrpt:\n  from: \"a@c.example>\\r\\nBcc: x\"\n", "t.yaml:2:9: tlsrpt.from:", "control character" },
+	{ "tlsrpt:\n  organization: \"a\\r\\nX-Evil: 1\"\n", "t.yaml:2:17: tlsrpt.organization:", "control character" },
+	{ "tlsrpt:\n  contact: [ a ]\n", "t.yaml:2:12: tlsrpt.contact:", "found a list" },
 	{ "logs:\n  level: loud\n", "t.yaml:2:10: logs.level:", "(none, basic, verbose)" },
 	{ "logs:\n  format: xml\n", "t.yaml:2:11: logs.format:", "(csv, json)" },
 	{ "domain_secure:\n  match: fuzzy\n", "t.yaml:2:10: domain_secure.match:", "exact, wildcard, subdomains" },
