@@ -141,4 +141,14 @@ bool log_domain_is(const char *dom, size_t n, const char *d);
 /* key and value as one member of a JSON object ("{" first, else ",") */
 void log_json_kv(FILE *out, const char *key, const char *val, bool first);
 
+/* log_text.c: values for a person (see there): the visible escapes of
+ * printable characters undone, control characters and non-UTF-8 bytes
+ * left escaped; _html also escapes & < > " ' */
+void log_readable(const char *s, char *out, size_t outlen);
+void log_fput_readable(FILE *out, const char *s);
+void log_fput_html(FILE *out, const char *s);
+/* one record as show and follow print it: readable text, or with json a
+ * JSON object holding the exact (escaped) fields */
+void log_print_record(FILE *out, const struct plog_record *r, bool json);
+
 #endif

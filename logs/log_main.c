@@ -134,25 +134,13 @@ on_record_show(const struct plog_record *r, void *arg)
 {
 	struct state *st = arg;
 	const struct opts *o = &st->o;
-	size_t i;
 
 	if (strncasecmp(r->f[PLOG_F_SESSION], o->session, strlen(o->session)) != 0)
 		return 0;
 	if (!log_filter_record(&o->f, r))
 		return 0;
 	st->shown++;
-	if (o->json) {
-		log_json_kv(stdout, "direction", dir_names[r->dir], true);
-		for (i = 0; i < PLOG_NFIELDS; i++)
-			log_json_kv(stdout, plog_field_names[i], r->f[i], false);
-		printf("}\n");
-		return 0;
-	}
-	printf("%s %s %s %s %s %s %s", r->f[PLOG_F_TIME], dir_names[r->dir], r->f[PLOG_F_SESSION],
-	    r->f[PLOG_F_SEQ], r->f[PLOG_F_REMOTE], r->f[PLOG_F_EVENT], r->f[PLOG_F_DATA]);
-	if (r->f[PLOG_F_CONTEXT][0] != '\0')
-		printf(" [%s]", r->f[PLOG_F_CONTEXT]);
-	putchar('\n');
+	log_print_record(stdout, r, o->json);
 	return 0;
 }
 
