@@ -3,7 +3,8 @@ noinst_LIBRARIES += logs/libplog.a
 logs_libplog_a_SOURCES = logs/plog.h logs/plog_write.c logs/plog_read.c
 
 bin_PROGRAMS += dsmtp-log
-dsmtp_log_SOURCES = logs/log_main.c logs/log_agg.h logs/log_agg.c logs/log_text.c
+dsmtp_log_SOURCES = logs/log_main.c logs/log_agg.h logs/log_agg.c logs/log_text.c \
+	logs/log_report.h logs/log_report.c logs/log_html.c logs/log_follow.c
 dsmtp_log_LDADD = logs/libplog.a common/libcommon.a $(YAML_LIBS)
 
 dist_man_MANS += man/dsmtp-log.1

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/config.h"
 #include "common/diag.h"
 #include "logs/log_agg.h"
 
@@ -221,6 +222,49 @@ log_parse_when(const char *s, bool upto, char *out, size_t outlen, unsigned long
 	    ms) >= (int)outlen)
 		return -1;
 	*day = (unsigned long)y * 10000 + (unsigned long)mo * 100 + (unsigned long)d;
+	return 0;
+}
+
+int
+log_filter_option(struct log_filter *f, int ch, const char *arg)
+{
+	switch (ch) {
+	case 'p':
+		f->peer = arg;
+		return 0;
+	case 'd':
+		f->domain = arg;
+		return 0;
+	case 's':
+	case 'u':
+		if (log_parse_when(arg, ch == 'u', ch == 's' ? f->since : f->until,
+		    sizeof(f->since), ch == 's' ? &f->since_day : &f->until_day) < 0) {
+			fprintf(stderr, "%s: --%s: not an ISO 8601 date or date-time: %s\n",
+			    diag_progname(), ch == 's' ? "since" : "until", arg);
+			return -1;
+		}
+		return 0;
+	default:
+		return 1;
+	}
+}
+
+int
+log_default_dir(const char *config_path, char *out, size_t outlen)
+{
+	struct dsmtp_config cfg;
+	int n;
+
+	config_load_or_exit(config_path, &cfg);
+	if (cfg.logs.dir[0] == '/')
+		n = snprintf(out, outlen, "%s", cfg.logs.dir);
+	else
+		n = snprintf(out, outlen, "%s/%s", cfg.state_dir, cfg.logs.dir);
+	config_free(&cfg);
+	if (n < 0 || (size_t)n >= outlen) {
+		fprintf(stderr, "%s: logs path too long\n", diag_progname());
+		return -1;
+	}
 	return 0;
 }
 

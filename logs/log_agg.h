@@ -32,6 +32,13 @@ struct log_filter {
 /* normalise an ISO 8601 date or date-time (UTC) for string comparison;
  * an --until date-only or partial time extends to the end of that period */
 int log_parse_when(const char *s, bool upto, char *out, size_t outlen, unsigned long *day);
+/* the filter options shared by every subcommand: 'p' --peer, 's' --since,
+ * 'u' --until, 'd' --domain. 0 = taken, 1 = not a filter option, -1 =
+ * a bad value (said on stderr) */
+int log_filter_option(struct log_filter *f, int ch, const char *arg);
+/* the configured state_dir/logs.dir (exits on a bad configuration); -1 if
+ * it does not fit */
+int log_default_dir(const char *config_path, char *out, size_t outlen);
 /* could the file (by the day in its name) hold records in the window? */
 bool log_filter_file(const struct log_filter *f, const char *path);
 /* one record by its time and remote endpoint (--domain needs a session) */
@@ -147,6 +154,8 @@ void log_json_kv(FILE *out, const char *key, const char *val, bool first);
 void log_readable(const char *s, char *out, size_t outlen);
 void log_fput_readable(FILE *out, const char *s);
 void log_fput_html(FILE *out, const char *s);
+/* text already readable (the output of log_readable), HTML-escaped */
+void log_fput_html_text(FILE *out, const char *s);
 /* one record as show and follow print it: readable text, or with json a
  * JSON object holding the exact (escaped) fields */
 void log_print_record(FILE *out, const struct plog_record *r, bool json);

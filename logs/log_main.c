@@ -40,12 +40,16 @@ static int	run_sessions(int, char **, const char *);
 static int	run_show(int, char **, const char *);
 static int	run_certs(int, char **, const char *);
 static int	run_failures(int, char **, const char *);
+int	log_report_main(int, char **, const char *);	/* log_report.c */
+int	log_follow_main(int, char **, const char *);	/* log_follow.c */
 
 static const struct cli_cmd log_cmds[] = {
 	{ "sessions", "one line per session", run_sessions },
 	{ "show", "every record of one session", run_show },
 	{ "certs", "each certificate seen per peer, and changes", run_certs },
 	{ "failures", "TLS and policy failures grouped by cause", run_failures },
+	{ "report", "TLS summary per peer domain (text, --json, --html FILE)", log_report_main },
+	{ "follow", "the live log as it is written, across rotation", log_follow_main },
 	{ NULL, NULL, NULL }
 };
 
@@ -287,7 +291,6 @@ run(enum cmd cmd, int argc, char **argv, const char *config_path)
 	struct plog_files files = { NULL, 0 };
 	struct plog_reader *r = NULL;
 	struct log_agg *agg = NULL;
-	struct dsmtp_config cfg;
 	struct dsmtp_err err;
 	char dflt[PATH_MAX], *dflt_v[1];
 	size_t i;
@@ -298,20 +301,11 @@ run(enum cmd cmd, int argc, char **argv, const char *config_path)
 	while ((ch = getopt_long(argc, argv, "p:s:u:d:jh", lopts, NULL)) != -1) {
 		switch (ch) {
 		case 'p':
-			st.o.f.peer = optarg;
-			break;
 		case 's':
 		case 'u':
-			if (log_parse_when(optarg, ch == 'u', ch == 's' ? st.o.f.since : st.o.f.until,
-			    sizeof(st.o.f.since), ch == 's' ? &st.o.f.since_day :
-			    &st.o.f.until_day) < 0) {
-				fprintf(stderr, "%s: --%s: not an ISO 8601 date or date-time: %s\n",
-				    diag_progname(), ch == 's' ? "since" : "until", optarg);
-				return EX_DSMTP_USAGE;
-			}
-			break;
 		case 'd':
-			st.o.f.domain = optarg;
+			if (log_filter_option(&st.o.f, ch, optarg) < 0)
+				return EX_DSMTP_USAGE;
 			break;
 		case 'j':
 			st.o.json = true;
@@ -339,16 +333,8 @@ run(enum cmd cmd, int argc, char **argv, const char *config_path)
 			return EX_DSMTP_NOINPUT;
 		}
 	} else {
-		config_load_or_exit(config_path, &cfg);
-		if (cfg.logs.dir[0] == '/')
-			i = (size_t)snprintf(dflt, sizeof(dflt), "%s", cfg.logs.dir);
-		else
-			i = (size_t)snprintf(dflt, sizeof(dflt), "%s/%s", cfg.state_dir, cfg.logs.dir);
-		config_free(&cfg);
-		if (i >= sizeof(dflt)) {
-			fprintf(stderr, "%s: logs path too long\n", diag_progname());
+		if (log_default_dir(config_path, dflt, sizeof(dflt)) < 0)
 			return EX_DSMTP_USAGE;
-		}
 		dflt_v[0] = dflt;
 		if (plog_files_collect(dflt_v, 1, &files, &err) < 0) {
 			fprintf(stderr, "%s: no protocol logs: %s\n", diag_progname(), err.msg);

@@ -96,6 +96,37 @@ log_fput_readable(FILE *out, const char *s)
 	}
 }
 
+static void
+html_char(FILE *out, char c)
+{
+	switch (c) {
+	case '&':
+		fputs("&amp;", out);
+		break;
+	case '<':
+		fputs("&lt;", out);
+		break;
+	case '>':
+		fputs("&gt;", out);
+		break;
+	case '"':
+		fputs("&quot;", out);
+		break;
+	case '\'':
+		fputs("&#39;", out);
+		break;
+	default:
+		putc(c, out);
+	}
+}
+
+void
+log_fput_html_text(FILE *out, const char *s)
+{
+	for (; *s != '\0'; s++)
+		html_char(out, *s);
+}
+
 void
 log_fput_html(FILE *out, const char *s)
 {
@@ -103,35 +134,16 @@ log_fput_html(FILE *out, const char *s)
 	char c;
 
 	while (*s != '\0') {
-		if (*s == '\\') {
-			n = escape_at(s, &c);
-			if (c == 0) {
-				fwrite(s, 1, n, out);	/* "\", "x", hex digits: safe */
-				s += n;
-				continue;
-			}
-			s += n;
-		} else
-			c = *s++;
-		switch (c) {
-		case '&':
-			fputs("&amp;", out);
-			break;
-		case '<':
-			fputs("&lt;", out);
-			break;
-		case '>':
-			fputs("&gt;", out);
-			break;
-		case '"':
-			fputs("&quot;", out);
-			break;
-		case '\'':
-			fputs("&#39;", out);
-			break;
-		default:
-			putc(c, out);
+		if (*s != '\\') {
+			html_char(out, *s++);
+			continue;
 		}
+		n = escape_at(s, &c);
+		if (c != 0)
+			html_char(out, c);
+		else
+			fwrite(s, 1, n, out);	/* "\", "x", hex digits: safe */
+		s += n;
 	}
 }
 
