@@ -252,7 +252,9 @@ on_session(const struct log_sess *s, void *arg)
 		t->tls++;
 		tab_add(&p->versions, s->version[0] ? s->version : "?");
 		tab_add(&p->ciphers, s->cipher[0] ? s->cipher : "?");
-		tab_add(&p->verify, s->chain[0] ? s->chain : "not logged");
+		/* no "TLS verification" record: nothing to verify, or not logged */
+		tab_add(&p->verify, s->chain[0] ? s->chain : !s->cert ? "no certificate" :
+		    "not logged");
 	}
 	if (s->policy[0] != '\0') {
 		snprintf(key, sizeof(key), "%s %s", s->policy, s->pol_level);
