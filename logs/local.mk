@@ -23,4 +23,5 @@ TESTS += tests/unit/check_plog \
 	tests/t/t4300-log-dsmtpd.sh \
 	tests/t/t4400-log-dsmtpc.sh \
 	tests/t/t4500-log-report.sh \
-	tests/t/t4510-log-report-memory.sh
+	tests/t/t4510-log-report-memory.sh \
+	tests/t/t4520-log-follow.sh

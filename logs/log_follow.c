@@ -546,7 +546,10 @@ log_follow_main(int argc, char **argv, const char *config_path)
 		free(fw);
 		return EX_DSMTP_NOINPUT;
 	}
-	/* a closed pipe is an ordinary end: EPIPE from write, no signal */
+	/* a closed pipe is an ordinary end: EPIPE from write, no signal;
+	 * SIGINT and SIGTERM arrive through a signalfd, and must not be
+	 * ignored for that (a shell starts background commands ignoring
+	 * SIGINT, and an ignored signal is discarded, never queued) */
 	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGINT);
@@ -560,6 +563,8 @@ log_follow_main(int argc, char **argv, const char *config_path)
 		rc = EX_DSMTP_OSERR;
 		goto out;
 	}
+	signal(SIGINT, SIG_DFL);	/* blocked: they wait for the signalfd */
+	signal(SIGTERM, SIG_DFL);
 	if ((fw->chunk = malloc(FOLLOW_CHUNK > FOLLOW_HEADER ? FOLLOW_CHUNK : FOLLOW_HEADER)) ==
 	    NULL || (fw->f.domain != NULL &&
 	    (fw->agg = log_agg_new(&fw->f, on_session_done, fw)) == NULL)) {
