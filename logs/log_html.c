@@ -28,8 +28,11 @@ static const char css[] =
     "table{border-collapse:collapse;margin:8px 0;font-size:0.9em}"
     "th,td{padding:4px 8px;border-bottom:1px solid #eee;text-align:left;vertical-align:top}"
     "th{background:#f5f5f5}td.n{text-align:right;font-variant-numeric:tabular-nums}"
-    "td.small{font-size:0.85em;color:#333;max-width:260px;overflow-wrap:anywhere}"
-    "td.name{max-width:260px;overflow-wrap:anywhere;font-weight:600}"
+    "td.small{font-size:0.85em;color:#333;max-width:220px;overflow-wrap:anywhere}"
+    "td.name{min-width:10em;max-width:240px;overflow-wrap:anywhere;font-weight:600}"
+    "table#peers{width:100%}tr.peer td{border-bottom:none;padding-top:8px}"
+    "td.detail{font-size:0.85em;color:#333;overflow-wrap:anywhere;padding-top:0}"
+    "td.detail b{color:#1b1b1b}"
     "tr.other td.name{font-style:italic;font-weight:400}"
     ".bad{color:#b71c1c;font-weight:600}.warn{color:#e65100}.good{color:#2e7d32}"
     "svg{display:block;margin:8px 0;max-width:100%;height:auto}"
@@ -352,21 +355,24 @@ expiry_chart(FILE *out, const struct report *rp, const struct rpt_peer **peers, 
 	free(rows);
 }
 
+/* one small table as "Label value n, value n" in a peer's detail row */
 static void
-tab_cell(FILE *out, const char *k, const struct rpt_tab *t)
+tab_span(FILE *out, const char *label, const char *k, const struct rpt_tab *t)
 {
 	unsigned i;
 
-	fprintf(out, "<td class=\"small\" data-k=\"%s\">", k);
+	if (t->nv == 0 && t->other == 0)
+		return;
+	fprintf(out, "<div><b>%s</b> <span data-k=\"%s\">", label, k);
 	for (i = 0; i < t->nv; i++) {
 		if (i > 0)
-			fputs("<br>", out);
+			fputs(", ", out);
 		h(out, t->v[i].key);
 		fprintf(out, " <b>%lu</b>", t->v[i].n);
 	}
 	if (t->other > 0)
-		fprintf(out, "%sother <b>%lu</b>", t->nv ? "<br>" : "", t->other);
-	fputs("</td>", out);
+		fprintf(out, "%sother <b>%lu</b>", t->nv ? ", " : "", t->other);
+	fputs("</span></div>", out);
 }
 
 static void
@@ -382,8 +388,7 @@ peers_table(FILE *out, const struct report *rp, const struct rpt_peer **peers, s
 	}
 	fputs("<table id=\"peers\"><tr><th>Direction</th><th>Peer domain</th><th>Sessions</th>"
 	    "<th>With TLS</th><th>TLS share</th><th>Messages</th><th>Failed</th>"
-	    "<th>Cert changes</th><th>TLS versions</th><th>Ciphers</th><th>Verification</th>"
-	    "<th>Policy</th><th>Failures</th></tr>\n", out);
+	    "<th>Cert changes</th></tr>\n", out);
 	for (i = 0; i < np; i++) {
 		p = peers[i];
 		fprintf(out, "<tr class=\"peer%s\" data-dir=\"%s\" data-peer=\"",
@@ -398,16 +403,17 @@ peers_table(FILE *out, const struct report *rp, const struct rpt_peer **peers, s
 		    "<td class=\"n\" data-k=\"tls\">%lu</td><td class=\"n %s\" data-k=\"share\">"
 		    "%.1f%%</td><td class=\"n\" data-k=\"messages\">%lu</td>"
 		    "<td class=\"n%s\" data-k=\"failed\">%lu</td>"
-		    "<td class=\"n%s\" data-k=\"changes\">%lu</td>", p->sessions, p->tls,
+		    "<td class=\"n%s\" data-k=\"changes\">%lu</td></tr>\n", p->sessions, p->tls,
 		    p->tls == p->sessions ? "good" : "warn", rpt_share(p->tls, p->sessions),
 		    p->messages, p->failed ? " bad" : "", p->failed, p->changes ? " warn" : "",
 		    p->changes);
-		tab_cell(out, "versions", &p->versions);
-		tab_cell(out, "ciphers", &p->ciphers);
-		tab_cell(out, "verification", &p->verify);
-		tab_cell(out, "policy", &p->policy);
-		tab_cell(out, "failures", &p->fails);
-		fputs("</tr>\n", out);
+		fputs("<tr class=\"detail\"><td></td><td colspan=\"7\" class=\"detail\">", out);
+		tab_span(out, "TLS versions", "versions", &p->versions);
+		tab_span(out, "Ciphers", "ciphers", &p->ciphers);
+		tab_span(out, "Verification", "verification", &p->verify);
+		tab_span(out, "Policy", "policy", &p->policy);
+		tab_span(out, "Failures", "failures", &p->fails);
+		fputs("</td></tr>\n", out);
 	}
 	fputs("</table>\n", out);
 }
@@ -438,9 +444,9 @@ rpt_write_html(const struct report *rp, FILE *out)
 	    "address.</p>\n", gen);
 	totals(out, rp);
 	coverage_chart(out, rp);
+	peers_table(out, rp, peers, np);
 	failures_chart(out, rp);
 	expiry_chart(out, rp, peers, np);
-	peers_table(out, rp, peers, np);
 	fputs("</body></html>\n", out);
 	free(peers);
 	return ferror(out) ? -1 : 0;

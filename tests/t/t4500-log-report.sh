@@ -148,14 +148,15 @@ class P(HTMLParser):
     def handle_starttag(s, tag, attrs):
         a = dict(attrs)
         s.tags.append(tag)
-        if tag == 'tr':
+        # a peer's detail row belongs to the peer's row before it
+        if tag == 'tr' and a.get('class') != 'detail':
             s.row = {'class': a.get('class', ''), 'dir': a.get('data-dir'), 'peer': a.get('data-peer')}
             s.rows.append(s.row)
-        if tag == 'td' and 'data-k' in a:
-            s.k = a['data-k']
+        if tag in ('td', 'span') and 'data-k' in a:
+            s.k, s.ktag = a['data-k'], tag
             s.row[s.k] = ''
     def handle_endtag(s, tag):
-        if tag == 'td':
+        if s.k and tag == s.ktag:
             s.k = None
     def handle_data(s, d):
         s.text.append(d)
