@@ -222,9 +222,8 @@ on_cause(const char *text, const char *type, void *arg)
 	c->n++;
 }
 
-/* a finished session that passed the filters */
-static void
-on_session(const struct log_sess *s, void *arg)
+void
+rpt_on_session(const struct log_sess *s, void *arg)
 {
 	struct report *rp = arg;
 	struct rpt_peer *p;
@@ -605,8 +604,8 @@ print_json(const struct report *rp)
 
 /* ---- the command ---- */
 
-static void
-report_free(struct report *rp)
+void
+rpt_free(struct report *rp)
 {
 	struct rpt_peer *p, *pn;
 	size_t i;
@@ -706,7 +705,7 @@ log_report_main(int argc, char **argv, const char *config_path)
 	if ((now_env = getenv("DSMTP_LOG_NOW")) != NULL && *now_env != '\0')
 		rp.now = (time_t)strtoll(now_env, NULL, 10);
 	if ((rp.days = calloc(RPT_MAX_DAYS, sizeof(*rp.days))) == NULL ||
-	    (agg = log_agg_new(&rp.f, on_session, &rp)) == NULL ||
+	    (agg = log_agg_new(&rp.f, rpt_on_session, &rp)) == NULL ||
 	    (r = plog_reader_new(log_agg_record, log_agg_malformed, agg)) == NULL) {
 		fprintf(stderr, "%s: out of memory\n", diag_progname());
 		rc = EX_DSMTP_OSERR;
@@ -749,6 +748,6 @@ out:
 	plog_reader_free(r);
 	log_agg_free(agg);
 	plog_files_free(&files);
-	report_free(&rp);
+	rpt_free(&rp);
 	return rc;
 }

@@ -77,6 +77,10 @@ struct report {
 	struct log_causes causes;
 };
 
+/* a log_sess_cb (arg: the report): fold one finished session in; the
+ * report needs f, now, and days (RPT_MAX_DAYS zeroed entries) set first */
+void rpt_on_session(const struct log_sess *s, void *arg);
+void rpt_free(struct report *rp);	/* the tables, not rp itself */
 /* every peer row, sorted by direction then name, "(other peers)" last
  * when used (malloc'ed; NULL with *n = 0 if none) */
 const struct rpt_peer **rpt_peers_sorted(const struct report *rp, size_t *n);
