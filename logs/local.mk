@@ -9,14 +9,18 @@ dsmtp_log_LDADD = logs/libplog.a common/libcommon.a $(YAML_LIBS)
 
 dist_man_MANS += man/dsmtp-log.1
 
-check_PROGRAMS += tests/unit/check_plog tests/unit/plog_gen
+check_PROGRAMS += tests/unit/check_plog tests/unit/plog_gen tests/unit/check_logtext
 tests_unit_check_plog_SOURCES = tests/unit/check_plog.c
 tests_unit_check_plog_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_unit_check_plog_LDADD = logs/libplog.a common/libcommon.a $(YAML_LIBS) $(CHECK_LIBS)
+tests_unit_check_logtext_SOURCES = tests/unit/check_logtext.c logs/log_text.c logs/log_agg.c \
+	logs/log_report.c logs/log_html.c
+tests_unit_check_logtext_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_unit_check_logtext_LDADD = logs/libplog.a common/libcommon.a $(YAML_LIBS) $(CHECK_LIBS)
 tests_unit_plog_gen_SOURCES = tests/unit/plog_gen.c
 tests_unit_plog_gen_LDADD = logs/libplog.a common/libcommon.a $(YAML_LIBS)
 
-TESTS += tests/unit/check_plog \
+TESTS += tests/unit/check_plog tests/unit/check_logtext \
 	tests/t/t4000-log-csv.sh \
 	tests/t/t4100-log-json.sh \
 	tests/t/t4200-log-speed.sh \
