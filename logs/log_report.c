@@ -187,9 +187,11 @@ day_add(struct report *rp, const struct log_sess *s)
 	if (lo == rp->ndays || rp->days[lo].day != day) {
 		if (rp->ndays >= RPT_MAX_DAYS) {
 			/* full: the oldest day goes, unless this one is older */
-			rp->days_dropped++;
-			if (lo == 0)
+			if (lo == 0) {
+				rp->days_dropped++;
 				return;
+			}
+			rp->days_dropped += rp->days[0].sessions[0] + rp->days[0].sessions[1];
 			memmove(rp->days, rp->days + 1, (lo - 1) * sizeof(*rp->days));
 			lo--;
 		} else {
@@ -590,7 +592,7 @@ print_json(const struct report *rp)
 		    rp->days[i].sessions[0], rp->days[i].tls[0], rp->days[i].sessions[1],
 		    rp->days[i].tls[1]);
 	}
-	printf("],\"failures\":[");
+	printf("],\"sessions_on_days_not_listed\":%lu,\"failures\":[", rp->days_dropped);
 	causes = log_causes_sorted(&rp->causes, &n);
 	for (i = 0; i < n; i++) {
 		printf("%s{\"count\":%lu", i ? "," : "", causes[i]->count);

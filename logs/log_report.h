@@ -72,7 +72,7 @@ struct report {
 	struct rpt_peer	 other[2];	/* past RPT_MAX_PEERS, per direction */
 	struct rpt_day	*days;		/* sorted by day */
 	size_t		 ndays;
-	unsigned long	 days_dropped;
+	unsigned long	 days_dropped;	/* sessions of days no longer in days */
 	struct rpt_totals tot[2];
 	struct log_causes causes;
 };
