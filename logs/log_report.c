@@ -465,7 +465,7 @@ print_text(const struct report *rp)
 		text_tab("policy", &p->policy);
 		text_tab("failures", &p->fails);
 		for (j = 0; j < p->ncerts; j++) {
-			fit(buf, sizeof(buf), p->certs[j].subject, 40);
+			fit(buf, sizeof(buf), p->certs[j].subject, TEXT_COLS - 18);
 			text_expiry(rp, p->certs[j].not_after, exp, sizeof(exp));
 			printf("    %-13s%.16s %s, seen %lu\n", "certificate", p->certs[j].sha256,
 			    exp, p->certs[j].count);
