@@ -21,7 +21,7 @@ set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
-all_targets="smtp_cmd data config plog_read smtp_reply tlsa tlsrpt_txt"
+all_targets="smtp_cmd data config plog_read smtp_reply tlsa tlsrpt_txt log_report"
 secs=30
 keep=no
 only=
@@ -94,12 +94,13 @@ target_srcs() {
 	smtp_reply) echo "smtpc/reply.c" ;;
 	tlsa)       echo "tls/tls_dane.c tls/tls_facts.c smtpc/route.c common/diag.c" ;;
 	tlsrpt_txt) echo "common/tlsrpt_txt.c" ;;
+	log_report) echo "logs/log_agg.c logs/log_text.c logs/log_report.c logs/log_html.c logs/plog_read.c logs/plog_write.c common/config.c common/addr.c common/diag.c common/utf8.c common/owner.c" ;;
 	esac
 }
 target_libs() {
 	case $1 in
 	smtp_cmd) echo "$IDN2_LIBS" ;;
-	config|plog_read) echo "$YAML_LIBS $IDN2_LIBS" ;;
+	config|plog_read|log_report) echo "$YAML_LIBS $IDN2_LIBS" ;;
 	tlsa) echo "$GNUTLS_LIBS $EV_LIBS" ;;
 	esac
 }
@@ -112,6 +113,7 @@ target_opts() {
 	smtp_reply) echo "-max_len=8192" ;;
 	tlsa)       echo "-max_len=16384" ;;
 	tlsrpt_txt) echo "-max_len=4096 -dict=$here/tlsrpt_txt.dict" ;;
+	log_report) echo "-max_len=8192 -dict=$here/plog_read.dict" ;;
 	esac
 }
 
