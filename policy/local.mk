@@ -10,7 +10,9 @@ policy_libpolicy_a_SOURCES = \
 	policy/route.c \
 	policy/coverage.c \
 	policy/check.c \
-	policy/dane.c
+	policy/dane.c \
+	policy/sts_parse.c \
+	policy/sts.c
 
 # dsmtp-policy reads the enabled certificate through tls/'s store
 bin_PROGRAMS += dsmtp-policy
