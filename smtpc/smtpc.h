@@ -183,9 +183,10 @@ struct smtpc_dns *smtpc_resolver_dns(struct smtpc_resolver *r);
 /* the HTTPS fetch of https://mta-sts.DOMAIN/.well-known/mta-sts.txt */
 struct smtpc_sts_fetcher;
 struct smtpc_sts_fetch;
-/* ok 0: body (NUL-ended, len bytes) is a 200 text/plain answer; -1: why
- * says what failed. The fetch is gone when cb runs: do not cancel it. */
-typedef void smtpc_sts_fetch_cb(void *arg, int ok, const char *body, size_t len,
+/* fail NULL: body (NUL-ended, len bytes) is a 200 text/plain answer; else
+ * the RFC 8460 result type (sts-policy-fetch-error, sts-webpki-invalid) and
+ * why says what failed. The fetch is gone when cb runs: do not cancel it. */
+typedef void smtpc_sts_fetch_cb(void *arg, const char *fail, const char *body, size_t len,
     const char *why);
 struct smtpc_sts_fetcher *smtpc_sts_fetcher_new(struct ev_loop *loop,
     const struct dsmtp_config *cfg, struct dsmtp_err *err);

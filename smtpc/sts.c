@@ -173,7 +173,7 @@ dom_refresh_failed(struct sts_dom *d, const char *type, const char *why)
 }
 
 static void
-on_fetch(void *arg, int ok, const char *body, size_t len, const char *why)
+on_fetch(void *arg, const char *fail, const char *body, size_t len, const char *why)
 {
 	struct sts_dom *d = arg;
 	struct policy_sts *np;
@@ -181,8 +181,8 @@ on_fetch(void *arg, int ok, const char *body, size_t len, const char *why)
 	char pwhy[200], full[520];
 
 	d->fq = NULL;	/* gone once this runs */
-	if (ok < 0) {
-		dom_refresh_failed(d, "sts-policy-fetch-error", why);
+	if (fail) {
+		dom_refresh_failed(d, fail, why);
 		return;
 	}
 	if ((np = calloc(1, sizeof(*np))) == NULL) {

@@ -237,6 +237,7 @@ fetch_finish(struct smtpc_sts_fetch *q, CURLcode rc)
 	char why[800];
 	long code = 0;
 	char *ct = NULL;
+	const char *type = "sts-policy-fetch-error";
 	int ok = -1;
 
 	(void)curl_easy_getinfo(q->easy, CURLINFO_RESPONSE_CODE, &code);
@@ -244,9 +245,13 @@ fetch_finish(struct smtpc_sts_fetch *q, CURLcode rc)
 	if (q->too_big || rc == CURLE_FILESIZE_EXCEEDED)
 		snprintf(why, sizeof(why), "%s: body larger than %d bytes", q->url,
 		    POLICY_STS_BODY_MAX);
-	else if (rc != CURLE_OK)
+	else if (rc != CURLE_OK) {
 		snprintf(why, sizeof(why), "%s: %s", q->url, q->errbuf[0] ? q->errbuf :
 		    curl_easy_strerror(rc));
+		/* RFC 8460 4.3.2: the policy host's certificate did not verify */
+		if (rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CACERT_BADFILE)
+			type = "sts-webpki-invalid";
+	}
 	else if (code >= 300 && code < 400)
 		snprintf(why, sizeof(why), "%s: HTTP %ld: redirects are refused (RFC 8461 3.3)",
 		    q->url, code);
@@ -262,8 +267,8 @@ fetch_finish(struct smtpc_sts_fetch *q, CURLcode rc)
 		snprintf(why, sizeof(why), "%s: HTTP 200, %zu bytes", q->url, q->len);
 	}
 	if (q->cb)
-		q->cb(q->arg, ok, ok == 0 ? (q->body ? q->body : "") : NULL, ok == 0 ? q->len : 0,
-		    why);
+		q->cb(q->arg, ok == 0 ? NULL : type, ok == 0 ? (q->body ? q->body : "") : NULL,
+		    ok == 0 ? q->len : 0, why);
 	fetch_free(q);
 }
 

@@ -18,8 +18,10 @@
 bool
 smtpc_sts_wanted(const struct smtpc *ctx, const struct smtpc_dest *d)
 {
+	/* "the MX set of the recipient domain": no next_hop, or the domain
+	 * itself (D or D:PORT) as next_hop */
 	return ctx->sts != NULL && ctx->probe == NULL && d->hop.kind == HOP_MX &&
-	    d->hop.port == 25 && d->domain[0] != '\0' && policy_domain_eq(d->hop.host, d->domain) &&
+	    d->domain[0] != '\0' && policy_domain_eq(d->hop.host, d->domain) &&
 	    (d->level == LEVEL_OPPORTUNISTIC || d->level == LEVEL_DANE);
 }
 
