@@ -55,8 +55,22 @@ is_wsp(char c)
 	return c == ' ' || c == '\t';
 }
 
+static int	txt_parse(const char *txt, size_t len, char id[POLICY_STS_ID_MAX + 1],
+    char *why, size_t whylen);
+
 int
 policy_sts_txt_parse(const char *txt, size_t len, char id[POLICY_STS_ID_MAX + 1], char *why,
+    size_t whylen)
+{
+	int r = txt_parse(txt, len, id, why, whylen);
+
+	if (r != 1)
+		id[0] = '\0';	/* a broken record names no id */
+	return r;
+}
+
+static int
+txt_parse(const char *txt, size_t len, char id[POLICY_STS_ID_MAX + 1], char *why,
     size_t whylen)
 {
 	size_t i = 0;
@@ -145,8 +159,10 @@ policy_sts_txt_select(const char *const *txt, const size_t *len, size_t n,
 	for (size_t i = 0; i < n; i++) {
 		int r = policy_sts_txt_parse(txt[i], len[i], one, why, whylen);
 
-		if (r < 0)
+		if (r < 0) {
+			id[0] = '\0';
 			return -1;
+		}
 		if (r == 0)
 			continue;
 		if (++found > 1) {
