@@ -47,6 +47,7 @@ struct smtpc_sts_fetcher {
 	CURLM			*multi;
 	ev_timer		 timer;
 	char			*ca_file;	/* NULL: curl's default (the system store) */
+	long			 connect_ms, total_ms;
 	unsigned		 port;
 	struct smtpc_sts_fetch	*fetches;
 };
@@ -133,7 +134,7 @@ struct smtpc_sts_fetcher *
 smtpc_sts_fetcher_new(struct ev_loop *loop, const struct dsmtp_config *cfg, struct dsmtp_err *err)
 {
 	struct smtpc_sts_fetcher *f;
-	const char *ca = cfg->mta_sts.ca_file;
+	const char *ca = cfg->mta_sts.ca_file, *cap;
 
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 		dsmtp_err_set(err, "libcurl initialisation failed");
@@ -145,6 +146,15 @@ smtpc_sts_fetcher_new(struct ev_loop *loop, const struct dsmtp_config *cfg, stru
 	}
 	f->loop = loop;
 	f->port = cfg->mta_sts.port ? cfg->mta_sts.port : 443;
+	f->connect_ms = FETCH_CONNECT_TIMEOUT * 1000;
+	f->total_ms = FETCH_TOTAL_TIMEOUT * 1000;
+	/* DSMTPC_TIMEOUT caps every timeout of dsmtpc, for tests (client.c) */
+	if ((cap = getenv("DSMTPC_TIMEOUT")) != NULL && atof(cap) > 0) {
+		long ms = (long)(atof(cap) * 1000);
+
+		f->connect_ms = ms < f->connect_ms ? ms : f->connect_ms;
+		f->total_ms = ms < f->total_ms ? ms : f->total_ms;
+	}
 	if (ca == NULL || strcmp(ca, "trust") == 0)
 		ca = cfg->trust.ca_file;
 	if (ca != NULL && strcmp(ca, "system") != 0 && (f->ca_file = strdup(ca)) == NULL) {
@@ -340,8 +350,8 @@ smtpc_sts_fetch(struct smtpc_sts_fetcher *f, const char *domain, const char *con
 	(void)curl_easy_setopt(q->easy, CURLOPT_SSL_VERIFYHOST, 2L);
 	if (f->ca_file)
 		(void)curl_easy_setopt(q->easy, CURLOPT_CAINFO, f->ca_file);
-	(void)curl_easy_setopt(q->easy, CURLOPT_CONNECTTIMEOUT, FETCH_CONNECT_TIMEOUT);
-	(void)curl_easy_setopt(q->easy, CURLOPT_TIMEOUT, FETCH_TOTAL_TIMEOUT);
+	(void)curl_easy_setopt(q->easy, CURLOPT_CONNECTTIMEOUT_MS, f->connect_ms);
+	(void)curl_easy_setopt(q->easy, CURLOPT_TIMEOUT_MS, f->total_ms);
 	(void)curl_easy_setopt(q->easy, CURLOPT_MAXFILESIZE, (long)POLICY_STS_BODY_MAX);
 	(void)curl_easy_setopt(q->easy, CURLOPT_WRITEFUNCTION, write_cb);
 	(void)curl_easy_setopt(q->easy, CURLOPT_WRITEDATA, q);

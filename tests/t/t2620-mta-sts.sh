@@ -23,6 +23,7 @@
 #   cached policy, the TXT id changed        fetched again, the new policy applies
 #   cached policy, id changed, host down     the cached policy is still enforced
 #   max_age expired                          fetched again, the new policy applies
+#   a policy host too slow (DSMTPC_TIMEOUT)  cut off: delivered, sts-policy-fetch-error
 # Then dsmtp-policy probe and explain.
 . "${srcdir:-.}/tests/t/lib.sh"
 . "$srcdir/tests/t/lib-dnssec.sh"
@@ -30,7 +31,8 @@ need_ certtool
 need_ openssl
 dnssec_need
 
-CASES="good nomatch wn testing testmx redirect notfound ctype big syntax webpki multi notxt dane keep idc down exp"
+CASES="good nomatch wn testing testmx redirect notfound ctype big syntax webpki multi notxt dane keep idc down exp slow"
+FIRST=$(echo "$CASES" | sed 's/ slow$//')	# slow goes alone, later
 sans=""
 for n in $CASES; do sans="$sans mx-$n.sts.test mta-sts.$n.sts.test"; done
 MKCERTS_SANS="$sans" sh "$srcdir/tests/certs/mkcerts.sh" "$TRASH/pki" >/dev/null 2>&1 ||
@@ -94,6 +96,9 @@ policy dane enforce mx-other.sts.test 86400
 # keep: the cache (below) has it; the server answers 404
 policy idc enforce mx-idc.sts.test 86400
 policy exp enforce mx-exp.sts.test 3
+# slow: the policy host answers after 20 s; the fetch gives up first
+policy slow enforce mx-other.sts.test 86400
+echo 20 >"$www/slow.sts.test/delay"
 HPORT=$(free_port)
 start_bg https python3 "$srcdir/tests/t/stshttps.py" "$HPORT" "$www" "$pki/server-chain.pem" \
     "$pki/server.key" mta-sts.webpki.sts.test "$pki/wrongname-chain.pem" "$pki/wrongname.key"
@@ -187,7 +192,7 @@ PY
 }
 
 test_expect_success "queue one message per case, then dsmtpc once" "
-	queue '' $CASES &&
+	queue '' \$FIRST &&
 	'$DSMTPC' -c '$TRASH/a.yaml' once >'$TRASH/once.out' 2>&1; cat '$TRASH/once.out'; true"
 
 test_expect_success "no sanitizer report from dsmtpc" "
@@ -266,6 +271,12 @@ test_expect_success "max_age 3 s: within it the policy holds; past it the new on
 	'$DSMTPC' -c '$TRASH/a.yaml' once >'$TRASH/once2.out' 2>&1; cat '$TRASH/once2.out';
 	! got rgood exp-2 && line exp once2.out | grep -q 'status=deferred.*MTA-STS: MX host mx-exp.sts.test is not allowed' &&
 	test \$(grep -c 'mta-sts.exp' '$TRASH/https.log') = 2"
+
+test_expect_success "a policy host that answers too slowly: cut off, delivered, sts-policy-fetch-error" "
+	queue '' slow &&
+	DSMTPC_TIMEOUT=2 '$DSMTPC' -c '$TRASH/a.yaml' once >'$TRASH/once3.out' 2>&1; cat '$TRASH/once3.out';
+	got rgood slow && line slow once3.out | grep -q 'status=sent' &&
+	grep -q 'slow.sts.test.*imed out' '$TRASH/once3.out' && failure slow sts-policy-fetch-error"
 
 test_expect_success "probe: the TXT record, the policy, its cache state and the MX hosts it allows" "
 	'$DSMTP_POLICY' -c '$TRASH/a.yaml' probe nomatch.sts.test >'$TRASH/probe.out' 2>&1; cat '$TRASH/probe.out';
