@@ -7,7 +7,9 @@
  * lookup, a missing record or a failed refresh keep a cached policy that
  * has not expired (5.1). Lookups of one domain that overlap share one
  * round; a fetch that failed is not tried again for the same id within a
- * minute. Owns the memory cache and the round; policy/ owns the texts. */
+ * minute. A domain without a policy (nor a recent failure) is forgotten
+ * when its round ends. Owns the memory cache and the round; policy/ owns
+ * the texts. */
 #include "autoconfig.h"
 
 #include <arpa/inet.h>
@@ -128,7 +130,22 @@ valid_now(const struct sts_dom *d, long long now)
 	return d->have && !policy_sts_expired(&d->pol, now);
 }
 
-/* the round is over: every waiter hears the same result */
+static void
+dom_forget(struct sts_dom *d)
+{
+	struct sts_dom **pp;
+
+	for (pp = &d->st->doms; *pp; pp = &(*pp)->next)
+		if (*pp == d) {
+			*pp = d->next;
+			break;
+		}
+	dom_stop(d);
+	free(d);
+}
+
+/* the round is over: every waiter hears the same result; the caller
+ * must not touch d afterwards (it may be gone) */
 static void
 dom_finish(struct sts_dom *d, bool use_policy, const char *fail_type, const char *why,
     const char *state)
@@ -154,6 +171,11 @@ dom_finish(struct sts_dom *d, bool use_policy, const char *fail_type, const char
 		q->cb(q->arg, &r);
 		free(q);
 	}
+	/* most domains publish nothing: forget them (nobody points at a
+	 * domain without a policy), unless a failed fetch is remembered */
+	if (!d->have && !d->busy && d->waiters == NULL && (d->failed_id[0] == '\0' ||
+	    (long long)time(NULL) >= d->failed_at + STS_RETRY_AFTER))
+		dom_forget(d);
 }
 
 /* the refresh went wrong: keep a cached policy that is still valid */
