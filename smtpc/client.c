@@ -129,7 +129,6 @@ static void	session_next_tx(struct smtpc_session *s);
 static void	session_quit(struct smtpc_session *s);
 static smtpc_resolve_cb resolved;
 static smtpc_sts_cb sts_done;
-static void	dest_of(struct smtpc_session *s, struct policy_dest *pd);
 static int	session_abandon(struct smtpc_session *s, const char *reason);
 static int	on_banner(struct smtpc_session *s, const struct smtpc_reply *r);
 static int	on_ehlo(struct smtpc_session *s, const struct smtpc_reply *r);
@@ -1086,7 +1085,7 @@ tls_ready(struct smtpc_session *s)
 		    pd.domain ? pd.domain : "-", v.pass, v.reason);
 	}
 	names_ok = v.pass && ((s->dest->level >= LEVEL_VERIFY && s->dest->level <= LEVEL_PINNED) ||
-	    pd.dane == POLICY_DANE_USABLE);
+	    pd.dane == POLICY_DANE_USABLE || (policy_dest_sts(&pd) && v.sts_result == NULL));
 	/* the line Postfix administrators grep for (tls/tls_misc.c shape) */
 	diag_info("%s TLS connection established to %s: %s with cipher %s (%u/%u bits) "
 	    "[%s%s%s] %s session=%016llx", pd.dane == POLICY_DANE_USABLE && v.pass ? "Verified" :

@@ -202,6 +202,7 @@ test_expect_success "enforce, MX named (*.sts.test), good certificate: delivered
 	got rgood good && line good once.out | grep -q 'status=sent' &&
 	plog | grep -q 'policy-domain=good.sts.test; id=good1; mode=enforce; max_age=86400; mx-allowed=yes,MTA-STS' &&
 	plog | grep -q 'ok: sts enforce: verified chain and MX host name mx-good.sts.test' &&
+	grep -q 'Verified TLS connection established to mx-good.sts.test' '$TRASH/once.out' &&
 	! plog | grep 'TLS failure' | grep -q 'policy-domain=good.sts.test'"
 
 test_expect_success "the fetched policy is cached on disk with its id" "
