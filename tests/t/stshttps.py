@@ -38,6 +38,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def log_message(self, fmt, *args):
         pass
 
+    def setup(self):
+        # the TLS handshake here, in this connection's thread: a client
+        # that stalls must not hold up the others
+        self.request.do_handshake()
+        super().setup()
+
     def do_GET(self):
         host = (self.headers.get("Host") or "").split(":")[0].lower()
         domain = host[len("mta-sts."):] if host.startswith("mta-sts.") else ""
@@ -82,5 +88,6 @@ def sni(sock, name, _ctx):
 
 ctx.sni_callback = sni
 srv = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
-srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+srv.daemon_threads = True
+srv.socket = ctx.wrap_socket(srv.socket, server_side=True, do_handshake_on_connect=False)
 srv.serve_forever()
