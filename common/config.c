@@ -1065,6 +1065,14 @@ static int cs_send(struct loader *ld, yaml_node_t *n, void *b) { return custom_s
 static int cs_logs(struct loader *ld, yaml_node_t *n, void *b) { return custom_section(ld, n, b, FLD(C, logs), logs_fields); }
 static int cs_dns(struct loader *ld, yaml_node_t *n, void *b) { return custom_section(ld, n, b, FLD(C, dns), dns_fields); }
 static int cs_tlsrpt(struct loader *ld, yaml_node_t *n, void *b) { return custom_section(ld, n, b, FLD(C, tlsrpt), tlsrpt_fields); }
+#define MS(m) (FLD(C, mta_sts.m) - FLD(C, mta_sts))
+static const struct field mta_sts_fields[] = {
+	{ "enabled", F_BOOL, MS(enabled), NULL, 0, 0, 0, NOSET },
+	{ "ca_file", F_STR, MS(ca_file), NULL, 0, 0, 0, NOSET },
+	{ "port", F_UINT, MS(port), NULL, 1, 65535, 0, NOSET },
+	{ NULL, 0, 0, NULL, 0, 0, 0, 0 }
+};
+static int cs_mta_sts(struct loader *ld, yaml_node_t *n, void *b) { return custom_section(ld, n, b, FLD(C, mta_sts), mta_sts_fields); }
 #define CS(key, fn) { key, F_CUSTOM, 0, (const void *)(uintptr_t)fn, 0, 0, 0, NOSET }
 
 static const struct field top_fields[] = {
@@ -1079,6 +1087,7 @@ static const struct field top_fields[] = {
 	CS("logs", cs_logs),
 	CS("dns", cs_dns),
 	CS("tlsrpt", cs_tlsrpt),
+	CS("mta_sts", cs_mta_sts),
 	{ NULL, 0, 0, NULL, 0, 0, 0, 0 }
 };
 #undef C
@@ -1379,6 +1388,10 @@ config_defaults(struct dsmtp_config *cfg)
 	cfg->dns.dnssec = DNSSEC_OFF;
 	cfg->dns.trust_anchor_file = strdup("/usr/share/dns/root.key");
 
+	cfg->mta_sts.enabled = false;
+	cfg->mta_sts.ca_file = strdup("trust");
+	cfg->mta_sts.port = 443;
+
 	cfg->logs.dir = strdup("logs");
 	cfg->logs.level = LOG_LEVEL_VERBOSE;
 	cfg->logs.format = LOG_FORMAT_CSV;
@@ -1431,6 +1444,7 @@ config_free(struct dsmtp_config *cfg)
 	free(cfg->send.routes);
 	free(cfg->dns.resolvers);
 	free(cfg->dns.trust_anchor_file);
+	free(cfg->mta_sts.ca_file);
 	free(cfg->logs.dir);
 	free(cfg->tlsrpt.organization);
 	free(cfg->tlsrpt.contact);
@@ -1802,6 +1816,9 @@ config_dump(const struct dsmtp_config *cfg, FILE *out)
 	}
 	fprintf(out, "  dnssec: %s\n", config_dnssec_name(cfg->dns.dnssec));
 	fputs("  trust_anchor_file: ", out); dump_str(out, cfg->dns.trust_anchor_file); fputc('\n', out);
+	fprintf(out, "mta_sts:\n  enabled: %s\n", cfg->mta_sts.enabled ? "true" : "false");
+	fputs("  ca_file: ", out); dump_str(out, cfg->mta_sts.ca_file); fputc('\n', out);
+	fprintf(out, "  port: %u\n", cfg->mta_sts.port);
 	fputs("logs:\n  dir: ", out); dump_str(out, cfg->logs.dir); fputc('\n', out);
 	fprintf(out, "  level: %s\n", config_log_level_name(cfg->logs.level));
 	fprintf(out, "  format: %s\n", config_log_format_name(cfg->logs.format));

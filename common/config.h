@@ -134,6 +134,12 @@ struct dsmtp_config {
 		enum dns_dnssec		 dnssec;
 		char			*trust_anchor_file;	/* DS or DNSKEY records (validate) */
 	} dns;
+	struct {	/* RFC 8461 (DESIGN.md 13.2) */
+		bool			 enabled;
+		char			*ca_file;	/* HTTPS trust: "trust" = trust.ca_file,
+							 * "system", or a PEM path */
+		unsigned		 port;		/* the policy host's port: 443 (tests only) */
+	} mta_sts;
 	struct {
 		char			*dir;		/* relative to state_dir unless absolute */
 		enum log_level		 level;

@@ -10,11 +10,13 @@ policy_libpolicy_a_SOURCES = \
 	policy/route.c \
 	policy/coverage.c \
 	policy/check.c \
-	policy/dane.c
+	policy/dane.c \
+	policy/sts_parse.c \
+	policy/sts.c
 
 # dsmtp-policy reads the enabled certificate through tls/'s store
 bin_PROGRAMS += dsmtp-policy
-dsmtp_policy_SOURCES = policy/policy_main.c policy/probe.c
+dsmtp_policy_SOURCES = policy/policy_main.c policy/probe.c policy/probe_sts.c
 dsmtp_policy_CPPFLAGS = $(AM_CPPFLAGS) -DDSMTP_POLICY_TLS_STORE
 dsmtp_policy_CFLAGS = $(AM_CFLAGS) $(UNBOUND_CFLAGS)
 # probe talks SMTP with dsmtpc's engine (smtpc/libsmtpc.a)
@@ -47,3 +49,11 @@ EXTRA_DIST += \
 	tests/golden/single.yaml tests/golden/single.out \
 	tests/golden/warn-expiring.yaml tests/golden/warn-expiring.out \
 	tests/golden/wildcard.yaml tests/golden/wildcard.out
+
+# MTA-STS: the TXT record, the policy file, mx patterns, the cache record,
+# the verdict (policy/sts_parse.c, policy/sts.c)
+check_PROGRAMS += tests/unit/check_sts
+tests_unit_check_sts_SOURCES = tests/unit/check_sts.c
+tests_unit_check_sts_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_unit_check_sts_LDADD = policy/libpolicy.a common/libcommon.a $(YAML_LIBS) $(CHECK_LIBS)
+TESTS += tests/unit/check_sts

@@ -166,6 +166,60 @@ enum policy_dane_state {
 	POLICY_DANE_FAILED,	/* bogus or failed lookup: this MX host is not used */
 };
 
+/* ---- MTA-STS (sts_parse.c, sts.c; RFC 8461, DESIGN.md 13.2) ---- */
+
+#define POLICY_STS_ID_MAX	32		/* RFC 8461 3.1: 1*32(ALPHA / DIGIT) */
+#define POLICY_STS_MX_MAX	32		/* more mx: lines make the policy invalid */
+#define POLICY_STS_MAX_AGE_MAX	31557600u	/* RFC 8461 3.2: about one year */
+#define POLICY_STS_BODY_MAX	(64 * 1024)	/* the HTTPS body cap */
+
+enum policy_sts_mode { POLICY_STS_NONE, POLICY_STS_TESTING, POLICY_STS_ENFORCE };
+
+/* one parsed policy, with what the TXT record and the fetch said about it */
+struct policy_sts {
+	enum policy_sts_mode	 mode;
+	unsigned		 max_age;	/* seconds */
+	size_t			 nmx;
+	char			 mx[POLICY_STS_MX_MAX][256];	/* "mx.example.com", "*.example.com" */
+	char			 id[POLICY_STS_ID_MAX + 1];	/* the TXT id it was fetched under */
+	long long		 fetched;	/* time(2) of the fetch */
+	/* the policy in canonical lines ("version: STSv1\nmode: ...\nmx: ...\n
+	 * max_age: N"), for people and for TLS reports' policy-string */
+	char			 text[POLICY_STS_MX_MAX * 262 + 128];
+};
+
+const char *policy_sts_mode_name(enum policy_sts_mode m);	/* "enforce", "testing", "none" */
+/* the character-strings of one TXT RR's rdata joined into out (NUL-ended);
+ * 0, or -1 when the rdata is malformed or does not fit */
+int policy_sts_txt_join(const unsigned char *rdata, size_t len, char *out, size_t outlen);
+/* one TXT record's text: 1 = an STS record ("v=STSv1; id=..."), id copied;
+ * 0 = not an STS record (ignored); -1 = starts with v=STSv1 but is
+ * malformed (why says how) */
+int policy_sts_txt_parse(const char *txt, size_t len, char id[POLICY_STS_ID_MAX + 1], char *why,
+    size_t whylen);
+/* RFC 8461 3.1 over all TXT records of _mta-sts.D: exactly one STS record
+ * -> 1 and its id; none -> 0; several, or a malformed one -> -1 (no policy,
+ * why says which) */
+int policy_sts_txt_select(const char *const *txt, const size_t *len, size_t n,
+    char id[POLICY_STS_ID_MAX + 1], char *why, size_t whylen);
+/* the policy file (RFC 8461 3.2: LF or CRLF lines "key: value", unknown
+ * keys ignored, the first of a repeated non-mx key used); 0, or -1 with
+ * why. p->id and p->fetched are left as they were. */
+int policy_sts_parse(const char *body, size_t len, struct policy_sts *p, char *why, size_t whylen);
+/* does an MX host match one mx: pattern ("*." stands for one label)? */
+bool policy_sts_mx_matches(const char *pattern, const char *host);
+/* ... any pattern of p? */
+bool policy_sts_mx_allowed(const struct policy_sts *p, const char *host);
+/* the on-disk cache record of a policy for domain; the number of bytes
+ * written (< outlen), or -1 when it does not fit */
+int policy_sts_cache_format(const struct policy_sts *p, const char *domain, char *out,
+    size_t outlen);
+/* read one cache record back: 0 with p and the domain it is for, or -1 */
+int policy_sts_cache_parse(const char *buf, size_t len, struct policy_sts *p, char *domain,
+    size_t domainlen, char *why, size_t whylen);
+/* is the policy past fetched + max_age at now? */
+bool policy_sts_expired(const struct policy_sts *p, long long now);
+
 /* What a destination asks for: filled from policy_effective() plus the
  * next-hop host actually connected to. */
 struct policy_dest {
@@ -177,12 +231,27 @@ struct policy_dest {
 	enum policy_dane_state	 dane;		/* dane levels: the MX host's TLSA state */
 	const char		*dane_base;	/* the TLSA base domain (CNAME-expanded), or NULL */
 	const struct tls_dane_facts *dane_facts;	/* after the handshake, USABLE: the match */
+	/* the MTA-STS policy of the recipient domain (mode testing or enforce),
+	 * or NULL; a DANE host with usable TLSA records ignores it */
+	const struct policy_sts	*sts;
 };
+
+/* does an MTA-STS policy apply to this host (present, not mode none, not
+ * overridden by usable DANE records)? */
+static inline bool
+policy_dest_sts(const struct policy_dest *d)
+{
+	return d->sts != NULL && d->sts->mode != POLICY_STS_NONE &&
+	    !(policy_level_dane(d->level) && d->dane == POLICY_DANE_USABLE) &&
+	    (d->level == LEVEL_OPPORTUNISTIC || d->level == LEVEL_DANE);
+}
 
 /* does this destination, with what DNS said, require TLS? */
 static inline bool
 policy_dest_requires_tls(const struct policy_dest *d)
 {
+	if (policy_dest_sts(d) && d->sts->mode == POLICY_STS_ENFORCE)
+		return true;
 	if (policy_level_dane(d->level))
 		return d->dane == POLICY_DANE_USABLE || d->dane == POLICY_DANE_UNUSABLE ||
 		    d->level == LEVEL_DANE_ONLY;
@@ -201,6 +270,9 @@ struct policy_verdict {
 	char	names[256];	/* the certificate names the decision used, or "" */
 	char	pin[64];	/* the pin set (or literal) that matched, or "none" */
 	char	reply[160];	/* receive side: the SMTP reply on failure, else "" */
+	/* MTA-STS: the RFC 8460 result type when the policy's checks failed
+	 * (enforce: the verdict failed too; testing: it did not), else NULL */
+	const char *sts_result;
 };
 
 /* set a verdict's outcome and its reason (a pass clears defer); the one
@@ -218,6 +290,12 @@ void policy_judge_send(const struct dsmtp_config *cfg, const struct policy_dest 
  * the MX host or the TLSA base domain (RFC 7672 3.2.2); UNUSABLE passes
  * any TLS; INSECURE is opportunistic for dane and fails dane-only */
 void policy_judge_dane(const struct policy_dest *d, const struct tls_session_facts *f,
+    struct policy_verdict *v);
+/* MTA-STS after the handshake (sts.c; policy_judge_send calls it once the
+ * level's own checks passed): a trusted chain and the MX host name among
+ * the certificate's names; sets v->sts_result on failure and, in mode
+ * enforce, fails the verdict */
+void policy_judge_sts(const struct policy_dest *d, const struct tls_session_facts *f,
     struct policy_verdict *v);
 /* "dane: ..." words for a state ("secure TLSA, usable", ...) */
 const char *policy_dane_state_name(enum policy_dane_state s);

@@ -134,6 +134,9 @@ cmd_check(int argc, char **argv, const char *config_path)
 
 /* ---- explain ---- */
 
+/* which policy decides: admin route, DANE, MTA-STS, none (probe_sts.c) */
+void policy_explain_decider(const struct dsmtp_config *cfg, const struct policy_effective *e);
+
 static void
 explain_names(const struct dsmtp_config *cfg, const struct policy_effective *e)
 {
@@ -289,6 +292,7 @@ cmd_explain(int argc, char **argv, const char *config_path)
 		break;
 	}
 	printf("level: %s (%s)\n", policy_level_name(e.level), why);
+	policy_explain_decider(&cfg, &e);	/* probe_sts.c */
 	printf("starttls: %s\n", starttls_text(e.level));
 	printf("peer authentication: %s%s\n", auth_text(e.level, e.npins),
 	    e.level == LEVEL_PINNED && e.send_secure ? "; and the recipient domain named" : "");

@@ -21,6 +21,10 @@
 #include "smtpc/smtpc.h"
 
 int policy_cmd_probe(int argc, char **argv, const char *config_path);
+/* probe_sts.c */
+const struct policy_sts *policy_probe_sts(struct smtpc *ctx, struct ev_loop *loop,
+    const struct policy_effective *e);
+void policy_probe_sts_mx(const struct policy_sts *p, const char *host);
 
 struct probe_state {
 	struct ev_loop		*loop;
@@ -109,6 +113,7 @@ probe_seen(struct smtpc *ctx, const char *peer, bool offered, const struct tls_s
 		printf("tls: %s\n", why);
 	if (t != NULL) {
 		probe_dane(t, df);
+		policy_probe_sts_mx(ps->pd.sts, t->host);
 		/* the dane levels' verdicts below judge this host's TLSA state,
 		 * and every level this host's name, as dsmtpc would */
 		ps->pd.dane = t->dane;
@@ -237,6 +242,9 @@ policy_cmd_probe(int argc, char **argv, const char *config_path)
 	}
 	ctx.probe = probe_seen;
 	ctx.arg = &ps;
+	/* RFC 8461: the policy first, as dsmtpc looks it up; its verdicts below */
+	if (ps.pd.domain)
+		ps.pd.sts = policy_probe_sts(&ctx, ps.loop, &e);
 	memset(&job, 0, sizeof(job));
 	memset(&res, 0, sizeof(res));
 	job.sender = "";

@@ -100,13 +100,18 @@ policy_judge_starttls(const struct policy_dest *d, bool offered, struct policy_v
 		v->plaintext = true;
 		policy_verdict_set(v, true, "no-tls: STARTTLS not offered by %.120s (opportunistic: "
 		    "plaintext)", host);
-	} else if (policy_level_dane(d->level))
+	} else if (policy_dest_sts(d))
+		policy_verdict_set(v, false, "no-tls: STARTTLS not offered by %.120s (MTA-STS policy "
+		    "of %.100s, mode enforce: TLS required)", host, d->domain ? d->domain : "-");
+	else if (policy_level_dane(d->level))
 		policy_verdict_set(v, false, "no-tls: STARTTLS not offered by %.120s (level %s, %s: TLS "
 		    "required, RFC 7672 2.2)", host, policy_level_name(d->level),
 		    policy_dane_state_name(d->dane));
 	else
 		policy_verdict_set(v, false, "no-tls: STARTTLS not offered by %.120s (level %s requires "
 		    "TLS)", host, policy_level_name(d->level));
+	if (!offered && d->level != LEVEL_NONE && policy_dest_sts(d))
+		v->sts_result = "starttls-not-supported";
 }
 
 bool
@@ -241,7 +246,12 @@ policy_judge_send(const struct dsmtp_config *cfg, const struct policy_dest *d, b
 		return;
 	}
 	if (!tls_done || f == NULL) {
-		if (!policy_dest_requires_tls(d)) {
+		if (policy_dest_sts(d))
+			v->sts_result = "validation-failure";
+		if (policy_dest_sts(d) && d->sts->mode == POLICY_STS_ENFORCE)
+			policy_verdict_set(v, false, "handshake-failed: TLS handshake failed (MTA-STS "
+			    "policy of %.100s, mode enforce: TLS required)", d->domain ? d->domain : "-");
+		else if (!policy_dest_requires_tls(d)) {
 			/* DESIGN.md 6: opportunistic retries once in plaintext */
 			v->plaintext = true;
 			policy_verdict_set(v, false, "handshake-failed: TLS handshake failed "
@@ -255,11 +265,13 @@ policy_judge_send(const struct dsmtp_config *cfg, const struct policy_dest *d, b
 		policy_cert_names_format(&f->peer.leaf, v->names, sizeof(v->names));
 	if (policy_level_dane(d->level)) {
 		policy_judge_dane(d, f, v);
+		policy_judge_sts(d, f, v);
 		return;
 	}
 	if (!policy_level_names(d->level) && !policy_level_pin(d->level)) {
 		policy_verdict_set(v, true, "ok: TLS, peer not authenticated (level %s)",
 		    policy_level_name(d->level));
+		policy_judge_sts(d, f, v);
 		return;
 	}
 	if (!f->peer.present) {

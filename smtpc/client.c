@@ -74,6 +74,9 @@ struct smtpc_session {
 	struct smtpc		*ctx;
 	struct smtpc_dest	*dest;
 	struct smtpc_resolve_req *rq;
+	struct smtpc_sts_req	*sq;		/* MTA-STS lookup in progress (sts.c) */
+	const struct policy_sts	*sts;		/* the policy applied, or NULL */
+	const char		*sts_fail;	/* a lookup failure to record once, or NULL */
 	struct smtpc_target	*targets;
 	size_t			 ntargets, ti;
 	int			 fd;		/* while connecting */
@@ -128,7 +131,10 @@ static int	session_event(struct conn *c, enum conn_event ev, void *arg);
 static void	session_next_tx(struct smtpc_session *s);
 static void	session_quit(struct smtpc_session *s);
 static smtpc_resolve_cb resolved;
+static smtpc_sts_cb sts_done;
 static int	session_abandon(struct smtpc_session *s, const char *reason);
+static void	tls_report(struct smtpc_session *s, const struct smtpc_target *t, const char *type,
+	    const char *reason);
 static int	on_banner(struct smtpc_session *s, const struct smtpc_reply *r);
 static int	on_ehlo(struct smtpc_session *s, const struct smtpc_reply *r);
 static int	on_helo(struct smtpc_session *s, const struct smtpc_reply *r);
@@ -211,6 +217,13 @@ smtpc_ctx_init(struct smtpc *ctx, struct ev_loop *loop, const struct dsmtp_confi
 		tls_trust_free(ctx->trust);
 		return -1;
 	}
+	if (cfg->mta_sts.enabled && (ctx->sts = smtpc_sts_new(loop, cfg,
+	    smtpc_resolver_dns(ctx->resolver), err)) == NULL) {
+		smtpc_resolver_free(ctx->resolver);
+		tls_creds_free(ctx->creds);
+		tls_trust_free(ctx->trust);
+		return -1;
+	}
 	if ((ctx->plog = plog_open(cfg, PLOG_SEND, &e2)) == NULL)
 		diag_warnx("protocol log: %s (continuing without it)", e2.msg);
 	ev_timer_init(&ctx->logflush, logflush_cb, 1.0, 1.0);
@@ -240,6 +253,7 @@ smtpc_ctx_free(struct smtpc *ctx)
 	ev_timer_stop(ctx->loop, &ctx->logflush);
 	ev_ref(ctx->loop);
 	ev_signal_stop(ctx->loop, &ctx->flushsig);
+	smtpc_sts_free(ctx->sts);
 	smtpc_resolver_free(ctx->resolver);
 	plog_close(ctx->plog);
 	tls_creds_free(ctx->creds);
@@ -571,6 +585,26 @@ session_start(struct smtpc_dest *d)
 	ev_init(&s->ctimer, NULL);
 	s->state = SC_RESOLVE;
 	snprintf(s->peer, sizeof(s->peer), "%s", d->hop.host);
+	/* RFC 8461: the policy is known before any MX host is tried */
+	if (smtpc_sts_wanted(ctx, d) && (s->sq = smtpc_sts_lookup(ctx->sts, d->hop.host,
+	    sts_done, s)) != NULL)
+		return;
+	sts_done(s, NULL);
+}
+
+/* the MTA-STS policy is known (r NULL: none looked up): resolve */
+static void
+sts_done(void *arg, const struct smtpc_sts_result *r)
+{
+	struct smtpc_session *s = arg;
+	struct smtpc *ctx = s->ctx;
+	struct smtpc_dest *d = s->dest;
+
+	s->sq = NULL;
+	if (r) {
+		s->sts = d->sts = r->policy;
+		s->sts_fail = r->fail_type;
+	}
 	/* a probe judges every level, the dane ones too: TLSA always */
 	s->rq = smtpc_resolve(ctx->resolver, &d->hop, policy_level_dane(d->level) ||
 	    ctx->probe != NULL, resolved, s);
@@ -591,6 +625,8 @@ session_free(struct smtpc_session *s, const char *reason)
 
 	smtpc_resolve_cancel(s->rq);
 	s->rq = NULL;
+	smtpc_sts_cancel(s->sq);
+	s->sq = NULL;
 	ev_io_stop(ctx->loop, &s->cio);
 	ev_timer_stop(ctx->loop, &s->ctimer);
 	if (s->fd >= 0)
@@ -773,6 +809,15 @@ connect_done(struct ev_loop *loop, ev_io *w, int revents)
 	plog_info(s->ctx->plog, &s->log, "Next hop", "host=%s; level=%s; domain=%s",
 	    s->targets[s->ti].host, config_level_name(s->dest->level),
 	    s->dest->domain[0] ? s->dest->domain : "-");
+	if (s->sts || s->sts_fail) {
+		const char *fail = smtpc_sts_on_connect(s->ctx, &s->log, s->dest,
+		    &s->targets[s->ti], s->sts, s->sts_fail);
+
+		if (fail != NULL)
+			tls_report(s, &s->targets[s->ti], fail, s->sts_fail ?
+			    "MTA-STS policy lookup failed" : "MX host not named by the MTA-STS policy");
+	}
+	s->sts_fail = NULL;	/* once per delivery attempt */
 	set_state(s, SC_BANNER, T_BANNER);
 }
 
@@ -865,6 +910,19 @@ dane_skip(struct smtpc_session *s, const struct smtpc_target *t)
 	return false;
 }
 
+/* RFC 8461 4.1: mode enforce uses only the MX hosts the policy names */
+static bool
+sts_skip(struct smtpc_session *s, const struct smtpc_target *t)
+{
+	char why[400];
+
+	if (s->sts == NULL || !smtpc_sts_skip(s->ctx, s->id, s->dest, t, s->sts, why, sizeof(why)))
+		return false;
+	remember_failure(s, SMTPC_TEMP, "4.7.5", "%s", why);
+	diag_info("%016llx %s: %s", (unsigned long long)s->id, t->host, why);
+	return true;
+}
+
 /* connect to the current address, or give up when none is left */
 static void
 session_connect_next(struct smtpc_session *s)
@@ -883,7 +941,7 @@ session_connect_next(struct smtpc_session *s)
 		return;
 	}
 	t = &s->targets[s->ti];
-	if (dane_skip(s, t)) {
+	if (dane_skip(s, t) || sts_skip(s, t)) {
 		s->ti++;
 		session_connect_next(s);
 		return;
@@ -940,6 +998,7 @@ dest_of(struct smtpc_session *s, struct policy_dest *pd)
 	pd->hostname = t->literal ? NULL : t->host;
 	pd->pins = s->dest->pins;
 	pd->npins = s->dest->npins;
+	pd->sts = s->sts;
 	if (policy_level_dane(pd->level)) {
 		pd->dane = t->dane;
 		pd->dane_base = t->tlsa_base[0] ? t->tlsa_base : NULL;
@@ -1032,7 +1091,7 @@ tls_ready(struct smtpc_session *s)
 		    pd.domain ? pd.domain : "-", v.pass, v.reason);
 	}
 	names_ok = v.pass && ((s->dest->level >= LEVEL_VERIFY && s->dest->level <= LEVEL_PINNED) ||
-	    pd.dane == POLICY_DANE_USABLE);
+	    pd.dane == POLICY_DANE_USABLE || (policy_dest_sts(&pd) && v.sts_result == NULL));
 	/* the line Postfix administrators grep for (tls/tls_misc.c shape) */
 	diag_info("%s TLS connection established to %s: %s with cipher %s (%u/%u bits) "
 	    "[%s%s%s] %s session=%016llx", pd.dane == POLICY_DANE_USABLE && v.pass ? "Verified" :
@@ -1040,6 +1099,8 @@ tls_ready(struct smtpc_session *s)
 	    s->tls.version, s->tls.cipher, s->tls.cipher_bits, s->tls.cipher_bits,
 	    config_level_name(pd.level), pd.domain ? " " : "", pd.domain ? pd.domain : "",
 	    v.pass ? "pass" : "FAIL", (unsigned long long)s->id);
+	if (v.sts_result)
+		tls_report(s, &s->targets[s->ti], v.sts_result, v.reason);
 	if (s->ctx->print_facts)
 		print_facts(s, &v);
 	if (s->ctx->probe) {
@@ -1078,6 +1139,10 @@ tls_failed(struct smtpc_session *s, const char *why)
 		plog_policy(s->ctx->plog, &s->log, config_level_name(pd.level),
 		    pd.domain ? pd.domain : "-", false, v.reason);
 	}
+	/* one outcome per connection: an MTA-STS one names the policy's
+	 * result type (tlsrpt.c reports under the STS policy) */
+	if (v.sts_result)
+		tls_report(s, &s->targets[s->ti], v.sts_result, why);
 	tls_report(s, &s->targets[s->ti], "validation-failure", why);
 	remember_failure(s, SMTPC_TEMP, "4.7.5", "TLS handshake with %s failed: %s (%s)", s->peer,
 	    why, v.reason);
@@ -1169,6 +1234,8 @@ after_greeting(struct smtpc_session *s)
 		return 0;
 	}
 	policy_judge_starttls(&pd, (s->flags & F_STARTTLS) != 0, &v);
+	if (v.sts_result)
+		tls_report(s, &s->targets[s->ti], v.sts_result, v.reason);
 	if (!v.pass) {
 		/* STRIPTLS: a man in the middle can delete STARTTLS from the
 		 * EHLO reply; from mandatory up that is a deferral, never plaintext */

@@ -7,10 +7,11 @@ dsmtpc_LDADD = common/libcommon.a $(YAML_LIBS) $(EV_LIBS) $(PTHREAD_LIBS)
 noinst_LIBRARIES += smtpc/libsmtpc.a
 smtpc_libsmtpc_a_SOURCES = smtpc/smtpc.h smtpc/reply.c smtpc/retry.c smtpc/bounce.c \
 	smtpc/dns.c smtpc/route.c smtpc/client.c smtpc/maildir.c smtpc/sched.c \
-	smtpc/tlsrpt.h smtpc/tlsrpt.c
-smtpc_libsmtpc_a_CFLAGS = $(AM_CFLAGS) $(UNBOUND_CFLAGS)
+	smtpc/tlsrpt.h smtpc/tlsrpt.c \
+	smtpc/sts_fetch.c smtpc/sts_cache.c smtpc/sts.c smtpc/sts_log.c
+smtpc_libsmtpc_a_CFLAGS = $(AM_CFLAGS) $(UNBOUND_CFLAGS) $(CURL_CFLAGS)
 SMTPC_LIBS = smtpc/libsmtpc.a policy/libpolicy.a logs/libplog.a tls/libtls.a common/libcommon.a \
-	$(GNUTLS_LIBS) $(YAML_LIBS) $(UNBOUND_LIBS) $(EV_LIBS) $(PTHREAD_LIBS)
+	$(GNUTLS_LIBS) $(YAML_LIBS) $(UNBOUND_LIBS) $(CURL_LIBS) $(EV_LIBS) $(PTHREAD_LIBS)
 # delivery: run, once, send (the scheduler and the one-shot sender)
 dsmtpc_SOURCES += smtpc/queue.c smtpc/send.c
 # TLS reports (RFC 8460): dsmtpc tlsrpt-send, run by the daemon daily
@@ -43,8 +44,9 @@ TESTS += tests/t/t2500-send-levels.sh tests/t/t2510-send-hostile.sh \
 	tests/t/t2520-relay-queue.sh tests/t/t2530-send-postfix.sh tests/t/t2540-routes.sh \
 	tests/t/t2550-domain-secure-queue.sh tests/t/t2560-dsmtpc-sighup.sh \
 	tests/t/t2565-dsmtpc-reload-storm.sh tests/t/t2570-dsmtpc-scale.sh tests/t/t2600-dane.sh \
-	tests/t/t2610-dane-postfix.sh tests/t/t2630-tlsrpt.sh
-EXTRA_DIST += tests/t/fakesmtp.py tests/t/fakedns.py tests/t/lib-dnssec.sh
+	tests/t/t2610-dane-postfix.sh tests/t/t2620-mta-sts.sh \
+	tests/t/t2625-mta-sts-postfix.sh tests/t/t2630-tlsrpt.sh
+EXTRA_DIST += tests/t/fakesmtp.py tests/t/fakedns.py tests/t/lib-dnssec.sh tests/t/stshttps.py
 dist_man_MANS += man/dsmtpc.8
 
 # integration tests of "dsmtpc queue" and "dsmtpc flush" over a spool

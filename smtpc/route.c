@@ -109,6 +109,13 @@ smtpc_resolver_new(struct ev_loop *loop, const struct dsmtp_config *cfg, struct 
 	return r;
 }
 
+/* the resolver's DNS handle, for other lookups on the same loop (MTA-STS) */
+struct smtpc_dns *
+smtpc_resolver_dns(struct smtpc_resolver *r)
+{
+	return r->dns;
+}
+
 void
 smtpc_resolver_free(struct smtpc_resolver *r)
 {

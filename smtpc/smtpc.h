@@ -175,6 +175,82 @@ void smtpc_resolve_cancel(struct smtpc_resolve_req *q);
 void smtpc_targets_hold(struct smtpc_target *t, size_t n);
 void smtpc_targets_release(struct smtpc_target *t, size_t n);
 
+/* the resolver's DNS handle, for other lookups on its loop (MTA-STS) */
+struct smtpc_dns *smtpc_resolver_dns(struct smtpc_resolver *r);
+
+/* ---- MTA-STS (sts_fetch.c, sts_cache.c, sts.c; RFC 8461) ---- */
+
+/* the HTTPS fetch of https://mta-sts.DOMAIN/.well-known/mta-sts.txt */
+struct smtpc_sts_fetcher;
+struct smtpc_sts_fetch;
+/* fail NULL: body (NUL-ended, len bytes) is a 200 text/plain answer; else
+ * the RFC 8460 result type (sts-policy-fetch-error, sts-webpki-invalid) and
+ * why says what failed. The fetch is gone when cb runs: do not cancel it. */
+typedef void smtpc_sts_fetch_cb(void *arg, const char *fail, const char *body, size_t len,
+    const char *why);
+struct smtpc_sts_fetcher *smtpc_sts_fetcher_new(struct ev_loop *loop,
+    const struct dsmtp_config *cfg, struct dsmtp_err *err);
+void smtpc_sts_fetcher_free(struct smtpc_sts_fetcher *f);
+/* GET the policy of domain from these addresses (numeric, as our resolver
+ * found them for mta-sts.DOMAIN); NULL when out of memory */
+struct smtpc_sts_fetch *smtpc_sts_fetch(struct smtpc_sts_fetcher *f, const char *domain,
+    const char *const *addrs, size_t naddrs, smtpc_sts_fetch_cb *cb, void *arg);
+void smtpc_sts_fetch_cancel(struct smtpc_sts_fetch *q);
+
+/* the cache of policies on disk: state_dir/sts/DOMAIN */
+/* 0 with p, or -1 (none, unreadable, corrupt: why) */
+int smtpc_sts_cache_load(const struct dsmtp_config *cfg, const char *domain,
+    struct policy_sts *p, struct dsmtp_err *err);
+/* written to a temporary file, fsync'd, renamed; 0 or -1 */
+int smtpc_sts_cache_store(const struct dsmtp_config *cfg, const char *domain,
+    const struct policy_sts *p, struct dsmtp_err *err);
+
+/* the lookup of a domain's policy: TXT _mta-sts.DOMAIN, the cache, the
+ * fetch when the id changed or the cached policy nears its end */
+struct smtpc_sts;
+struct smtpc_sts_req;
+/* what a lookup found: the policy to apply (NULL: none), and when finding
+ * it went wrong, the RFC 8460 result type (sts-policy-fetch-error,
+ * sts-policy-invalid) and why; state: "fetched", "cached", "cached (refresh
+ * failed)", "none", ... for people */
+struct smtpc_sts_result {
+	const struct policy_sts	*policy;	/* valid until smtpc_sts_free */
+	const char		*fail_type;	/* NULL: nothing went wrong */
+	const char		*why;
+	const char		*state;
+	const char		*txt_id;	/* the TXT record's id, or "" */
+};
+typedef void smtpc_sts_cb(void *arg, const struct smtpc_sts_result *r);
+struct smtpc_sts *smtpc_sts_new(struct ev_loop *loop, const struct dsmtp_config *cfg,
+    struct smtpc_dns *dns, struct dsmtp_err *err);
+void smtpc_sts_free(struct smtpc_sts *st);
+/* cb runs later from the loop, exactly once unless cancelled; NULL when
+ * out of memory */
+struct smtpc_sts_req *smtpc_sts_lookup(struct smtpc_sts *st, const char *domain,
+    smtpc_sts_cb *cb, void *arg);
+void smtpc_sts_cancel(struct smtpc_sts_req *q);
+
+/* what dsmtpc's sessions do with a policy (sts_log.c) */
+struct plog_session;
+struct smtpc_dest;
+struct smtpc;
+/* does MTA-STS apply to this destination: mta_sts.enabled, the MX set of
+ * the recipient domain itself (no admin next hop), level opportunistic
+ * or dane? */
+bool smtpc_sts_wanted(const struct smtpc *ctx, const struct smtpc_dest *d);
+/* just connected to t: the policy applied (an "MTA-STS" record); returns
+ * the RFC 8460 result type the attempt's "TLS result" record must carry:
+ * the failure of the policy lookup (lookup_fail) or, mode testing, an MX
+ * host the policy does not name; else NULL */
+const char *smtpc_sts_on_connect(struct smtpc *ctx, struct plog_session *log,
+    const struct smtpc_dest *d, const struct smtpc_target *t, const struct policy_sts *p,
+    const char *lookup_fail);
+/* mode enforce and an MX host no mx: pattern names: true (the caller
+ * skips it), with its own protocol-log records (no connection) and the
+ * reason in why */
+bool smtpc_sts_skip(struct smtpc *ctx, uint64_t id, const struct smtpc_dest *d,
+    const struct smtpc_target *t, const struct policy_sts *p, char *why, size_t whylen);
+
 /* ---- delivery: contexts, destinations, jobs (client.c) ---- */
 
 /* the outcome for one recipient */
@@ -212,6 +288,10 @@ struct smtpc_dest {
 	char			 domain[256];	/* recipient domain (domain-secure) */
 	const struct cfg_pinref	*pins;
 	size_t			 npins;
+	/* RFC 8461: the MTA-STS policy applied to this destination's sessions
+	 * (the latest lookup's; NULL: none, not looked up, or not applicable),
+	 * owned by ctx->sts; for TLS reports' policy strings too */
+	const struct policy_sts	*sts;
 	struct smtpc_job	*head, *tail;
 	size_t			 nqueued;
 	unsigned		 nsessions;
@@ -226,6 +306,7 @@ struct smtpc {
 	struct tls_trust	*trust;
 	struct plog		*plog;
 	struct smtpc_resolver	*resolver;
+	struct smtpc_sts	*sts;		/* NULL: mta_sts.enabled is false */
 	struct smtpc_dest	*dests;
 	struct smtpc_session	*sessions;
 	unsigned		 nsessions;

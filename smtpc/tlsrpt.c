@@ -10,6 +10,7 @@
 
 #include <netdb.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -87,13 +88,23 @@ tlsrpt_policy_of(const struct smtpc_dest *d, const struct smtpc_target *t,
 		out->type = TLSRPT_TLSA;	/* dnssec-invalid: no records to show */
 		return;
 	}
-	/* MTA-STS (RFC 8461) PLUGS IN HERE: when the destination carries an
-	 * STS policy (mode enforce or testing) for this attempt, set
-	 *   out->type = TLSRPT_STS;
-	 *   tlsrpt_list_add(out->strings, ...) for each policy line
-	 *     ("version: STSv1", "mode: ...", "mx: ...", "max_age: ...");
-	 *   tlsrpt_list_add(out->mx, ...) for each mx: pattern;
-	 * and return. Nothing else in this file knows about STS. */
+	/* MTA-STS (RFC 8461): the policy applied to this destination, its
+	 * canonical lines as policy-string, its mx: patterns as mx-host */
+	if (d->sts != NULL && d->sts->mode != POLICY_STS_NONE) {
+		const char *l = d->sts->text, *e;
+
+		out->type = TLSRPT_STS;
+		while (*l != '\0') {
+			e = strchr(l, '\n');
+			snprintf(rr, sizeof(rr), "%.*s", (int)(e ? e - l : (ptrdiff_t)strlen(l)), l);
+			if (rr[0] != '\0' && !tlsrpt_list_add(out->strings, sizeof(out->strings), rr))
+				break;
+			l = e ? e + 1 : l + strlen(l);
+		}
+		for (size_t i = 0; i < d->sts->nmx; i++)
+			if (!tlsrpt_list_add(out->mx, sizeof(out->mx), d->sts->mx[i]))
+				break;
+	}
 }
 
 /* "127.0.0.1:2525" / "[::1]:4567" -> the address; "-" unknown */
@@ -121,6 +132,10 @@ tlsrpt_record(struct plog *pl, struct plog_session *ls, const struct smtpc_dest 
 	char dom[600], host[800], h[800], sip[80], rip[NI_MAXHOST], rs[800];
 
 	tlsrpt_policy_of(d, t, &p);
+	/* the MTA-STS lookup itself failed: no policy to show, but reported
+	 * under the STS policy type (RFC 8460 4.3.2) */
+	if (strncmp(result_type, "sts-", 4) == 0)
+		p.type = TLSRPT_STS;
 	dom[0] = host[0] = h[0] = rs[0] = '\0';
 	(void)tlsrpt_list_add(dom, sizeof(dom), p.domain);
 	(void)tlsrpt_list_add(host, sizeof(host), t->host);

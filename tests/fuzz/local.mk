@@ -21,6 +21,9 @@ EXTRA_DIST += \
 	tests/fuzz/fuzz_tlsrpt_txt.c \
 	tests/fuzz/tlsrpt_txt.dict \
 	tests/fuzz/fuzz_log_report.c \
+	tests/fuzz/fuzz_sts_txt.c \
+	tests/fuzz/fuzz_sts_policy.c \
+	tests/fuzz/fuzz_sts_cache.c \
 	tests/fuzz/smtp_cmd.dict \
 	tests/fuzz/config.dict \
 	tests/fuzz/plog_read.dict \

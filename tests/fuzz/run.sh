@@ -21,7 +21,7 @@ set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
-all_targets="smtp_cmd data config plog_read smtp_reply tlsa tlsrpt_txt log_report"
+all_targets="smtp_cmd data config plog_read smtp_reply tlsa tlsrpt_txt log_report sts_txt sts_policy sts_cache"
 secs=30
 keep=no
 only=
@@ -95,6 +95,7 @@ target_srcs() {
 	tlsa)       echo "tls/tls_dane.c tls/tls_facts.c smtpc/route.c common/diag.c" ;;
 	tlsrpt_txt) echo "common/tlsrpt_txt.c" ;;
 	log_report) echo "logs/log_agg.c logs/log_text.c logs/log_report.c logs/log_html.c logs/plog_read.c logs/plog_write.c common/config.c common/addr.c common/diag.c common/utf8.c common/owner.c" ;;
+	sts_txt|sts_policy|sts_cache) echo "policy/sts_parse.c" ;;
 	esac
 }
 target_libs() {
@@ -114,6 +115,8 @@ target_opts() {
 	tlsa)       echo "-max_len=16384" ;;
 	tlsrpt_txt) echo "-max_len=4096 -dict=$here/tlsrpt_txt.dict" ;;
 	log_report) echo "-max_len=8192 -dict=$here/plog_read.dict" ;;
+	sts_txt)    echo "-max_len=2048" ;;
+	sts_policy|sts_cache) echo "-max_len=8192" ;;
 	esac
 }
 

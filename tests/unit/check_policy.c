@@ -543,7 +543,7 @@ static const struct {
 
 START_TEST(test_starttls)
 {
-	struct policy_dest d = { starttls[_i].l, "example.org", "mx.example", NULL, 0, POLICY_DANE_INSECURE, NULL, NULL };
+	struct policy_dest d = { starttls[_i].l, "example.org", "mx.example", NULL, 0, POLICY_DANE_INSECURE, NULL, NULL, NULL };
 	struct policy_verdict v;
 
 	policy_judge_starttls(&d, starttls[_i].offered, &v);
@@ -713,7 +713,7 @@ START_TEST(test_send)
 	struct tls_session_facts f;
 	struct tls_cert_facts ours = { 0 };
 	struct policy_dest d = { sends[_i].l, sends[_i].domain, sends[_i].host, sends[_i].refs,
-	    sends[_i].nrefs, POLICY_DANE_INSECURE, NULL, NULL };
+	    sends[_i].nrefs, POLICY_DANE_INSECURE, NULL, NULL, NULL };
 	struct policy_verdict v;
 	char *sb[6];
 
@@ -747,7 +747,7 @@ END_TEST
 /* a NULL facts pointer after a failed handshake is fine */
 START_TEST(test_send_null_facts)
 {
-	struct policy_dest d = { LEVEL_DOMAIN_SECURE, "contoso.com", NULL, NULL, 0, POLICY_DANE_INSECURE, NULL, NULL };
+	struct policy_dest d = { LEVEL_DOMAIN_SECURE, "contoso.com", NULL, NULL, 0, POLICY_DANE_INSECURE, NULL, NULL, NULL };
 	struct policy_verdict v;
 
 	policy_judge_send(NULL, &d, false, NULL, &v);
@@ -764,7 +764,7 @@ START_TEST(test_send_match_modes)
 	struct tls_session_facts f;
 	struct tls_cert_facts ours = { 0 };
 	struct policy_verdict v;
-	struct policy_dest d = { LEVEL_DOMAIN_SECURE, "contoso.com", "mx.contoso.com", NULL, 0, POLICY_DANE_INSECURE, NULL, NULL };
+	struct policy_dest d = { LEVEL_DOMAIN_SECURE, "contoso.com", "mx.contoso.com", NULL, 0, POLICY_DANE_INSECURE, NULL, NULL, NULL };
 	static const struct fake_cert wild = C_WILD, mx = { { "mx.contoso.com" }, NULL, NULL, NULL };
 	char *sb[6], yaml[256];
 
@@ -798,7 +798,7 @@ START_TEST(test_every_level)
 	struct tls_session_facts f;
 	struct tls_cert_facts ours = { 0 };
 	struct policy_verdict v[POLICY_NLEVELS];
-	struct policy_dest d = { LEVEL_NONE, "contoso.com", "mx.contoso.com", refs_partner, 1, POLICY_DANE_INSECURE, NULL, NULL };
+	struct policy_dest d = { LEVEL_NONE, "contoso.com", "mx.contoso.com", refs_partner, 1, POLICY_DANE_INSECURE, NULL, NULL, NULL };
 	static const struct fake_cert c = C_CONTOSO;
 	char *sb[6];
 
@@ -857,7 +857,7 @@ START_TEST(test_key_purpose)
 	struct tls_cert_facts ours = { 0 };
 	struct policy_verdict v[POLICY_NLEVELS], rv;
 	struct policy_dest d = { LEVEL_NONE, "contoso.com", "mx.contoso.com", refs_partner, 1,
-	    POLICY_DANE_INSECURE, NULL, NULL };
+	    POLICY_DANE_INSECURE, NULL, NULL, NULL };
 	static const struct fake_cert c = C_CONTOSO;
 	char *sb[6];
 
