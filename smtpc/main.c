@@ -32,6 +32,7 @@ static const struct cli_cmd smtpc_cmds[] = {
 	{ "queue", "list the spool (--json for scripts)", cmd_queue },
 	{ "flush", "make every deferred message due now", cmd_flush },
 	{ "send", "send one message from stdin now, without the spool", smtpc_cmd_send },
+	{ "memory", "show or forget the per-domain security memory", smtpc_cmd_memory },
 	{ NULL, NULL, NULL }
 };
 

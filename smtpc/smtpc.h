@@ -201,6 +201,8 @@ struct smtpc_job {
 	void			*arg;
 	struct smtpc_job	*next;		/* in the destination's queue */
 	uint64_t		 session_id;	/* the session that carried it */
+	unsigned		 flags;		/* the message's SPOOL_F_* */
+	bool			 mail_requiretls;	/* MAIL FROM ... REQUIRETLS (the gate's) */
 };
 
 /* where jobs go: a next hop with the policy of its recipients */
@@ -212,6 +214,7 @@ struct smtpc_dest {
 	char			 domain[256];	/* recipient domain (domain-secure) */
 	const struct cfg_pinref	*pins;
 	size_t			 npins;
+	unsigned		 mode;		/* SMTPC_DEST_* (requiretls.h) */
 	struct smtpc_job	*head, *tail;
 	size_t			 nqueued;
 	unsigned		 nsessions;
@@ -255,6 +258,11 @@ void smtpc_ctx_free(struct smtpc *ctx);
 /* the destination with this hop and policy (made on first use) */
 struct smtpc_dest *smtpc_dest_get(struct smtpc *ctx, const struct addr_hop *hop,
     enum dsmtp_level level, const char *domain, const struct cfg_pinref *pins, size_t npins);
+/* the same for messages of a mode (SMTPC_DEST_*, requiretls.h): its own
+ * destination, with the level smtpc_rt_dest_level gives */
+struct smtpc_dest *smtpc_dest_get_mode(struct smtpc *ctx, const struct addr_hop *hop,
+    enum dsmtp_level level, const char *domain, const struct cfg_pinref *pins, size_t npins,
+    unsigned mode);
 /* queue a job; sessions start as limits allow */
 void smtpc_dest_submit(struct smtpc_dest *d, struct smtpc_job *j);
 /* every idle session (kept for the next job) says QUIT */
@@ -329,5 +337,6 @@ size_t smtpc_sched_count(const struct smtpc_sched *sc);
 int smtpc_cmd_run(int argc, char **argv, const char *config_path);
 int smtpc_cmd_once(int argc, char **argv, const char *config_path);
 int smtpc_cmd_send(int argc, char **argv, const char *config_path);
+int smtpc_cmd_memory(int argc, char **argv, const char *config_path);	/* memory_cmd.c */
 
 #endif
