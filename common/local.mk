@@ -28,6 +28,13 @@ tests_unit_spool_bench_SOURCES = tests/unit/spool_bench.c
 tests_unit_spool_bench_LDADD = common/libcommon.a $(EV_LIBS) $(PTHREAD_LIBS)
 TESTS += tests/unit/check_spool
 
+# the per-domain security memory (issue 18)
+check_PROGRAMS += tests/unit/check_secmem
+tests_unit_check_secmem_SOURCES = tests/unit/check_secmem.c
+tests_unit_check_secmem_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_unit_check_secmem_LDADD = common/libcommon.a $(YAML_LIBS) $(CHECK_LIBS)
+TESTS += tests/unit/check_secmem
+
 # international domain names across addr.c, smtpd/cmd.c, policy/ and the
 # config loader (issue 14)
 check_PROGRAMS += tests/unit/check_addr

@@ -7,7 +7,7 @@ dsmtpd_LDADD = policy/libpolicy.a logs/libplog.a tls/libtls.a common/libcommon.a
 	$(GNUTLS_LIBS) $(YAML_LIBS) $(EV_LIBS) $(PTHREAD_LIBS)
 
 check_PROGRAMS += tests/unit/check_smtpd
-tests_unit_check_smtpd_SOURCES = tests/unit/check_smtpd.c smtpd/cmd.c smtpd/data.c
+tests_unit_check_smtpd_SOURCES = tests/unit/check_smtpd.c smtpd/cmd.c smtpd/data.c smtpd/reqtls.c
 tests_unit_check_smtpd_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_unit_check_smtpd_LDADD = common/libcommon.a $(YAML_LIBS) $(CHECK_LIBS)
 TESTS += tests/unit/check_smtpd
