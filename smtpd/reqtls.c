@@ -46,12 +46,30 @@ field_end(struct smtpd_hdrscan *h)
 	h->overflow = false;
 }
 
+/* one octet of the field being collected */
+static void
+field_add(struct smtpd_hdrscan *h, char c)
+{
+	if (h->len < SMTPD_HDRSCAN_MAX)
+		h->field[h->len++] = c;
+	else
+		h->overflow = true;
+}
+
 void
 smtpd_hdrscan_feed(struct smtpd_hdrscan *h, const char *p, size_t n)
 {
 	for (size_t i = 0; i < n && !h->done; i++) {
 		char c = p[i];
 
+		if (h->cr) {
+			h->cr = false;
+			if (c == '\n') {
+				h->bol = true;	/* CRLF: the line ends */
+				continue;
+			}
+			field_add(h, '\r');	/* a bare CR is part of the line */
+		}
 		if (h->bol) {
 			h->bol = false;
 			if (c != ' ' && c != '\t') {
@@ -64,22 +82,24 @@ smtpd_hdrscan_feed(struct smtpd_hdrscan *h, const char *p, size_t n)
 				}
 			}
 		}
-		if (c == '\n') {
-			h->bol = true;
+		if (c == '\r') {
+			h->cr = true;
 			continue;
 		}
-		if (c == '\r')
-			continue;	/* line ends are CRLF; data.c refuses bare ones */
-		if (h->len < SMTPD_HDRSCAN_MAX)
-			h->field[h->len++] = c;
-		else
-			h->overflow = true;
+		if (c == '\n') {
+			h->bol = true;	/* a bare LF ends a line too (data.c refuses it) */
+			continue;
+		}
+		field_add(h, c);
 	}
 }
 
 void
 smtpd_hdrscan_end(struct smtpd_hdrscan *h)
 {
+	if (h->cr && !h->done)
+		field_add(h, '\r');
+	h->cr = false;
 	if (!h->done && (h->len > 0 || h->overflow))
 		field_end(h);
 	h->done = true;

@@ -15,6 +15,7 @@
 struct smtpd_hdrscan {
 	bool	 done;		/* the empty line that ends the header was seen */
 	bool	 bol;		/* at the start of a line */
+	bool	 cr;		/* a CR is pending: a line end if LF follows */
 	bool	 overflow;	/* the current field is longer than the buffer */
 	bool	 tls_optional;	/* "TLS-Required: No" was found */
 	size_t	 len;

@@ -21,7 +21,7 @@ set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
-all_targets="smtp_cmd data config plog_read smtp_reply tlsa"
+all_targets="smtp_cmd data config plog_read smtp_reply tlsa hdrscan"
 secs=30
 keep=no
 only=
@@ -93,6 +93,7 @@ target_srcs() {
 	plog_read)  echo "logs/plog_read.c logs/plog_write.c common/config.c common/addr.c common/diag.c common/utf8.c common/owner.c" ;;
 	smtp_reply) echo "smtpc/reply.c" ;;
 	tlsa)       echo "tls/tls_dane.c tls/tls_facts.c smtpc/route.c common/diag.c" ;;
+	hdrscan)    echo "smtpd/reqtls.c" ;;
 	esac
 }
 target_libs() {
@@ -110,6 +111,7 @@ target_opts() {
 	plog_read)  echo "-max_len=8192 -dict=$here/plog_read.dict" ;;
 	smtp_reply) echo "-max_len=8192" ;;
 	tlsa)       echo "-max_len=16384" ;;
+	hdrscan)    echo "-max_len=4096" ;;
 	esac
 }
 

@@ -198,6 +198,8 @@ static const struct {
 	{ "Subject: TLS-Required: No\r\n\r\n", false },
 	{ "Subject: a\r\n TLS-Required: No\r\n\r\n", false },	/* a continuation */
 	{ "TLS-Required: No", true },				/* header only, no CRLF */
+	{ "TLS-Requ\rired: No\r\n\r\n", false },		/* found by fuzzing: a bare CR stays */
+	{ "TLS-Required: No\r", false },
 	{ "", false },
 };
 
