@@ -1396,7 +1396,8 @@ rt_gate(struct smtpc_session *s)
 {
 	const struct smtpc_target *t = &s->targets[s->ti];
 	struct smtpc_rt_view v = {
-		.cfg = s->ctx->cfg, .level = s->dest->level, .mode = s->dest->mode,
+		.cfg = s->ctx->cfg, .memory = s->ctx->cfg->send.memory && !s->ctx->no_memory,
+		.level = s->dest->level, .mode = s->dest->mode,
 		.tls = (s->flags & F_TLS) != 0, .auth = s->auth,
 		.requiretls_offered = (s->flags & F_REQUIRETLS) != 0,
 		.sts_enforced = false,	/* STS: wired when MTA-STS lands */

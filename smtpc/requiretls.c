@@ -193,7 +193,7 @@ smtpc_rt_gate(const struct smtpc_rt_view *v, struct smtpc_job *j)
 	bool ok;
 
 	j->mail_requiretls = false;
-	if (v->cfg->send.memory)
+	if (v->memory)
 		gate_memory(v, j);
 	if (!(j->flags & (SPOOL_F_REQUIRETLS | SPOOL_F_REQUIRETLS_DSN)))
 		return;

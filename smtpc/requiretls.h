@@ -49,6 +49,7 @@ bool smtpc_rt_eligible(enum dsmtp_level level, bool tls, const char *auth, bool 
 /* one session, as the gate sees it */
 struct smtpc_rt_view {
 	const struct dsmtp_config	*cfg;
+	bool				 memory;	/* consult and teach the memory */
 	enum dsmtp_level		 level;		/* the destination's */
 	unsigned			 mode;		/* SMTPC_DEST_* */
 	bool				 tls;

@@ -236,6 +236,8 @@ struct smtpc {
 	unsigned		 dest_max;	/* sessions per destination */
 	bool			 stopping;
 	bool			 print_facts;	/* dsmtpc send: facts to stdout */
+	bool			 no_memory;	/* dsmtpc send: the security memory is
+						 * neither consulted nor taught */
 	double			 timeout_cap;	/* 0, or every timeout at most this */
 	/* run: a session with nothing to carry stays connected this long
 	 * (seconds) for the next message to its destination; 0 = QUIT at once */
