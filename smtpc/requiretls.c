@@ -179,8 +179,8 @@ gate_memory(const struct smtpc_rt_view *v, struct smtpc_job *j)
 				char desc[64];
 
 				secmem_describe(lvl, v->auth, desc, sizeof(desc));
-				plog_info(v->plog, v->log, "Policy", "level=memory; domain=%s; "
-				    "result=pass; reason=learnt: %s", dom, desc);
+				plog_info(v->plog, v->log, "Security memory", "domain=%s; learnt=%s",
+				    dom, desc);
 			}
 		}
 	}
@@ -210,15 +210,15 @@ smtpc_rt_gate(const struct smtpc_rt_view *v, struct smtpc_job *j)
 	if (ok) {
 		j->mail_requiretls = true;
 		if (v->plog)
-			plog_policy(v->plog, v->log, "requiretls", "-", true, why);
+			plog_info(v->plog, v->log, "REQUIRETLS", "result=pass; reason=%s", why);
 		return;
 	}
 	if (j->flags & SPOOL_F_REQUIRETLS_DSN) {
 		/* a DSN about a REQUIRETLS message: with REQUIRETLS where it
 		 * can be, else as it is (it carries the headers only) */
 		if (v->plog)
-			plog_policy(v->plog, v->log, "requiretls", "-", true, "DSN sent without "
-			    "REQUIRETLS: not possible here");
+			plog_info(v->plog, v->log, "REQUIRETLS", "result=dsn-without; reason=%s",
+			    why);
 		return;
 	}
 	snprintf(text, sizeof(text), "550 5.7.30 REQUIRETLS support required: %s", why);

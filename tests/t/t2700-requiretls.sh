@@ -123,7 +123,7 @@ test_expect_success "to a verified next hop that offers REQUIRETLS: delivered, t
 	flush_plog dsmtpd-b &&
 	grep -h 'MAIL FROM:<s@bounce.test> SIZE=[0-9]* REQUIRETLS' '$TRASH'/b/logs/receive/*.LOG &&
 	grep -h 'message flags: requiretls' '$TRASH'/b/logs/receive/*.LOG >/dev/null &&
-	grep -h 'requiretls,-,pass\|level=requiretls.*result=pass' '$TRASH'/a/logs/send/*.LOG >/dev/null &&
+	grep -h 'result=pass; reason=route level verify,REQUIRETLS' '$TRASH'/a/logs/send/*.LOG >/dev/null &&
 	grep -q 'to=<r@example.com>.*status=sent' '$TRASH/once.log'"
 
 # dsn SUBJECT: the bounce in the maildir about that subject

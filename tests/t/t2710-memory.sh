@@ -67,7 +67,7 @@ test_expect_success "a verified certificate on an opportunistic route is learnt 
 	mem list >'$TRASH/m1' && cat '$TRASH/m1' &&
 	grep -q '^memtest.example  authenticated TLS (pkix)  host localhost  since ' '$TRASH/m1' &&
 	test -f '$TRASH/a/memory/memtest.example' &&
-	grep -h 'level=memory; domain=memtest.example; result=pass; reason=learnt: authenticated TLS (pkix)' \
+	grep -h 'domain=memtest.example; learnt=authenticated TLS (pkix),Security memory' \
 	    '$TRASH'/a/logs/send/*.LOG >/dev/null"
 
 test_expect_success "STRIPTLS in the path: deferred 4.7.5 naming the memory, no MAIL to the attacker" "
