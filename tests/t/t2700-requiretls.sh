@@ -8,7 +8,9 @@
 # is not authenticated (opportunistic route, no DANE) and to one that does
 # not offer REQUIRETLS (dsmtpd C with receive.requiretls: false) it bounces
 # 5.7.30 with a DSN carrying the headers and not the body; "TLS-Required:
-# No" is found at receive time, kept in the spool and the header relayed.
+# No" is found at receive time, kept in the spool and the header relayed;
+# with one session at a time, two plain messages share a connection but a
+# REQUIRETLS message and a plain one do not.
 . "${srcdir:-.}/tests/t/lib.sh"
 need_ certtool
 need_ swaks
@@ -158,6 +160,22 @@ test_expect_success "the bounce of a REQUIRETLS message is itself flagged for RE
 	once; '$DSMTPC' -c '$TRASH/a.yaml' queue >'$TRASH/q-stuck' && cat '$TRASH/q-stuck' &&
 	grep -q '^    flags requiretls-dsn\$' '$TRASH/q-stuck' &&
 	grep -q 'to <s@stuck.test>  pending' '$TRASH/q-stuck'"
+
+# one session at a time (max_parallel 1): what can share a connection does
+once1() { "$DSMTPC" -c "$TRASH/a1.yaml" once >>"$TRASH/once.log" 2>&1; }
+sed 's/^send:/send:\n  max_parallel: 1/' "$TRASH/a.yaml" >"$TRASH/a1.yaml"
+nconn() { grep -c 'TLS connection established to localhost' "$TRASH/once.log"; }
+
+test_expect_success "a REQUIRETLS message never shares a connection with other mail" "
+	rt $portA s@bounce.test r@example.com share-p1 tls | grep -q '^accepted' &&
+	rt $portA s@bounce.test r@example.com share-p2 tls | grep -q '^accepted' &&
+	n0=\$(nconn) && once1; wait_for 10 a_empty &&
+	test -n \"\$(in_q b share-p2)\" && test \$(nconn) = \$((n0 + 1)) &&
+	rt $portA s@bounce.test r@example.com share-plain tls | grep -q '^accepted' &&
+	rt $portA s@bounce.test r@example.com share-rt tls requiretls | grep -q '^accepted' &&
+	n0=\$(nconn) && once1; wait_for 10 a_empty &&
+	test -n \"\$(in_q b share-plain)\" && test -n \"\$(in_q b share-rt)\" &&
+	test \$(nconn) = \$((n0 + 2))"
 
 test_expect_success "TLS-Required: No is found at receive time, kept in the spool, and relayed" "
 	rt $portA s@bounce.test r@example.com hdr-no tls header | grep -q '^accepted' &&
