@@ -37,7 +37,7 @@ TESTS += tests/t/t2500-send-levels.sh tests/t/t2510-send-hostile.sh \
 	tests/t/t2610-dane-postfix.sh
 EXTRA_DIST += tests/t/fakesmtp.py tests/t/fakedns.py tests/t/lib-dnssec.sh
 # RFC 8689 and the security memory (issue 18)
-TESTS += tests/t/t2700-requiretls.sh tests/t/t2710-memory.sh tests/t/t2720-requiretls-dane.sh
+TESTS += tests/t/t2700-requiretls.sh tests/t/t2705-requiretls-postfix.sh tests/t/t2710-memory.sh tests/t/t2720-requiretls-dane.sh
 dist_man_MANS += man/dsmtpc.8
 
 # integration tests of "dsmtpc queue" and "dsmtpc flush" over a spool
