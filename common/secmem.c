@@ -73,6 +73,15 @@ domain_ok(const char *d, char *out, size_t outlen, struct dsmtp_err *err)
 	return 0;
 }
 
+bool
+secmem_domain_valid(const char *domain)
+{
+	char name[256];
+	struct dsmtp_err err;
+
+	return domain_ok(domain, name, sizeof(name), &err) == 0;
+}
+
 static int
 mem_dir(const struct dsmtp_config *cfg, char *out, size_t outlen, struct dsmtp_err *err)
 {

@@ -32,6 +32,9 @@ struct secmem_rec {
 	int64_t			 seen;		/* unix time it was first shown */
 };
 
+/* can domain have a record (an A-label name: letters, digits, '-', '.',
+ * '_')? A recipient domain that cannot is not remembered, nor checked */
+bool secmem_domain_valid(const char *domain);
 const char *secmem_level_name(enum secmem_level l);	/* "plaintext", "TLS", ... */
 /* "authenticated TLS (pkix)" style, for people */
 void secmem_describe(enum secmem_level l, const char *method, char *out, size_t outlen);

@@ -142,8 +142,8 @@ gate_memory(const struct smtpc_rt_view *v, struct smtpc_job *j)
 		if (j->res[i].done)
 			continue;
 		rcpt_domain(j->rcpts[i], dom, sizeof(dom));
-		if (dom[0] == '\0' || dom[0] == '[')
-			continue;	/* an address literal has no memory */
+		if (!secmem_domain_valid(dom))
+			continue;	/* an address literal, or no usable name: no memory */
 		for (size_t k = 0; k < i && !seen; k++) {
 			char d2[256];
 

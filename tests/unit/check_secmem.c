@@ -68,6 +68,9 @@ START_TEST(test_learn_raise_forget)
 	ck_assert_int_eq(secmem_learn(&cfg, "../etc", SECMEM_TLS, NULL, "x", 1, &err), -1);
 	ck_assert_int_eq(secmem_learn(&cfg, "a/b", SECMEM_TLS, NULL, "x", 1, &err), -1);
 	ck_assert_int_eq(secmem_get(&cfg, ".lock", &r, &err), -1);
+	ck_assert(secmem_domain_valid("xn--bcher-kva.example"));
+	ck_assert(!secmem_domain_valid("[192.0.2.1]"));
+	ck_assert(!secmem_domain_valid(""));
 }
 END_TEST
 
