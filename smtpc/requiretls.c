@@ -4,6 +4,7 @@
 #include "autoconfig.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -127,63 +128,96 @@ set_res(struct smtpc_job *j, size_t i, enum smtpc_status st, const char *status,
 	snprintf(r->mta, sizeof(r->mta), "%s", mta ? mta : "");
 }
 
+/* one recipient for the memory: its domain and index in the job */
+struct mem_rcpt {
+	char	 dom[256];
+	size_t	 i;
+};
+
+static int
+mem_rcpt_cmp(const void *a, const void *b)
+{
+	const struct mem_rcpt *x = a, *y = b;
+	int c = strcmp(x->dom, y->dom);
+
+	return c ? c : (x->i > y->i) - (x->i < y->i);
+}
+
+/* the memory for one domain (recipients r[0..n-1]): check, else learn */
+static void
+memory_domain(const struct smtpc_rt_view *v, struct smtpc_job *j, const struct mem_rcpt *r,
+    size_t n, enum secmem_level lvl, int64_t now)
+{
+	const char *dom = r[0].dom;
+	char reason[600], text[700];
+	struct dsmtp_err err;
+	int rc;
+
+	if (!(j->flags & SPOOL_F_TLS_OPTIONAL) &&
+	    (rc = secmem_below(v->cfg, dom, lvl, reason, sizeof(reason), &err)) != 0) {
+		if (rc < 0)
+			snprintf(reason, sizeof(reason), "%s", err.msg);
+		snprintf(text, sizeof(text), "451 4.7.5 %s", reason);
+		for (size_t k = 0; k < n; k++)
+			set_res(j, r[k].i, SMTPC_TEMP, "4.7.5", text, v->peer);
+		if (v->plog) {
+			char cause[160];
+
+			secmem_cause(v->cfg, dom, lvl, cause, sizeof(cause));
+			plog_policy(v->plog, v->log, "memory", dom, false, cause);
+			plog_info(v->plog, v->log, "Security memory", "domain=%s; %s", dom, reason);
+		}
+		diag_info("%s: %zu recipient(s) at %s deferred: %s", v->peer, n, dom, reason);
+		return;
+	}
+	if (lvl == SECMEM_PLAINTEXT)
+		return;
+	rc = secmem_learn(v->cfg, dom, lvl, v->auth, v->host, now, &err);
+	if (rc < 0)
+		diag_warnx("%s", err.msg);
+	else if (rc > 0 && v->plog) {
+		char desc[64];
+
+		secmem_describe(lvl, v->auth, desc, sizeof(desc));
+		plog_info(v->plog, v->log, "Security memory", "domain=%s; learnt=%s", dom, desc);
+	}
+}
+
+/* every recipient's domain once (sorted, so a job of many recipients
+ * costs one look-up per domain, not one per recipient) */
 static void
 gate_memory(const struct smtpc_rt_view *v, struct smtpc_job *j)
 {
 	enum secmem_level lvl = !v->tls ? SECMEM_PLAINTEXT : v->auth ? SECMEM_AUTH : SECMEM_TLS;
 	int64_t now = (int64_t)time(NULL);
+	struct mem_rcpt *r;
+	size_t n = 0;
 
+	if (j->nrcpts == 0)
+		return;
+	if ((r = calloc(j->nrcpts, sizeof(*r))) == NULL) {
+		for (size_t i = 0; i < j->nrcpts; i++)
+			if (!j->res[i].done)
+				set_res(j, i, SMTPC_TEMP, "4.3.0",
+				    "451 4.3.0 out of memory checking the security memory", v->peer);
+		return;
+	}
 	for (size_t i = 0; i < j->nrcpts; i++) {
-		char dom[256], reason[600], text[700];
-		struct dsmtp_err err;
-		bool seen = false;
-		int rc;
-
 		if (j->res[i].done)
 			continue;
-		rcpt_domain(j->rcpts[i], dom, sizeof(dom));
-		if (!secmem_domain_valid(dom))
+		rcpt_domain(j->rcpts[i], r[n].dom, sizeof(r[n].dom));
+		if (!secmem_domain_valid(r[n].dom))
 			continue;	/* an address literal, or no usable name: no memory */
-		for (size_t k = 0; k < i && !seen; k++) {
-			char d2[256];
-
-			rcpt_domain(j->rcpts[k], d2, sizeof(d2));
-			seen = strcmp(d2, dom) == 0 && !j->res[k].done;
-		}
-		if (!(j->flags & SPOOL_F_TLS_OPTIONAL)) {
-			rc = secmem_below(v->cfg, dom, lvl, reason, sizeof(reason), &err);
-			if (rc != 0) {
-				if (rc < 0)
-					snprintf(reason, sizeof(reason), "%s", err.msg);
-				snprintf(text, sizeof(text), "451 4.7.5 %s", reason);
-				set_res(j, i, SMTPC_TEMP, "4.7.5", text, v->peer);
-				if (v->plog) {
-					char cause[160];
-
-					secmem_cause(v->cfg, dom, lvl, cause, sizeof(cause));
-					plog_policy(v->plog, v->log, "memory", dom, false, cause);
-					plog_info(v->plog, v->log, "Security memory", "domain=%s; %s",
-					    dom, reason);
-				}
-				diag_info("%s: to=<%s> deferred: %s", v->peer, j->rcpts[i], reason);
-				continue;
-			}
-		}
-		if (lvl > SECMEM_PLAINTEXT && !seen) {
-			struct dsmtp_err lerr;
-
-			rc = secmem_learn(v->cfg, dom, lvl, v->auth, v->host, now, &lerr);
-			if (rc < 0)
-				diag_warnx("%s", lerr.msg);
-			else if (rc > 0 && v->plog) {
-				char desc[64];
-
-				secmem_describe(lvl, v->auth, desc, sizeof(desc));
-				plog_info(v->plog, v->log, "Security memory", "domain=%s; learnt=%s",
-				    dom, desc);
-			}
-		}
+		r[n++].i = i;
 	}
+	if (n > 1)
+		qsort(r, n, sizeof(*r), mem_rcpt_cmp);
+	for (size_t a = 0, b; a < n; a = b) {
+		for (b = a + 1; b < n && strcmp(r[b].dom, r[a].dom) == 0; b++)
+			;
+		memory_domain(v, j, r + a, b - a, lvl, now);
+	}
+	free(r);
 }
 
 void
