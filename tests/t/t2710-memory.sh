@@ -8,7 +8,9 @@
 # reason, no MAIL reaches the attacker, and the protocol log has a Policy
 # record for it; a "TLS-Required: No" message ignores the memory; `dsmtpc
 # memory forget` lets the deferred one go in plaintext again. A second
-# domain learns plain "TLS" (a self-signed server) and is held to it too.
+# domain learns plain "TLS" (a self-signed server) and is held to it too;
+# a message to a remembered and an unremembered domain on one connection
+# defers only the remembered one.
 # dsmtp-policy explain and dsmtp-log failures show the memory's part.
 . "${srcdir:-.}/tests/t/lib.sh"
 need_ certtool
@@ -35,6 +37,9 @@ send:
     - domain: memtest.example
       next_hop: "[localhost]:$portM"
       tls: opportunistic
+    - domain: other.example
+      next_hop: "[localhost]:$portM"
+      tls: opportunistic
     - domain: tlsonly.example
       next_hop: "[localhost]:$portT"
       tls: opportunistic
@@ -51,7 +56,7 @@ import smtplib, sys
 to, subj = sys.argv[1], sys.argv[2]
 hdr = 'TLS-Required: No\r\n' if len(sys.argv) > 3 else ''
 s = smtplib.SMTP('127.0.0.1', int(__import__('os').environ['portA']))
-s.sendmail('s@example.org', [to], ('Subject: %s\r\n%s\r\nbody of %s\r\n' % (subj, hdr, subj)).encode())
+s.sendmail('s@example.org', to.split(','), ('Subject: %s\r\n%s\r\nbody of %s\r\n' % (subj, hdr, subj)).encode())
 s.quit()
 PY
 }
@@ -89,6 +94,15 @@ test_expect_success "a TLS-Required: No message ignores the memory (delivered in
 	test \$(grep -c -- '-- message' '$TRASH/fake-m.cmds') = 1 &&
 	test -z \"\$(queued mem-hdr)\" && test -n \"\$(queued mem-2)\""
 
+test_expect_success "one message to two domains on one connection: only the remembered one waits" "
+	msg r@memtest.example,r@other.example mem-two && test \$(once) = 75 &&
+	c=\$(sed -n 's/^\\([0-9]*\\) RCPT TO:<r@other.example>\$/\\1/p' '$TRASH/fake-m.cmds') && test -n \"\$c\" &&
+	! grep -q \"^\$c RCPT TO:<r@memtest.example>\" '$TRASH/fake-m.cmds' &&
+	test \$(grep -c -- '-- message' '$TRASH/fake-m.cmds') = 2 &&
+	'$DSMTPC' -c '$TRASH/a.yaml' queue >'$TRASH/q-two' &&
+	grep -q 'to <r@memtest.example>  pending.*security memory' '$TRASH/q-two' &&
+	grep -q 'to <r@other.example>  delivered' '$TRASH/q-two'"
+
 test_expect_success "dsmtp-policy explain shows the memory's part" "
 	'$DSMTP_POLICY' -c '$TRASH/a.yaml' explain memtest.example >'$TRASH/explain' &&
 	grep -q '^security memory: memtest.example showed authenticated TLS (pkix) on [0-9-]* (host localhost); a delivery below that defers' '$TRASH/explain'"
@@ -102,7 +116,8 @@ test_expect_success "dsmtpc memory forget: the deferred message goes opportunist
 	! test -e '$TRASH/a/memory/memtest.example' &&
 	mem forget memtest.example | grep -q 'nothing remembered' &&
 	'$DSMTPC' -c '$TRASH/a.yaml' flush >/dev/null && test \$(once) = 0 &&
-	test -z \"\$(queued mem-2)\" && test \$(grep -c -- '-- message' '$TRASH/fake-m.cmds') = 2 &&
+	test -z \"\$(queued mem-2)\" && test -z \"\$(queued mem-two)\" &&
+	test \$(grep -c -- '-- message' '$TRASH/fake-m.cmds') = 4 &&
 	mem list | grep -q '^-- 0 domains remembered'"
 
 test_expect_success "unauthenticated TLS is remembered as TLS, and plaintext after it is deferred" "
