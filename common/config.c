@@ -929,6 +929,7 @@ static const struct field receive_fields[] = {
 	{ "timeouts", F_SECTION, 0, timeout_fields, 0, 0, 0, NOSET },
 	{ "tls_tickets", F_BOOL, RV(tls_tickets), NULL, 0, 0, 0, NOSET },
 	{ "workers", F_WORKERS, RV(workers), NULL, 0, 0, 0, NOSET },
+	{ "requiretls", F_BOOL, RV(requiretls), NULL, 0, 0, 0, NOSET },
 	{ NULL, 0, 0, NULL, 0, 0, 0, 0 }
 };
 
@@ -946,6 +947,7 @@ static const struct field send_fields[] = {
 	{ "retry", F_SECTION, 0, retry_fields, 0, 0, 0, NOSET },
 	{ "max_parallel", F_UINT, SD(max_parallel), NULL, 1, 10000, 0, NOSET },
 	{ "connection_cache_time", F_UINT, SD(connection_cache_time), NULL, 0, 300, 0, NOSET },
+	{ "memory", F_BOOL, SD(memory), NULL, 0, 0, 0, NOSET },
 	{ NULL, 0, 0, NULL, 0, 0, 0, 0 }
 };
 
@@ -1384,6 +1386,8 @@ config_defaults(struct dsmtp_config *cfg)
 	cfg->send.retry_lifetime = 172800;
 	cfg->send.max_parallel = 100;
 	cfg->send.connection_cache_time = 2;
+	cfg->send.memory = true;
+	cfg->receive.requiretls = true;
 
 	cfg->dns.dnssec = DNSSEC_OFF;
 	cfg->dns.trust_anchor_file = strdup("/usr/share/dns/root.key");
@@ -1782,6 +1786,7 @@ config_dump(const struct dsmtp_config *cfg, FILE *out)
 		fprintf(out, "  workers: %u\n", cfg->receive.workers);
 	else
 		fputs("  workers: auto\n", out);
+	fprintf(out, "  requiretls: %s\n", cfg->receive.requiretls ? "true" : "false");
 	fprintf(out, "send:\n  tls: %s\n", config_level_name(cfg->send.tls));
 	fputs(cfg->send.nroutes ? "  routes:\n" : "  routes: []\n", out);
 	for (size_t i = 0; i < cfg->send.nroutes; i++) {
@@ -1802,6 +1807,7 @@ config_dump(const struct dsmtp_config *cfg, FILE *out)
 	    cfg->send.retry_first, cfg->send.retry_max, cfg->send.retry_lifetime);
 	fprintf(out, "  max_parallel: %u\n", cfg->send.max_parallel);
 	fprintf(out, "  connection_cache_time: %u\n", cfg->send.connection_cache_time);
+	fprintf(out, "  memory: %s\n", cfg->send.memory ? "true" : "false");
 	fputs("dns:\n  resolver: ", out);
 	if (cfg->dns.nresolvers == 0)
 		fputs("system\n", out);

@@ -118,6 +118,7 @@ struct dsmtp_config {
 		unsigned		 min_data_rate;	/* octets/s in DATA/BDAT; 0 = off */
 		bool			 tls_tickets;
 		unsigned		 workers;	/* 0 = auto (one per core) */
+		bool			 requiretls;	/* advertise RFC 8689 inside TLS */
 	} receive;
 	struct {
 		enum dsmtp_level	 tls;
@@ -127,6 +128,7 @@ struct dsmtp_config {
 		unsigned		 retry_first, retry_max, retry_lifetime;
 		unsigned		 max_parallel;
 		unsigned		 connection_cache_time;	/* s an idle session is kept */
+		bool			 memory;	/* per-domain security memory (DESIGN 13.3) */
 	} send;
 	struct {
 		struct addr_endpoint	*resolvers;	/* none: "system" (/etc/resolv.conf) */

@@ -10,7 +10,8 @@ common_libcommon_a_SOURCES = \
 	common/utf8.h common/utf8.c \
 	common/owner.h common/owner.c \
 	common/json.h common/json.c \
-	common/tlsrpt_txt.h common/tlsrpt_txt.c
+	common/tlsrpt_txt.h common/tlsrpt_txt.c \
+	common/secmem.h common/secmem.c
 
 # the durable spool (DESIGN.md section 10)
 common_libcommon_a_SOURCES += \
@@ -28,6 +29,13 @@ tests_unit_spool_gen_LDADD = common/libcommon.a $(EV_LIBS) $(PTHREAD_LIBS)
 tests_unit_spool_bench_SOURCES = tests/unit/spool_bench.c
 tests_unit_spool_bench_LDADD = common/libcommon.a $(EV_LIBS) $(PTHREAD_LIBS)
 TESTS += tests/unit/check_spool
+
+# the per-domain security memory (issue 18)
+check_PROGRAMS += tests/unit/check_secmem
+tests_unit_check_secmem_SOURCES = tests/unit/check_secmem.c
+tests_unit_check_secmem_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_unit_check_secmem_LDADD = common/libcommon.a $(YAML_LIBS) $(CHECK_LIBS)
+TESTS += tests/unit/check_secmem
 
 # international domain names across addr.c, smtpd/cmd.c, policy/ and the
 # config loader (issue 14)

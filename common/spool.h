@@ -80,6 +80,18 @@ struct spool_tls {
 	char	*domain;	/* the domain it was secured for */
 };
 
+/* message flags (envelope record "flags", written only when not 0, so an
+ * envelope without flags reads as before; DESIGN.md 13.3) */
+#define SPOOL_F_REQUIRETLS	0x01	/* RFC 8689: MAIL FROM ... REQUIRETLS */
+#define SPOOL_F_TLS_OPTIONAL	0x02	/* RFC 8689 "TLS-Required: No" header */
+#define SPOOL_F_REQUIRETLS_DSN	0x04	/* a DSN of a REQUIRETLS message: sent
+					 * with REQUIRETLS where the next hop
+					 * allows it, else without (never bounced
+					 * for that) */
+#define SPOOL_F_ALL		0x07
+/* "requiretls tls-optional" style words for people; "" when none */
+void spool_flags_format(unsigned flags, char *out, size_t outlen);
+
 /* Every string may be NULL on input (stored as ""); spool_load() always
  * returns non-NULL strings. Free loaded envelopes with spool_envelope_free. */
 struct spool_envelope {
@@ -92,6 +104,7 @@ struct spool_envelope {
 	char			*sender;	/* "" = the null sender <> */
 	struct spool_rcpt	*rcpts;
 	size_t			 nrcpts;	/* at least 1 */
+	unsigned		 flags;		/* SPOOL_F_* */
 	/* set by spool_load(), ignored as input: */
 	uint64_t		 size;		/* bytes of the message (ID.d) */
 	int64_t			 next_attempt;	/* earliest of the pending rcpts;

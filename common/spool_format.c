@@ -9,6 +9,10 @@
  *	id arrival session client ehlo tls_version tls_cipher tls_peer_subject
  *	tls_peer_sha256 tls_verify tls_domain_secured tls_domain sender
  *	data_size data_crc
+ *	then, only when the message has flags, "flags" (space-separated words:
+ *	requiretls tls-optional requiretls-dsn; an unknown word is damage --
+ *	a version 1 reader without flags support never sees this record for a
+ *	message without flags, and older spools have none)
  *	then per recipient: rcpt rstate rattempts rnext rerror
  * and last "end 8\n" + the CRC-32C (8 hex) of every byte before "end",
  * then end of file. A file that stops early, has a byte too many, a record
@@ -51,6 +55,35 @@ static const char *const state_names[] = {
 	[SPOOL_RCPT_FAILED] = "failed",
 	[SPOOL_RCPT_BOUNCED] = "bounced",
 };
+
+static const struct {
+	unsigned	 bit;
+	const char	*word;
+} flag_words[] = {
+	{ SPOOL_F_REQUIRETLS, "requiretls" },
+	{ SPOOL_F_TLS_OPTIONAL, "tls-optional" },
+	{ SPOOL_F_REQUIRETLS_DSN, "requiretls-dsn" },
+};
+
+void
+spool_flags_format(unsigned flags, char *out, size_t outlen)
+{
+	size_t n = 0;
+
+	if (outlen == 0)
+		return;
+	out[0] = '\0';
+	for (size_t i = 0; i < sizeof(flag_words) / sizeof(flag_words[0]); i++) {
+		int r;
+
+		if (!(flags & flag_words[i].bit))
+			continue;
+		r = snprintf(out + n, outlen - n, "%s%s", n ? " " : "", flag_words[i].word);
+		if (r < 0 || (size_t)r >= outlen - n)
+			return;
+		n += (size_t)r;
+	}
+}
 
 /* crc_table[0] is the classic byte table; crc_table[k][b] is the CRC of
  * byte b followed by k zero bytes, so 8 bytes go in one step */
@@ -226,6 +259,8 @@ env_check(const struct spool_envelope *env, char *why, size_t whylen)
 	    !str_ok(env->tls.peer_subject) || !str_ok(env->tls.peer_sha256) ||
 	    !str_ok(env->tls.verify) || !str_ok(env->tls.domain))
 		bad = "a field is longer than SPOOL_MAX_STRING";
+	else if (env->flags & ~(unsigned)SPOOL_F_ALL)
+		bad = "unknown message flags";
 	for (size_t i = 0; bad == NULL && i < env->nrcpts; i++) {
 		const struct spool_rcpt *r = &env->rcpts[i];
 
@@ -270,6 +305,12 @@ spool_env_encode(const struct spool_envelope *env, const char *id, uint64_t size
 	sb_str(&b, "sender", env->sender);
 	sb_fmt(&b, "data_size", "%" PRIu64, size);
 	sb_fmt(&b, "data_crc", "%08" PRIx32, crc);
+	if (env->flags) {
+		char words[128];
+
+		spool_flags_format(env->flags, words, sizeof(words));
+		sb_str(&b, "flags", words);
+	}
 	for (size_t i = 0; i < env->nrcpts; i++) {
 		const struct spool_rcpt *r = &env->rcpts[i];
 
@@ -480,6 +521,37 @@ decode_rcpt(struct reader *r, struct spool_rcpt *rc)
 	return 0;
 }
 
+/* the value of a "flags" record: known words, each once, single spaces */
+static int
+decode_flags(struct reader *r, unsigned *flags)
+{
+	const char *p = r->val, *end = r->val + r->vlen;
+
+	*flags = 0;
+	if (r->vlen == 0)
+		return bad(r, "empty record \"flags\"");
+	while (p < end) {
+		const char *sp = memchr(p, ' ', (size_t)(end - p));
+		size_t wl = sp ? (size_t)(sp - p) : (size_t)(end - p);
+		size_t i;
+
+		for (i = 0; i < sizeof(flag_words) / sizeof(flag_words[0]); i++)
+			if (strlen(flag_words[i].word) == wl &&
+			    memcmp(flag_words[i].word, p, wl) == 0)
+				break;
+		if (i == sizeof(flag_words) / sizeof(flag_words[0]) ||
+		    (*flags & flag_words[i].bit))
+			return bad(r, "unknown or repeated word in record \"flags\"");
+		*flags |= flag_words[i].bit;
+		if (sp == NULL)
+			break;
+		p = sp + 1;
+		if (p == end)
+			return bad(r, "trailing space in record \"flags\"");
+	}
+	return 0;
+}
+
 /* parse a whole ID.e; every damage is named in why */
 int
 spool_env_decode(const char *buf, size_t len, const char *id, struct spool_envelope *env,
@@ -487,6 +559,7 @@ spool_env_decode(const char *buf, size_t len, const char *id, struct spool_envel
 {
 	struct reader r = { .buf = buf, .len = len, .why = why, .whylen = whylen };
 	char *fid = NULL, *yn = NULL;
+	bool seen_flags = false;
 	uint64_t u;
 	int rc;
 
@@ -529,6 +602,12 @@ spool_env_decode(const char *buf, size_t len, const char *id, struct spool_envel
 	while ((rc = next_rec(&r)) == 1) {
 		struct spool_rcpt *nr;
 
+		if (strcmp(r.key, "flags") == 0 && env->nrcpts == 0 && !seen_flags) {
+			seen_flags = true;
+			if (decode_flags(&r, &env->flags) < 0)
+				goto fail;
+			continue;
+		}
 		if (strcmp(r.key, "rcpt") != 0) {
 			bad(&r, "expected record \"rcpt\" or \"end\", found \"%s\"", r.key);
 			goto fail;

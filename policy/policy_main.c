@@ -136,6 +136,8 @@ cmd_check(int argc, char **argv, const char *config_path)
 
 /* which policy decides: admin route, DANE, MTA-STS, none (probe_sts.c) */
 void policy_explain_decider(const struct dsmtp_config *cfg, const struct policy_effective *e);
+void policy_explain_memory(const struct dsmtp_config *cfg, const char *domain,
+    enum dsmtp_level level);	/* explain_memory.c */
 
 static void
 explain_names(const struct dsmtp_config *cfg, const struct policy_effective *e)
@@ -334,6 +336,7 @@ cmd_explain(int argc, char **argv, const char *config_path)
 		    "domain)" : "not an accepted domain: taken only from relay networks and relay "
 		    "pins");
 	}
+	policy_explain_memory(&cfg, e.domain, e.level);	/* explain_memory.c */
 	config_free(&cfg);
 	return fflush(stdout) == 0 ? 0 : EX_DSMTP_IOERR;
 }

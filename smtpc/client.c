@@ -24,6 +24,7 @@
 #include "common/conn.h"
 #include "common/diag.h"
 #include "logs/plog.h"
+#include "smtpc/requiretls.h"
 #include "smtpc/smtpc.h"
 #include "smtpc/tlsrpt.h"
 
@@ -67,6 +68,7 @@ static const char *const state_names[] = {
 #define F_8BITMIME	0x020
 #define F_SIZE		0x040
 #define F_IN_TX		0x080	/* MAIL sent for the current job */
+#define F_REQUIRETLS	0x100	/* RFC 8689 offered */
 
 struct smtpc_session {
 	uint64_t		 id;
@@ -107,6 +109,7 @@ struct smtpc_session {
 	struct tls_creds	*creds;		/* held from STARTTLS on: tls.local points into them */
 	struct tls_dane_facts	 dane;		/* the chain against the host's TLSA records */
 	bool			 has_dane;
+	const char		*auth;		/* what TLS proved (requiretls.h), or NULL */
 	char			 peer[320];	/* "host[addr]:port" */
 	char			 addr[80];
 	/* the current address's failure (for its log line) ... */
@@ -265,6 +268,13 @@ struct smtpc_dest *
 smtpc_dest_get(struct smtpc *ctx, const struct addr_hop *hop, enum dsmtp_level level,
     const char *domain, const struct cfg_pinref *pins, size_t npins)
 {
+	return smtpc_dest_get_mode(ctx, hop, level, domain, pins, npins, 0);
+}
+
+struct smtpc_dest *
+smtpc_dest_get_mode(struct smtpc *ctx, const struct addr_hop *hop, enum dsmtp_level level,
+    const char *domain, const struct cfg_pinref *pins, size_t npins, unsigned mode)
+{
 	char key[sizeof(((struct smtpc_dest *)0)->key)];
 	struct smtpc_dest *d;
 	size_t used;
@@ -272,9 +282,10 @@ smtpc_dest_get(struct smtpc *ctx, const struct addr_hop *hop, enum dsmtp_level l
 
 	/* one destination per (hop, level, pins) and, for domain-secure, per
 	 * recipient domain: the verdict depends on it */
-	n = snprintf(key, sizeof(key), "%d|%s|%u|%s|%s|", (int)hop->kind, hop->host,
+	level = smtpc_rt_dest_level(level, mode);
+	n = snprintf(key, sizeof(key), "%d|%s|%u|%s|%s|%u|", (int)hop->kind, hop->host,
 	    (unsigned)hop->port, config_level_name(level),
-	    level == LEVEL_DOMAIN_SECURE && domain ? domain : "");
+	    level == LEVEL_DOMAIN_SECURE && domain ? domain : "", mode);
 	used = n < 0 ? 0 : (size_t)n;
 	for (size_t i = 0; i < npins && used < sizeof(key); i++) {
 		n = snprintf(key + used, sizeof(key) - used, "%s,", pins[i].name ? pins[i].name : "");
@@ -294,6 +305,7 @@ smtpc_dest_get(struct smtpc *ctx, const struct addr_hop *hop, enum dsmtp_level l
 	snprintf(d->domain, sizeof(d->domain), "%s", domain ? domain : "");
 	d->pins = pins;
 	d->npins = npins;
+	d->mode = mode;
 	d->next = ctx->dests;
 	ctx->dests = d;
 	return d;
@@ -683,6 +695,7 @@ session_drop_conn(struct smtpc_session *s, const char *reason)
 	tls_creds_free(s->creds);
 	s->creds = NULL;
 	s->has_dane = false;
+	s->auth = NULL;
 	smtpc_reply_reset(&s->rp);
 	s->flags = 0;
 	s->ntx = 0;
@@ -1090,6 +1103,7 @@ tls_ready(struct smtpc_session *s)
 		plog_policy(s->ctx->plog, &s->log, config_level_name(pd.level),
 		    pd.domain ? pd.domain : "-", v.pass, v.reason);
 	}
+	s->auth = smtpc_rt_tls_auth(s->ctx->cfg, &pd, &s->tls, &v);
 	names_ok = v.pass && ((s->dest->level >= LEVEL_VERIFY && s->dest->level <= LEVEL_PINNED) ||
 	    pd.dane == POLICY_DANE_USABLE || (policy_dest_sts(&pd) && v.sts_result == NULL));
 	/* the line Postfix administrators grep for (tls/tls_misc.c shape) */
@@ -1118,7 +1132,7 @@ tls_ready(struct smtpc_session *s)
 	}
 	tls_report(s, &s->targets[s->ti], "success", NULL);
 	/* RFC 3207 4.2: forget what the server said before TLS; EHLO again */
-	s->flags &= ~(F_ESMTP | F_PIPELINING | F_STARTTLS | F_8BITMIME | F_SIZE);
+	s->flags &= ~(F_ESMTP | F_PIPELINING | F_STARTTLS | F_8BITMIME | F_SIZE | F_REQUIRETLS);
 	s->size_max = 0;
 	send_cmd(s, "EHLO %s", s->ctx->cfg->hostname);
 	set_state(s, SC_EHLO, T_COMMAND);
@@ -1282,6 +1296,8 @@ parse_ehlo(struct smtpc_session *s, const struct smtpc_reply *r)
 			s->flags |= F_STARTTLS;
 		else if (strcasecmp(line, "8BITMIME") == 0)
 			s->flags |= F_8BITMIME;
+		else if (strcasecmp(line, "REQUIRETLS") == 0)
+			s->flags |= F_REQUIRETLS;
 		else if (strncasecmp(line, "SIZE", 4) == 0 && (line[4] == '\0' || line[4] == ' ')) {
 			s->flags |= F_SIZE;
 			s->size_max = line[4] ? strtoull(line + 5, NULL, 10) : 0;
@@ -1416,12 +1432,14 @@ tx_send_more(struct smtpc_session *s, size_t from, size_t upto)
 			/* RFC 6152: say so when the body has 8-bit octets */
 			bool eight = (s->flags & F_8BITMIME) && has_8bit(j->data, j->len);
 
+			const char *rt = j->mail_requiretls ? " REQUIRETLS" : "";
+
 			wire_path(j->sender, a, sizeof(a));
 			if (s->flags & F_SIZE)
-				send_cmd(s, "MAIL FROM:<%s> SIZE=%zu%s", a, j->len,
-				    eight ? " BODY=8BITMIME" : "");
+				send_cmd(s, "MAIL FROM:<%s> SIZE=%zu%s%s", a, j->len,
+				    eight ? " BODY=8BITMIME" : "", rt);
 			else
-				send_cmd(s, "MAIL FROM:<%s>%s", a, eight ? " BODY=8BITMIME" : "");
+				send_cmd(s, "MAIL FROM:<%s>%s%s", a, eight ? " BODY=8BITMIME" : "", rt);
 		} else if (k <= s->nlive) {
 			wire_path(j->rcpts[s->live[k - 1]], a, sizeof(a));
 			send_cmd(s, "RCPT TO:<%s>", a);
@@ -1440,6 +1458,26 @@ path_ok(const char *a)
 		if ((unsigned char)*a < 0x21 || *a == 0x7f || *a == '<' || *a == '>')
 			return false;
 	return true;
+}
+
+/* RFC 8689 and the security memory, before MAIL (requiretls.c) */
+static void
+rt_gate(struct smtpc_session *s)
+{
+	const struct smtpc_target *t = &s->targets[s->ti];
+	struct smtpc_rt_view v = {
+		.cfg = s->ctx->cfg, .memory = s->ctx->cfg->send.memory && !s->ctx->no_memory,
+		.level = s->dest->level, .mode = s->dest->mode,
+		.tls = (s->flags & F_TLS) != 0, .auth = s->auth,
+		.requiretls_offered = (s->flags & F_REQUIRETLS) != 0,
+		/* RFC 8689 4.2: a next hop named by an enforced STS policy */
+		.sts_enforced = s->sts != NULL && s->sts->mode == POLICY_STS_ENFORCE &&
+		    t->dane != POLICY_DANE_USABLE && policy_sts_mx_allowed(s->sts, t->host),
+		.host = t->host, .peer = s->peer,
+		.plog = s->logging ? s->ctx->plog : NULL, .log = &s->log,
+	};
+
+	smtpc_rt_gate(&v, s->job);
 }
 
 /* start the current job: paths, SIZE, then MAIL (RCPT, DATA) */
@@ -1461,7 +1499,10 @@ tx_begin(struct smtpc_session *s)
 		return;
 	}
 	s->nlive = 0;
+	rt_gate(s);
 	for (size_t i = 0; i < j->nrcpts; i++) {
+		if (j->res[i].done)
+			continue;	/* refused by the gate */
 		if (!path_ok(j->sender) || !path_ok(j->rcpts[i])) {
 			struct smtpc_result *r = &j->res[i];
 

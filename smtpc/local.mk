@@ -8,12 +8,13 @@ noinst_LIBRARIES += smtpc/libsmtpc.a
 smtpc_libsmtpc_a_SOURCES = smtpc/smtpc.h smtpc/reply.c smtpc/retry.c smtpc/bounce.c \
 	smtpc/dns.c smtpc/route.c smtpc/client.c smtpc/maildir.c smtpc/sched.c \
 	smtpc/tlsrpt.h smtpc/tlsrpt.c \
-	smtpc/sts_fetch.c smtpc/sts_cache.c smtpc/sts.c smtpc/sts_log.c
+	smtpc/sts_fetch.c smtpc/sts_cache.c smtpc/sts.c smtpc/sts_log.c \
+	smtpc/requiretls.h smtpc/requiretls.c
 smtpc_libsmtpc_a_CFLAGS = $(AM_CFLAGS) $(UNBOUND_CFLAGS) $(CURL_CFLAGS)
 SMTPC_LIBS = smtpc/libsmtpc.a policy/libpolicy.a logs/libplog.a tls/libtls.a common/libcommon.a \
 	$(GNUTLS_LIBS) $(YAML_LIBS) $(UNBOUND_LIBS) $(CURL_LIBS) $(EV_LIBS) $(PTHREAD_LIBS)
 # delivery: run, once, send (the scheduler and the one-shot sender)
-dsmtpc_SOURCES += smtpc/queue.c smtpc/send.c
+dsmtpc_SOURCES += smtpc/queue.c smtpc/send.c smtpc/memory_cmd.c
 # TLS reports (RFC 8460): dsmtpc tlsrpt-send, run by the daemon daily
 dsmtpc_SOURCES += smtpc/tlsrpt_send.c smtpc/tlsrpt_mail.c
 dsmtpc_CFLAGS = $(AM_CFLAGS) $(UNBOUND_CFLAGS) $(ZLIB_CFLAGS) $(CURL_CFLAGS)
@@ -47,6 +48,8 @@ TESTS += tests/t/t2500-send-levels.sh tests/t/t2510-send-hostile.sh \
 	tests/t/t2610-dane-postfix.sh tests/t/t2620-mta-sts.sh \
 	tests/t/t2625-mta-sts-postfix.sh tests/t/t2630-tlsrpt.sh
 EXTRA_DIST += tests/t/fakesmtp.py tests/t/fakedns.py tests/t/lib-dnssec.sh tests/t/stshttps.py
+# RFC 8689 and the security memory (issue 18)
+TESTS += tests/t/t2700-requiretls.sh tests/t/t2705-requiretls-postfix.sh tests/t/t2710-memory.sh tests/t/t2720-requiretls-dane.sh
 dist_man_MANS += man/dsmtpc.8
 
 # integration tests of "dsmtpc queue" and "dsmtpc flush" over a spool

@@ -34,6 +34,7 @@ static const struct cli_cmd smtpc_cmds[] = {
 	{ "flush", "make every deferred message due now", cmd_flush },
 	{ "send", "send one message from stdin now, without the spool", smtpc_cmd_send },
 	{ "tlsrpt-send", "send a finished day's TLS reports (RFC 8460), once", smtpc_cmd_tlsrpt_send },
+	{ "memory", "show or forget the per-domain security memory", smtpc_cmd_memory },
 	{ NULL, NULL, NULL }
 };
 
@@ -141,6 +142,12 @@ print_human(FILE *out, const struct spool_envelope *envs, size_t n, int64_t now)
 				put_text(out, e->tls.domain);
 			}
 		}
+		if (e->flags) {
+			char words[64];
+
+			spool_flags_format(e->flags, words, sizeof(words));
+			fprintf(out, "\n    flags %s", words);
+		}
 		fputc('\n', out);
 		for (size_t r = 0; r < e->nrcpts; r++) {
 			const struct spool_rcpt *rc = &e->rcpts[r];
@@ -185,6 +192,7 @@ print_json(FILE *out, const struct spool_envelope *envs, size_t n, int64_t now)
 	fputs("{\"messages\":[", out);
 	for (size_t i = 0; i < n; i++) {
 		const struct spool_envelope *e = &envs[i];
+		char words[64];
 
 		fprintf(out, "%s\n{\"id\":\"%s\",\"arrival\":%" PRId64 ",\"age\":%" PRId64
 		    ",\"size\":%" PRIu64 ",", i ? "," : "", e->id, e->arrival,
@@ -200,10 +208,13 @@ print_json(FILE *out, const struct spool_envelope *envs, size_t n, int64_t now)
 		json_field(out, "verify", e->tls.verify, true);
 		fprintf(out, "\"domain_secured\":%s,", e->tls.domain_secured ? "true" : "false");
 		json_field(out, "domain", e->tls.domain, false);
+		spool_flags_format(e->flags, words, sizeof(words));
+		fputs("},\"flags\":", out);
+		json_put_string(out, words);
 		if (e->next_attempt == INT64_MAX)
-			fputs("},\"next_attempt\":null,\"recipients\":[", out);
+			fputs(",\"next_attempt\":null,\"recipients\":[", out);
 		else
-			fprintf(out, "},\"next_attempt\":%" PRId64 ",\"recipients\":[",
+			fprintf(out, ",\"next_attempt\":%" PRId64 ",\"recipients\":[",
 			    e->next_attempt);
 		for (size_t r = 0; r < e->nrcpts; r++) {
 			const struct spool_rcpt *rc = &e->rcpts[r];

@@ -28,6 +28,7 @@
 
 #include "common/diag.h"
 #include "common/spool.h"
+#include "smtpc/requiretls.h"
 #include "smtpc/smtpc.h"
 #include "smtpc/tlsrpt.h"
 
@@ -467,6 +468,10 @@ bounce_commit(struct qmsg *m, struct spool_msg *sm)
 	be.sender = null_sender;
 	be.rcpts = &br;
 	be.nrcpts = 1;
+	/* RFC 8689 5: the DSN of a REQUIRETLS message (headers only, as
+	 * every DSN here) goes with REQUIRETLS where the next hop allows */
+	if (m->env.flags & SPOOL_F_REQUIRETLS)
+		be.flags = SPOOL_F_REQUIRETLS_DSN;
 	/* done() comes from the loop, exactly once (-1 only for NULL args) */
 	if (spool_msg_commit(sm, &be, bounce_done, m) < 0)
 		bounce_done(m, -1, "", "spool_msg_commit refused its arguments");
@@ -661,6 +666,7 @@ job_for(struct qmsg *m, struct smtpc_dest *d)
 	j->dest = d;
 	j->m = m;
 	j->j.sender = m->env.sender;
+	j->j.flags = m->env.flags;
 	j->j.data = m->data;
 	j->j.len = m->len;
 	j->j.done = job_done;
@@ -841,7 +847,8 @@ msg_start(struct queue *q, struct smtpc_sched_ent *s)
 			}
 			continue;
 		}
-		d = smtpc_dest_get(&q->ctx, &eff.hop, eff.level, eff.domain, eff.pins, eff.npins);
+		d = smtpc_dest_get_mode(&q->ctx, &eff.hop, eff.level, eff.domain, eff.pins,
+		    eff.npins, smtpc_rt_dest_mode(m->env.flags));
 		if (d == NULL || (j = job_for(m, d)) == NULL || job_add(j, m, i) < 0) {
 			local_result(m, i, SMTPC_TEMP, "4.3.0", "451 4.3.0 out of memory", "none");
 			continue;

@@ -277,6 +277,8 @@ struct smtpc_job {
 	void			*arg;
 	struct smtpc_job	*next;		/* in the destination's queue */
 	uint64_t		 session_id;	/* the session that carried it */
+	unsigned		 flags;		/* the message's SPOOL_F_* */
+	bool			 mail_requiretls;	/* MAIL FROM ... REQUIRETLS (the gate's) */
 };
 
 /* where jobs go: a next hop with the policy of its recipients */
@@ -292,6 +294,7 @@ struct smtpc_dest {
 	 * (the latest lookup's; NULL: none, not looked up, or not applicable),
 	 * owned by ctx->sts; for TLS reports' policy strings too */
 	const struct policy_sts	*sts;
+	unsigned		 mode;		/* SMTPC_DEST_* (requiretls.h) */
 	struct smtpc_job	*head, *tail;
 	size_t			 nqueued;
 	unsigned		 nsessions;
@@ -314,6 +317,8 @@ struct smtpc {
 	unsigned		 dest_max;	/* sessions per destination */
 	bool			 stopping;
 	bool			 print_facts;	/* dsmtpc send: facts to stdout */
+	bool			 no_memory;	/* dsmtpc send: the security memory is
+						 * neither consulted nor taught */
 	double			 timeout_cap;	/* 0, or every timeout at most this */
 	/* run: a session with nothing to carry stays connected this long
 	 * (seconds) for the next message to its destination; 0 = QUIT at once */
@@ -336,6 +341,11 @@ void smtpc_ctx_free(struct smtpc *ctx);
 /* the destination with this hop and policy (made on first use) */
 struct smtpc_dest *smtpc_dest_get(struct smtpc *ctx, const struct addr_hop *hop,
     enum dsmtp_level level, const char *domain, const struct cfg_pinref *pins, size_t npins);
+/* the same for messages of a mode (SMTPC_DEST_*, requiretls.h): its own
+ * destination, with the level smtpc_rt_dest_level gives */
+struct smtpc_dest *smtpc_dest_get_mode(struct smtpc *ctx, const struct addr_hop *hop,
+    enum dsmtp_level level, const char *domain, const struct cfg_pinref *pins, size_t npins,
+    unsigned mode);
 /* queue a job; sessions start as limits allow */
 void smtpc_dest_submit(struct smtpc_dest *d, struct smtpc_job *j);
 /* every idle session (kept for the next job) says QUIT */
@@ -410,5 +420,6 @@ size_t smtpc_sched_count(const struct smtpc_sched *sc);
 int smtpc_cmd_run(int argc, char **argv, const char *config_path);
 int smtpc_cmd_once(int argc, char **argv, const char *config_path);
 int smtpc_cmd_send(int argc, char **argv, const char *config_path);
+int smtpc_cmd_memory(int argc, char **argv, const char *config_path);	/* memory_cmd.c */
 
 #endif

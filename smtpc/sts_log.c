@@ -13,6 +13,7 @@
 #include "common/conn.h"
 #include "common/diag.h"
 #include "logs/plog.h"
+#include "smtpc/requiretls.h"
 #include "smtpc/smtpc.h"
 #include "smtpc/tlsrpt.h"
 
@@ -21,7 +22,9 @@ smtpc_sts_wanted(const struct smtpc *ctx, const struct smtpc_dest *d)
 {
 	/* "the MX set of the recipient domain": no next_hop, or the domain
 	 * itself (D or D:PORT) as next_hop */
+	/* RFC 8689 5: "TLS-Required: No" ignores MTA-STS */
 	return ctx->sts != NULL && ctx->probe == NULL && d->hop.kind == HOP_MX &&
+	    !(d->mode & SMTPC_DEST_TLS_OPTIONAL) &&
 	    d->domain[0] != '\0' && policy_domain_eq(d->hop.host, d->domain) &&
 	    (d->level == LEVEL_OPPORTUNISTIC || d->level == LEVEL_DANE);
 }

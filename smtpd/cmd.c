@@ -393,6 +393,8 @@ smtp_cmd_mail_params(const char *params, struct smtp_mail_params *mp, char *repl
 			}
 		} else if (strcmp(key, "SMTPUTF8") == 0 && !eq) {
 			mp->smtputf8 = true;
+		} else if (strcmp(key, "REQUIRETLS") == 0 && !eq && !mp->requiretls) {
+			mp->requiretls = true;	/* RFC 8689 4.1: no value */
 		} else {
 			snprintf(reply, rl, "555 5.5.4 Unsupported MAIL parameter %s", key);
 			return -1;

@@ -34,6 +34,7 @@ struct smtp_mail_params {
 	bool		has_size;
 	bool		body_8bit;	/* BODY=8BITMIME */
 	bool		smtputf8;
+	bool		requiretls;	/* RFC 8689 REQUIRETLS (the caller checks TLS) */
 };
 
 /* "MAIL FROM:<a@b> SIZE=1" -> verb "MAIL", args "FROM:<a@b> SIZE=1";

@@ -1,12 +1,13 @@
 # smtpd/local.mk: dsmtpd, the receive component, and its tests
 sbin_PROGRAMS += dsmtpd
 dsmtpd_SOURCES = smtpd/smtpd.h smtpd/main.c smtpd/listen.c smtpd/limits.c smtpd/session.c \
-	smtpd/hooks.h smtpd/hooks.c smtpd/tx.c smtpd/cmd.h smtpd/cmd.c smtpd/data.h smtpd/data.c
+	smtpd/hooks.h smtpd/hooks.c smtpd/tx.c smtpd/cmd.h smtpd/cmd.c smtpd/data.h smtpd/data.c \
+	smtpd/reqtls.h smtpd/reqtls.c
 dsmtpd_LDADD = policy/libpolicy.a logs/libplog.a tls/libtls.a common/libcommon.a \
 	$(GNUTLS_LIBS) $(YAML_LIBS) $(EV_LIBS) $(PTHREAD_LIBS)
 
 check_PROGRAMS += tests/unit/check_smtpd
-tests_unit_check_smtpd_SOURCES = tests/unit/check_smtpd.c smtpd/cmd.c smtpd/data.c
+tests_unit_check_smtpd_SOURCES = tests/unit/check_smtpd.c smtpd/cmd.c smtpd/data.c smtpd/reqtls.c
 tests_unit_check_smtpd_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_unit_check_smtpd_LDADD = common/libcommon.a $(YAML_LIBS) $(CHECK_LIBS)
 TESTS += tests/unit/check_smtpd
@@ -14,7 +15,8 @@ TESTS += tests/unit/check_smtpd
 # what each session state accepts, through the real session over socketpairs
 check_PROGRAMS += tests/unit/check_smtpd_states
 tests_unit_check_smtpd_states_SOURCES = tests/unit/check_smtpd_states.c smtpd/listen.c \
-	smtpd/limits.c smtpd/session.c smtpd/hooks.c smtpd/tx.c smtpd/cmd.c smtpd/data.c
+	smtpd/limits.c smtpd/session.c smtpd/hooks.c smtpd/tx.c smtpd/cmd.c smtpd/data.c \
+	smtpd/reqtls.c
 tests_unit_check_smtpd_states_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_unit_check_smtpd_states_LDADD = policy/libpolicy.a logs/libplog.a tls/libtls.a \
 	common/libcommon.a $(GNUTLS_LIBS) $(YAML_LIBS) $(EV_LIBS) $(PTHREAD_LIBS) $(CHECK_LIBS)

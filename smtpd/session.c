@@ -537,6 +537,8 @@ cmd_ehlo(struct smtpd_session *s, const char *args)
 	smtpd_reply(s, "250-ENHANCEDSTATUSCODES");
 	smtpd_reply(s, "250-8BITMIME");
 	smtpd_reply(s, "250-CHUNKING");
+	if (smtpd_reqtls_offer(cfg->receive.requiretls, (s->flags & SESS_TLS) != 0))
+		smtpd_reply(s, "250-REQUIRETLS");
 	smtpd_reply(s, "250 SMTPUTF8");
 }
 
@@ -576,6 +578,11 @@ cmd_mail(struct smtpd_session *s, const char *args)
 	if (from.postmaster) {
 		smtpd_reply(s, "501 5.1.7 Bad sender address syntax");
 		session_error(s);
+		return;
+	}
+	if (mp.requiretls && smtpd_reqtls_mail(cfg->receive.requiretls,
+	    (s->flags & SESS_TLS) != 0, reply, sizeof(reply)) < 0) {
+		smtpd_reply(s, "%s", reply);
 		return;
 	}
 	if ((from.utf8) && !mp.smtputf8) {

@@ -11,6 +11,7 @@
 #include "common/conn.h"
 #include "smtpd/cmd.h"
 #include "smtpd/data.h"
+#include "smtpd/reqtls.h"
 #include "tls/tls.h"
 
 struct spool;
@@ -85,6 +86,7 @@ struct smtpd_tx {
 	uint64_t		 bdat_left;
 	bool			 domain_secured;	/* sender passed domain_secure.receive */
 	char			 ds_domain[SMTP_DOMAIN_MAX + 1];
+	struct smtpd_hdrscan	 hdr;		/* RFC 8689 TLS-Required: No */
 };
 
 #define SESS_EHLO	0x01	/* EHLO (not HELO) was used */

@@ -128,6 +128,7 @@ smtpd_tx_begin(struct smtpd_session *s, char *reply, size_t rl)
 	char hdr[2048];
 	int n;
 
+	smtpd_hdrscan_init(&s->tx->hdr);
 	s->tx->msg = spool_msg_new(s->srv->spool, &err);
 	if (s->tx->msg == NULL) {
 		smtpd_hook_info(s, "spool: %s", err.msg);
@@ -149,6 +150,7 @@ smtpd_tx_store(void *arg, const char *p, size_t n)
 {
 	struct smtpd_session *s = arg;
 
+	smtpd_hdrscan_feed(&s->tx->hdr, p, n);
 	return spool_msg_write(s->tx->msg, p, n);
 }
 
@@ -204,6 +206,18 @@ smtpd_tx_commit(struct smtpd_session *s)
 	}
 	env.tls.domain_secured = tx->domain_secured;
 	env.tls.domain = tx->ds_domain;
+	/* RFC 8689: the MAIL parameter wins over the header (4.1) */
+	smtpd_hdrscan_end(&tx->hdr);
+	if (tx->params.requiretls)
+		env.flags |= SPOOL_F_REQUIRETLS;
+	else if (tx->hdr.tls_optional)
+		env.flags |= SPOOL_F_TLS_OPTIONAL;
+	if (env.flags) {
+		char words[64];
+
+		spool_flags_format(env.flags, words, sizeof(words));
+		smtpd_hook_info(s, "message flags: %s", words);
+	}
 	tc->s = s;
 	s->commit = tc;
 	if (spool_msg_commit(tx->msg, &env, tx_committed, tc) < 0) {

@@ -21,7 +21,7 @@ set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
-all_targets="smtp_cmd data config plog_read smtp_reply tlsa tlsrpt_txt log_report sts_txt sts_policy sts_cache"
+all_targets="smtp_cmd data config plog_read smtp_reply tlsa tlsrpt_txt log_report sts_txt sts_policy sts_cache hdrscan"
 secs=30
 keep=no
 only=
@@ -96,6 +96,7 @@ target_srcs() {
 	tlsrpt_txt) echo "common/tlsrpt_txt.c" ;;
 	log_report) echo "logs/log_agg.c logs/log_text.c logs/log_report.c logs/log_html.c logs/plog_read.c logs/plog_write.c common/config.c common/addr.c common/diag.c common/utf8.c common/owner.c" ;;
 	sts_txt|sts_policy|sts_cache) echo "policy/sts_parse.c" ;;
+	hdrscan)    echo "smtpd/reqtls.c" ;;
 	esac
 }
 target_libs() {
@@ -117,6 +118,7 @@ target_opts() {
 	log_report) echo "-max_len=8192 -dict=$here/plog_read.dict" ;;
 	sts_txt)    echo "-max_len=2048" ;;
 	sts_policy|sts_cache) echo "-max_len=8192" ;;
+	hdrscan)    echo "-max_len=4096" ;;
 	esac
 }
 

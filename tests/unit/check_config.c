@@ -47,6 +47,8 @@ START_TEST(test_defaults)
 	ck_assert_uint_eq(cfg.receive.min_data_rate, 1024);
 	ck_assert(cfg.receive.tls_tickets);
 	ck_assert_uint_eq(cfg.receive.workers, 0);
+	ck_assert(cfg.receive.requiretls);
+	ck_assert(cfg.send.memory);
 	ck_assert_int_eq(cfg.send.tls, LEVEL_OPPORTUNISTIC);
 	ck_assert_uint_eq(cfg.send.nroutes, 0);
 	ck_assert(cfg.send.client_cert);
@@ -124,6 +126,7 @@ START_TEST(test_every_key)
 	    "  timeouts: { command: 30, data: 60, tls_handshake: 5, min_data_rate: 0 }\n"
 	    "  tls_tickets: false\n"
 	    "  workers: 2\n"
+	    "  requiretls: false\n"
 	    "send:\n"
 	    "  tls: mandatory\n"
 	    "  routes:\n"
@@ -139,6 +142,7 @@ START_TEST(test_every_key)
 	    "  client_cert: false\n"
 	    "  retry: { first: 10, max: 100, lifetime: 1000 }\n"
 	    "  max_parallel: 5\n"
+	    "  memory: false\n"
 	    "logs:\n"
 	    "  dir: /var/log/dsmtp\n"
 	    "  level: basic\n"
@@ -193,6 +197,8 @@ START_TEST(test_every_key)
 	ck_assert_uint_eq(cfg.receive.min_data_rate, 0);	/* 0 = off */
 	ck_assert(!cfg.receive.tls_tickets);
 	ck_assert_uint_eq(cfg.receive.workers, 2);
+	ck_assert(!cfg.receive.requiretls);
+	ck_assert(!cfg.send.memory);
 	ck_assert_int_eq(cfg.send.tls, LEVEL_MANDATORY);
 	ck_assert_uint_eq(cfg.send.nroutes, 3);
 	ck_assert_int_eq(cfg.send.routes[0].tls, LEVEL_DOMAIN_SECURE);

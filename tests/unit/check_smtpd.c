@@ -11,6 +11,7 @@
 #include "common/buf.h"
 #include "smtpd/cmd.h"
 #include "smtpd/data.h"
+#include "smtpd/reqtls.h"
 #include "tests/unit/unit.h"
 
 /* ---- verbs ---- */
@@ -155,6 +156,79 @@ START_TEST(test_mail_params)
 	ck_assert_int_eq(smtp_cmd_mail_params("SIZE=1  ", &mp, reply, sizeof(reply)), 0);
 	ck_assert_int_eq(smtp_cmd_rcpt_params("", reply, sizeof(reply)), 0);
 	ck_assert_int_eq(smtp_cmd_rcpt_params("NOTIFY=NEVER", reply, sizeof(reply)), -1);
+	/* RFC 8689: REQUIRETLS takes no value and comes once */
+	ck_assert_int_eq(smtp_cmd_mail_params("SIZE=1 requiretls", &mp, reply, sizeof(reply)), 0);
+	ck_assert(mp.requiretls);
+	ck_assert_int_eq(smtp_cmd_mail_params("SIZE=1", &mp, reply, sizeof(reply)), 0);
+	ck_assert(!mp.requiretls);
+	ck_assert_int_eq(smtp_cmd_mail_params("REQUIRETLS=yes", &mp, reply, sizeof(reply)), -1);
+	ck_assert_int_eq(smtp_cmd_mail_params("REQUIRETLS REQUIRETLS", &mp, reply, sizeof(reply)), -1);
+}
+END_TEST
+
+START_TEST(test_reqtls_rules)
+{
+	char reply[256];
+
+	ck_assert(!smtpd_reqtls_offer(true, false));
+	ck_assert(smtpd_reqtls_offer(true, true));
+	ck_assert(!smtpd_reqtls_offer(false, true));
+	ck_assert_int_eq(smtpd_reqtls_mail(true, true, reply, sizeof(reply)), 0);
+	ck_assert_int_eq(smtpd_reqtls_mail(true, false, reply, sizeof(reply)), -1);
+	ck_assert_ptr_nonnull(strstr(reply, "530 5.7.10 "));
+	ck_assert_int_eq(smtpd_reqtls_mail(false, true, reply, sizeof(reply)), -1);
+	ck_assert_ptr_nonnull(strstr(reply, "555 5.5.4 "));
+}
+END_TEST
+
+/* "TLS-Required: No" in the header, fed in pieces of every size */
+static const struct {
+	const char	*msg;
+	bool		 found;
+} hdrs[] = {
+	{ "Subject: x\r\nTLS-Required: No\r\n\r\nbody\r\n", true },
+	{ "tls-required:no\r\n\r\n", true },
+	{ "TLS-Required : \t NO \r\nX: y\r\n\r\n", true },
+	{ "TLS-Required:\r\n No\r\n\r\n", true },		/* folded */
+	{ "Subject: x\r\n\r\nTLS-Required: No\r\n", false },	/* in the body */
+	{ "TLS-Required: Yes\r\n\r\n", false },
+	{ "TLS-Required: Nope\r\n\r\n", false },
+	{ "X-TLS-Required: No\r\n\r\n", false },
+	{ "TLS-RequiredX: No\r\n\r\n", false },
+	{ "Subject: TLS-Required: No\r\n\r\n", false },
+	{ "Subject: a\r\n TLS-Required: No\r\n\r\n", false },	/* a continuation */
+	{ "TLS-Required: No", true },				/* header only, no CRLF */
+	{ "TLS-Requ\rired: No\r\n\r\n", false },		/* found by fuzzing: a bare CR stays */
+	{ "TLS-Required: No\r", false },
+	{ "", false },
+};
+
+START_TEST(test_hdrscan)
+{
+	const char *m = hdrs[_i].msg;
+	size_t len = strlen(m);
+
+	for (size_t step = 1; step <= len + 1; step++) {
+		struct smtpd_hdrscan h;
+
+		smtpd_hdrscan_init(&h);
+		for (size_t off = 0; off < len; off += step)
+			smtpd_hdrscan_feed(&h, m + off, off + step > len ? len - off : step);
+		smtpd_hdrscan_end(&h);
+		ck_assert_msg(h.tls_optional == hdrs[_i].found, "case %d step %zu", _i, step);
+	}
+	/* a field longer than the buffer is not it, and does not overflow */
+	{
+		struct smtpd_hdrscan h;
+		char big[600];
+
+		memset(big, 'a', sizeof(big));
+		memcpy(big, "TLS-Required: No", 16);
+		smtpd_hdrscan_init(&h);
+		smtpd_hdrscan_feed(&h, big, sizeof(big));
+		smtpd_hdrscan_feed(&h, "\r\n\r\n", 4);
+		ck_assert(!h.tls_optional);
+	}
 }
 END_TEST
 
@@ -315,6 +389,8 @@ smtpd_suite(void)
 	tcase_add_loop_test(tc, test_path, 0, (int)(sizeof(paths) / sizeof(paths[0])));
 	tcase_add_test(tc, test_long_path);
 	tcase_add_test(tc, test_mail_params);
+	tcase_add_test(tc, test_reqtls_rules);
+	tcase_add_loop_test(tc, test_hdrscan, 0, (int)(sizeof(hdrs) / sizeof(hdrs[0])));
 	tcase_add_loop_test(tc, test_data_splits, 0, (int)(sizeof(datas) / sizeof(datas[0])));
 	tcase_add_test(tc, test_data_limits);
 	tcase_add_test(tc, test_data_store_failure);

@@ -1284,6 +1284,78 @@ crc_ref(const unsigned char *p, size_t len)
 	return ~c;
 }
 
+/* the optional "flags" record (DESIGN.md 13.3): written only when there
+ * are flags, so a message without any encodes exactly as before and an
+ * old envelope reads; strict like every other record */
+static char *
+reseal(const char *body)
+{
+	/* body + a valid END record */
+	size_t n = strlen(body);
+	char *out = malloc(n + 32);
+
+	ck_assert_ptr_nonnull(out);
+	memcpy(out, body, n);
+	snprintf(out + n, 32, "end 8\n%08" PRIx32 "\n", spool_crc32c(0, body, n));
+	return out;
+}
+
+START_TEST(test_flags_record)
+{
+	static const char id[] = "0123456789abcdef01234567";
+	struct spool_envelope env, got;
+	struct spool_rcpt r;
+	char why[200], *buf, *p, *bad;
+	size_t len;
+	uint32_t crc;
+
+	small_env(&env, &r, 0);
+	/* none: no record at all, the pre-flags format */
+	ck_assert_int_eq(spool_env_encode(&env, id, 5, 7, &buf, &len, why, sizeof(why)), 0);
+	ck_assert_ptr_null(memmem(buf, len, "\nflags ", 8));
+	ck_assert_int_eq(spool_env_decode(buf, len, id, &got, &crc, why, sizeof(why)), 0);
+	ck_assert_uint_eq(got.flags, 0);
+	spool_envelope_free(&got);
+	free(buf);
+	/* every flag round-trips */
+	env.flags = SPOOL_F_REQUIRETLS | SPOOL_F_TLS_OPTIONAL | SPOOL_F_REQUIRETLS_DSN;
+	ck_assert_int_eq(spool_env_encode(&env, id, 5, 7, &buf, &len, why, sizeof(why)), 0);
+	ck_assert_ptr_nonnull(memmem(buf, len, "\nflags 38\nrequiretls tls-optional requiretls-dsn\n", 49));
+	ck_assert_msg(spool_env_decode(buf, len, id, &got, &crc, why, sizeof(why)) == 0, "%s", why);
+	ck_assert_uint_eq(got.flags, env.flags);
+	spool_envelope_free(&got);
+	/* an unknown word, a repeated one, an empty value, a record after
+	 * the recipients: damage */
+	p = (char *)memmem(buf, len, "flags 38\n", 9);
+	ck_assert_ptr_nonnull(p);
+	{
+		static const char *const bads[] = { "flags 4\nnope\n", "flags 21\nrequiretls requiretls\n",
+		    "flags 0\n\n", "flags 11\nrequiretls \n" };
+
+		for (size_t k = 0; k < sizeof(bads) / sizeof(bads[0]); k++) {
+			char body[1024];
+			size_t head = (size_t)(p - buf);
+			const char *rest = strstr(p, "rcpt ");
+
+			ck_assert_ptr_nonnull(rest);
+			snprintf(body, sizeof(body), "%.*s%s%.*s", (int)head, buf, bads[k],
+			    (int)(strstr(rest, "end 8\n") - rest), rest);
+			bad = reseal(body);
+			ck_assert_int_eq(spool_env_decode(bad, strlen(bad), id, &got, &crc, why,
+			    sizeof(why)), -1);
+			ck_assert_msg(strstr(why, "flags") != NULL, "%s", why);
+			free(bad);
+		}
+	}
+	free(buf);
+	/* flags bits nobody knows are refused at encoding */
+	env.flags = 0x80;
+	ck_assert_int_eq(spool_env_encode(&env, id, 5, 7, &buf, &len, why, sizeof(why)), -1);
+	spool_flags_format(SPOOL_F_TLS_OPTIONAL, why, sizeof(why));
+	ck_assert_str_eq(why, "tls-optional");
+}
+END_TEST
+
 START_TEST(test_crc32c)
 {
 	static unsigned char buf[4096 + 16];
@@ -1338,6 +1410,7 @@ spool_suite(void)
 	tcase_add_test(tc, test_async_update_remove);
 	tcase_add_test(tc, test_kill9_writer);
 	tcase_add_test(tc, test_crc32c);
+	tcase_add_test(tc, test_flags_record);
 	suite_add_tcase(s, tc);
 	return s;
 }
