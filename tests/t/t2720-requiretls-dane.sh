@@ -8,6 +8,9 @@
 # (the same, REQUIRETLS off at the receiver): bounced 5.7.30. ins.plain.test
 # (unsigned zone, a certificate the trust store verifies): bounced 5.7.30,
 # since nothing proved the MX host; a normal message there is delivered.
+# sts.plain.test (the same unsigned MX host, but an enforced MTA-STS policy
+# naming it, served over HTTPS by tests/t/stshttps.py): delivered with
+# REQUIRETLS, and the memory learns "authenticated TLS (sts)".
 . "${srcdir:-.}/tests/t/lib.sh"
 . "$srcdir/tests/t/lib-dnssec.sh"
 need_ certtool
@@ -15,7 +18,7 @@ need_ openssl
 need_ python3
 dnssec_need
 
-MKCERTS_SANS="mx-rt.dane.test mx-rtno.dane.test mx.plain.test localhost" sh "$srcdir/tests/certs/mkcerts.sh" \
+MKCERTS_SANS="mx-rt.dane.test mx-rtno.dane.test mx.plain.test mta-sts.sts.plain.test localhost" sh "$srcdir/tests/certs/mkcerts.sh" \
     "$TRASH/pki" >/dev/null 2>&1 || framework_failure_ "mkcerts.sh failed"
 pki="$TRASH/pki"
 EE=$(openssl x509 -in "$pki/server.pem" -noout -pubkey | openssl pkey -pubin -outform DER |
@@ -26,7 +29,7 @@ EE=$(openssl x509 -in "$pki/server.pem" -noout -pubkey | openssl pkey -pubin -ou
 receiver() {
 	_port=$(free_port)
 	host_config "$TRASH/$1.yaml" "mx-$1.test" "$TRASH/$1" "$_port" <<EOF
-  accepted_domains: [ $1.dane.test, $1.plain.test ]
+  accepted_domains: [ $1.dane.test, $1.plain.test, sts.plain.test ]
   relay: { networks: [] }
   workers: 1
   requiretls: $2
@@ -55,11 +58,22 @@ dnssec_sign dane.test "$DNSSEC/dane.test.zone"
 	printf '@ SOA ns.plain.test. hostmaster.plain.test. 1 3600 600 86400 60\n'
 	printf '@ NS ns.plain.test.\nns A 127.0.0.1\n'
 	printf 'ins MX 10 mx.plain.test.\nmx A 127.0.0.1\n'
+	printf 'sts MX 10 mx.plain.test.\n_mta-sts.sts TXT "v=STSv1; id=rt1"\n'
+	printf 'mta-sts.sts A 127.0.0.1\n'
 } >"$DNSSEC/nsd/plain.test"
 dnssec_serve dane.test -- plain.test
 for n in rt rtno ins; do
 	eval "wait_port 127.0.0.1 \$P_$n" || framework_failure_ "dsmtpd $n did not start"
 done
+
+# the MTA-STS policy host of sts.plain.test: enforce, naming mx.plain.test
+mkdir -p "$TRASH/www/sts.plain.test"
+printf 'version: STSv1\r\nmode: enforce\r\nmx: mx.plain.test\r\nmax_age: 86400\r\n' \
+    >"$TRASH/www/sts.plain.test/body"
+HPORT=$(free_port)
+start_bg https python3 "$srcdir/tests/t/stshttps.py" "$HPORT" "$TRASH/www" "$pki/server-chain.pem" \
+    "$pki/server.key"
+wait_port 127.0.0.1 "$HPORT" || framework_failure_ "https server"
 
 aport=$(free_port)
 host_config "$TRASH/a.yaml" edge.example.org "$TRASH/a" "$aport" <<EOF
@@ -68,6 +82,9 @@ dns:
   resolver: [ "127.0.0.1:$UNBOUND_PORT" ]
   dnssec: validate
   trust_anchor_file: $DNSSEC_TA
+mta_sts:
+  enabled: true
+  port: $HPORT
 send:
   tls: opportunistic
   routes:
@@ -79,6 +96,8 @@ send:
       next_hop: "rtno.dane.test:$P_rtno"
     - domain: ins.plain.test
       next_hop: "ins.plain.test:$P_ins"
+    - domain: sts.plain.test
+      next_hop: "sts.plain.test:$P_ins"
 EOF
 start_bg edge "$DSMTPD" -c "$TRASH/a.yaml"
 wait_port 127.0.0.1 "$aport" || framework_failure_ "dsmtpd edge did not start"
@@ -96,7 +115,8 @@ s.ehlo('client.example.org')
 for to, subj, mo in (('r@rt.dane.test', 'rt', ['REQUIRETLS']),
                      ('r@rtno.dane.test', 'rtno', ['REQUIRETLS']),
                      ('r@ins.plain.test', 'ins', ['REQUIRETLS']),
-                     ('r@ins.plain.test', 'ins-plain', [])):
+                     ('r@ins.plain.test', 'ins-plain', []),
+                     ('r@sts.plain.test', 'sts', ['REQUIRETLS'])):
     s.sendmail('s@bounce.example', [to], ('Subject: %s\r\n\r\nBODY %s\r\n' % (subj, subj)).encode(),
                mail_options=mo)
 s.quit()
@@ -122,6 +142,14 @@ test_expect_success "insecure zone, PKIX-valid certificate: REQUIRETLS bounced 5
 	test -z \"\$(got ins ins)\" && test -n \"\$(got ins ins-plain)\" &&
 	d=\$(dsn ins) && test -n \"\$d\" && grep -q -a '^Status: 5.7.30' \"\$d\" &&
 	grep -q -a 'not found through DNSSEC' \"\$d\" && ! grep -q -a 'BODY ins' \"\$d\""
+
+test_expect_success "insecure zone, enforced MTA-STS policy naming the MX host: REQUIRETLS delivered, passed on" "
+	f=\$(got ins sts) && test -n \"\$f\" && grep -q -a '^requiretls\$' \"\${f%.d}.e\" &&
+	grep -q 'to=<r@sts.plain.test>.*status=sent' '$TRASH/once.out' &&
+	test -z \"\$(dsn sts)\""
+
+test_expect_success "the memory learnt authenticated TLS (sts) for it" "
+	grep -q '^sts.plain.test  authenticated TLS (sts)  host mx.plain.test' '$TRASH/mem'"
 
 test_expect_success "no sanitizer report from dsmtpc" "
 	! grep -E 'AddressSanitizer|LeakSanitizer|runtime error' '$TRASH/once.out'"
