@@ -8,7 +8,8 @@ common_libcommon_a_SOURCES = \
 	common/buf.h common/buf.c \
 	common/conn.h common/conn.c \
 	common/utf8.h common/utf8.c \
-	common/owner.h common/owner.c
+	common/owner.h common/owner.c \
+	common/privdrop.h common/privdrop.c
 
 # the durable spool (DESIGN.md section 10)
 common_libcommon_a_SOURCES += \
