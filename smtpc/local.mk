@@ -11,7 +11,7 @@ smtpc_libsmtpc_a_CFLAGS = $(AM_CFLAGS) $(UNBOUND_CFLAGS)
 SMTPC_LIBS = smtpc/libsmtpc.a policy/libpolicy.a logs/libplog.a tls/libtls.a common/libcommon.a \
 	$(GNUTLS_LIBS) $(YAML_LIBS) $(UNBOUND_LIBS) $(EV_LIBS) $(PTHREAD_LIBS)
 # delivery: run, once, send (the scheduler and the one-shot sender)
-dsmtpc_SOURCES += smtpc/queue.c smtpc/send.c
+dsmtpc_SOURCES += smtpc/queue.c smtpc/send.c smtpc/privsep.c
 dsmtpc_CFLAGS = $(AM_CFLAGS) $(UNBOUND_CFLAGS)
 dsmtpc_LDADD += $(SMTPC_LIBS)
 
