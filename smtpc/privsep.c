@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -25,6 +26,7 @@ supervise(const struct dsmtp_config *cfg, pid_t daemon)
 	struct dsmtp_err err = { "" };
 	sigset_t set;
 	int sig, status, rc = -1;
+	bool failed = false;
 
 	sigemptyset(&set);
 	sigaddset(&set, SIGHUP);
@@ -41,9 +43,14 @@ supervise(const struct dsmtp_config *cfg, pid_t daemon)
 			while ((p = waitpid(-1, &status, WNOHANG)) > 0) {
 				if (p == daemon)
 					rc = WIFEXITED(status) ? WEXITSTATUS(status) : EX_DSMTP_SOFTWARE;
-				else if (p == tls_keyproc_pid() && rc < 0) {
+				else if (p == tls_keyproc_pid()) {
+					/* the daemon cannot sign any more: it stops, and
+					 * we exit 70 (a unit's Restart=on-failure starts
+					 * all three again) */
 					diag_warnx("the key process ended (status %d): stopping", status);
+					tls_keyproc_reaped();
 					kill(daemon, SIGTERM);
+					failed = true;
 				}
 			}
 			continue;
@@ -53,7 +60,7 @@ supervise(const struct dsmtp_config *cfg, pid_t daemon)
 			diag_warnx("SIGHUP: the key process keeps the old keys: %s", err.msg);
 		kill(daemon, sig);
 	}
-	return rc;
+	return failed && rc == 0 ? EX_DSMTP_SOFTWARE : rc;
 }
 
 int
@@ -104,9 +111,16 @@ smtpc_privsep(const struct dsmtp_config *cfg, int *rc)
 		return -1;
 	}
 	if (p == 0) {
+		pid_t parent = getppid();
+
 		tls_keyproc_child(fd);
 		if (privdrop_to(&user, &err) < 0)
 			diag_fatalx(EX_DSMTP_OSERR, "%s", err.msg);
+		/* the supervisor killed (kill -9 of dsmtpc): this goes with it,
+		 * never a second deliverer beside a restarted one (set after
+		 * the drop, which clears it) */
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || getppid() != parent)
+			_exit(EX_DSMTP_SOFTWARE);
 		/* the daemon unblocks what it watches itself */
 		sigprocmask(SIG_SETMASK, &old, NULL);
 		return 0;

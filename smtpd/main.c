@@ -339,6 +339,28 @@ respawn(struct supervisor *sv, unsigned i)
 	return true;
 }
 
+/* the key process died (killed, out of memory): a new one with the keys,
+ * and every worker in turn, since each one's socket went with the old one
+ * (they finish their sessions, as at SIGTERM, and are replaced). Without
+ * a new one nothing could sign: stop. */
+static void
+keyproc_restart(struct supervisor *sv, int status)
+{
+	struct dsmtp_err err = { "" };
+
+	diag_warnx("the key process ended (status %d): starting another; the workers are replaced",
+	    status);
+	if (tls_keyproc_start(&sv->srv->cfg, sv->user, &err) < 0 ||
+	    tls_keyproc_load(&sv->srv->cfg, &err) < 0) {
+		diag_warnx("%s: stopping", err.msg);
+		kill(getpid(), SIGTERM);
+		return;
+	}
+	for (unsigned k = 0; k < sv->n; k++)
+		if (sv->pids[k] > 0)
+			kill(sv->pids[k], SIGTERM);
+}
+
 /* the parent of several workers: forwards signals, reaps, replaces a
  * worker that dies, exits 0 (70 when a worker died and was not replaced) */
 static int
@@ -369,15 +391,10 @@ supervise(struct supervisor *sv)
 			while ((p = waitpid(-1, &status, WNOHANG)) > 0) {
 				unsigned i;
 
-				if (p == tls_keyproc_pid() && !stopping) {
-					/* no handshake can succeed without it: stop */
-					diag_warnx("the key process ended (status %d): stopping", status);
-					rc = EX_DSMTP_SOFTWARE;
-					stopping = true;
-					smtpd_listen_close(srv);
-					for (unsigned k = 0; k < sv->n; k++)
-						if (sv->pids[k] > 0)
-							kill(sv->pids[k], SIGTERM);
+				if (p == tls_keyproc_pid()) {
+					tls_keyproc_reaped();
+					if (!stopping)
+						keyproc_restart(sv, status);
 					continue;
 				}
 				for (i = 0; i < sv->n && sv->pids[i] != p; i++)

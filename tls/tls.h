@@ -138,6 +138,9 @@ int tls_keyproc_client_new(struct dsmtp_err *err);
 void tls_keyproc_child(int fd);
 /* the supervisor: close the control socket and reap the key process */
 void tls_keyproc_stop(void);
+/* the supervisor reaped it (it died): forget it; tls_keyproc_start may
+ * start another (new workers need new sockets: tls_keyproc_client_new) */
+void tls_keyproc_reaped(void);
 /* is there a key process (credentials then use external keys)? */
 bool tls_keyproc_active(void);
 /* its pid in the supervisor, else -1 */

@@ -353,6 +353,10 @@ kp_main(int ctl, bool decrypt)
 	for (;;) {
 		size_t np = 0;
 
+		/* the supervisor gone (killed: its orphaned workers may still
+		 * serve), the keys answer until the last worker is gone too */
+		if (ctl < 0 && s.nclients == 0)
+			break;
 		pfd[np].fd = ctl;
 		pfd[np++].events = POLLIN;
 		for (size_t i = 0; i < s.nclients; i++) {
@@ -364,8 +368,10 @@ kp_main(int ctl, bool decrypt)
 				continue;
 			_exit(EX_DSMTP_OSERR);
 		}
-		if (pfd[0].revents && kp_control(&s, ctl, buf, sizeof(buf)) < 0)
-			break;
+		if (pfd[0].revents && kp_control(&s, ctl, buf, sizeof(buf)) < 0) {
+			close(ctl);
+			ctl = -1;
+		}
 		for (size_t i = 1, c = 0; i < np; i++, c++) {
 			ssize_t n;
 
@@ -425,6 +431,11 @@ tls_keyproc_start(const struct dsmtp_config *cfg, const struct privdrop_user *u,
 	bool decrypt = prio_has_rsa_kx(cfg->tls_priority);
 	int sv[2];
 	pid_t p;
+
+	/* started again after it died: the old control socket goes */
+	if (kp_ctl >= 0)
+		close(kp_ctl);
+	kp_ctl = -1;
 
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
 		dsmtp_err_set(err, "key process: socketpair: %s", strerror(errno));
@@ -635,6 +646,15 @@ tls_keyproc_child(int fd)
 	kp_ctl = -1;
 	kp_pid = -1;
 	kp_fd = fd;
+}
+
+void
+tls_keyproc_reaped(void)
+{
+	if (kp_ctl >= 0)
+		close(kp_ctl);
+	kp_ctl = -1;
+	kp_pid = -1;
 }
 
 void

@@ -154,6 +154,17 @@ test_expect_success "a user that does not exist: exit 78, and the message names 
 	{ '$DSMTPD' -c '$TRASH/bad.yaml' 2>'$TRASH/bad.err'; rc=\$?; } ; cat '$TRASH/bad.err';
 	[ \"\$rc\" = 78 ] && grep -q 'user \"no-such-dsmtp-user\" does not exist' '$TRASH/bad.err'"
 
+test_expect_success "kill -9 of the key process: another one starts, new workers sign through it" "
+	kill -9 '$kp' &&
+	wait_for 10 \"grep -q 'the key process ended' '$TRASH/dsmtpd.log'\" &&
+	wait_for 10 \"test \\\$(grep -c 'started in its place' '$TRASH/dsmtpd.log') -ge 2\" &&
+	k2=\$(pgrep -P $main -x dsmtp-keys) && [ -n \"\$k2\" ] && [ \"\$k2\" != '$kp' ] &&
+	[ \$(pgrep -P $main -x dsmtpd | wc -l) = 2 ] && for w in $workers; do ! kill -0 \$w 2>/dev/null || exit 1; done &&
+	for t in rsa p256 ed; do
+		ossl \$t tls1_3 >'$TRASH/o5' ; grep -q 'CONNECTION ESTABLISHED' '$TRASH/o5' || { cat '$TRASH/o5'; exit 1; }
+	done"
+
+kp=$(pgrep -P "$main" -x dsmtp-keys)
 kill "$main"
 wait_for 10 "! kill -0 $main 2>/dev/null" || fail=1
 test_expect_success "SIGTERM: the key process ends with the parent" "! kill -0 '$kp' 2>/dev/null"
