@@ -8,9 +8,11 @@ exponent and primes) are taken from `openssl pkey -text`, and each is
 searched for in every readable, writable mapping of each PID (through
 /proc/PID/maps and /proc/PID/mem; needs root), in both byte orders
 (big-endian as in the file, little-endian as GMP/nettle limbs hold it on
-x86), together with the base64 lines of the PEM file itself. Prints one
+x86), together with the base64 lines of the PEM file that encode any of
+those bytes. Prints one
 line per PID and what was found; exit 0 when nothing was found in any,
 1 when something was, 2 on a usage or reading error."""
+import base64
 import re
 import subprocess
 import sys
@@ -47,13 +49,22 @@ def secrets(keyfile):
     for name, b in keep.items():
         pats.append((name + " (big-endian)", b))
         pats.append((name + " (little-endian)", b[::-1]))
+    # the PEM text: each base64 line that encodes secret bytes (a line of
+    # the public key alone is in the certificate too, and may be found
+    # there when its alignment happens to match)
     with open(keyfile, "rb") as f:
         pem = f.read()
-    body = [l.strip() for l in pem.splitlines() if l.strip() and not l.startswith(b"-----")]
-    # the first line is the algorithm's header, common to every key of its kind
-    for i, l in enumerate(body[1:], 1):
-        if len(l) >= 32:
-            pats.append(("PEM line %d" % i, l))
+    m = re.search(rb"-----BEGIN [A-Z ]*PRIVATE KEY-----\r?\n(.*?)-----END", pem, re.S)
+    if m:
+        lines = [l.strip() for l in m.group(1).splitlines() if l.strip()]
+        der = base64.b64decode(b"".join(lines))
+        spans = [(der.find(b), der.find(b) + len(b)) for b in keep.values() if der.find(b) >= 0]
+        pos = 0
+        for i, l in enumerate(lines):
+            n = len(base64.b64decode(l)) if len(l) % 4 == 0 else len(l) * 3 // 4
+            if len(l) >= 32 and any(lo < pos + n and pos < hi for lo, hi in spans):
+                pats.append(("PEM line %d" % (i + 1), l))
+            pos += n
     return pats
 
 

@@ -168,4 +168,41 @@ kp=$(pgrep -P "$main" -x dsmtp-keys)
 kill "$main"
 wait_for 10 "! kill -0 $main 2>/dev/null" || fail=1
 test_expect_success "SIGTERM: the key process ends with the parent" "! kill -0 '$kp' 2>/dev/null"
+
+# the store instead of configured files: the first start makes the default
+# certificate (in a child of the root parent), the key stays root's, and
+# a certificate enabled later with dsmtp-cert is served after SIGHUP
+sport=$(free_port)
+cat >"$TRASH/s.yaml" <<EOF
+hostname: store.test
+state_dir: $TRASH/sstate
+user: dsmtp
+receive:
+  listen: [ "127.0.0.1:$sport" ]
+  workers: 2
+EOF
+start_bg dsmtpd-s "$DSMTPD" -c "$TRASH/s.yaml"
+smain=$LAST_PID
+wait_port 127.0.0.1 "$sport" || { cat "$TRASH/dsmtpd-s.log"; framework_failure_ "dsmtpd (store) did not start"; }
+served_s() {
+	echo QUIT | timeout 10 openssl s_client -starttls smtp -connect "127.0.0.1:$sport" 2>/dev/null |
+	    openssl x509 -noout -fingerprint -sha1 2>/dev/null | sed 's/.*=//; s/://g' | tr A-F a-f
+}
+test_expect_success "store: the default certificate is made, served, its key root's 0600 in a root:dsmtp 0750 certs/" "
+	grep -q 'created a self-signed certificate' '$TRASH/dsmtpd-s.log' &&
+	first=\$(cat '$TRASH/sstate/certs/enabled') && [ \"\$(served_s)\" = \"\$first\" ] &&
+	[ \"\$(stat -c '%U:%G %a' '$TRASH/sstate/certs')\" = \"root:\$(id -gn dsmtp) 750\" ] &&
+	[ \"\$(stat -c '%U %a' '$TRASH/sstate/certs/'\$first.key)\" = 'root 600' ] &&
+	[ \"\$(stat -c '%U' '$TRASH/sstate/queue')\" = dsmtp ] &&
+	python3 '$srcdir/tests/t/memscan.py' '$TRASH/sstate/certs/'\$first.key \$(pgrep -P $smain -x dsmtpd) '$smain'"
+test_expect_success "store: dsmtp-cert new (RSA), enabled alone, SIGHUP: every worker serves it" "
+	old=\$(cat '$TRASH/sstate/certs/enabled') &&
+	'$DSMTP_CERT' -c '$TRASH/s.yaml' new --key rsa-2048 >'$TRASH/new.out' 2>&1; cat '$TRASH/new.out';
+	sha=\$(ls '$TRASH/sstate/certs/' | sed -n 's/^\\([0-9a-f]\\{40\\}\\)\\.pem\$/\\1/p' | grep -vx \$old) && echo new \$sha &&
+	'$DSMTP_CERT' -c '$TRASH/s.yaml' enable \$sha && '$DSMTP_CERT' -c '$TRASH/s.yaml' disable \$old &&
+	grep -qx \$sha '$TRASH/sstate/certs/enabled' &&
+	n=\$(grep -c 'SIGHUP: certificates and trust reloaded' '$TRASH/dsmtpd-s.log'); kill -HUP $smain &&
+	wait_for 10 \"test \\\$(grep -c 'SIGHUP: certificates and trust reloaded' '$TRASH/dsmtpd-s.log') -ge \$((n + 2))\" &&
+	for i in 1 2 3 4; do [ \"\$(served_s)\" = \$sha ] || exit 1; done &&
+	python3 '$srcdir/tests/t/memscan.py' '$TRASH/sstate/certs/'\$sha.key \$(pgrep -P $smain -x dsmtpd) '$smain'"
 finish
