@@ -42,6 +42,8 @@
 #include "common/privdrop.h"
 #include "tls/tls_int.h"
 
+#include <gnutls/crypto.h>
+
 #define KP_VERSION	1
 #define KP_OP_SIGN_DATA	1
 #define KP_OP_SIGN_HASH	2
@@ -52,6 +54,7 @@
 #define KP_DATA_MAX	8192	/* TLS 1.2 signs randoms + DH parameters: ffdhe8192 fits */
 #define KP_OUT_MAX	2048	/* an RSA-16384 signature */
 #define KP_KEYFILE_MAX	65536	/* one key file */
+#define KP_RAW_MAX	128	/* a DigestInfo of SHA-512 is 83 bytes */
 #define KP_KEYS_MAX	64
 #define KP_CLIENTS_MAX	512
 #define KP_TIMEOUT_MS	2000	/* a signature takes microseconds to a few ms */
@@ -191,12 +194,49 @@ kp_commit(struct kp_state *s)
 	s->gen++;
 }
 
+/* the signature schemes TLS 1.2 and 1.3 use (RFC 8446 4.2.3), and only
+ * those: anything else (MD2, MD5, GOST, DSA...) is refused before GnuTLS
+ * sees it. Fuzzing found that gnutls_privkey_sign_data2 with RSA-MD2
+ * overflows a heap buffer (GnuTLS 3.7.9, nettle's MD2), which a
+ * compromised worker could otherwise have asked for. */
+static bool
+sign_algo_tls(gnutls_sign_algorithm_t algo)
+{
+	switch (algo) {
+	case GNUTLS_SIGN_RSA_RAW:
+	case GNUTLS_SIGN_RSA_SHA1:
+	case GNUTLS_SIGN_RSA_SHA256:
+	case GNUTLS_SIGN_RSA_SHA384:
+	case GNUTLS_SIGN_RSA_SHA512:
+	case GNUTLS_SIGN_RSA_PSS_RSAE_SHA256:
+	case GNUTLS_SIGN_RSA_PSS_RSAE_SHA384:
+	case GNUTLS_SIGN_RSA_PSS_RSAE_SHA512:
+	case GNUTLS_SIGN_RSA_PSS_SHA256:
+	case GNUTLS_SIGN_RSA_PSS_SHA384:
+	case GNUTLS_SIGN_RSA_PSS_SHA512:
+	case GNUTLS_SIGN_ECDSA_SHA1:
+	case GNUTLS_SIGN_ECDSA_SHA256:
+	case GNUTLS_SIGN_ECDSA_SHA384:
+	case GNUTLS_SIGN_ECDSA_SHA512:
+	case GNUTLS_SIGN_ECDSA_SECP256R1_SHA256:
+	case GNUTLS_SIGN_ECDSA_SECP384R1_SHA384:
+	case GNUTLS_SIGN_ECDSA_SECP521R1_SHA512:
+	case GNUTLS_SIGN_EDDSA_ED25519:
+	case GNUTLS_SIGN_EDDSA_ED448:
+		return true;
+	default:
+		return false;
+	}
+}
+
 /* may this key make a signature of algorithm algo? */
 static bool
 sign_algo_fits(gnutls_pk_algorithm_t pk, gnutls_sign_algorithm_t algo)
 {
 	gnutls_pk_algorithm_t spk;
 
+	if (!sign_algo_tls(algo))
+		return false;
 	if (algo == GNUTLS_SIGN_RSA_RAW)
 		return pk == GNUTLS_PK_RSA;
 	spk = gnutls_sign_get_pk_algorithm(algo);
@@ -251,6 +291,12 @@ kp_serve(struct kp_state *s, int fd, unsigned char *req, ssize_t n)
 		break;
 	case KP_OP_SIGN_HASH:
 		if (!sign_algo_fits(k->pk, algo))
+			goto answer;
+		/* a hash of exactly its algorithm's length (TLS 1.0's MD5+SHA-1
+		 * or a DigestInfo for the raw RSA form) */
+		if (algo == GNUTLS_SIGN_RSA_RAW ? len > KP_RAW_MAX :
+		    gnutls_sign_get_hash_algorithm(algo) == GNUTLS_DIG_UNKNOWN ||
+		    len != gnutls_hash_get_len((gnutls_digest_algorithm_t)gnutls_sign_get_hash_algorithm(algo)))
 			goto answer;
 		if (algo == GNUTLS_SIGN_RSA_RAW)
 			rc = gnutls_privkey_sign_hash(k->key, 0, GNUTLS_PRIVKEY_SIGN_FLAG_TLS1_RSA,

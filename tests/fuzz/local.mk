@@ -18,6 +18,7 @@ EXTRA_DIST += \
 	tests/fuzz/fuzz_plog_read.c \
 	tests/fuzz/fuzz_smtp_reply.c \
 	tests/fuzz/fuzz_tlsa.c \
+	tests/fuzz/fuzz_keyproc.c \
 	tests/fuzz/smtp_cmd.dict \
 	tests/fuzz/config.dict \
 	tests/fuzz/plog_read.dict \

@@ -21,7 +21,7 @@ set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
-all_targets="smtp_cmd data config plog_read smtp_reply tlsa"
+all_targets="smtp_cmd data config plog_read smtp_reply tlsa keyproc"
 secs=30
 keep=no
 only=
@@ -93,6 +93,7 @@ target_srcs() {
 	plog_read)  echo "logs/plog_read.c logs/plog_write.c common/config.c common/addr.c common/diag.c common/utf8.c common/owner.c" ;;
 	smtp_reply) echo "smtpc/reply.c" ;;
 	tlsa)       echo "tls/tls_dane.c tls/tls_facts.c smtpc/route.c common/diag.c" ;;
+	keyproc)    echo "common/diag.c" ;;	# fuzz_keyproc.c includes tls/tls_keyproc.c
 	esac
 }
 target_libs() {
@@ -100,6 +101,7 @@ target_libs() {
 	smtp_cmd) echo "$IDN2_LIBS" ;;
 	config|plog_read) echo "$YAML_LIBS $IDN2_LIBS" ;;
 	tlsa) echo "$GNUTLS_LIBS $EV_LIBS" ;;
+	keyproc) echo "$GNUTLS_LIBS" ;;
 	esac
 }
 target_opts() {
@@ -110,6 +112,7 @@ target_opts() {
 	plog_read)  echo "-max_len=8192 -dict=$here/plog_read.dict" ;;
 	smtp_reply) echo "-max_len=8192" ;;
 	tlsa)       echo "-max_len=16384" ;;
+	keyproc)    echo "-max_len=8400" ;;
 	esac
 }
 
