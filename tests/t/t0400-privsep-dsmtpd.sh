@@ -205,4 +205,8 @@ test_expect_success "store: dsmtp-cert new (RSA), enabled alone, SIGHUP: every w
 	wait_for 10 \"test \\\$(grep -c 'SIGHUP: certificates and trust reloaded' '$TRASH/dsmtpd-s.log') -ge \$((n + 2))\" &&
 	for i in 1 2 3 4; do [ \"\$(served_s)\" = \$sha ] || exit 1; done &&
 	python3 '$srcdir/tests/t/memscan.py' '$TRASH/sstate/certs/'\$sha.key \$(pgrep -P $smain -x dsmtpd) '$smain'"
+kill "$smain"
+wait_for 10 "! kill -0 $smain 2>/dev/null" || fail=1
+test_expect_success "no sanitizer report from any process" "
+	! grep -E 'AddressSanitizer|runtime error|LeakSanitizer' '$TRASH/dsmtpd.log' '$TRASH/dsmtpd-s.log'"
 finish

@@ -142,4 +142,8 @@ c_config rsa no-such-dsmtp-user
 test_expect_success "a user that does not exist: exit 78, naming it" "
 	'$DSMTPC' -c '$TRASH/c-rsa.yaml' once >'$TRASH/bad.out' 2>&1; rc=\$?; cat '$TRASH/bad.out';
 	[ \$rc = 78 ] && grep -q 'user \"no-such-dsmtp-user\" does not exist' '$TRASH/bad.out'"
+kill "$(tail -1 "$TRASH/dsmtpd.pid")"
+wait_for 10 "! kill -0 $(tail -1 "$TRASH/dsmtpd.pid") 2>/dev/null" || fail=1
+test_expect_success "no sanitizer report from any process" "
+	! grep -E 'AddressSanitizer|runtime error|LeakSanitizer' '$TRASH/dsmtpd.log' '$TRASH/dsmtpc.log' '$TRASH'/c-*.out"
 finish
