@@ -35,3 +35,11 @@ tests_unit_check_addr_SOURCES = tests/unit/check_addr.c smtpd/cmd.c
 tests_unit_check_addr_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_unit_check_addr_LDADD = policy/libpolicy.a common/libcommon.a $(YAML_LIBS) $(CHECK_LIBS)
 TESTS += tests/unit/check_addr
+
+# privdrop.c: the lookup, the drop with no way back, the state directory
+# handed to the user (issue 15, DESIGN.md 13.4)
+check_PROGRAMS += tests/unit/check_privdrop
+tests_unit_check_privdrop_SOURCES = tests/unit/check_privdrop.c
+tests_unit_check_privdrop_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_unit_check_privdrop_LDADD = common/libcommon.a $(YAML_LIBS) $(CHECK_LIBS)
+TESTS += tests/unit/check_privdrop
