@@ -431,11 +431,13 @@ tls_store_open_dir(const char *dir, struct tls_store *st, struct dsmtp_err *err)
 		}
 	}
 	closedir(d);
-	/* a worker running as `user` (DESIGN.md 13.4) may not look at the
-	 * pending requests' keys, and needs none of them */
-	if ((d = opendir(pdir)) == NULL && errno == EACCES && geteuid() != 0)
+	/* with a key process (DESIGN.md 13.4) neither the supervisor nor a
+	 * worker parses the pending requests' keys: none is served, a worker
+	 * may not read them, and what the supervisor parsed every worker
+	 * forked later would inherit */
+	if (tls_keyproc_active())
 		goto pending_done;
-	if (d == NULL) {
+	if ((d = opendir(pdir)) == NULL) {
 		dsmtp_err_set(err, "%s: cannot open: %s", pdir, strerror(errno));
 		tls_store_close(st);
 		return -1;

@@ -196,6 +196,8 @@ test_expect_success "store: the default certificate is made, served, its key roo
 	[ \"\$(stat -c '%U' '$TRASH/sstate/queue')\" = dsmtp ] &&
 	python3 '$srcdir/tests/t/memscan.py' '$TRASH/sstate/certs/'\$first.key \$(pgrep -P $smain -x dsmtpd) '$smain'"
 test_expect_success "store: dsmtp-cert new (RSA), enabled alone, SIGHUP: every worker serves it" "
+	'$DSMTP_CERT' -c '$TRASH/s.yaml' request --subject CN=pending.test --san pending.test --out '$TRASH/p.csr' &&
+	ls '$TRASH/sstate/certs/pending/'*.key &&
 	old=\$(cat '$TRASH/sstate/certs/enabled') &&
 	'$DSMTP_CERT' -c '$TRASH/s.yaml' new --key rsa-2048 >'$TRASH/new.out' 2>&1; cat '$TRASH/new.out';
 	sha=\$(ls '$TRASH/sstate/certs/' | sed -n 's/^\\([0-9a-f]\\{40\\}\\)\\.pem\$/\\1/p' | grep -vx \$old) && echo new \$sha &&
@@ -205,6 +207,10 @@ test_expect_success "store: dsmtp-cert new (RSA), enabled alone, SIGHUP: every w
 	wait_for 10 \"test \\\$(grep -c 'SIGHUP: certificates and trust reloaded' '$TRASH/dsmtpd-s.log') -ge \$((n + 2))\" &&
 	for i in 1 2 3 4; do [ \"\$(served_s)\" = \$sha ] || exit 1; done &&
 	python3 '$srcdir/tests/t/memscan.py' '$TRASH/sstate/certs/'\$sha.key \$(pgrep -P $smain -x dsmtpd) '$smain'"
+test_expect_success "store: a pending request's key (dsmtp-cert request) is parsed by no process of dsmtpd" "
+	for f in '$TRASH/sstate/certs/pending/'*.key; do
+		python3 '$srcdir/tests/t/memscan.py' \$f \$(pgrep -P $smain) '$smain' || exit 1
+	done"
 kill "$smain"
 wait_for 10 "! kill -0 $smain 2>/dev/null" || fail=1
 test_expect_success "no sanitizer report from any process" "
