@@ -1080,6 +1080,7 @@ static int cs_mta_sts(struct loader *ld, yaml_node_t *n, void *b) { return custo
 static const struct field top_fields[] = {
 	{ "hostname", F_HOSTNAME, FLD(C, hostname), NULL, 0, 0, 0, NOSET },
 	{ "state_dir", F_PATH, FLD(C, state_dir), NULL, 0, 0, 0, NOSET },
+	{ "user", F_STR, FLD(C, user), NULL, 0, 0, 0, NOSET },
 	{ "tls_priority", F_STR, FLD(C, tls_priority), NULL, 0, 0, 0, NOSET },
 	CS("certificates", custom_certificates),
 	CS("trust", cs_trust),
@@ -1351,6 +1352,9 @@ config_defaults(struct dsmtp_config *cfg)
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->hostname = default_hostname();
 	cfg->state_dir = default_state_dir();
+	/* DSMTP_USER: the test harness's default (tests/t/lib.sh) */
+	cfg->user = strdup(getenv("DSMTP_USER") && getenv("DSMTP_USER")[0] ? getenv("DSMTP_USER") :
+	    "dsmtp");
 	cfg->tls_priority = strdup(CONFIG_DEFAULT_PRIORITY);
 	cfg->trust.ca_file = strdup("system");
 	cfg->domain_secure.match = DS_MATCH_EXACT;
@@ -1421,6 +1425,7 @@ config_free(struct dsmtp_config *cfg)
 	free(cfg->source);
 	free(cfg->hostname);
 	free(cfg->state_dir);
+	free(cfg->user);
 	free(cfg->tls_priority);
 	for (size_t i = 0; i < cfg->ncertificates; i++) {
 		free(cfg->certificates[i].cert);
@@ -1727,6 +1732,7 @@ config_dump(const struct dsmtp_config *cfg, FILE *out)
 
 	fputs("hostname: ", out); dump_str(out, cfg->hostname); fputc('\n', out);
 	fputs("state_dir: ", out); dump_str(out, cfg->state_dir); fputc('\n', out);
+	fputs("user: ", out); dump_str(out, cfg->user); fputc('\n', out);
 	fputs("tls_priority: ", out); dump_str(out, cfg->tls_priority); fputc('\n', out);
 	fputs("certificates:", out);
 	if (cfg->ncertificates == 0)

@@ -86,6 +86,7 @@ struct dsmtp_config {
 	char			*source;	/* file it came from, or NULL for defaults */
 	char			*hostname;
 	char			*state_dir;
+	char			*user;		/* started as root: run as this user (DESIGN.md 13.4) */
 	char			*tls_priority;
 	struct cfg_certfile	*certificates;
 	size_t			 ncertificates;

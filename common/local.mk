@@ -11,7 +11,8 @@ common_libcommon_a_SOURCES = \
 	common/owner.h common/owner.c \
 	common/json.h common/json.c \
 	common/tlsrpt_txt.h common/tlsrpt_txt.c \
-	common/secmem.h common/secmem.c
+	common/secmem.h common/secmem.c \
+	common/privdrop.h common/privdrop.c
 
 # the durable spool (DESIGN.md section 10)
 common_libcommon_a_SOURCES += \
@@ -61,3 +62,11 @@ tests_unit_check_conn_SOURCES = tests/unit/check_conn.c
 tests_unit_check_conn_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_unit_check_conn_LDADD = common/libcommon.a $(EV_LIBS) $(CHECK_LIBS)
 TESTS += tests/unit/check_buf tests/unit/check_conn
+
+# privdrop.c: the lookup, the drop with no way back, the state directory
+# handed to the user (issue 15, DESIGN.md 13.4)
+check_PROGRAMS += tests/unit/check_privdrop
+tests_unit_check_privdrop_SOURCES = tests/unit/check_privdrop.c
+tests_unit_check_privdrop_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_unit_check_privdrop_LDADD = common/libcommon.a $(YAML_LIBS) $(CHECK_LIBS)
+TESTS += tests/unit/check_privdrop

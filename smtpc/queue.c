@@ -1080,7 +1080,7 @@ queue_main(int argc, char **argv, const char *config_path, bool once)
 	struct dsmtp_err err = { "" };
 	char qdir[4096];
 	sigset_t sigs;
-	int ch, rc = 0;
+	int ch, rc = 0, ps;
 
 	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		if (ch == 'h') {
@@ -1112,6 +1112,12 @@ queue_main(int argc, char **argv, const char *config_path, bool once)
 	if (config_state_path(&q->cfg, "queue", qdir, sizeof(qdir), &err) < 0) {
 		diag_warnx("state_dir: %s", err.msg);
 		rc = EX_DSMTP_CANTCREAT;
+		goto out_cfg;
+	}
+	/* DESIGN.md 13.4: started as root, this process only supervises and
+	 * a child delivers as `user` (smtpc/privsep.c) */
+	if ((ps = smtpc_privsep(&q->cfg, &rc)) != 0) {
+		once = ps > 0 || once;	/* no second "stopped" */
 		goto out_cfg;
 	}
 	q->loop = ev_loop_new(EVFLAG_AUTO);

@@ -418,6 +418,12 @@ size_t smtpc_sched_count(const struct smtpc_sched *sc);
 /* ---- commands (queue.c, send.c) ---- */
 
 int smtpc_cmd_run(int argc, char **argv, const char *config_path);
+/* privsep.c: started as root, fork the key process and the delivering
+ * child (which drops to cfg->user): 0 in that child (or when not root),
+ * 1 in the supervisor once the child ended (*rc its exit code), -1 on
+ * error (*rc set) */
+struct dsmtp_config;
+int smtpc_privsep(const struct dsmtp_config *cfg, int *rc);
 int smtpc_cmd_once(int argc, char **argv, const char *config_path);
 int smtpc_cmd_send(int argc, char **argv, const char *config_path);
 int smtpc_cmd_memory(int argc, char **argv, const char *config_path);	/* memory_cmd.c */

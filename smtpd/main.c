@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/privdrop.h"
 #include "common/spool.h"
 #include "logs/plog.h"
 #include "policy/policy.h"
@@ -96,7 +97,10 @@ load_tls(struct smtpd_server *srv, struct dsmtp_err *err)
 
 	if (srv->cfg.receive.tls == RECV_TLS_NONE && !config_domain_secure_used(&srv->cfg))
 		return 0;
-	switch (tls_store_ensure_default(&srv->cfg, err)) {
+	/* with a key process (DESIGN.md 13.4) only the supervisor makes the
+	 * default certificate, in a child of its own */
+	switch (!tls_keyproc_active() ? tls_store_ensure_default(&srv->cfg, err) :
+	    tls_keyproc_pid() > 0 ? tls_keyproc_ensure_default(&srv->cfg, err) : 0) {
 	case 1:
 		diag_info("created a self-signed certificate for %s (see dsmtp-cert list)",
 		    srv->cfg.hostname);
@@ -259,6 +263,7 @@ worker_run(struct smtpd_server *srv, const char *queue)
 /* the parent's view of its workers */
 struct supervisor {
 	struct smtpd_server	*srv;
+	struct privdrop_user	*user;		/* started as root: the workers run as it */
 	const char		*queue;
 	unsigned		 n;
 	pid_t			*pids;		/* 0: slot empty */
@@ -278,19 +283,35 @@ supervisor_free(struct supervisor *sv)
 static pid_t
 spawn(struct supervisor *sv, unsigned i)
 {
-	pid_t p = fork();
+	struct dsmtp_err err = { "" };
+	int kfd = -1;
+	pid_t p;
 
-	if (p < 0) {
+	/* its own socket to the key process, made before it exists */
+	if (tls_keyproc_active() && (kfd = tls_keyproc_client_new(&err)) < 0) {
+		diag_warnx("worker %u: %s", i, err.msg);
+		return -1;
+	}
+	if ((p = fork()) < 0) {
 		diag_warn("fork");
+		if (kfd >= 0)
+			close(kfd);
 		return -1;
 	}
 	if (p == 0) {
+		if (kfd >= 0)
+			tls_keyproc_child(kfd);
+		/* DESIGN.md 13.4: a process that parses SMTP is never root */
+		if (sv->user && privdrop_to(sv->user, &err) < 0)
+			diag_fatalx(EX_DSMTP_OSERR, "worker %u: %s", i, err.msg);
 		sv->srv->worker = i;
 		supervisor_free(sv);
 		(void)worker_run(sv->srv, sv->queue);
 		config_free(&sv->srv->cfg);
 		_exit(0);
 	}
+	if (kfd >= 0)
+		close(kfd);
 	sv->pids[i] = p;
 	return p;
 }
@@ -316,6 +337,28 @@ respawn(struct supervisor *sv, unsigned i)
 		return false;
 	diag_warnx("worker %ld started in its place", (long)sv->pids[i]);
 	return true;
+}
+
+/* the key process died (killed, out of memory): a new one with the keys,
+ * and every worker in turn, since each one's socket went with the old one
+ * (they finish their sessions, as at SIGTERM, and are replaced). Without
+ * a new one nothing could sign: stop. */
+static void
+keyproc_restart(struct supervisor *sv, int status)
+{
+	struct dsmtp_err err = { "" };
+
+	diag_warnx("the key process ended (status %d): starting another; the workers are replaced",
+	    status);
+	if (tls_keyproc_start(&sv->srv->cfg, sv->user, &err) < 0 ||
+	    tls_keyproc_load(&sv->srv->cfg, &err) < 0) {
+		diag_warnx("%s: stopping", err.msg);
+		kill(getpid(), SIGTERM);
+		return;
+	}
+	for (unsigned k = 0; k < sv->n; k++)
+		if (sv->pids[k] > 0)
+			kill(sv->pids[k], SIGTERM);
 }
 
 /* the parent of several workers: forwards signals, reaps, replaces a
@@ -348,6 +391,12 @@ supervise(struct supervisor *sv)
 			while ((p = waitpid(-1, &status, WNOHANG)) > 0) {
 				unsigned i;
 
+				if (p == tls_keyproc_pid()) {
+					tls_keyproc_reaped();
+					if (!stopping)
+						keyproc_restart(sv, status);
+					continue;
+				}
 				for (i = 0; i < sv->n && sv->pids[i] != p; i++)
 					;
 				if (i == sv->n)
@@ -369,9 +418,12 @@ supervise(struct supervisor *sv)
 		if (sig == SIGUSR1) {
 			/* the workers hold the protocol logs: each flushes its own */
 		} else if (sig == SIGHUP) {
-			/* a worker started later gets what the others reload */
+			/* a worker started later gets what the others reload; the
+			 * key process has the new keys before any worker asks */
 			if (load_tls(srv, &err) < 0)
 				diag_warnx("SIGHUP: the parent keeps the old certificate: %s", err.msg);
+			else if (tls_keyproc_load(&srv->cfg, &err) < 0)
+				diag_warnx("SIGHUP: the key process keeps the old keys: %s", err.msg);
 		} else if (!stopping) {
 			/* no new connections wait for workers that are leaving */
 			stopping = true;
@@ -402,6 +454,8 @@ main(int argc, char **argv)
 	char state[4096], queue[4096];
 	unsigned nworkers;
 	struct supervisor sv;
+	struct privdrop_user user;
+	bool drop = false;
 	sigset_t set;
 	int ch;
 
@@ -463,8 +517,31 @@ main(int argc, char **argv)
 			return EX_DSMTP_CONFIG;
 		}
 	}
-	if (load_tls(&srv, &err) < 0) {
+	/* DESIGN.md 13.4: started as root, we stay root only to supervise;
+	 * the keys go to a key process, the workers run as `user` */
+	if (privdrop_wanted()) {
+		if (privdrop_lookup(srv.cfg.user, &user, &err) < 0) {
+			diag_warnx("%s", err.msg);
+			config_free(&srv.cfg);
+			return EX_DSMTP_CONFIG;
+		}
+		if (privdrop_prepare_state(&srv.cfg, &user, &err) < 0) {
+			diag_warnx("state_dir: %s", err.msg);
+			config_free(&srv.cfg);
+			return EX_DSMTP_CANTCREAT;
+		}
+		if (tls_keyproc_start(&srv.cfg, &user, &err) < 0) {
+			diag_warnx("%s", err.msg);
+			config_free(&srv.cfg);
+			return EX_DSMTP_OSERR;
+		}
+		drop = true;
+	}
+	if (load_tls(&srv, &err) < 0 || tls_keyproc_load(&srv.cfg, &err) < 0) {
 		diag_warnx("TLS: %s", err.msg);
+		tls_creds_free(srv.creds);
+		tls_trust_free(srv.trust);
+		tls_keyproc_stop();
 		config_free(&srv.cfg);
 		return EX_DSMTP_CONFIG;
 	}
@@ -476,6 +553,7 @@ main(int argc, char **argv)
 		free(srv.listeners);
 		tls_creds_free(srv.creds);
 		tls_trust_free(srv.trust);
+		tls_keyproc_stop();
 		config_free(&srv.cfg);
 		return EX_DSMTP_UNAVAILABLE;
 	}
@@ -489,7 +567,10 @@ main(int argc, char **argv)
 		diag_info("listening on %s (STARTTLS %s)", srv.listeners[i].name,
 		    srv.creds ? config_recv_tls_name(srv.cfg.receive.tls) : "off");
 	fflush(stderr);
-	if (nworkers == 1) {
+	if (drop)
+		diag_info("workers run as %s (uid %u); private keys only in the key process %d",
+		    user.name, (unsigned)user.uid, tls_keyproc_pid());
+	if (nworkers == 1 && !drop) {
 		(void)worker_run(&srv, queue);
 		smtpd_limits_free(srv.limits);
 		config_free(&srv.cfg);
@@ -499,6 +580,7 @@ main(int argc, char **argv)
 	/* workers share the listening sockets; the parent only supervises
 	 * (the signals stay blocked: it takes them with sigwait) */
 	sv.srv = &srv;
+	sv.user = drop ? &user : NULL;
 	sv.queue = queue;
 	sv.n = nworkers;
 	sv.pids = calloc(nworkers, sizeof(*sv.pids));
@@ -519,6 +601,7 @@ main(int argc, char **argv)
 	smtpd_listen_close(&srv);
 	tls_creds_free(srv.creds);
 	tls_trust_free(srv.trust);
+	tls_keyproc_stop();
 	config_free(&srv.cfg);
 	diag_info("stopped");
 	return ch;

@@ -27,6 +27,8 @@ TESTS += \
 	tests/t/t0200-start.sh \
 	tests/t/t0210-start-signals.sh \
 	tests/t/t0300-install-unprivileged.sh \
+	tests/t/t0400-privsep-dsmtpd.sh \
+	tests/t/t0410-privsep-dsmtpc.sh \
 	tests/t/t0310-debian-package.sh
 # TLS levels and client certificates against a real Postfix (needs root)
 TESTS += tests/t/t2535-send-postfix-levels.sh

@@ -64,6 +64,35 @@ int tls_store_select(const struct dsmtp_config *cfg, const char *sni, struct tls
 int tls_store_ensure_default(const struct dsmtp_config *cfg, struct dsmtp_err *err);
 void tls_selected_free(struct tls_selected *s);
 
+/* The key process (tls_keyproc.c, DESIGN.md 13.4): started as root, the
+ * private keys live only there; every other process signs through it. */
+struct privdrop_user;
+/* the supervisor: fork it (it drops to u, or stays when u is NULL) */
+int tls_keyproc_start(const struct dsmtp_config *cfg, const struct privdrop_user *u,
+    struct dsmtp_err *err);
+/* the supervisor: read the key files cfg names (its certificates, else
+ * the store's enabled ones) and hand them over; the copies are wiped.
+ * Keys of this and the previous load answer (sessions started before a
+ * reload finish). A no-op without a key process. */
+int tls_keyproc_load(const struct dsmtp_config *cfg, struct dsmtp_err *err);
+/* the supervisor: a new socket to the key process for a worker about to
+ * be forked; the descriptor, or -1 with err */
+int tls_keyproc_client_new(struct dsmtp_err *err);
+/* a forked worker: sign through fd; the control socket is closed */
+void tls_keyproc_child(int fd);
+/* the supervisor: close the control socket and reap the key process */
+void tls_keyproc_stop(void);
+/* the supervisor reaped it (it died): forget it; tls_keyproc_start may
+ * start another (new workers need new sockets: tls_keyproc_client_new) */
+void tls_keyproc_reaped(void);
+/* is there a key process (credentials then use external keys)? */
+bool tls_keyproc_active(void);
+/* its pid in the supervisor, else -1 */
+int tls_keyproc_pid(void);
+/* tls_store_ensure_default in a child process (no key material is left
+ * in the memory the workers inherit): 1 made, 0 existed, -1 error */
+int tls_keyproc_ensure_default(const struct dsmtp_config *cfg, struct dsmtp_err *err);
+
 #include "tls/tls_session.h"
 #include "tls/tls_dane.h"
 

@@ -153,6 +153,11 @@ int tls_chain_load(const char *path, gnutls_x509_crt_t **chain, unsigned *n, str
 int tls_store_new_selfsigned(struct tls_store *st, enum tls_keyalg alg, const char *cn,
     char *const *san, size_t nsan, unsigned days, bool enable, size_t *idx, struct dsmtp_err *err);
 
+/* tls_keyproc.c: cert_path's chain with an external key the key process
+ * signs for (the credentials own both afterwards) */
+int tls_keyproc_set_pair(gnutls_certificate_credentials_t cred, const char *cert_path,
+    struct dsmtp_err *err);
+
 /* tls_select.c: which of several certificates to serve (DESIGN.md section 7) */
 /* index of the best of n candidates (n > 0) at now: those naming sni (if
  * not NULL and any does), else hostname, then valid, CA-issued, newest;

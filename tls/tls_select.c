@@ -136,7 +136,7 @@ cands_from_config(const struct dsmtp_config *cfg, struct cand **out, size_t *n,
 			return -1;
 		}
 		/* the key is loaded later by the session layer; say now if it cannot be */
-		if (access(c[i].key_path, R_OK) < 0) {
+		if (!tls_keyproc_active() && access(c[i].key_path, R_OK) < 0) {
 			dsmtp_err_set(err, "certificates[%zu]: %s: cannot read the key: %s", i,
 			    c[i].key_path, strerror(errno));
 			cands_free(c, i + 1);

@@ -431,6 +431,12 @@ tls_store_open_dir(const char *dir, struct tls_store *st, struct dsmtp_err *err)
 		}
 	}
 	closedir(d);
+	/* with a key process (DESIGN.md 13.4) neither the supervisor nor a
+	 * worker parses the pending requests' keys: none is served, a worker
+	 * may not read them, and what the supervisor parsed every worker
+	 * forked later would inherit */
+	if (tls_keyproc_active())
+		goto pending_done;
 	if ((d = opendir(pdir)) == NULL) {
 		dsmtp_err_set(err, "%s: cannot open: %s", pdir, strerror(errno));
 		tls_store_close(st);
@@ -449,6 +455,7 @@ tls_store_open_dir(const char *dir, struct tls_store *st, struct dsmtp_err *err)
 		}
 	}
 	closedir(d);
+pending_done:
 	if (st->ncerts > 1)
 		qsort(st->certs, st->ncerts, sizeof(*st->certs), cert_cmp);
 	if (st->npending > 1)

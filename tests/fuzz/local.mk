@@ -25,6 +25,7 @@ EXTRA_DIST += \
 	tests/fuzz/fuzz_sts_policy.c \
 	tests/fuzz/fuzz_sts_cache.c \
 	tests/fuzz/fuzz_hdrscan.c \
+	tests/fuzz/fuzz_keyproc.c \
 	tests/fuzz/smtp_cmd.dict \
 	tests/fuzz/config.dict \
 	tests/fuzz/plog_read.dict \

@@ -21,7 +21,7 @@ set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
-all_targets="smtp_cmd data config plog_read smtp_reply tlsa tlsrpt_txt log_report sts_txt sts_policy sts_cache hdrscan"
+all_targets="smtp_cmd data config plog_read smtp_reply tlsa tlsrpt_txt log_report sts_txt sts_policy sts_cache hdrscan keyproc"
 secs=30
 keep=no
 only=
@@ -97,6 +97,7 @@ target_srcs() {
 	log_report) echo "logs/log_agg.c logs/log_text.c logs/log_report.c logs/log_html.c logs/plog_read.c logs/plog_write.c common/config.c common/addr.c common/diag.c common/utf8.c common/owner.c" ;;
 	sts_txt|sts_policy|sts_cache) echo "policy/sts_parse.c" ;;
 	hdrscan)    echo "smtpd/reqtls.c" ;;
+	keyproc)    echo "common/diag.c" ;;	# fuzz_keyproc.c includes tls/tls_keyproc.c
 	esac
 }
 target_libs() {
@@ -104,6 +105,7 @@ target_libs() {
 	smtp_cmd) echo "$IDN2_LIBS" ;;
 	config|plog_read|log_report) echo "$YAML_LIBS $IDN2_LIBS" ;;
 	tlsa) echo "$GNUTLS_LIBS $EV_LIBS" ;;
+	keyproc) echo "$GNUTLS_LIBS" ;;
 	esac
 }
 target_opts() {
@@ -119,6 +121,7 @@ target_opts() {
 	sts_txt)    echo "-max_len=2048" ;;
 	sts_policy|sts_cache) echo "-max_len=8192" ;;
 	hdrscan)    echo "-max_len=4096" ;;
+	keyproc)    echo "-max_len=8400" ;;
 	esac
 }
 

@@ -49,7 +49,7 @@ for s in kept:
 PY
 
 test_expect_success "three workers are running" "
-	test \$(ps -o pid= --ppid $dpid | wc -l) = 3"
+	test \$(pgrep -P $dpid -x dsmtpd | wc -l) = 3"
 
 test_expect_success "max_connections_per_ip across workers: 3 of 9 from one address, 421 4.7.0 for the rest" "
 	out=\$(python3 '$TRASH/open.py' $port 9 0 127.0.0.1) && echo \"\$out\" &&
@@ -69,8 +69,8 @@ test_expect_success "a worker killed with -9 holding sessions does not keep them
 	sleep 0.5 &&
 	python3 '$TRASH/open.py' $port 5 3 127.0.0.2 127.0.0.3 127.0.0.4 127.0.0.5 127.0.0.6 >'$TRASH/held' &
 	hpid=\$! && sleep 1 && cat '$TRASH/held' && test \"\$(cat '$TRASH/held')\" = '5 0 []' &&
-	for w in \$(ps -o pid= --ppid $dpid); do kill -9 \$w; done &&
-	for i in \$(seq 1 100); do test \$(ps -o pid= --ppid $dpid | wc -l) = 3 && break; sleep 0.1; done &&
+	for w in \$(pgrep -P $dpid -x dsmtpd); do kill -9 \$w; done &&
+	for i in \$(seq 1 100); do test \$(pgrep -P $dpid -x dsmtpd | wc -l) = 3 && break; sleep 0.1; done &&
 	wait \$hpid && sleep 0.5 &&
 	out=\$(python3 '$TRASH/open.py' $port 6 0 127.0.0.2 127.0.0.3 127.0.0.4 127.0.0.5 127.0.0.6) &&
 	echo \"\$out\" && test \"\$out\" = '5 1 []'"

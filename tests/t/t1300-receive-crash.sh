@@ -71,12 +71,12 @@ make_config "$TRASH/w.yaml" "$port3" '  accepted_domains: [ example.org ]
 test_expect_success "a worker killed alone is replaced; the server serves and stops with 0" "
 	'$DSMTPD' -c '$TRASH/w.yaml' 2>'$TRASH/w.log' & wpid=\$!; echo \$wpid >'$TRASH/w.pid';
 	wait_port 127.0.0.1 $port3 &&
-	for i in \$(seq 1 100); do test \$(pgrep -P \$wpid | wc -l) = 2 && break; sleep 0.1; done &&
-	victim=\$(pgrep -P \$wpid | head -1) && kill -9 \$victim &&
+	for i in \$(seq 1 100); do test \$(pgrep -P \$wpid -x dsmtpd | wc -l) = 2 && break; sleep 0.1; done &&
+	victim=\$(pgrep -P \$wpid -x dsmtpd | head -1) && kill -9 \$victim &&
 	for i in \$(seq 1 100); do grep -q 'started in its place' '$TRASH/w.log' && break; sleep 0.1; done &&
 	grep -q \"worker \$victim ended abnormally (status 9)\" '$TRASH/w.log' &&
 	grep -q 'started in its place' '$TRASH/w.log' &&
-	test \$(pgrep -P \$wpid | wc -l) = 2 && ! pgrep -P \$wpid | grep -qx \$victim &&
+	test \$(pgrep -P \$wpid -x dsmtpd | wc -l) = 2 && ! pgrep -P \$wpid -x dsmtpd | grep -qx \$victim &&
 	for i in 1 2 3 4; do
 		swaks --server 127.0.0.1:$port3 --from a@b.org --to x@example.org | grep -q '250 2.0.0 Ok: queued' || exit 1
 	done &&

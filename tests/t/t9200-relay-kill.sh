@@ -75,6 +75,13 @@ def start(name):
     save_pids()
     note('start %s %d' % (name, procs[name].pid))
 
+def comm(pid):
+    try:
+        with open('/proc/%d/comm' % pid) as f:
+            return f.read().strip()
+    except OSError:
+        return ''
+
 def children(pid):
     try:
         with open('/proc/%d/task/%d/children' % (pid, pid)) as f:
@@ -93,7 +100,8 @@ def kill9(name, one_worker=False):
     p = procs[name]
     victims = children(p.pid)
     if one_worker:
-        victims = victims[:1]
+        # a worker, not the key process beside them (DESIGN.md 13.4)
+        victims = [v for v in victims if comm(v) == 'dsmtpd'][:1]
         if not victims:
             return
     else:
