@@ -36,14 +36,8 @@ creds_common(struct tls_creds *cr, const struct dsmtp_config *cfg, struct tls_tr
 	if (tls_store_select(cfg, NULL, &cr->sel, err) < 0)
 		return -1;
 	cr->has_sel = true;
-	rc = gnutls_certificate_set_x509_key_file2(cr->cert, cr->sel.cert_path, cr->sel.key_path,
-	    GNUTLS_X509_FMT_PEM, NULL, 0);
-	if (rc < 0) {
-		dsmtp_err_set(err, "certificate %s with key %s: %s", cr->sel.cert_path,
-		    cr->sel.key_path, gnutls_strerror(rc));
-		return -1;
-	}
-	return 0;
+	/* tls_keyfile.c, not GnuTLS, reads the key: no copy of its text stays */
+	return tls_cred_add_pair(cr->cert, cr->sel.cert_path, cr->sel.key_path, err);
 }
 
 /* DESIGN.md 7: a client that sends SNI gets the enabled certificate that
@@ -58,8 +52,8 @@ creds_add_sni_candidates(struct tls_creds *cr, const struct dsmtp_config *cfg)
 	if (cfg->ncertificates > 0) {
 		for (size_t i = 0; i < cfg->ncertificates; i++)
 			if (strcmp(cfg->certificates[i].cert, cr->sel.cert_path) != 0 &&
-			    gnutls_certificate_set_x509_key_file2(cr->cert, cfg->certificates[i].cert,
-			    cfg->certificates[i].key, GNUTLS_X509_FMT_PEM, NULL, 0) < 0)
+			    tls_cred_add_pair(cr->cert, cfg->certificates[i].cert,
+			    cfg->certificates[i].key, &err) < 0)
 				diag_warnx("certificate %s: not usable for SNI, skipped",
 				    cfg->certificates[i].cert);
 		return;
@@ -72,8 +66,7 @@ creds_add_sni_candidates(struct tls_creds *cr, const struct dsmtp_config *cfg)
 		if (!c->enabled || !c->has_key || strcmp(c->cert_path, cr->sel.cert_path) == 0 ||
 		    !tls_cert_facts_valid_at(&c->facts, time(NULL)))
 			continue;
-		if (gnutls_certificate_set_x509_key_file2(cr->cert, c->cert_path, c->key_path,
-		    GNUTLS_X509_FMT_PEM, NULL, 0) < 0)
+		if (tls_cred_add_pair(cr->cert, c->cert_path, c->key_path, &err) < 0)
 			diag_warnx("certificate %s: not usable for SNI, skipped", c->sha1);
 	}
 	tls_store_close(&st);

@@ -129,33 +129,6 @@ store_write(const char *dir, const char *name, const void *data, size_t len, mod
 	return write_file(dir, name, data, len, mode, true, err);
 }
 
-/* load an unencrypted private key (PEM or DER) */
-int
-tls_key_load(const char *path, gnutls_x509_privkey_t *key, struct dsmtp_err *err)
-{
-	gnutls_datum_t d;
-	bool pem;
-	int rc;
-
-	*key = NULL;
-	if (tls_read_file(path, &d, err) < 0)
-		return -1;
-	pem = memmem(d.data, d.size, "-----BEGIN", 10) != NULL;
-	if ((rc = gnutls_x509_privkey_init(key)) >= 0)
-		rc = gnutls_x509_privkey_import2(*key, &d,
-		    pem ? GNUTLS_X509_FMT_PEM : GNUTLS_X509_FMT_DER, NULL, GNUTLS_PKCS_PLAIN);
-	gnutls_memset(d.data, 0, d.size);
-	gnutls_free(d.data);
-	if (rc < 0) {
-		dsmtp_err_set(err, "%s: not an unencrypted private key: %s", path, gnutls_strerror(rc));
-		if (*key)
-			gnutls_x509_privkey_deinit(*key);
-		*key = NULL;
-		return -1;
-	}
-	return 0;
-}
-
 /* load every certificate of a file */
 int
 tls_chain_load(const char *path, gnutls_x509_crt_t **chain, unsigned *n, struct dsmtp_err *err)
