@@ -30,6 +30,7 @@ TESTS += \
 	tests/t/t6100-cert-request.sh \
 	tests/t/t6200-cert-pfx.sh \
 	tests/t/t6400-cert-sni.sh \
+	tests/t/t6500-cert-root-keys.sh \
 	tests/t/t6300-cert-dsmtpd.sh
 EXTRA_DIST += tests/certs/mkcerts.sh
 # no private key text left in memory after loading one (tls_keyfile.c)

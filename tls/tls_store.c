@@ -1,7 +1,8 @@
 /* tls_store.c: the certificate store in state_dir/certs/ (layout in
  * tls_int.h and dsmtp-cert(1)): reading it, adding, enabling and removing
  * certificates, pending keys from `request`. Every file is written whole
- * (temp file, fsync, rename, directory fsync); private keys are mode 0600. */
+ * (temp file, fsync, rename, directory fsync); private keys are mode 0600
+ * and their writer's (root's when root writes them), never the store's owner's. */
 #include "autoconfig.h"
 
 #include <ctype.h>
@@ -616,7 +617,11 @@ chain_pem(gnutls_x509_crt_t *chain, unsigned n, char **out, size_t *outlen, stru
 	return 0;
 }
 
-/* write key as PKCS#8 PEM, mode 0600, into dir/name */
+/* write key as PKCS#8 PEM, mode 0600, into dir/name. Unlike the store's
+ * other files it keeps its writer's owner: written by root (dsmtp-cert as
+ * root, or the daemons before they drop to their user), it is root's 0600,
+ * which the root parent reads and hands to the key process, and which the
+ * workers, running as the store's owner, cannot open (DESIGN.md 13.4). */
 static int
 key_write(const char *dir, const char *name, gnutls_x509_privkey_t key, struct dsmtp_err *err)
 {
@@ -628,7 +633,7 @@ key_write(const char *dir, const char *name, gnutls_x509_privkey_t key, struct d
 		dsmtp_err_set(err, "cannot encode the private key: %s", gnutls_strerror(rc));
 		return -1;
 	}
-	rc = store_write(dir, name, pem.data, pem.size, 0600, err);
+	rc = write_file(dir, name, pem.data, pem.size, 0600, false, err);
 	gnutls_memset(pem.data, 0, pem.size);
 	gnutls_free(pem.data);
 	return rc;

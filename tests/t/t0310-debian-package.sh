@@ -3,8 +3,10 @@
 # -uc -b` (its build runs the Check unit tests) from a copy of the source
 # tree; lintian finds no error in it; it holds the five programs, the six
 # manual pages, the two hardened units pointing at /usr/sbin/dsmtpd and
-# /usr/bin/dsmtpc, and the example configurations; its postinst creates
-# the dsmtp system user and its state directory.
+# /usr/bin/dsmtpc (started as root with a bounded capability set: the
+# programs drop to dsmtp themselves), and the example configurations; its
+# postinst creates the dsmtp system user and its state directory.
+# t0320 installs it into a fresh Debian root and runs it.
 . "${srcdir:-.}/tests/t/lib.sh"
 
 for c in dpkg-buildpackage dh lintian dpkg-deb; do
@@ -47,11 +49,13 @@ test_expect_success "the package holds the programs, manual pages, units and exa
 		grep -qx \"\$f\" '$TRASH/contents' || { echo \"missing: \$f\"; exit 1; }
 	done"
 
-test_expect_success "its units run the installed programs as dsmtp; postinst makes the user" "
+test_expect_success "its units run the installed programs, root-started and bounded; postinst makes the user" "
 	dpkg-deb -x '$deb' '$TRASH/x' && dpkg-deb -e '$deb' '$TRASH/ctl' &&
 	grep -qx 'ExecStart=/usr/sbin/dsmtpd' '$TRASH/x/lib/systemd/system/dsmtpd.service' &&
 	grep -qx 'ExecStart=/usr/bin/dsmtpc run' '$TRASH/x/lib/systemd/system/dsmtpc.service' &&
-	grep -qx 'User=dsmtp' '$TRASH/x/lib/systemd/system/dsmtpd.service' &&
+	! grep -q '^User=' '$TRASH/x/lib/systemd/system/dsmtpd.service' '$TRASH/x/lib/systemd/system/dsmtpc.service' &&
+	grep -q '^CapabilityBoundingSet=CAP_NET_BIND_SERVICE ' '$TRASH/x/lib/systemd/system/dsmtpd.service' &&
+	grep -q 'install -d -o dsmtp -g dsmtp -m 0700 /var/lib/dsmtp' '$TRASH/ctl/postinst' &&
 	grep -q 'adduser --system --group' '$TRASH/ctl/postinst' &&
 	sh -n '$TRASH/ctl/postinst' && sh -n '$TRASH/ctl/postrm'"
 finish
