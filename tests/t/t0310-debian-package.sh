@@ -13,21 +13,8 @@ for c in dpkg-buildpackage dh lintian dpkg-deb; do
 	command -v $c >/dev/null 2>&1 || framework_failure_ "$c not installed (contrib/deps installs dpkg-dev, debhelper, lintian)"
 done
 
-# the tracked (and new, unignored) files only: no build directory rides along
-mkdir -p "$TRASH/pkg/src"
-if git -C "$srcdir" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
-	git -C "$srcdir" ls-files -co --exclude-standard | grep -v -E '^(_build|_deps)' |
-	    (cd "$srcdir" && tar -cf - -T -) | tar -xf - -C "$TRASH/pkg/src" ||
-	    framework_failure_ "cannot copy the source tree"
-else
-	(cd "$srcdir" && tar -cf - --exclude='./_build*' --exclude=./_deps --exclude=./.git .) |
-	    tar -xf - -C "$TRASH/pkg/src" || framework_failure_ "cannot copy the source tree"
-fi
-deb=$TRASH/pkg/dsmtp_$(sed -n '1s/^dsmtp (\([^)]*\)).*/\1/p' "$TRASH/pkg/src/debian/changelog")_$(dpkg --print-architecture).deb
-
-# make check's own variables (TESTS=... on its command line travels in
-# MAKEFLAGS) must not reach the package's make: it would run this test again
-unset MAKEFLAGS MFLAGS MAKELEVEL MAKEOVERRIDES TESTS
+. "$srcdir/tests/t/lib-deb.sh"
+deb_source "$TRASH/pkg"
 
 test_expect_success "dpkg-buildpackage -us -uc -b builds the package (unit tests included)" "
 	cd '$TRASH/pkg/src' && dpkg-buildpackage -us -uc -b >'$TRASH/build.log' 2>&1 ||
