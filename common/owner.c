@@ -2,7 +2,9 @@
  * user takes that directory's owner (see owner.h). The rule is by
  * directory, not by configuration: an administrator who runs dsmtp-cert
  * as root on /var/lib/dsmtp (owned by dsmtp, the units' User=) leaves
- * files the service can read, and nothing changes for root's own dirs. */
+ * files the service can read, and nothing changes for root's own dirs.
+ * Private keys do not follow: they stay root's 0600, for the root parent
+ * and its key process only (tls_store.c, key_write; DESIGN.md 13.4). */
 #include "autoconfig.h"
 
 #include <errno.h>

@@ -6,6 +6,8 @@
  * account the systemd units run as), give NAME inside DIR (or DIR/NAME
  * when NAME is a directory) DIR's owner and group, so the service can use
  * what `dsmtp-cert` run as root wrote. Symbolic links are never followed.
+ * Private keys are the exception, and their writers do not call this:
+ * root's keys stay root's, mode 0600 (tls_store.c, key_write).
  * Does nothing when not root or when DIR is root's. 0, or -1 with errno. */
 int owner_follow_dir(const char *dir, const char *name);
 /* the same for a file root has just created and still holds open as fd:

@@ -29,7 +29,8 @@ TESTS += \
 	tests/t/t0300-install-unprivileged.sh \
 	tests/t/t0400-privsep-dsmtpd.sh \
 	tests/t/t0410-privsep-dsmtpc.sh \
-	tests/t/t0310-debian-package.sh
+	tests/t/t0310-debian-package.sh \
+	tests/t/t0320-debian-package-fresh-root.sh
 # TLS levels and client certificates against a real Postfix (needs root)
 TESTS += tests/t/t2535-send-postfix-levels.sh
 EXTRA_DIST += tests/t/lib.sh \

@@ -3,7 +3,7 @@ noinst_LIBRARIES += tls/libtls.a
 tls_libtls_a_SOURCES = \
 	tls/tls.h tls/tls_facts.h tls/tls_int.h \
 	tls/tls_session.h tls/tls_sess_int.h tls/tls_session.c tls/tls_creds.c \
-	tls/tls_facts.c tls/tls_verify.c tls/tls_keygen.c tls/tls_pkcs12.c \
+	tls/tls_facts.c tls/tls_verify.c tls/tls_keygen.c tls/tls_keyfile.c tls/tls_pkcs12.c \
 	tls/tls_store.c tls/tls_select.c tls/tls_dane.h tls/tls_dane.c tls/tls_keyproc.c
 
 bin_PROGRAMS += dsmtp-cert
@@ -31,5 +31,13 @@ TESTS += \
 	tests/t/t6100-cert-request.sh \
 	tests/t/t6200-cert-pfx.sh \
 	tests/t/t6400-cert-sni.sh \
+	tests/t/t6500-cert-root-keys.sh \
 	tests/t/t6300-cert-dsmtpd.sh
 EXTRA_DIST += tests/certs/mkcerts.sh
+# no private key text left in memory after loading one (tls_keyfile.c)
+check_PROGRAMS += tests/unit/check_keywipe
+tests_unit_check_keywipe_SOURCES = tests/unit/check_keywipe.c
+tests_unit_check_keywipe_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_unit_check_keywipe_LDADD = tls/libtls.a common/libcommon.a $(GNUTLS_LIBS) $(YAML_LIBS) \
+	$(CHECK_LIBS)
+TESTS += tests/unit/check_keywipe

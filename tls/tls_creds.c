@@ -20,18 +20,10 @@ static int
 creds_set_pair(gnutls_certificate_credentials_t cert, const char *cert_path,
     const char *key_path, struct dsmtp_err *err)
 {
-	int rc;
-
 	if (tls_keyproc_active())
 		return tls_keyproc_set_pair(cert, cert_path, err);
-	rc = gnutls_certificate_set_x509_key_file2(cert, cert_path, key_path, GNUTLS_X509_FMT_PEM,
-	    NULL, 0);
-	if (rc < 0) {
-		dsmtp_err_set(err, "certificate %s with key %s: %s", cert_path, key_path,
-		    gnutls_strerror(rc));
-		return -1;
-	}
-	return 0;
+	/* tls_keyfile.c, not GnuTLS, reads the key: no copy of its text stays */
+	return tls_cred_add_pair(cert, cert_path, key_path, err);
 }
 
 static int

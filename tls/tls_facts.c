@@ -417,6 +417,8 @@ tls_read_file(const char *path, gnutls_datum_t *out, struct dsmtp_err *err)
 		if (r <= 0) {
 			dsmtp_err_set(err, "%s: read failed: %s", path,
 			    r < 0 ? strerror(errno) : "file shrank");
+			/* what was read may be part of a private key */
+			gnutls_memset(out->data, 0, got);
 			gnutls_free(out->data);
 			out->data = NULL;
 			close(fd);

@@ -147,7 +147,14 @@ int tls_store_enabled_count(const struct tls_store *st);
 /* atomically: temp file (O_EXCL, mode), write, fsync, rename, fsync dir */
 int tls_store_write_file(const char *dir, const char *name, const void *data, size_t len,
     mode_t mode, struct dsmtp_err *err);
+/* tls_keyfile.c: an unencrypted private key file (PKCS#8, PKCS#1, SEC 1;
+ * PEM or DER). Every buffer that held the file's text or DER is wiped
+ * before it is freed; GnuTLS sees DER only. */
 int tls_key_load(const char *path, gnutls_x509_privkey_t *key, struct dsmtp_err *err);
+/* a certificate file and its key file into cred (as
+ * gnutls_certificate_set_x509_key_file2, the key read by tls_key_load) */
+int tls_cred_add_pair(gnutls_certificate_credentials_t cred, const char *cert_path,
+    const char *key_path, struct dsmtp_err *err);
 int tls_chain_load(const char *path, gnutls_x509_crt_t **chain, unsigned *n, struct dsmtp_err *err);
 /* a new self-signed certificate in the store (what `new` and dsmtpd's first start do) */
 int tls_store_new_selfsigned(struct tls_store *st, enum tls_keyalg alg, const char *cn,

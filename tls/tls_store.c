@@ -1,7 +1,8 @@
 /* tls_store.c: the certificate store in state_dir/certs/ (layout in
  * tls_int.h and dsmtp-cert(1)): reading it, adding, enabling and removing
  * certificates, pending keys from `request`. Every file is written whole
- * (temp file, fsync, rename, directory fsync); private keys are mode 0600. */
+ * (temp file, fsync, rename, directory fsync); private keys are mode 0600
+ * and their writer's (root's when root writes them), never the store's owner's. */
 #include "autoconfig.h"
 
 #include <ctype.h>
@@ -127,33 +128,6 @@ store_write(const char *dir, const char *name, const void *data, size_t len, mod
     struct dsmtp_err *err)
 {
 	return write_file(dir, name, data, len, mode, true, err);
-}
-
-/* load an unencrypted private key (PEM or DER) */
-int
-tls_key_load(const char *path, gnutls_x509_privkey_t *key, struct dsmtp_err *err)
-{
-	gnutls_datum_t d;
-	bool pem;
-	int rc;
-
-	*key = NULL;
-	if (tls_read_file(path, &d, err) < 0)
-		return -1;
-	pem = memmem(d.data, d.size, "-----BEGIN", 10) != NULL;
-	if ((rc = gnutls_x509_privkey_init(key)) >= 0)
-		rc = gnutls_x509_privkey_import2(*key, &d,
-		    pem ? GNUTLS_X509_FMT_PEM : GNUTLS_X509_FMT_DER, NULL, GNUTLS_PKCS_PLAIN);
-	gnutls_memset(d.data, 0, d.size);
-	gnutls_free(d.data);
-	if (rc < 0) {
-		dsmtp_err_set(err, "%s: not an unencrypted private key: %s", path, gnutls_strerror(rc));
-		if (*key)
-			gnutls_x509_privkey_deinit(*key);
-		*key = NULL;
-		return -1;
-	}
-	return 0;
 }
 
 /* load every certificate of a file */
@@ -650,7 +624,11 @@ chain_pem(gnutls_x509_crt_t *chain, unsigned n, char **out, size_t *outlen, stru
 	return 0;
 }
 
-/* write key as PKCS#8 PEM, mode 0600, into dir/name */
+/* write key as PKCS#8 PEM, mode 0600, into dir/name. Unlike the store's
+ * other files it keeps its writer's owner: written by root (dsmtp-cert as
+ * root, or the daemons before they drop to their user), it is root's 0600,
+ * which the root parent reads and hands to the key process, and which the
+ * workers, running as the store's owner, cannot open (DESIGN.md 13.4). */
 static int
 key_write(const char *dir, const char *name, gnutls_x509_privkey_t key, struct dsmtp_err *err)
 {
@@ -662,7 +640,7 @@ key_write(const char *dir, const char *name, gnutls_x509_privkey_t key, struct d
 		dsmtp_err_set(err, "cannot encode the private key: %s", gnutls_strerror(rc));
 		return -1;
 	}
-	rc = store_write(dir, name, pem.data, pem.size, 0600, err);
+	rc = write_file(dir, name, pem.data, pem.size, 0600, false, err);
 	gnutls_memset(pem.data, 0, pem.size);
 	gnutls_free(pem.data);
 	return rc;

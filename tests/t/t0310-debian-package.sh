@@ -3,29 +3,18 @@
 # -uc -b` (its build runs the Check unit tests) from a copy of the source
 # tree; lintian finds no error in it; it holds the five programs, the six
 # manual pages, the two hardened units pointing at /usr/sbin/dsmtpd and
-# /usr/bin/dsmtpc, and the example configurations; its postinst creates
-# the dsmtp system user and its state directory.
+# /usr/bin/dsmtpc (started as root with a bounded capability set: the
+# programs drop to dsmtp themselves), and the example configurations; its
+# postinst creates the dsmtp system user and its state directory.
+# t0320 installs it into a fresh Debian root and runs it.
 . "${srcdir:-.}/tests/t/lib.sh"
 
 for c in dpkg-buildpackage dh lintian dpkg-deb; do
 	command -v $c >/dev/null 2>&1 || framework_failure_ "$c not installed (contrib/deps installs dpkg-dev, debhelper, lintian)"
 done
 
-# the tracked (and new, unignored) files only: no build directory rides along
-mkdir -p "$TRASH/pkg/src"
-if git -C "$srcdir" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
-	git -C "$srcdir" ls-files -co --exclude-standard | grep -v -E '^(_build|_deps)' |
-	    (cd "$srcdir" && tar -cf - -T -) | tar -xf - -C "$TRASH/pkg/src" ||
-	    framework_failure_ "cannot copy the source tree"
-else
-	(cd "$srcdir" && tar -cf - --exclude='./_build*' --exclude=./_deps --exclude=./.git .) |
-	    tar -xf - -C "$TRASH/pkg/src" || framework_failure_ "cannot copy the source tree"
-fi
-deb=$TRASH/pkg/dsmtp_$(sed -n '1s/^dsmtp (\([^)]*\)).*/\1/p' "$TRASH/pkg/src/debian/changelog")_$(dpkg --print-architecture).deb
-
-# make check's own variables (TESTS=... on its command line travels in
-# MAKEFLAGS) must not reach the package's make: it would run this test again
-unset MAKEFLAGS MFLAGS MAKELEVEL MAKEOVERRIDES TESTS
+. "$srcdir/tests/t/lib-deb.sh"
+deb_source "$TRASH/pkg"
 
 test_expect_success "dpkg-buildpackage -us -uc -b builds the package (unit tests included)" "
 	cd '$TRASH/pkg/src' && dpkg-buildpackage -us -uc -b >'$TRASH/build.log' 2>&1 ||
@@ -47,11 +36,13 @@ test_expect_success "the package holds the programs, manual pages, units and exa
 		grep -qx \"\$f\" '$TRASH/contents' || { echo \"missing: \$f\"; exit 1; }
 	done"
 
-test_expect_success "its units run the installed programs as dsmtp; postinst makes the user" "
+test_expect_success "its units run the installed programs, root-started and bounded; postinst makes the user" "
 	dpkg-deb -x '$deb' '$TRASH/x' && dpkg-deb -e '$deb' '$TRASH/ctl' &&
 	grep -qx 'ExecStart=/usr/sbin/dsmtpd' '$TRASH/x/lib/systemd/system/dsmtpd.service' &&
 	grep -qx 'ExecStart=/usr/bin/dsmtpc run' '$TRASH/x/lib/systemd/system/dsmtpc.service' &&
-	grep -qx 'User=dsmtp' '$TRASH/x/lib/systemd/system/dsmtpd.service' &&
+	! grep -q '^User=' '$TRASH/x/lib/systemd/system/dsmtpd.service' '$TRASH/x/lib/systemd/system/dsmtpc.service' &&
+	grep -q '^CapabilityBoundingSet=CAP_NET_BIND_SERVICE ' '$TRASH/x/lib/systemd/system/dsmtpd.service' &&
+	grep -q 'install -d -o dsmtp -g dsmtp -m 0700 /var/lib/dsmtp' '$TRASH/ctl/postinst' &&
 	grep -q 'adduser --system --group' '$TRASH/ctl/postinst' &&
 	sh -n '$TRASH/ctl/postinst' && sh -n '$TRASH/ctl/postrm'"
 finish
