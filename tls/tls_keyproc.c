@@ -281,6 +281,11 @@ kp_serve(struct kp_state *s, int fd, unsigned char *req, ssize_t n)
 			k = &s->keys[i];
 	if (k == NULL)
 		goto answer;
+	/* RSA-PSS takes no caller-chosen padding: a reproducible (salt-less)
+	 * or a PKCS#1 form of it is not what any TLS peer verifies */
+	if (gnutls_sign_get_pk_algorithm(algo) == GNUTLS_PK_RSA_PSS &&
+	    (flags & (GNUTLS_PRIVKEY_FLAG_REPRODUCIBLE | GNUTLS_PRIVKEY_SIGN_FLAG_TLS1_RSA)) != 0)
+		goto answer;
 	in.data = req + KP_HDR;
 	in.size = len;
 	switch (op) {

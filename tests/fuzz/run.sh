@@ -94,7 +94,7 @@ target_srcs() {
 	smtp_reply) echo "smtpc/reply.c" ;;
 	tlsa)       echo "tls/tls_dane.c tls/tls_facts.c smtpc/route.c common/diag.c" ;;
 	tlsrpt_txt) echo "common/tlsrpt_txt.c" ;;
-	log_report) echo "logs/log_agg.c logs/log_text.c logs/log_report.c logs/log_html.c logs/plog_read.c logs/plog_write.c common/config.c common/addr.c common/diag.c common/utf8.c common/owner.c" ;;
+	log_report) echo "logs/log_agg.c logs/log_text.c logs/log_report.c logs/log_html.c logs/plog_read.c logs/plog_write.c common/json.c common/config.c common/addr.c common/diag.c common/utf8.c common/owner.c" ;;
 	sts_txt|sts_policy|sts_cache) echo "policy/sts_parse.c" ;;
 	hdrscan)    echo "smtpd/reqtls.c" ;;
 	keyproc)    echo "common/diag.c" ;;	# fuzz_keyproc.c includes tls/tls_keyproc.c
@@ -181,8 +181,11 @@ report_failure() {
 	done
 }
 
-for t in $targets; do
-	build "$t" || { broken="$broken $t"; continue; }
+# one target: build, replay its known reproducers, fuzz; what it says goes
+# to standard output, a failure leaves $work/$t.failed or $work/$t.broken
+one_target() {
+	t=$1
+	build "$t" || { : >"$work/$t.broken"; return; }
 	bin=$work/fuzz_$t
 	mkdir -p "$work/$t/corpus" "$work/$t/artifacts"
 
@@ -199,7 +202,7 @@ for t in $targets; do
 				grep -a -A1 -E '^fuzz invariant|^==[0-9]+==ERROR|runtime error' \
 				    "$work/$t/replay.log" | head -6 | sed 's/^/  /'
 				echo "  reproduce:  $here/run.sh -r $t $f"
-				case " $failed " in *" $t "*) ;; *) failed="$failed $t" ;; esac
+				: >"$work/$t.failed"
 			fi
 		done
 	fi
@@ -220,11 +223,31 @@ for t in $targets; do
 		report_failure "$t" "$work/$t/artifacts"
 		echo "  log tail:"
 		tail -40 "$work/$t/fuzz.log" | sed 's/^/    /'
-		case " $failed " in *" $t "*) ;; *) failed="$failed $t" ;; esac
+		: >"$work/$t.failed"
 	else
 		echo "run.sh: $t: ok, ${runs:-?} runs, ${rate:-?} exec/s," \
 		    "corpus $(ls "$work/$t/corpus" | wc -l) inputs"
 	fi
+}
+
+# FUZZ_JOBS targets at a time (default: one per CPU), each into its own
+# file, printed in order once its batch is done
+jobs=${FUZZ_JOBS:-$(nproc 2>/dev/null || echo 1)}
+batch=
+flush_batch() {
+	wait
+	for b in $batch; do cat "$work/$b.out"; done
+	batch=
+}
+for t in $targets; do
+	one_target "$t" >"$work/$t.out" 2>&1 &
+	batch="$batch $t"
+	[ $(echo $batch | wc -w) -ge "$jobs" ] && flush_batch
+done
+flush_batch
+for t in $targets; do
+	[ -f "$work/$t.broken" ] && broken="$broken $t"
+	[ -f "$work/$t.failed" ] && failed="$failed $t"
 done
 
 if [ -n "$broken" ]; then
