@@ -1,6 +1,6 @@
 # logs/local.mk: libplog.a (protocol logs), dsmtp-log, its man page and tests
 noinst_LIBRARIES += logs/libplog.a
-logs_libplog_a_SOURCES = logs/plog.h logs/plog_write.c logs/plog_read.c
+logs_libplog_a_SOURCES = logs/plog.h logs/plog_write.c logs/plog_read.c logs/plog_peer.c
 
 bin_PROGRAMS += dsmtp-log
 dsmtp_log_SOURCES = logs/log_main.c

@@ -6,10 +6,11 @@ dsmtpc_LDADD = common/libcommon.a $(YAML_LIBS) $(EV_LIBS) $(PTHREAD_LIBS)
 # dsmtpc delivers with it, dsmtp-policy probe talks to servers with it
 noinst_LIBRARIES += smtpc/libsmtpc.a
 smtpc_libsmtpc_a_SOURCES = smtpc/smtpc.h smtpc/reply.c smtpc/retry.c smtpc/bounce.c \
-	smtpc/dns.c smtpc/route.c smtpc/client.c smtpc/maildir.c smtpc/sched.c
+	smtpc/dns.c smtpc/route.c smtpc/client.c smtpc/maildir.c smtpc/sched.c smtpc/stats.c
 smtpc_libsmtpc_a_CFLAGS = $(AM_CFLAGS) $(UNBOUND_CFLAGS)
-SMTPC_LIBS = smtpc/libsmtpc.a policy/libpolicy.a logs/libplog.a tls/libtls.a common/libcommon.a \
-	$(GNUTLS_LIBS) $(YAML_LIBS) $(UNBOUND_LIBS) $(EV_LIBS) $(PTHREAD_LIBS)
+SMTPC_LIBS = smtpc/libsmtpc.a policy/libpolicy.a logs/libplog.a metrics/libmetrics.a \
+	tls/libtls.a common/libcommon.a \
+	$(GNUTLS_LIBS) $(YAML_LIBS) $(UNBOUND_LIBS) $(EV_LIBS) $(MHD_LIBS) $(PTHREAD_LIBS)
 # delivery: run, once, send (the scheduler and the one-shot sender)
 dsmtpc_SOURCES += smtpc/queue.c smtpc/send.c
 dsmtpc_CFLAGS = $(AM_CFLAGS) $(UNBOUND_CFLAGS)

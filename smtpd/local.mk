@@ -1,9 +1,10 @@
 # smtpd/local.mk: dsmtpd, the receive component, and its tests
 sbin_PROGRAMS += dsmtpd
 dsmtpd_SOURCES = smtpd/smtpd.h smtpd/main.c smtpd/listen.c smtpd/limits.c smtpd/session.c \
-	smtpd/hooks.h smtpd/hooks.c smtpd/tx.c smtpd/cmd.h smtpd/cmd.c smtpd/data.h smtpd/data.c
-dsmtpd_LDADD = policy/libpolicy.a logs/libplog.a tls/libtls.a common/libcommon.a \
-	$(GNUTLS_LIBS) $(YAML_LIBS) $(EV_LIBS) $(PTHREAD_LIBS)
+	smtpd/hooks.h smtpd/hooks.c smtpd/tx.c smtpd/cmd.h smtpd/cmd.c smtpd/data.h smtpd/data.c \
+	smtpd/stats.c
+dsmtpd_LDADD = policy/libpolicy.a logs/libplog.a metrics/libmetrics.a tls/libtls.a \
+	common/libcommon.a $(GNUTLS_LIBS) $(YAML_LIBS) $(EV_LIBS) $(MHD_LIBS) $(PTHREAD_LIBS)
 
 check_PROGRAMS += tests/unit/check_smtpd
 tests_unit_check_smtpd_SOURCES = tests/unit/check_smtpd.c smtpd/cmd.c smtpd/data.c

@@ -17,6 +17,7 @@
 
 #include "common/spool.h"
 #include "logs/plog.h"
+#include "metrics/metrics.h"
 #include "policy/policy.h"
 #include "smtpd/smtpd.h"
 
@@ -142,6 +143,7 @@ load_tls(struct smtpd_server *srv, struct dsmtp_err *err)
 	srv->trust = trust;
 	if (f)
 		diag_info("serving certificate %s (sha1 %s; %s)", f->subject, f->sha1, why ? why : "");
+	smtpd_metrics_certs(srv);
 	return 0;
 }
 
@@ -159,6 +161,9 @@ on_hup(struct ev_loop *loop, ev_signal *w, int revents)
 		diag_warnx("SIGHUP: keeping the old certificate: %s", err.msg);
 	else
 		diag_info("SIGHUP: certificates and trust reloaded");
+	/* logs.peers: new sessions take the new levels */
+	if (plog_peers_reload(&srv->cfg, &srv->plog, PLOG_RECEIVE, &err) < 0)
+		diag_warnx("SIGHUP: keeping the old logs.peers: %s", err.msg);
 }
 
 static void
@@ -372,6 +377,8 @@ supervise(struct supervisor *sv)
 			/* a worker started later gets what the others reload */
 			if (load_tls(srv, &err) < 0)
 				diag_warnx("SIGHUP: the parent keeps the old certificate: %s", err.msg);
+			if (plog_peers_reload(&srv->cfg, &srv->plog, PLOG_RECEIVE, &err) < 0)
+				diag_warnx("SIGHUP: the parent keeps the old logs.peers: %s", err.msg);
 		} else if (!stopping) {
 			/* no new connections wait for workers that are leaving */
 			stopping = true;
@@ -488,9 +495,20 @@ main(int argc, char **argv)
 	for (size_t i = 0; i < srv.nlisteners; i++)
 		diag_info("listening on %s (STARTTLS %s)", srv.listeners[i].name,
 		    srv.creds ? config_recv_tls_name(srv.cfg.receive.tls) : "off");
+	/* the metrics process, forked like the workers (and after the same
+	 * start-up steps): it reads the counters the workers add to */
+	if ((srv.metrics_pid = smtpd_metrics_start(&srv, &err)) < 0)
+		diag_fatalx(EX_DSMTP_UNAVAILABLE, "%s", err.msg);
+	if (srv.metrics_pid > 0) {
+		char ep[80];
+
+		addr_endpoint_format(&srv.cfg.receive.metrics, ep, sizeof(ep));
+		diag_info("metrics on http://%s/metrics (process %ld)", ep, (long)srv.metrics_pid);
+	}
 	fflush(stderr);
 	if (nworkers == 1) {
 		(void)worker_run(&srv, queue);
+		metrics_child_stop(srv.metrics_pid);
 		smtpd_limits_free(srv.limits);
 		config_free(&srv.cfg);
 		diag_info("stopped");
@@ -514,6 +532,7 @@ main(int argc, char **argv)
 	/* the parent keeps the listening sockets (never accepting on them)
 	 * for the workers it may have to start again; closed at SIGTERM */
 	ch = supervise(&sv);
+	metrics_child_stop(srv.metrics_pid);
 	supervisor_free(&sv);
 	smtpd_limits_free(srv.limits);
 	smtpd_listen_close(&srv);

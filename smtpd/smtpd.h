@@ -6,6 +6,7 @@
 #include <ev.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "common/config.h"
 #include "common/conn.h"
@@ -50,6 +51,7 @@ struct smtpd_server {
 	struct tls_creds	*creds;		/* NULL: no STARTTLS */
 	struct tls_trust	*trust;
 	char			 cert_subject[512];
+	pid_t			 metrics_pid;	/* the metrics process, 0 = none */
 };
 
 enum smtpd_state {
@@ -112,6 +114,7 @@ struct smtpd_session {
 	char			 peer_pin[64];	/* trust.pins set the client certificate matches */
 	void			*log;		/* struct plog_session * */
 	struct tx_commit	*commit;	/* a spool commit in flight, or NULL */
+	bool			 message_end;	/* the next reply ends a message (stats.c) */
 	struct smtpd_session	*next, *prev;
 };
 
@@ -132,6 +135,13 @@ void smtpd_limits_release(struct smtpd_limits *l, unsigned worker,
     const struct sockaddr_storage *peer);
 void smtpd_limits_forget_worker(struct smtpd_limits *l, unsigned worker);	/* it died */
 unsigned smtpd_limits_total(struct smtpd_limits *l);
+
+/* stats.c: receive.metrics; every function a no-op when it is off */
+pid_t smtpd_metrics_start(struct smtpd_server *srv, struct dsmtp_err *err);	/* 0 = off */
+void smtpd_metrics_certs(struct smtpd_server *srv);
+void smtpd_metrics_session_end(struct smtpd_session *s);
+void smtpd_metrics_reply(struct smtpd_session *s, const char *line, size_t len);
+void smtpd_metrics_tls(struct smtpd_session *s);
 
 /* session.c */
 void smtpd_session_accept(struct smtpd_server *srv, int fd);
