@@ -115,6 +115,12 @@ metrics_fini(void)
 	mx = NULL;
 }
 
+const char *
+metrics_process_name(void)
+{
+	return mx != NULL && mx->prog == METRICS_SEND ? "dsmtpc-metrics" : "dsmtpd-metrics";
+}
+
 bool
 metrics_enabled(void)
 {

@@ -34,6 +34,7 @@ enum metrics_outcome { METRICS_DELIVERED, METRICS_DEFERRED, METRICS_BOUNCED };
 int metrics_init(enum metrics_prog prog, struct dsmtp_err *err);
 void metrics_fini(void);	/* unmaps; in the last process only */
 bool metrics_enabled(void);
+const char *metrics_process_name(void);	/* "dsmtpd-metrics", "dsmtpc-metrics" */
 
 /* ---- counting (any process, any thread) ---- */
 

@@ -143,6 +143,8 @@ metrics_child_start(int fd, const char *queue_dir, void (*in_child)(void *), voi
 		_exit(0);
 	if (in_child)
 		in_child(arg);
+	/* "ps" and "pgrep" tell it from the workers */
+	(void)prctl(PR_SET_NAME, metrics_process_name());
 	signal(SIGPIPE, SIG_IGN);
 	/* blocked before MHD's thread starts, so that thread inherits it and
 	 * sigwait below takes them */

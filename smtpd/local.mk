@@ -16,8 +16,9 @@ TESTS += tests/t/t1000-receive-dialogs.sh tests/t/t1100-receive-clients.sh \
 	tests/t/t1200-receive-limits.sh tests/t/t1210-receive-limits-workers.sh \
 	tests/t/t1250-receive-reload-storm.sh tests/t/t1260-receive-deadlines.sh \
 	tests/t/t1300-receive-crash.sh tests/t/t1400-receive-idn.sh \
+	tests/t/t1500-receive-metrics.sh \
 	tests/t/t3500-policy-receive.sh
-EXTRA_DIST += tests/t/dialog.py tests/dialogs/basic.dlg tests/dialogs/pipelining.dlg \
+EXTRA_DIST += tests/t/dialog.py tests/t/metrics.py tests/dialogs/basic.dlg tests/dialogs/pipelining.dlg \
 	tests/dialogs/starttls-injection.dlg tests/dialogs/smuggling.dlg \
 	tests/dialogs/bad-input.dlg tests/dialogs/clienthello.dlg tests/dialogs/bdat.dlg \
 	tests/dialogs/tls-required.dlg tests/dialogs/pipelining-last-data.dlg \
