@@ -34,7 +34,7 @@ TESTS += tests/t/t2500-send-levels.sh tests/t/t2510-send-hostile.sh \
 	tests/t/t2520-relay-queue.sh tests/t/t2530-send-postfix.sh tests/t/t2540-routes.sh \
 	tests/t/t2550-domain-secure-queue.sh tests/t/t2560-dsmtpc-sighup.sh \
 	tests/t/t2565-dsmtpc-reload-storm.sh tests/t/t2570-dsmtpc-scale.sh tests/t/t2600-dane.sh \
-	tests/t/t2610-dane-postfix.sh
+	tests/t/t2610-dane-postfix.sh tests/t/t2580-send-metrics.sh
 EXTRA_DIST += tests/t/fakesmtp.py tests/t/fakedns.py tests/t/lib-dnssec.sh
 dist_man_MANS += man/dsmtpc.8
 
