@@ -987,9 +987,12 @@ item_logpeer(struct loader *ld, yaml_node_t *n, void *base)
 		ld_error(ld, n, "expected a mapping (match:, level:), found %s", node_kind(n));
 		return -1;
 	}
-	if (walk_mapping(ld, n, fields, &lp) < 0 || lp.match == NULL || (int)lp.level < 0) {
-		if (lp.match == NULL || (int)lp.level < 0)
-			ld_error(ld, n, "both match: and level: are required");
+	if (walk_mapping(ld, n, fields, &lp) < 0) {
+		free(lp.match);
+		return -1;
+	}
+	if (lp.match == NULL || (int)lp.level < 0) {
+		ld_error(ld, n, "both match: and level: are required");
 		free(lp.match);
 		return -1;
 	}

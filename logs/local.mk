@@ -20,4 +20,5 @@ TESTS += tests/unit/check_plog \
 	tests/t/t4100-log-json.sh \
 	tests/t/t4200-log-speed.sh \
 	tests/t/t4300-log-dsmtpd.sh \
-	tests/t/t4400-log-dsmtpc.sh
+	tests/t/t4400-log-dsmtpc.sh \
+	tests/t/t4500-log-peers.sh
