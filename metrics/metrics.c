@@ -7,6 +7,7 @@
  * claimed by compare-and-swap, replaced when full: bounded, lossy). */
 #include "autoconfig.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -424,34 +425,35 @@ render_certs(struct out *o, const char *prefix)
 	}
 }
 
-/* the spool's size and the age of its oldest message, from the ids (hex
- * microseconds of arrival first): a directory read, no envelope parsed */
+/* the spool's size and the age of its oldest message, from the names of
+ * its envelopes (ID.e, the ID's first 14 hex digits the arrival in
+ * microseconds): a read-only directory listing, no file opened, no spool
+ * code run (its recovery is for the programs that own the spool) */
 static void
 render_queue(struct out *o, const char *queue_dir)
 {
-	struct dsmtp_err err;
-	struct spool *sp;
-	char **ids = NULL;
-	size_t n = 0;
 	long long oldest = 0, now = (long long)time(NULL);
+	struct dirent *de;
+	size_t n = 0;
+	DIR *d;
 
-	if ((sp = spool_open(queue_dir, NULL, &err)) == NULL ||
-	    spool_list_ids(sp, &ids, &n, &err) < 0) {
-		spool_close(sp);
+	if ((d = opendir(queue_dir)) == NULL)
 		return;		/* not shown rather than shown wrong */
-	}
-	for (size_t i = 0; i < n; i++) {
-		unsigned long long us;
+	while ((de = readdir(d)) != NULL) {
 		char head[15];
+		long long at;
 
-		memcpy(head, ids[i], 14);
+		if (strlen(de->d_name) != SPOOL_ID_LEN + 2 ||
+		    strcmp(de->d_name + SPOOL_ID_LEN, ".e") != 0 ||
+		    strspn(de->d_name, "0123456789abcdef") != SPOOL_ID_LEN)
+			continue;
+		memcpy(head, de->d_name, 14);
 		head[14] = '\0';
-		us = strtoull(head, NULL, 16);
-		if (oldest == 0 || (long long)(us / 1000000) < oldest)
-			oldest = (long long)(us / 1000000);
+		at = (long long)(strtoull(head, NULL, 16) / 1000000);
+		if (n++ == 0 || at < oldest)
+			oldest = at;
 	}
-	spool_ids_free(ids, n);
-	spool_close(sp);
+	closedir(d);
 	family(o, "dsmtpc", "queue_messages", "gauge", "Messages in the spool.");
 	out_printf(o, "dsmtpc_queue_messages %zu\n", n);
 	family(o, "dsmtpc", "queue_oldest_message_age_seconds", "gauge",
