@@ -66,7 +66,10 @@ void
 smtpc_observe_connect(const struct dsmtp_config *cfg, struct plog_session *log,
     const struct smtpc_target *t, const struct smtpc_dest *d, const struct smtpc_job *j)
 {
-	const char *names[4] = { d->domain, d->hop.host, t->host, NULL };
+	/* a destination's domain is its own only at domain-secure (other
+	 * destinations are shared by every domain with the same next hop) */
+	const char *names[4] = { d->level == LEVEL_DOMAIN_SECURE ? d->domain : NULL, d->hop.host,
+	    t->host, NULL };
 	const char *at;
 
 	if (cfg->logs.npeers == 0)

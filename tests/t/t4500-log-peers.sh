@@ -106,8 +106,16 @@ test_expect_success "receive: SIGHUP makes 127.0.0.3 verbose for its new session
 	grep -qx '127.0.0.3 + EHLO 250-PIPELINING NOOP MAIL FROM !Next-hop' '$TRASH/r2' &&
 	grep -qx '127.0.0.3 + EHLO 250-PIPELINING !NOOP MAIL FROM !Next-hop' '$TRASH/r2'"
 
-# send: dsmtpc send to the dsmtpd above, one destination domain verbose,
+# send: dsmtpc send to a second dsmtpd E, one destination domain verbose,
 # another basic, a third not logged
+portE=$(free_port)
+make_config "$TRASH/e.yaml" "$portE" '  accepted_domains: [ a.example, b.example ]
+  relay: { networks: [] }
+  workers: 1
+logs:
+  level: none'
+start_bg e "$DSMTPD" -c "$TRASH/e.yaml"
+wait_port 127.0.0.1 "$portE" || framework_failure_ "dsmtpd E did not start"
 cat >"$TRASH/c.yaml" <<EOF
 hostname: client.example.org
 state_dir: $TRASH/c
@@ -119,14 +127,56 @@ logs:
 EOF
 send() {
 	printf 'Subject: t4500\r\n\r\nhello\r\n' |
-	"$DSMTPC" -c "$TRASH/c.yaml" send --server "127.0.0.1:$port" --from s@client.example.org \
+	"$DSMTPC" -c "$TRASH/c.yaml" send --server "127.0.0.1:$portE" --from s@client.example.org \
 	    --to "$1" --tls opportunistic >/dev/null
 }
 
 test_expect_success "send: the destination domain decides: verbose, basic, none" "
-	send x@mx.a.example && send y@b.example && send z@c.example &&
+	! send x@mx.a.example && send y@b.example && ! send z@c.example &&
 	python3 '$TRASH/show.py' '$TRASH/c/logs' send | sort >'$TRASH/s1' && cat '$TRASH/s1' &&
 	grep -qx 'RCPT TO:<x@mx.a.example> + EHLO 250-PIPELINING !NOOP MAIL FROM Next-hop' '$TRASH/s1' &&
 	grep -qx 'RCPT TO:<y@b.example> + EHLO 250-PIPELINING !NOOP MAIL FROM !Next-hop' '$TRASH/s1' &&
 	test \$(wc -l <'$TRASH/s1') = 2"
+
+# send, the daemon: dsmtpc run delivers what D relayed for its loopback
+# clients to E; SIGHUP makes b.example verbose
+write_c() {	# write_c LEVEL_OF_b.example
+	cat >"$TRASH/c2.yaml" <<EOF
+hostname: mail.example.com
+state_dir: $TRASH/d
+send:
+  connection_cache_time: 0
+  routes:
+    - { domain: example.com, next_hop: discard }
+    - { domain: "*", next_hop: "[127.0.0.1]:$portE", tls: opportunistic }
+logs:
+  level: none
+  peers:
+    - { match: a.example, level: verbose }
+    - { match: b.example, level: $1 }
+EOF
+}
+write_c basic
+start_bg dsmtpc "$DSMTPC" -c "$TRASH/c2.yaml" run
+cpid=$LAST_PID
+in_e() { test "$(grep -l "^To: $1" "$TRASH/state-$portE"/queue/*.d 2>/dev/null | wc -l)" = 1; }
+relay() {	# relay TO: one message through D, then wait for it at E
+	python3 - "$port" "$1" <<'PY' && wait_for 20 "in_e $1"
+import smtplib, sys
+s = smtplib.SMTP('127.0.0.1', int(sys.argv[1]), local_hostname='h.example', timeout=20)
+s.sendmail('s@example.com', [sys.argv[2]], 'To: %s\r\nSubject: t4500\r\n\r\nhi\r\n' % sys.argv[2])
+s.quit()
+PY
+}
+
+test_expect_success "send (run): a.example verbose, b.example basic; after SIGHUP b.example verbose" "
+	relay x@a.example && relay y@b.example &&
+	write_c verbose && kill -HUP $cpid &&
+	wait_for 10 'grep -q \"SIGHUP: .*certificate\" \"$TRASH/dsmtpc.log\"' &&
+	relay y2@b.example &&
+	flush_plog dsmtpc && python3 '$TRASH/show.py' '$TRASH/d/logs' send | sort >'$TRASH/s2' && cat '$TRASH/s2' &&
+	grep -qx 'RCPT TO:<x@a.example> + EHLO 250-PIPELINING !NOOP MAIL FROM Next-hop' '$TRASH/s2' &&
+	grep -qx 'RCPT TO:<y@b.example> + EHLO 250-PIPELINING !NOOP MAIL FROM !Next-hop' '$TRASH/s2' &&
+	grep -qx 'RCPT TO:<y2@b.example> + EHLO 250-PIPELINING !NOOP MAIL FROM Next-hop' '$TRASH/s2' &&
+	test \$(wc -l <'$TRASH/s2') = 3"
 finish
