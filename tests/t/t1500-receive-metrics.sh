@@ -148,5 +148,6 @@ PY"
 test_expect_success "SIGTERM stops the metrics process with the rest" "
 	kill $dpid && wait_for 20 '! kill -0 $dpid 2>/dev/null' &&
 	wait_for 5 '! kill -0 $mpid 2>/dev/null' &&
+	! grep -E 'AddressSanitizer|runtime error|LeakSanitizer' '$TRASH/dsmtpd.log' &&
 	! python3 -c 'import socket; socket.create_connection((\"127.0.0.1\", $mport), 1)' 2>/dev/null"
 finish

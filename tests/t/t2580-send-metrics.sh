@@ -104,5 +104,6 @@ test_expect_success "only GET /metrics" "
 test_expect_success "SIGTERM: dsmtpc and its metrics process end" "
 	mpid=\$(ps -o pid=,comm= --ppid $cpid | awk '\$2 == \"dsmtpc-metrics\" { print \$1 }') &&
 	test -n \"\$mpid\" && kill $cpid &&
-	wait_for 20 '! kill -0 $cpid 2>/dev/null && ! kill -0 \$mpid 2>/dev/null'"
+	wait_for 20 '! kill -0 $cpid 2>/dev/null && ! kill -0 \$mpid 2>/dev/null' &&
+	! grep -E 'AddressSanitizer|runtime error|LeakSanitizer' '$TRASH/dsmtpc.log' '$TRASH/dsmtpd-a.log' '$TRASH/dsmtpd-b.log'"
 finish

@@ -179,4 +179,8 @@ test_expect_success "send (run): a.example verbose, b.example basic; after SIGHU
 	grep -qx 'RCPT TO:<y@b.example> + EHLO 250-PIPELINING !NOOP MAIL FROM !Next-hop' '$TRASH/s2' &&
 	grep -qx 'RCPT TO:<y2@b.example> + EHLO 250-PIPELINING !NOOP MAIL FROM Next-hop' '$TRASH/s2' &&
 	test \$(wc -l <'$TRASH/s2') = 3"
+
+test_expect_success "SIGTERM: clean stops, nothing for the sanitizers" "
+	kill $dpid $cpid && wait_for 20 '! kill -0 $dpid 2>/dev/null && ! kill -0 $cpid 2>/dev/null' &&
+	! grep -E 'AddressSanitizer|runtime error|LeakSanitizer' '$TRASH/dsmtpd.log' '$TRASH/dsmtpc.log' '$TRASH/e.log'"
 finish
