@@ -969,16 +969,24 @@ static const struct field send_fields[] = {
 };
 
 /* logs.peers[i]: { match: DOMAIN|HOST|IP|CIDR, level: none|basic|verbose } */
+struct logpeer_tmp {
+	char		*match;
+	enum log_level	 level;
+	bool		 has_level;
+};
+
 static int
 item_logpeer(struct loader *ld, yaml_node_t *n, void *base)
 {
 	static const struct field fields[] = {
-		{ "match", F_STR, FLD(struct cfg_logpeer, match), NULL, 0, 0, 0, NOSET },
-		{ "level", F_ENUM, FLD(struct cfg_logpeer, level), log_level_names, 0, 0, 0, NOSET },
+		{ "match", F_STR, FLD(struct logpeer_tmp, match), NULL, 0, 0, 0, NOSET },
+		{ "level", F_ENUM, FLD(struct logpeer_tmp, level), log_level_names, 0, 0, 0,
+		  FLD(struct logpeer_tmp, has_level) },
 		{ NULL, 0, 0, NULL, 0, 0, 0, 0 }
 	};
 	struct dsmtp_config *cfg = base;
-	struct cfg_logpeer lp = { NULL, false, { 0 }, (enum log_level)-1 }, *v;
+	struct logpeer_tmp t = { NULL, LOG_LEVEL_NONE, false };
+	struct cfg_logpeer lp, *v;
 	struct dsmtp_err err;
 	char dom[256];
 
@@ -987,15 +995,18 @@ item_logpeer(struct loader *ld, yaml_node_t *n, void *base)
 		ld_error(ld, n, "expected a mapping (match:, level:), found %s", node_kind(n));
 		return -1;
 	}
-	if (walk_mapping(ld, n, fields, &lp) < 0) {
-		free(lp.match);
+	if (walk_mapping(ld, n, fields, &t) < 0) {
+		free(t.match);
 		return -1;
 	}
-	if (lp.match == NULL || (int)lp.level < 0) {
+	if (t.match == NULL || !t.has_level) {
 		ld_error(ld, n, "both match: and level: are required");
-		free(lp.match);
+		free(t.match);
 		return -1;
 	}
+	memset(&lp, 0, sizeof(lp));
+	lp.match = t.match;
+	lp.level = t.level;
 	/* an address or network (anything with ':' or '/', or digits and
 	 * dots only), else a domain name */
 	if (strpbrk(lp.match, ":/") || strspn(lp.match, "0123456789.") == strlen(lp.match)) {
