@@ -355,8 +355,15 @@ supervise(struct supervisor *sv)
 
 				for (i = 0; i < sv->n && sv->pids[i] != p; i++)
 					;
-				if (i == sv->n)
+				if (i == sv->n) {
+					if (p == srv->metrics_pid) {
+						if (!stopping)
+							diag_warnx("metrics process %ld ended (status %d); "
+							    "no metrics until a restart", (long)p, status);
+						srv->metrics_pid = 0;	/* not signalled again */
+					}
 					continue;
+				}
 				alive--;
 				sv->pids[i] = 0;
 				/* its sessions are gone with it: no longer counted */
