@@ -210,7 +210,7 @@ want_scalar(struct loader *ld, yaml_node_t *n, const char *what)
 
 enum ftype {
 	F_STR, F_PATH, F_HOSTNAME, F_BOOL, F_UINT, F_U64, F_ENUM, F_DOMAINS, F_ROUTE_DOMAINS,
-	F_CIDRS, F_ENDPOINTS, F_PINREFS, F_WORKERS, F_SECTION, F_CUSTOM
+	F_CIDRS, F_ENDPOINTS, F_PINREFS, F_WORKERS, F_METRICS, F_SECTION, F_CUSTOM
 };
 
 struct field;
@@ -516,6 +516,23 @@ field_value(struct loader *ld, yaml_node_t *n, const struct field *f, void *base
 		}
 		*(unsigned *)dst = (unsigned)v;
 		return 0;
+	case F_METRICS: {
+		/* "HOST:PORT", or a bare port on loopback */
+		struct addr_endpoint *ep = dst;
+		char buf[80];
+		struct dsmtp_err err;
+
+		if (want_scalar(ld, n, "ADDRESS:PORT or a port") < 0)
+			return -1;
+		snprintf(buf, sizeof(buf), "%s%.60s",
+		    strspn(scalar(n), "0123456789") == strlen(scalar(n)) ? "127.0.0.1:" : "",
+		    scalar(n));
+		if (addr_parse_endpoint(buf, ep, &err) < 0) {
+			ld_error(ld, n, "%s", err.msg);
+			return -1;
+		}
+		return 0;
+	}
 	case F_ENUM: {
 		const char *const *names = f->aux;
 		char list[256] = "";
@@ -930,6 +947,7 @@ static const struct field receive_fields[] = {
 	{ "tls_tickets", F_BOOL, RV(tls_tickets), NULL, 0, 0, 0, NOSET },
 	{ "workers", F_WORKERS, RV(workers), NULL, 0, 0, 0, NOSET },
 	{ "requiretls", F_BOOL, RV(requiretls), NULL, 0, 0, 0, NOSET },
+	{ "metrics", F_METRICS, RV(metrics), NULL, 0, 0, 0, RV(metrics_set) },
 	{ NULL, 0, 0, NULL, 0, 0, 0, 0 }
 };
 
@@ -948,8 +966,83 @@ static const struct field send_fields[] = {
 	{ "max_parallel", F_UINT, SD(max_parallel), NULL, 1, 10000, 0, NOSET },
 	{ "connection_cache_time", F_UINT, SD(connection_cache_time), NULL, 0, 300, 0, NOSET },
 	{ "memory", F_BOOL, SD(memory), NULL, 0, 0, 0, NOSET },
+	{ "metrics", F_METRICS, SD(metrics), NULL, 0, 0, 0, SD(metrics_set) },
 	{ NULL, 0, 0, NULL, 0, 0, 0, 0 }
 };
+
+/* logs.peers[i]: { match: DOMAIN|HOST|IP|CIDR, level: none|basic|verbose } */
+struct logpeer_tmp {
+	char		*match;
+	enum log_level	 level;
+	bool		 has_level;
+};
+
+static int
+item_logpeer(struct loader *ld, yaml_node_t *n, void *base)
+{
+	static const struct field fields[] = {
+		{ "match", F_STR, FLD(struct logpeer_tmp, match), NULL, 0, 0, 0, NOSET },
+		{ "level", F_ENUM, FLD(struct logpeer_tmp, level), log_level_names, 0, 0, 0,
+		  FLD(struct logpeer_tmp, has_level) },
+		{ NULL, 0, 0, NULL, 0, 0, 0, 0 }
+	};
+	struct dsmtp_config *cfg = base;
+	struct logpeer_tmp t = { NULL, LOG_LEVEL_NONE, false };
+	struct cfg_logpeer lp, *v;
+	struct dsmtp_err err;
+	char dom[256];
+
+	if (n->type != YAML_MAPPING_NODE) {
+		(void)node_visit(ld, n);
+		ld_error(ld, n, "expected a mapping (match:, level:), found %s", node_kind(n));
+		return -1;
+	}
+	if (walk_mapping(ld, n, fields, &t) < 0) {
+		free(t.match);
+		return -1;
+	}
+	if (t.match == NULL || !t.has_level) {
+		ld_error(ld, n, "both match: and level: are required");
+		free(t.match);
+		return -1;
+	}
+	memset(&lp, 0, sizeof(lp));
+	lp.match = t.match;
+	lp.level = t.level;
+	/* an address or network (anything with ':' or '/', or digits and
+	 * dots only), else a domain name */
+	if (strpbrk(lp.match, ":/") || strspn(lp.match, "0123456789.") == strlen(lp.match)) {
+		if (addr_parse_cidr(lp.match, &lp.net, &err) < 0)
+			goto bad;
+		lp.is_net = true;
+		addr_cidr_format(&lp.net, dom, sizeof(dom));
+	} else if (addr_domain_normalise(lp.match, dom, sizeof(dom), false, &err) < 0)
+		goto bad;
+	free(lp.match);
+	if ((lp.match = strdup(dom)) == NULL ||
+	    (v = grow(cfg->logs.peers, cfg->logs.npeers, sizeof(lp))) == NULL) {
+		free(lp.match);
+		return -1;
+	}
+	v[cfg->logs.npeers++] = lp;
+	cfg->logs.peers = v;
+	return 0;
+bad:
+	/* point at the value of match: */
+	for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++)
+		if (strcmp(scalar(node_get(ld, p->key)), "match") == 0)
+			ld_error(ld, node_get(ld, p->value), "%s", err.msg);
+	free(lp.match);
+	return -1;
+}
+
+static int
+custom_logpeers(struct loader *ld, yaml_node_t *n, void *base)
+{
+	struct dsmtp_config *cfg = (struct dsmtp_config *)((char *)base - offsetof(struct dsmtp_config, logs));
+
+	return sequence_of_mappings(ld, n, cfg, item_logpeer);
+}
 
 #define LG(m) (FLD(C, logs.m) - FLD(C, logs))
 static const struct field logs_fields[] = {
@@ -958,6 +1051,7 @@ static const struct field logs_fields[] = {
 	{ "format", F_ENUM, LG(format), log_format_names, 0, 0, 0, NOSET },
 	{ "max_file_size", F_U64, LG(max_file_size), NULL, 4096, UINT64_C(1) << 40, 0, NOSET },
 	{ "max_age_days", F_UINT, LG(max_age_days), NULL, 1, 36500, 0, NOSET },
+	{ "peers", F_CUSTOM, 0, (const void *)(uintptr_t)custom_logpeers, 0, 0, 0, NOSET },
 	{ NULL, 0, 0, NULL, 0, 0, 0, 0 }
 };
 
@@ -1458,6 +1552,9 @@ config_free(struct dsmtp_config *cfg)
 	free(cfg->tlsrpt.organization);
 	free(cfg->tlsrpt.contact);
 	free(cfg->tlsrpt.from);
+	for (size_t i = 0; i < cfg->logs.npeers; i++)
+		free(cfg->logs.peers[i].match);
+	free(cfg->logs.peers);
 	memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -1793,6 +1890,10 @@ config_dump(const struct dsmtp_config *cfg, FILE *out)
 	else
 		fputs("  workers: auto\n", out);
 	fprintf(out, "  requiretls: %s\n", cfg->receive.requiretls ? "true" : "false");
+	if (cfg->receive.metrics_set) {
+		addr_endpoint_format(&cfg->receive.metrics, buf, sizeof(buf));
+		fputs("  metrics: ", out); dump_str(out, buf); fputc('\n', out);
+	}
 	fprintf(out, "send:\n  tls: %s\n", config_level_name(cfg->send.tls));
 	fputs(cfg->send.nroutes ? "  routes:\n" : "  routes: []\n", out);
 	for (size_t i = 0; i < cfg->send.nroutes; i++) {
@@ -1814,6 +1915,10 @@ config_dump(const struct dsmtp_config *cfg, FILE *out)
 	fprintf(out, "  max_parallel: %u\n", cfg->send.max_parallel);
 	fprintf(out, "  connection_cache_time: %u\n", cfg->send.connection_cache_time);
 	fprintf(out, "  memory: %s\n", cfg->send.memory ? "true" : "false");
+	if (cfg->send.metrics_set) {
+		addr_endpoint_format(&cfg->send.metrics, buf, sizeof(buf));
+		fputs("  metrics: ", out); dump_str(out, buf); fputc('\n', out);
+	}
 	fputs("dns:\n  resolver: ", out);
 	if (cfg->dns.nresolvers == 0)
 		fputs("system\n", out);
@@ -1840,4 +1945,9 @@ config_dump(const struct dsmtp_config *cfg, FILE *out)
 	fputs("  organization: ", out); dump_str(out, cfg->tlsrpt.organization); fputc('\n', out);
 	fputs("  contact: ", out); dump_str(out, cfg->tlsrpt.contact); fputc('\n', out);
 	fputs("  from: ", out); dump_str(out, cfg->tlsrpt.from); fputc('\n', out);
+	fputs(cfg->logs.npeers ? "  peers:\n" : "  peers: []\n", out);
+	for (size_t i = 0; i < cfg->logs.npeers; i++) {
+		fputs("    - { match: ", out); dump_str(out, cfg->logs.peers[i].match);
+		fprintf(out, ", level: %s }\n", config_log_level_name(cfg->logs.peers[i].level));
+	}
 }

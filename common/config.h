@@ -82,6 +82,14 @@ struct cfg_route {
 	size_t			 npins;
 };
 
+/* logs.peers: one peer's protocol log level */
+struct cfg_logpeer {
+	char			*match;		/* as written (normalised domain, or the network) */
+	bool			 is_net;	/* an IP address or CIDR ... */
+	struct addr_cidr	 net;
+	enum log_level		 level;
+};
+
 struct dsmtp_config {
 	char			*source;	/* file it came from, or NULL for defaults */
 	char			*hostname;
@@ -120,6 +128,8 @@ struct dsmtp_config {
 		bool			 tls_tickets;
 		unsigned		 workers;	/* 0 = auto (one per core) */
 		bool			 requiretls;	/* advertise RFC 8689 inside TLS */
+		bool			 metrics_set;	/* false: no metrics server */
+		struct addr_endpoint	 metrics;
 	} receive;
 	struct {
 		enum dsmtp_level	 tls;
@@ -130,6 +140,8 @@ struct dsmtp_config {
 		unsigned		 max_parallel;
 		unsigned		 connection_cache_time;	/* s an idle session is kept */
 		bool			 memory;	/* per-domain security memory (DESIGN 13.3) */
+		bool			 metrics_set;	/* false: no metrics server */
+		struct addr_endpoint	 metrics;
 	} send;
 	struct {
 		struct addr_endpoint	*resolvers;	/* none: "system" (/etc/resolv.conf) */
@@ -149,6 +161,8 @@ struct dsmtp_config {
 		enum log_format		 format;
 		uint64_t		 max_file_size;
 		unsigned		 max_age_days;
+		struct cfg_logpeer	*peers;		/* per-peer overrides of level */
+		size_t			 npeers;
 	} logs;
 	struct {
 		bool			 enabled;	/* send daily RFC 8460 reports (recording is always on) */

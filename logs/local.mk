@@ -1,6 +1,6 @@
 # logs/local.mk: libplog.a (protocol logs), dsmtp-log, its man page and tests
 noinst_LIBRARIES += logs/libplog.a
-logs_libplog_a_SOURCES = logs/plog.h logs/plog_write.c logs/plog_read.c \
+logs_libplog_a_SOURCES = logs/plog.h logs/plog_write.c logs/plog_read.c logs/plog_peer.c \
 	logs/tlsrpt_report.h logs/tlsrpt_report.c
 
 bin_PROGRAMS += dsmtp-log
@@ -29,4 +29,5 @@ TESTS += tests/unit/check_plog tests/unit/check_logtext \
 	tests/t/t4400-log-dsmtpc.sh \
 	tests/t/t4500-log-report.sh \
 	tests/t/t4510-log-report-memory.sh \
-	tests/t/t4520-log-follow.sh
+	tests/t/t4520-log-follow.sh \
+	tests/t/t4600-log-peers.sh

@@ -38,6 +38,7 @@
 #include "common/diag.h"
 
 struct dsmtp_config;
+struct sockaddr;
 struct tls_cert_facts;
 struct tls_session_facts;
 
@@ -57,6 +58,10 @@ struct plog_session {
 	uint64_t	 pend;		/* one bit per command awaiting its reply: 1 = envelope */
 	unsigned	 npend;
 	bool		 auth;		/* inside an AUTH exchange: mask client lines */
+	/* logs.peers: this session's level, set by plog_peer_decide() (not
+	 * reset by plog_connect); has_level false: logs.level */
+	bool		 has_level;
+	int		 level;		/* enum log_level */
 };
 
 /* Open the writer for one direction: files under state_dir/logs.dir/receive
@@ -85,12 +90,32 @@ void plog_verification(struct plog *pl, struct plog_session *s, const char *chai
     const char *names, const char *pin);
 void plog_policy(struct plog *pl, struct plog_session *s, const char *level, const char *domain,
     bool pass, const char *reason);
+/* every verdict given to plog_policy(), logged or not (any level, pl
+ * NULL too), is also handed to this process-wide observer: the metrics
+ * count policy failures there (NULL: none) */
+typedef void plog_policy_fn(bool pass, const char *reason);
+void plog_set_policy_observer(plog_policy_fn *fn);
 /* a handshake or TLS I/O failure: context "TLS error", data "reason=..." */
 /* (every delivery attempt's RFC 8460 outcome goes in a '*' record of
  * context "TLS result", kept at level basic, written by smtpc/tlsrpt.c:
  * "result-type=tlsa-invalid; policy-type=tlsa; ..."; older logs have
  * "TLS failure" records for failures only) */
 void plog_tls_error(struct plog *pl, struct plog_session *s, const char *reason);
+
+/* logs.peers (plog_peer.c): the level of a session with a peer known by
+ * its address (sa, or NULL) and names (NULL or "" entries skipped): the
+ * first entry of logs.peers matching any of them (a domain matches itself
+ * and its subdomains; an IP or CIDR the address) sets s's level, else
+ * logs.level does. Call again when more of the peer is known. */
+void plog_peer_decide(const struct dsmtp_config *cfg, struct plog_session *s,
+    const struct sockaddr *sa, const char *const *names, size_t nnames);
+/* SIGHUP: logs.peers read anew from cfg->source into cfg (the rest of cfg
+ * unchanged); *pl reopened when logging is now wanted and was off. 0, or
+ * -1 with err (the old list kept). */
+int plog_peers_reload(struct dsmtp_config *cfg, struct plog **pl, enum plog_dir dir,
+    struct dsmtp_err *err);
+/* does the writer write at all (logs.level or a logs.peers entry above none)? */
+bool plog_enabled(const struct plog *pl);
 
 /* the file being written now ("" before the first), for diagnostics/tests */
 const char *plog_current_file(const struct plog *pl);

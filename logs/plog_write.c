@@ -38,7 +38,8 @@ struct sbuf {
 
 struct plog {
 	enum plog_dir	 dir;
-	enum log_level	 level;
+	enum log_level	 level;		/* logs.level: a session's unless logs.peers says */
+	bool		 enabled;	/* level or a logs.peers entry above none */
 	enum log_format	 format;
 	uint64_t	 max_size;
 	unsigned	 max_age;	/* days; 0 = keep forever */
@@ -563,21 +564,28 @@ plog_write_out(struct plog *pl)
 
 /* ---- records ---- */
 
+/* the session's level: logs.peers' if one decided, else logs.level */
+static enum log_level
+sess_level(const struct plog *pl, const struct plog_session *s)
+{
+	return s->has_level ? (enum log_level)s->level : pl->level;
+}
+
 static bool
 plog_active(const struct plog *pl, const struct plog_session *s)
 {
-	return pl != NULL && s != NULL && pl->level != LOG_LEVEL_NONE;
+	return pl != NULL && s != NULL && pl->enabled && sess_level(pl, s) != LOG_LEVEL_NONE;
 }
 
 /* does the level keep a '*' record of this context? */
 static bool
-keep_context(const struct plog *pl, const char *context)
+keep_context(const struct plog *pl, const struct plog_session *s, const char *context)
 {
 	size_t i;
 
-	if (pl->level == LOG_LEVEL_VERBOSE)
+	if (sess_level(pl, s) == LOG_LEVEL_VERBOSE)
 		return true;
-	if (pl->level == LOG_LEVEL_NONE)
+	if (sess_level(pl, s) == LOG_LEVEL_NONE)
 		return false;
 	for (i = 0; i < sizeof(basic_contexts) / sizeof(basic_contexts[0]); i++)
 		if (strcmp(context, basic_contexts[i]) == 0)
@@ -843,7 +851,7 @@ plog_line(struct plog *pl, struct plog_session *s, char event, const char *line,
 		keep = track_command(s, line, len, &show, &mask);
 	else
 		keep = track_reply(s, line, len);
-	if (pl->level == LOG_LEVEL_BASIC && !keep)
+	if (sess_level(pl, s) == LOG_LEVEL_BASIC && !keep)
 		return;
 	data_reset(pl);
 	sb_escape(&pl->data, line, show, 0);
@@ -871,10 +879,14 @@ plog_open(const struct dsmtp_config *cfg, enum plog_dir dir, struct dsmtp_err *e
 	pl->fd = -1;
 	pl->dir = dir;
 	pl->level = cfg->logs.level;
+	pl->enabled = pl->level != LOG_LEVEL_NONE;
+	for (size_t i = 0; i < cfg->logs.npeers; i++)
+		if (cfg->logs.peers[i].level != LOG_LEVEL_NONE)
+			pl->enabled = true;
 	pl->format = cfg->logs.format;
 	pl->max_size = cfg->logs.max_file_size;
 	pl->max_age = cfg->logs.max_age_days;
-	if (pl->level == LOG_LEVEL_NONE)
+	if (!pl->enabled)
 		return pl;
 	n = snprintf(sub, sizeof(sub), "%s/%s", cfg->logs.dir,
 	    dir == PLOG_RECEIVE ? "receive" : "send");
@@ -915,7 +927,7 @@ plog_flush(struct plog *pl)
 	char when[40];
 	long day;
 
-	if (pl == NULL || pl->level == LOG_LEVEL_NONE)
+	if (pl == NULL || !pl->enabled)
 		return;
 	plog_write_out(pl);
 	plog_now(&ts);
@@ -939,6 +951,12 @@ plog_close(struct plog *pl)
 	sb_free(&pl->esc);
 	sb_free(&pl->rec);
 	free(pl);
+}
+
+bool
+plog_enabled(const struct plog *pl)
+{
+	return pl != NULL && pl->enabled;
 }
 
 const char *
@@ -1032,7 +1050,7 @@ plog_info(struct plog *pl, struct plog_session *s, const char *context, const ch
 
 	if (context == NULL)
 		context = "";
-	if (!plog_active(pl, s) || !keep_context(pl, context))
+	if (!plog_active(pl, s) || !keep_context(pl, s, context))
 		return;
 	va_start(ap, fmt);
 	n = vsnprintf(small, sizeof(small), fmt, ap);
@@ -1058,7 +1076,7 @@ void
 plog_local_cert(struct plog *pl, struct plog_session *s, const struct tls_cert_facts *f,
     const char *why)
 {
-	if (!plog_active(pl, s) || !keep_context(pl, "Local certificate"))
+	if (!plog_active(pl, s) || !keep_context(pl, s, "Local certificate"))
 		return;
 	data_reset(pl);
 	if (f != NULL) {
@@ -1092,7 +1110,7 @@ plog_tls(struct plog *pl, struct plog_session *s, const struct tls_session_facts
 	data_kv(pl, "resumed", f->resumed ? "yes" : "no");
 	plog_emit(pl, s, '*', "TLS negotiated");
 	if (!f->peer.present) {
-		if (keep_context(pl, "Remote certificate absent")) {
+		if (keep_context(pl, s, "Remote certificate absent")) {
 			data_reset(pl);
 			plog_emit(pl, s, '*', "Remote certificate absent");
 		}
@@ -1118,7 +1136,7 @@ void
 plog_verification(struct plog *pl, struct plog_session *s, const char *chain, const char *names,
     const char *pin)
 {
-	if (!plog_active(pl, s) || !keep_context(pl, "TLS verification"))
+	if (!plog_active(pl, s) || !keep_context(pl, s, "TLS verification"))
 		return;
 	data_reset(pl);
 	data_kv(pl, "chain", chain != NULL ? chain : "ok");
@@ -1127,11 +1145,21 @@ plog_verification(struct plog *pl, struct plog_session *s, const char *chain, co
 	plog_emit(pl, s, '*', "TLS verification");
 }
 
+static plog_policy_fn *plog_policy_observer;
+
+void
+plog_set_policy_observer(plog_policy_fn *fn)
+{
+	plog_policy_observer = fn;
+}
+
 void
 plog_policy(struct plog *pl, struct plog_session *s, const char *level, const char *domain,
     bool pass, const char *reason)
 {
-	if (!plog_active(pl, s) || !keep_context(pl, "Policy"))
+	if (plog_policy_observer != NULL)
+		plog_policy_observer(pass, reason);
+	if (!plog_active(pl, s) || !keep_context(pl, s, "Policy"))
 		return;
 	data_reset(pl);
 	data_kv(pl, "level", level != NULL ? level : "");
@@ -1144,7 +1172,7 @@ plog_policy(struct plog *pl, struct plog_session *s, const char *level, const ch
 void
 plog_tls_error(struct plog *pl, struct plog_session *s, const char *reason)
 {
-	if (!plog_active(pl, s) || !keep_context(pl, "TLS error"))
+	if (!plog_active(pl, s) || !keep_context(pl, s, "TLS error"))
 		return;
 	data_reset(pl);
 	data_kv(pl, "reason", reason != NULL ? reason : "");

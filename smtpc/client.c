@@ -646,6 +646,7 @@ session_free(struct smtpc_session *s, const char *reason)
 	if (s->conn)
 		conn_free(s->conn);
 	if (s->logging) {
+		smtpc_observe_end(s->has_facts ? &s->tls : NULL);
 		plog_disconnect(ctx->plog, &s->log, reason);
 		s->logging = false;
 	}
@@ -685,6 +686,7 @@ session_drop_conn(struct smtpc_session *s, const char *reason)
 		s->conn = NULL;
 	}
 	if (s->logging) {
+		smtpc_observe_end(s->has_facts ? &s->tls : NULL);
 		plog_disconnect(s->ctx->plog, &s->log, reason);
 		s->logging = false;
 	}
@@ -815,6 +817,7 @@ connect_done(struct ev_loop *loop, ev_io *w, int revents)
 	snprintf(s->log.connector, sizeof(s->log.connector), "dsmtpc %.55s", s->dest->hop.host);
 	conn_format_addr(&s->conn->local, s->log.local, sizeof(s->log.local));
 	snprintf(s->log.remote, sizeof(s->log.remote), "%.63s", s->addr);
+	smtpc_observe_connect(s->ctx->cfg, &s->log, &s->targets[s->ti], s->dest, s->job);
 	plog_connect(s->ctx->plog, &s->log);
 	s->logging = true;
 	s->reported = false;
@@ -1092,6 +1095,7 @@ tls_ready(struct smtpc_session *s)
 	}
 	s->has_facts = true;
 	s->flags |= F_TLS;
+	smtpc_observe_tls(&s->targets[s->ti], &s->tls);
 	dane_match(s);
 	dest_of(s, &pd);
 	policy_judge_send(s->ctx->cfg, &pd, true, &s->tls, &v);

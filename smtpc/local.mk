@@ -9,10 +9,11 @@ smtpc_libsmtpc_a_SOURCES = smtpc/smtpc.h smtpc/reply.c smtpc/retry.c smtpc/bounc
 	smtpc/dns.c smtpc/route.c smtpc/client.c smtpc/maildir.c smtpc/sched.c \
 	smtpc/tlsrpt.h smtpc/tlsrpt.c \
 	smtpc/sts_fetch.c smtpc/sts_cache.c smtpc/sts.c smtpc/sts_log.c \
-	smtpc/requiretls.h smtpc/requiretls.c
+	smtpc/requiretls.h smtpc/requiretls.c smtpc/stats.c
 smtpc_libsmtpc_a_CFLAGS = $(AM_CFLAGS) $(UNBOUND_CFLAGS) $(CURL_CFLAGS)
-SMTPC_LIBS = smtpc/libsmtpc.a policy/libpolicy.a logs/libplog.a tls/libtls.a common/libcommon.a \
-	$(GNUTLS_LIBS) $(YAML_LIBS) $(UNBOUND_LIBS) $(CURL_LIBS) $(EV_LIBS) $(PTHREAD_LIBS)
+SMTPC_LIBS = smtpc/libsmtpc.a policy/libpolicy.a logs/libplog.a metrics/libmetrics.a \
+	tls/libtls.a common/libcommon.a \
+	$(GNUTLS_LIBS) $(YAML_LIBS) $(UNBOUND_LIBS) $(CURL_LIBS) $(EV_LIBS) $(MHD_LIBS) $(PTHREAD_LIBS)
 # delivery: run, once, send (the scheduler and the one-shot sender)
 dsmtpc_SOURCES += smtpc/queue.c smtpc/send.c smtpc/memory_cmd.c smtpc/privsep.c
 # TLS reports (RFC 8460): dsmtpc tlsrpt-send, run by the daemon daily
@@ -50,6 +51,7 @@ TESTS += tests/t/t2500-send-levels.sh tests/t/t2510-send-hostile.sh \
 EXTRA_DIST += tests/t/fakesmtp.py tests/t/fakedns.py tests/t/lib-dnssec.sh tests/t/stshttps.py
 # RFC 8689 and the security memory (issue 18)
 TESTS += tests/t/t2700-requiretls.sh tests/t/t2705-requiretls-postfix.sh tests/t/t2710-memory.sh tests/t/t2720-requiretls-dane.sh
+TESTS += tests/t/t2580-send-metrics.sh
 dist_man_MANS += man/dsmtpc.8
 
 # integration tests of "dsmtpc queue" and "dsmtpc flush" over a spool

@@ -28,6 +28,8 @@
 
 #include "common/diag.h"
 #include "common/spool.h"
+#include "logs/plog.h"
+#include "metrics/metrics.h"
 #include "smtpc/requiretls.h"
 #include "smtpc/smtpc.h"
 #include "smtpc/tlsrpt.h"
@@ -81,6 +83,7 @@ struct queue {
 	struct smtpc_sched	 sched;
 	bool			 stopping;
 	bool			 done;		/* ev_break asked for (maybe before ev_run) */
+	pid_t			 metrics_pid;	/* the metrics process, 0 = none */
 };
 
 static void	dispatch(struct queue *q);
@@ -592,8 +595,11 @@ job_done(struct smtpc_job *sj)
 	struct qjob *j = (struct qjob *)sj;
 	struct qmsg *m = j->m;
 
-	for (size_t k = 0; k < j->j.nrcpts; k++)
+	for (size_t k = 0; k < j->j.nrcpts; k++) {
 		apply(m, j->idx[k], &j->j.res[k]);
+		if (j->j.res[k].done)
+			smtpc_observe_delivery(j->dest->level, m->env.rcpts[j->idx[k]].state);
+	}
 	if (--m->pending == 0)
 		msg_finish(m);
 }
@@ -1010,6 +1016,9 @@ hup_cb(struct ev_loop *loop, ev_signal *w, int revents)
 
 	(void)loop;
 	(void)revents;
+	/* logs.peers: connections from now on take the new levels */
+	if (plog_peers_reload(&q->cfg, &q->ctx.plog, PLOG_SEND, &err) < 0)
+		diag_warnx("SIGHUP: keeping the old logs.peers: %s", err.msg);
 	nc = tls_creds_client(&q->cfg, q->ctx.trust, q->cfg.send.client_cert, &err);
 	if (nc == NULL) {
 		diag_warnx("SIGHUP: keeping the old certificate: %s", err.msg);
@@ -1024,6 +1033,7 @@ hup_cb(struct ev_loop *loop, ev_signal *w, int revents)
 	}
 	tls_creds_free(q->ctx.creds);
 	q->ctx.creds = nc;
+	smtpc_metrics_certs(&q->cfg, q->ctx.creds);
 	diag_info("SIGHUP: certificate reloaded%s%s", ours ? ": " : "", ours ? ours->subject : "");
 }
 
@@ -1120,6 +1130,13 @@ queue_main(int argc, char **argv, const char *config_path, bool once)
 		once = ps > 0 || once;	/* no second "stopped" */
 		goto out_cfg;
 	}
+	/* the metrics process next (forked by the delivering process, so it
+	 * runs as `user` too), while this one has no thread yet */
+	if (!once && (q->metrics_pid = smtpc_metrics_start(&q->cfg, qdir, &err)) < 0) {
+		diag_warnx("%s", err.msg);
+		rc = EX_DSMTP_UNAVAILABLE;
+		goto out_cfg;
+	}
 	q->loop = ev_loop_new(EVFLAG_AUTO);
 	if (q->loop == NULL) {
 		rc = EX_DSMTP_OSERR;
@@ -1137,6 +1154,7 @@ queue_main(int argc, char **argv, const char *config_path, bool once)
 		rc = EX_DSMTP_CONFIG;
 		goto out_spool;
 	}
+	smtpc_metrics_certs(&q->cfg, q->ctx.creds);
 	if (start_checks(q) < 0) {
 		smtpc_ctx_free(&q->ctx);
 		rc = EX_DSMTP_CONFIG;
@@ -1214,6 +1232,7 @@ out_spool:
 out_loop:
 	ev_loop_destroy(q->loop);
 out_cfg:
+	metrics_child_stop(q->metrics_pid);
 	config_free(&q->cfg);
 	smtpc_sched_free(&q->sched);
 	free(q);

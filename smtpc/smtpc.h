@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 
 #include "common/addr.h"
 #include "common/config.h"
@@ -20,6 +21,7 @@
 #include "tls/tls.h"
 
 struct plog;
+struct plog_session;
 struct spool;
 
 /* ---- replies (reply.c) ---- */
@@ -414,6 +416,19 @@ double smtpc_sched_ready_at(const struct smtpc_sched_ent *e);
 /* once: entries untried and due at start (0 = every one was tried) */
 size_t smtpc_sched_pending(const struct smtpc_sched *sc);
 size_t smtpc_sched_count(const struct smtpc_sched *sc);
+
+/* ---- observability (stats.c): send.metrics and logs.peers ---- */
+
+/* the metrics process (send.metrics set): its pid, 0 = off, -1 with err */
+pid_t smtpc_metrics_start(const struct dsmtp_config *cfg, const char *queue_dir,
+    struct dsmtp_err *err);
+void smtpc_metrics_certs(const struct dsmtp_config *cfg, const struct tls_creds *creds);
+/* a connection is up: its protocol log level (logs.peers) */
+void smtpc_observe_connect(const struct dsmtp_config *cfg, struct plog_session *log,
+    const struct smtpc_target *t, const struct smtpc_dest *d, const struct smtpc_job *j);
+void smtpc_observe_tls(const struct smtpc_target *t, const struct tls_session_facts *f);
+void smtpc_observe_end(const struct tls_session_facts *f);	/* NULL: plaintext */
+void smtpc_observe_delivery(enum dsmtp_level level, enum spool_rcpt_state st);
 
 /* ---- commands (queue.c, send.c) ---- */
 

@@ -37,12 +37,14 @@ smtpd_hook_connect(struct smtpd_session *s)
 	snprintf(ps->connector, sizeof(ps->connector), "dsmtpd %.50s", s->local);
 	snprintf(ps->local, sizeof(ps->local), "%.63s", s->local);
 	snprintf(ps->remote, sizeof(ps->remote), "%.63s", s->peer);
+	plog_peer_decide(&s->srv->cfg, ps, (const struct sockaddr *)&s->conn->peer, NULL, 0);
 	plog_connect(s->srv->plog, ps);
 }
 
 void
 smtpd_hook_disconnect(struct smtpd_session *s, const char *reason)
 {
+	smtpd_metrics_session_end(s);
 	if (s->log == NULL)
 		return;
 	plog_disconnect(s->srv->plog, plog_sess(s), reason);
@@ -53,13 +55,43 @@ smtpd_hook_disconnect(struct smtpd_session *s, const char *reason)
 void
 smtpd_hook_sent(struct smtpd_session *s, const char *line, size_t len)
 {
+	smtpd_metrics_reply(s, line, len);
 	if (s->log)
 		plog_sent(s->srv->plog, plog_sess(s), line, len);
+}
+
+/* logs.peers: the client names itself (EHLO, HELO) or its sender's
+ * domain (MAIL FROM): the session's log level anew, before the command is
+ * logged; its address was judged at connect */
+static void
+peer_level(struct smtpd_session *s, const char *line)
+{
+	const struct dsmtp_config *cfg = &s->srv->cfg;
+	const char *args, *params, *names[2] = { s->helo, NULL };
+	struct smtp_path from;
+	char verb[16], helo[sizeof(s->helo)], reply[256];
+	size_t n;
+
+	if (cfg->logs.npeers == 0 || s->log == NULL ||
+	    smtp_cmd_verb(line, verb, sizeof(verb), &args) == 0)
+		return;
+	if (strcmp(verb, "EHLO") == 0 || strcmp(verb, "HELO") == 0) {
+		n = strcspn(args, " ");
+		snprintf(helo, sizeof(helo), "%.*s", (int)(n < sizeof(helo) ? n : sizeof(helo) - 1),
+		    args);
+		names[0] = helo;
+	} else if (strcmp(verb, "MAIL") == 0 &&
+	    smtp_cmd_path(args, "FROM", &from, &params, reply, sizeof(reply)) == 0 && !from.null)
+		names[1] = from.domain;
+	else
+		return;
+	plog_peer_decide(cfg, plog_sess(s), (const struct sockaddr *)&s->conn->peer, names, 2);
 }
 
 void
 smtpd_hook_received(struct smtpd_session *s, const char *line, size_t len)
 {
+	peer_level(s, line);
 	if (s->log)
 		plog_received(s->srv->plog, plog_sess(s), line, len);
 }
@@ -150,6 +182,7 @@ smtpd_hook_tls_ready(struct smtpd_session *s)
 			plog_verification(s->srv->plog, plog_sess(s), s->tls.peer.chain_reason,
 			    "-", s->peer_pin[0] ? s->peer_pin : "none");
 	}
+	smtpd_metrics_tls(s);
 	tls_summary(s);
 }
 

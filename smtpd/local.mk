@@ -2,9 +2,10 @@
 sbin_PROGRAMS += dsmtpd
 dsmtpd_SOURCES = smtpd/smtpd.h smtpd/main.c smtpd/listen.c smtpd/limits.c smtpd/session.c \
 	smtpd/hooks.h smtpd/hooks.c smtpd/tx.c smtpd/cmd.h smtpd/cmd.c smtpd/data.h smtpd/data.c \
-	smtpd/reqtls.h smtpd/reqtls.c
-dsmtpd_LDADD = policy/libpolicy.a logs/libplog.a tls/libtls.a common/libcommon.a \
-	$(GNUTLS_LIBS) $(YAML_LIBS) $(EV_LIBS) $(PTHREAD_LIBS)
+	smtpd/reqtls.h smtpd/reqtls.c \
+	smtpd/stats.c
+dsmtpd_LDADD = policy/libpolicy.a logs/libplog.a metrics/libmetrics.a tls/libtls.a \
+	common/libcommon.a $(GNUTLS_LIBS) $(YAML_LIBS) $(EV_LIBS) $(MHD_LIBS) $(PTHREAD_LIBS)
 
 check_PROGRAMS += tests/unit/check_smtpd
 tests_unit_check_smtpd_SOURCES = tests/unit/check_smtpd.c smtpd/cmd.c smtpd/data.c smtpd/reqtls.c
@@ -26,8 +27,9 @@ TESTS += tests/t/t1000-receive-dialogs.sh tests/t/t1100-receive-clients.sh \
 	tests/t/t1200-receive-limits.sh tests/t/t1210-receive-limits-workers.sh \
 	tests/t/t1250-receive-reload-storm.sh tests/t/t1260-receive-deadlines.sh \
 	tests/t/t1300-receive-crash.sh tests/t/t1400-receive-idn.sh \
+	tests/t/t1500-receive-metrics.sh \
 	tests/t/t3500-policy-receive.sh
-EXTRA_DIST += tests/t/dialog.py tests/dialogs/basic.dlg tests/dialogs/pipelining.dlg \
+EXTRA_DIST += tests/t/dialog.py tests/t/metrics.py tests/dialogs/basic.dlg tests/dialogs/pipelining.dlg \
 	tests/dialogs/starttls-injection.dlg tests/dialogs/smuggling.dlg \
 	tests/dialogs/bad-input.dlg tests/dialogs/clienthello.dlg tests/dialogs/bdat.dlg \
 	tests/dialogs/tls-required.dlg tests/dialogs/pipelining-last-data.dlg \

@@ -18,6 +18,7 @@
 #include "common/privdrop.h"
 #include "common/spool.h"
 #include "logs/plog.h"
+#include "metrics/metrics.h"
 #include "policy/policy.h"
 #include "smtpd/smtpd.h"
 
@@ -146,6 +147,7 @@ load_tls(struct smtpd_server *srv, struct dsmtp_err *err)
 	srv->trust = trust;
 	if (f)
 		diag_info("serving certificate %s (sha1 %s; %s)", f->subject, f->sha1, why ? why : "");
+	smtpd_metrics_certs(srv);
 	return 0;
 }
 
@@ -163,6 +165,9 @@ on_hup(struct ev_loop *loop, ev_signal *w, int revents)
 		diag_warnx("SIGHUP: keeping the old certificate: %s", err.msg);
 	else
 		diag_info("SIGHUP: certificates and trust reloaded");
+	/* logs.peers: new sessions take the new levels */
+	if (plog_peers_reload(&srv->cfg, &srv->plog, PLOG_RECEIVE, &err) < 0)
+		diag_warnx("SIGHUP: keeping the old logs.peers: %s", err.msg);
 }
 
 static void
@@ -399,8 +404,15 @@ supervise(struct supervisor *sv)
 				}
 				for (i = 0; i < sv->n && sv->pids[i] != p; i++)
 					;
-				if (i == sv->n)
+				if (i == sv->n) {
+					if (p == srv->metrics_pid) {
+						if (!stopping)
+							diag_warnx("metrics process %ld ended (status %d); "
+							    "no metrics until a restart", (long)p, status);
+						srv->metrics_pid = 0;	/* not signalled again */
+					}
 					continue;
+				}
 				alive--;
 				sv->pids[i] = 0;
 				/* its sessions are gone with it: no longer counted */
@@ -424,6 +436,8 @@ supervise(struct supervisor *sv)
 				diag_warnx("SIGHUP: the parent keeps the old certificate: %s", err.msg);
 			else if (tls_keyproc_load(&srv->cfg, &err) < 0)
 				diag_warnx("SIGHUP: the key process keeps the old keys: %s", err.msg);
+			if (plog_peers_reload(&srv->cfg, &srv->plog, PLOG_RECEIVE, &err) < 0)
+				diag_warnx("SIGHUP: the parent keeps the old logs.peers: %s", err.msg);
 		} else if (!stopping) {
 			/* no new connections wait for workers that are leaving */
 			stopping = true;
@@ -536,6 +550,7 @@ main(int argc, char **argv)
 			return EX_DSMTP_OSERR;
 		}
 		drop = true;
+		srv.drop_user = &user;
 	}
 	if (load_tls(&srv, &err) < 0 || tls_keyproc_load(&srv.cfg, &err) < 0) {
 		diag_warnx("TLS: %s", err.msg);
@@ -566,12 +581,23 @@ main(int argc, char **argv)
 	for (size_t i = 0; i < srv.nlisteners; i++)
 		diag_info("listening on %s (STARTTLS %s)", srv.listeners[i].name,
 		    srv.creds ? config_recv_tls_name(srv.cfg.receive.tls) : "off");
+	/* the metrics process, forked like the workers (and after the same
+	 * start-up steps): it reads the counters the workers add to */
+	if ((srv.metrics_pid = smtpd_metrics_start(&srv, &err)) < 0)
+		diag_fatalx(EX_DSMTP_UNAVAILABLE, "%s", err.msg);
+	if (srv.metrics_pid > 0) {
+		char ep[80];
+
+		addr_endpoint_format(&srv.cfg.receive.metrics, ep, sizeof(ep));
+		diag_info("metrics on http://%s/metrics (process %ld)", ep, (long)srv.metrics_pid);
+	}
 	fflush(stderr);
 	if (drop)
 		diag_info("workers run as %s (uid %u); private keys only in the key process %d",
 		    user.name, (unsigned)user.uid, tls_keyproc_pid());
 	if (nworkers == 1 && !drop) {
 		(void)worker_run(&srv, queue);
+		metrics_child_stop(srv.metrics_pid);
 		smtpd_limits_free(srv.limits);
 		config_free(&srv.cfg);
 		diag_info("stopped");
@@ -596,6 +622,7 @@ main(int argc, char **argv)
 	/* the parent keeps the listening sockets (never accepting on them)
 	 * for the workers it may have to start again; closed at SIGTERM */
 	ch = supervise(&sv);
+	metrics_child_stop(srv.metrics_pid);
 	supervisor_free(&sv);
 	smtpd_limits_free(srv.limits);
 	smtpd_listen_close(&srv);

@@ -860,6 +860,7 @@ session_end_of_data(struct smtpd_session *s)
 		return;
 	}
 	session_set_state(s, SMTPD_RCPT);
+	s->message_end = true;		/* the reply below, or the commit's, ends it */
 	if (tx->bdat_refuse) {
 		smtpd_reply(s, tx->bdat_refuse == 1 ? "503 5.5.1 Error: need MAIL and RCPT before BDAT" :
 		    "452 4.3.1 Insufficient system storage");

@@ -6,6 +6,7 @@
 #include <ev.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "common/config.h"
 #include "common/conn.h"
@@ -31,6 +32,8 @@ struct smtpd_listener {
 struct smtpd_session;
 struct smtpd_limits;
 
+struct privdrop_user;
+
 struct smtpd_server {
 	struct ev_loop		*loop;
 	struct dsmtp_config	 cfg;
@@ -51,6 +54,9 @@ struct smtpd_server {
 	struct tls_creds	*creds;		/* NULL: no STARTTLS */
 	struct tls_trust	*trust;
 	char			 cert_subject[512];
+	pid_t			 metrics_pid;	/* the metrics process, 0 = none */
+	/* started as root: whom the workers and the metrics process run as */
+	const struct privdrop_user *drop_user;
 };
 
 enum smtpd_state {
@@ -114,6 +120,7 @@ struct smtpd_session {
 	char			 peer_pin[64];	/* trust.pins set the client certificate matches */
 	void			*log;		/* struct plog_session * */
 	struct tx_commit	*commit;	/* a spool commit in flight, or NULL */
+	bool			 message_end;	/* the next reply ends a message (stats.c) */
 	struct smtpd_session	*next, *prev;
 };
 
@@ -134,6 +141,13 @@ void smtpd_limits_release(struct smtpd_limits *l, unsigned worker,
     const struct sockaddr_storage *peer);
 void smtpd_limits_forget_worker(struct smtpd_limits *l, unsigned worker);	/* it died */
 unsigned smtpd_limits_total(struct smtpd_limits *l);
+
+/* stats.c: receive.metrics; every function a no-op when it is off */
+pid_t smtpd_metrics_start(struct smtpd_server *srv, struct dsmtp_err *err);	/* 0 = off */
+void smtpd_metrics_certs(struct smtpd_server *srv);
+void smtpd_metrics_session_end(struct smtpd_session *s);
+void smtpd_metrics_reply(struct smtpd_session *s, const char *line, size_t len);
+void smtpd_metrics_tls(struct smtpd_session *s);
 
 /* session.c */
 void smtpd_session_accept(struct smtpd_server *srv, int fd);

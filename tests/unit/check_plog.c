@@ -4,6 +4,7 @@
  * parser at every split point and on malformed input. */
 #include "autoconfig.h"
 
+#include <arpa/inet.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -1020,6 +1021,78 @@ START_TEST(test_symlink_refused)
 }
 END_TEST
 
+/* logs.peers: the first entry matching the address or any name wins; a
+ * domain matches itself and its subdomains, not a name that merely ends
+ * with it; send.metrics / receive.metrics parse, a bare port on loopback */
+START_TEST(test_peer_levels)
+{
+	static const char yaml[] =
+	    "receive:\n  metrics: 9125\n"
+	    "send:\n  metrics: \"[::1]:9126\"\n"
+	    "logs:\n  level: none\n  peers:\n"
+	    "    - { match: 192.0.2.0/24, level: basic }\n"
+	    "    - { match: Partner.Example., level: verbose }\n"
+	    "    - { match: \"2001:db8::7\", level: none }\n"
+	    "    - { match: example, level: basic }\n";
+	struct dsmtp_config cfg;
+	struct config_errors errs = { NULL, 0 };
+	struct plog_session ps;
+	struct sockaddr_in in4 = { .sin_family = AF_INET };
+	struct sockaddr_in6 in6 = { .sin6_family = AF_INET6 };
+	const char *n1[] = { "mx.partner.example" }, *n2[] = { "notpartner.example.net" },
+	    *n3[] = { "", NULL, "PARTNER.EXAMPLE" };
+	char ep[80];
+
+	ck_assert_int_eq(config_load_buffer("t.yaml", yaml, strlen(yaml), &cfg, &errs), 0);
+	ck_assert(cfg.receive.metrics_set && cfg.send.metrics_set);
+	addr_endpoint_format(&cfg.receive.metrics, ep, sizeof(ep));
+	ck_assert_str_eq(ep, "127.0.0.1:9125");
+	addr_endpoint_format(&cfg.send.metrics, ep, sizeof(ep));
+	ck_assert_str_eq(ep, "[::1]:9126");
+	ck_assert_uint_eq(cfg.logs.npeers, 4);
+	ck_assert_str_eq(cfg.logs.peers[1].match, "partner.example");
+
+	memset(&ps, 0, sizeof(ps));
+	inet_pton(AF_INET, "192.0.2.9", &in4.sin_addr);
+	plog_peer_decide(&cfg, &ps, (struct sockaddr *)&in4, n1, 1);
+	ck_assert(ps.has_level && ps.level == LOG_LEVEL_BASIC);	/* first entry wins */
+	inet_pton(AF_INET, "198.51.100.1", &in4.sin_addr);
+	plog_peer_decide(&cfg, &ps, (struct sockaddr *)&in4, n1, 1);
+	ck_assert(ps.has_level && ps.level == LOG_LEVEL_VERBOSE);
+	plog_peer_decide(&cfg, &ps, (struct sockaddr *)&in4, n3, 3);
+	ck_assert(ps.has_level && ps.level == LOG_LEVEL_VERBOSE);
+	plog_peer_decide(&cfg, &ps, (struct sockaddr *)&in4, n2, 1);
+	ck_assert(!ps.has_level);		/* logs.level again */
+	inet_pton(AF_INET6, "2001:db8::7", &in6.sin6_addr);
+	plog_peer_decide(&cfg, &ps, (struct sockaddr *)&in6, NULL, 0);
+	ck_assert(ps.has_level && ps.level == LOG_LEVEL_NONE);
+	plog_peer_decide(&cfg, &ps, NULL, (const char *[]){ "a.example" }, 1);
+	ck_assert(ps.has_level && ps.level == LOG_LEVEL_BASIC);
+	config_free(&cfg);
+
+	/* the same through --print-config's YAML */
+	{
+		char *buf = NULL;
+		size_t len = 0;
+		FILE *f;
+		struct dsmtp_config again;
+
+		ck_assert_int_eq(config_load_buffer("t.yaml", yaml, strlen(yaml), &cfg, &errs), 0);
+		ck_assert_ptr_nonnull(f = open_memstream(&buf, &len));
+		config_dump(&cfg, f);
+		fclose(f);
+		ck_assert_int_eq(config_load_buffer("dump", buf, len, &again, &errs), 0);
+		ck_assert_uint_eq(again.logs.npeers, 4);
+		ck_assert_str_eq(again.logs.peers[0].match, "192.0.2.0/24");
+		ck_assert(again.logs.peers[2].is_net && again.logs.peers[2].level == LOG_LEVEL_NONE);
+		ck_assert(again.send.metrics_set && again.send.metrics.port == 9126);
+		config_free(&again);
+		config_free(&cfg);
+		free(buf);
+	}
+}
+END_TEST
+
 static Suite *
 plog_suite(void)
 {
@@ -1041,6 +1114,7 @@ plog_suite(void)
 	tcase_add_test(w, test_several_processes);
 	tcase_set_timeout(w, UNIT_TIMEOUT);
 	tcase_add_test(w, test_symlink_refused);
+	tcase_add_test(w, test_peer_levels);
 	suite_add_tcase(s, w);
 	tcase_add_test(r, test_reader_every_split);
 	tcase_add_test(r, test_reader_direction);
