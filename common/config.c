@@ -1941,13 +1941,13 @@ config_dump(const struct dsmtp_config *cfg, FILE *out)
 	fprintf(out, "  format: %s\n", config_log_format_name(cfg->logs.format));
 	fprintf(out, "  max_file_size: %llu\n", (unsigned long long)cfg->logs.max_file_size);
 	fprintf(out, "  max_age_days: %u\n", cfg->logs.max_age_days);
-	fprintf(out, "tlsrpt:\n  enabled: %s\n", cfg->tlsrpt.enabled ? "true" : "false");
-	fputs("  organization: ", out); dump_str(out, cfg->tlsrpt.organization); fputc('\n', out);
-	fputs("  contact: ", out); dump_str(out, cfg->tlsrpt.contact); fputc('\n', out);
-	fputs("  from: ", out); dump_str(out, cfg->tlsrpt.from); fputc('\n', out);
 	fputs(cfg->logs.npeers ? "  peers:\n" : "  peers: []\n", out);
 	for (size_t i = 0; i < cfg->logs.npeers; i++) {
 		fputs("    - { match: ", out); dump_str(out, cfg->logs.peers[i].match);
 		fprintf(out, ", level: %s }\n", config_log_level_name(cfg->logs.peers[i].level));
 	}
+	fprintf(out, "tlsrpt:\n  enabled: %s\n", cfg->tlsrpt.enabled ? "true" : "false");
+	fputs("  organization: ", out); dump_str(out, cfg->tlsrpt.organization); fputc('\n', out);
+	fputs("  contact: ", out); dump_str(out, cfg->tlsrpt.contact); fputc('\n', out);
+	fputs("  from: ", out); dump_str(out, cfg->tlsrpt.from); fputc('\n', out);
 }

@@ -17,10 +17,11 @@ TESTS += tests/unit/check_smtpd
 check_PROGRAMS += tests/unit/check_smtpd_states
 tests_unit_check_smtpd_states_SOURCES = tests/unit/check_smtpd_states.c smtpd/listen.c \
 	smtpd/limits.c smtpd/session.c smtpd/hooks.c smtpd/tx.c smtpd/cmd.c smtpd/data.c \
-	smtpd/reqtls.c
+	smtpd/reqtls.c smtpd/stats.c
 tests_unit_check_smtpd_states_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
-tests_unit_check_smtpd_states_LDADD = policy/libpolicy.a logs/libplog.a tls/libtls.a \
-	common/libcommon.a $(GNUTLS_LIBS) $(YAML_LIBS) $(EV_LIBS) $(PTHREAD_LIBS) $(CHECK_LIBS)
+tests_unit_check_smtpd_states_LDADD = policy/libpolicy.a logs/libplog.a metrics/libmetrics.a \
+	tls/libtls.a common/libcommon.a $(GNUTLS_LIBS) $(YAML_LIBS) $(EV_LIBS) $(MHD_LIBS) \
+	$(PTHREAD_LIBS) $(CHECK_LIBS)
 TESTS += tests/unit/check_smtpd_states
 
 TESTS += tests/t/t1000-receive-dialogs.sh tests/t/t1100-receive-clients.sh \
