@@ -8,7 +8,7 @@ common_libcommon_a_SOURCES = \
 	common/buf.h common/buf.c \
 	common/conn.h common/conn.c \
 	common/utf8.h common/utf8.c \
-	common/owner.h common/owner.c \
+	common/owner.h common/owner.c common/hex.h \
 	common/json.h common/json.c \
 	common/tlsrpt_txt.h common/tlsrpt_txt.c \
 	common/secmem.h common/secmem.c \

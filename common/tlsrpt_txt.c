@@ -12,6 +12,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/hex.h"
 #include "common/tlsrpt_txt.h"
 
 #define WSP(c)	((c) == ' ' || (c) == '\t')
@@ -21,18 +22,6 @@ fail(char *why, size_t whylen, const char *msg)
 {
 	if (why != NULL && whylen > 0)
 		snprintf(why, whylen, "%s", msg);
-}
-
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
 }
 
 /* mailto:ADDR (RFC 6068), one address, no headers: %XX decoded into out */
@@ -49,7 +38,7 @@ mailto_addr(const char *u, size_t n, char *out, size_t outlen)
 
 			if (i + 2 >= n)
 				return false;
-			if ((h = hexval(u[i + 1])) < 0 || (l = hexval(u[i + 2])) < 0)
+			if ((h = hex_value(u[i + 1])) < 0 || (l = hex_value(u[i + 2])) < 0)
 				return false;
 			c = h * 16 + l;
 			i += 2;

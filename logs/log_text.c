@@ -10,19 +10,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/hex.h"
 #include "logs/log_agg.h"
-
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 /* the escape at s (s[0] == '\\'): its length, and *c the printable
  * character it stands for, or 0 when it must stay escaped */
@@ -36,7 +25,7 @@ escape_at(const char *s, char *c)
 		*c = '\\';
 		return 2;
 	}
-	if (s[1] == 'x' && (h = hexval(s[2])) >= 0 && (l = hexval(s[3])) >= 0) {
+	if (s[1] == 'x' && (h = hex_value(s[2])) >= 0 && (l = hex_value(s[3])) >= 0) {
 		if (h * 16 + l >= 0x20 && h * 16 + l < 0x7f)
 			*c = (char)(h * 16 + l);
 		return 4;

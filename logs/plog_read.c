@@ -17,6 +17,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "common/hex.h"
 #include "common/diag.h"
 #include "common/json.h"
 #include "logs/plog.h"
@@ -376,18 +377,6 @@ skip_ws(const char *p, size_t n, size_t i)
 	return i;
 }
 
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 static bool
 hex4(const char *p, size_t n, size_t i, unsigned *v)
 {
@@ -397,7 +386,7 @@ hex4(const char *p, size_t n, size_t i, unsigned *v)
 	if (i + 4 > n)
 		return false;
 	for (*v = 0, k = 0; k < 4; k++) {
-		if ((h = hexval(p[i + k])) < 0)
+		if ((h = hex_value(p[i + k])) < 0)
 			return false;
 		*v = *v << 4 | (unsigned)h;
 	}
