@@ -9,6 +9,8 @@ Serves GET /.well-known/mta-sts.txt for Host mta-sts.DOMAIN from DIR/DOMAIN/:
   ctype     the Content-Type (default "text/plain")
   location  a Location header (redirect cases)
   delay     seconds to wait before answering (slow cases)
+  misbehave "headers": header lines without end after the status line;
+            "garbage": bytes that are no HTTP response at all
 The files are read on every request, so a test can change a policy while
 the server runs. SNI-NAME CERT KEY triples serve another certificate to
 that server name (a policy host with a certificate for the wrong name).
@@ -59,6 +61,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
             delay = float(read(os.path.join(d, "delay"), b"0").strip())
             if delay:
                 time.sleep(delay)
+            misbehave = read(os.path.join(d, "misbehave"), b"").strip()
+            if misbehave:
+                print("%s %s %s" % (host, self.path, misbehave.decode()), flush=True)
+                self.misbehave(misbehave)
+                return
         print("%s %s %d" % (host, self.path, status), flush=True)
         self.send_response(status)
         self.send_header("Content-Type", ctype.decode())
@@ -68,6 +75,20 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         try:
             self.wfile.write(body)
+        except OSError:
+            pass
+
+    def misbehave(self, how):
+        # until the client gives up (its limits), at most 64 MB
+        self.close_connection = True
+        try:
+            if how == b"headers":
+                self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n")
+                line = b"X-Endless: " + b"x" * 1000 + b"\r\n"
+            else:
+                line = bytes(range(256)) * 4
+            for _ in range(64 * 1024):
+                self.wfile.write(line)
         except OSError:
             pass
 

@@ -14,6 +14,8 @@
 #   testing, certificate for another name    delivered, certificate-host-mismatch recorded
 #   testing, MX not named                    delivered, failure recorded
 #   redirect, 404, text/html, 70 KB body     no policy: delivered, sts-policy-fetch-error
+#   endless header lines, garbage bytes      cut off (libcurl's limits, not the timeout):
+#                                            no policy, delivered, sts-policy-fetch-error
 #   policy syntax error                      no policy: delivered, sts-policy-invalid
 #   policy host certificate for another name no policy: delivered, sts-webpki-invalid
 #   two STS TXT records, no TXT record       no policy, nothing recorded
@@ -31,7 +33,7 @@ need_ certtool
 need_ openssl
 dnssec_need
 
-CASES="good nomatch wn testing testmx redirect notfound ctype big syntax webpki multi notxt dane keep idc down exp slow"
+CASES="good nomatch wn testing testmx redirect notfound ctype big hdrs junk syntax webpki multi notxt dane keep idc down exp slow"
 FIRST=$(echo "$CASES" | sed 's/ slow$//')	# slow goes alone, later
 sans=""
 for n in $CASES; do sans="$sans mx-$n.sts.test mta-sts.$n.sts.test"; done
@@ -86,6 +88,10 @@ echo text/html >"$www/ctype.sts.test/ctype"
 mkdir -p "$www/big.sts.test"
 { printf 'version: STSv1\nmode: enforce\nmx: mx-other.sts.test\nmax_age: 86400\n'
   python3 -c 'print("x: " + "y" * 70000)'; } >"$www/big.sts.test/body"
+# a policy host that sends header lines without end, or garbage
+for n in hdrs junk; do policy $n enforce mx-other.sts.test 86400; done
+echo headers >"$www/hdrs.sts.test/misbehave"
+echo garbage >"$www/junk.sts.test/misbehave"
 mkdir -p "$www/syntax.sts.test"
 printf 'version: STSv1\nmode: enforcing\nmx: mx-other.sts.test\nmax_age: 86400\n' \
     >"$www/syntax.sts.test/body"
@@ -236,6 +242,18 @@ test_expect_success "redirect, 404, text/html, 70 KB: no policy, delivered, sts-
 	grep -q 'ctype.sts.test.*Content-Type text/html, not text/plain' '$TRASH/once.out' &&
 	grep -q 'big.sts.test.*body larger than 65536 bytes' '$TRASH/once.out' &&
 	! grep -q elsewhere '$TRASH/https.log'"
+
+test_expect_success "endless headers, garbage: cut off by libcurl's limits, no policy, delivered, sts-policy-fetch-error" "
+	for n in hdrs junk; do
+		got rgood \$n && line \$n once.out | grep -q 'status=sent' &&
+		failure \$n sts-policy-fetch-error || { echo \"case \$n\"; exit 1; }
+	done &&
+	grep -q 'mta-sts.hdrs.sts.test /.well-known/mta-sts.txt headers' '$TRASH/https.log' &&
+	grep -q 'mta-sts.junk.sts.test /.well-known/mta-sts.txt garbage' '$TRASH/https.log' &&
+	for n in hdrs junk; do
+		grep -q \"MTA-STS \$n.sts.test: none (fetch failed)\" '$TRASH/once.out' &&
+		! grep \"MTA-STS \$n.sts.test\" '$TRASH/once.out' | grep -q 'timed out' || exit 1
+	done"
 
 test_expect_success "a policy with a syntax error: no policy, delivered, sts-policy-invalid" "
 	got rgood syntax && line syntax once.out | grep -q 'status=sent' &&
