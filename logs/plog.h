@@ -93,7 +93,7 @@ void plog_policy(struct plog *pl, struct plog_session *s, const char *level, con
 /* every verdict given to plog_policy(), logged or not (any level, pl
  * NULL too), is also handed to this process-wide observer: the metrics
  * count policy failures there (NULL: none) */
-typedef void plog_policy_fn(bool pass, const char *reason);
+typedef void plog_policy_fn(const char *level, bool pass, const char *reason);
 void plog_set_policy_observer(plog_policy_fn *fn);
 /* a handshake or TLS I/O failure: context "TLS error", data "reason=..." */
 /* (every delivery attempt's RFC 8460 outcome goes in a '*' record of

@@ -1158,7 +1158,7 @@ plog_policy(struct plog *pl, struct plog_session *s, const char *level, const ch
     bool pass, const char *reason)
 {
 	if (plog_policy_observer != NULL)
-		plog_policy_observer(pass, reason);
+		plog_policy_observer(level, pass, reason);
 	if (!plog_active(pl, s) || !keep_context(pl, s, "Policy"))
 		return;
 	data_reset(pl);

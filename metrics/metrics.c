@@ -17,6 +17,7 @@
 #include <sys/mman.h>
 #include <time.h>
 
+#include "common/hex.h"
 #include "common/spool.h"
 #include "metrics/metrics.h"
 #include "tls/tls.h"
@@ -57,7 +58,7 @@ static const struct {
 static const char *const result_types[] = { "starttls-not-supported",
     "certificate-host-mismatch", "certificate-expired", "certificate-not-trusted",
     "validation-failure", "tlsa-invalid", "dnssec-invalid", "dane-required", "pin-mismatch",
-    "no-peer-certificate", "other" };
+    "no-peer-certificate", "mta-sts", "security-memory", "requiretls", "other" };
 #define MX_RESULT_N	(sizeof(result_types) / sizeof(result_types[0]))
 
 struct mx_peer {
@@ -193,10 +194,14 @@ metrics_delivery(enum dsmtp_level level, enum metrics_outcome o)
 }
 
 const char *
-metrics_result_type(const char *reason)
+metrics_result_type(const char *level, const char *reason)
 {
 	size_t n;
 
+	if (level != NULL && strcmp(level, "memory") == 0)
+		return "security-memory";
+	if (level != NULL && strcmp(level, "requiretls") == 0)
+		return "requiretls";
 	if (reason == NULL)
 		return "other";
 	n = strcspn(reason, ":");
@@ -205,17 +210,19 @@ metrics_result_type(const char *reason)
 	for (size_t i = 0; i < sizeof(reason_types) / sizeof(reason_types[0]); i++)
 		if (strlen(reason_types[i].word) == n && strncmp(reason, reason_types[i].word, n) == 0)
 			return reason_types[i].type;
+	if (n == 3 && strncmp(reason, "sts", 3) == 0)
+		return "mta-sts";
 	return "other";
 }
 
 void
-metrics_policy_failure(const char *reason)
+metrics_policy_failure(const char *level, const char *reason)
 {
 	const char *t;
 
 	if (mx == NULL)
 		return;
-	t = metrics_result_type(reason);
+	t = metrics_result_type(level, reason);
 	for (size_t i = 0; i < MX_RESULT_N; i++)
 		if (strcmp(result_types[i], t) == 0) {
 			add(&mx->policy[i]);
@@ -242,15 +249,9 @@ hex64(const char *s)
 	uint64_t v = 0;
 
 	for (int i = 0; i < 16; i++) {
-		int c = s[i], d;
+		int d = hex_value(s[i]);
 
-		if (c >= '0' && c <= '9')
-			d = c - '0';
-		else if (c >= 'a' && c <= 'f')
-			d = c - 'a' + 10;
-		else if (c >= 'A' && c <= 'F')
-			d = c - 'A' + 10;
-		else
+		if (d < 0)
 			return 0;
 		v = v << 4 | (uint64_t)d;
 	}

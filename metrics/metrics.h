@@ -48,16 +48,19 @@ void metrics_message(int code);
 void metrics_connection(const char *tls_version);
 /* one recipient's delivery attempt at a send level */
 void metrics_delivery(enum dsmtp_level level, enum metrics_outcome o);
-/* a failed policy verdict, by its reason ("chain: ...", "no-tls: ...") */
-void metrics_policy_failure(const char *reason);
+/* a failed policy verdict, by its level ("memory", "requiretls", a TLS
+ * level) and reason ("chain: ...", "no-tls: ...", "sts: ...") */
+void metrics_policy_failure(const char *level, const char *reason);
 /* a peer's certificate (its SHA-256 hex): counted as a change when it
  * differs from the one last seen for that peer (a bounded table) */
 void metrics_peer_cert(const char *peer, const char *sha256);
 /* our certificates now (on start and reload) */
 void metrics_certs_set(const struct tls_cert_facts *const *f, size_t n);
 
-/* the reason word of a verdict as an RFC 8460 result type where one fits */
-const char *metrics_result_type(const char *reason);
+/* the reason word of a verdict as an RFC 8460 result type where one fits;
+ * MTA-STS (reason "sts: ..."), the security memory (level "memory") and
+ * REQUIRETLS (level "requiretls") under names of their own */
+const char *metrics_result_type(const char *level, const char *reason);
 
 /* ---- serving ---- */
 

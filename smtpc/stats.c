@@ -13,10 +13,10 @@
 #include "smtpc/smtpc.h"
 
 static void
-policy_seen(bool pass, const char *reason)
+policy_seen(const char *level, bool pass, const char *reason)
 {
 	if (!pass)
-		metrics_policy_failure(reason);
+		metrics_policy_failure(level, reason);
 }
 
 pid_t

@@ -16,10 +16,10 @@
 #include "smtpd/smtpd.h"
 
 static void
-policy_seen(bool pass, const char *reason)
+policy_seen(const char *level, bool pass, const char *reason)
 {
 	if (!pass)
-		metrics_policy_failure(reason);
+		metrics_policy_failure(level, reason);
 }
 
 /* in the metrics process: the SMTP listeners are not its to hold, and

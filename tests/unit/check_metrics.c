@@ -112,6 +112,8 @@ START_TEST(test_result_types)
 		{ "dane-insecure: no TLSA", "dane-required" },
 		{ "pin-mismatch: hub", "pin-mismatch" },
 		{ "no-peer-cert", "no-peer-certificate" },
+		{ "sts: MTA-STS policy of a.example (mode enforce): no TLS", "mta-sts" },
+		{ "stsx: not a word we know", "other" },
 		{ "chainsaw: not a word we know", "other" },
 		{ "", "other" },
 	};
@@ -119,12 +121,15 @@ START_TEST(test_result_types)
 	char *t;
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
-		ck_assert_str_eq(metrics_result_type(cases[i].reason), cases[i].type);
-	ck_assert_str_eq(metrics_result_type(NULL), "other");
+		ck_assert_str_eq(metrics_result_type("verify", cases[i].reason), cases[i].type);
+	ck_assert_str_eq(metrics_result_type(NULL, NULL), "other");
+	ck_assert_str_eq(metrics_result_type("memory", "security memory: a.example showed ..."),
+	    "security-memory");
+	ck_assert_str_eq(metrics_result_type("requiretls", "no TLS"), "requiretls");
 	ck_assert_int_eq(metrics_init(METRICS_SEND, &err), 0);
-	metrics_policy_failure("pin-mismatch: hub");
-	metrics_policy_failure("pin-mismatch: hub");
-	metrics_policy_failure("whatever a peer says");
+	metrics_policy_failure("verify", "pin-mismatch: hub");
+	metrics_policy_failure("verify", "pin-mismatch: hub");
+	metrics_policy_failure("verify", "whatever a peer says");
 	metrics_delivery(LEVEL_VERIFY, METRICS_DELIVERED);
 	metrics_delivery((enum dsmtp_level)99, METRICS_DELIVERED);	/* out of range: ignored */
 	metrics_connection("TLSv1.3");
