@@ -102,6 +102,7 @@ struct kp_key {
 	unsigned char		id[KP_ID_LEN];
 	gnutls_privkey_t	key;
 	gnutls_pk_algorithm_t	pk;
+	unsigned		bits;	/* ECDSA: the curve's size (256, 384, 521) */
 	unsigned		gen;
 };
 
@@ -171,7 +172,8 @@ kp_add_key(struct kp_state *s, unsigned char *data, size_t len, char *why, size_
 	}
 	memcpy(s->keys[s->nkeys].id, id, KP_ID_LEN);
 	s->keys[s->nkeys].key = key;
-	s->keys[s->nkeys].pk = (gnutls_pk_algorithm_t)gnutls_privkey_get_pk_algorithm(key, NULL);
+	s->keys[s->nkeys].pk = (gnutls_pk_algorithm_t)gnutls_privkey_get_pk_algorithm(key,
+	    &s->keys[s->nkeys].bits);
 	s->keys[s->nkeys].gen = s->gen;
 	s->nkeys++;
 	return 0;
@@ -250,6 +252,23 @@ sign_algo_fits(gnutls_pk_algorithm_t pk, gnutls_sign_algorithm_t algo)
 	    algo == GNUTLS_SIGN_RSA_PSS_RSAE_SHA512);
 }
 
+/* TLS 1.3's ECDSA schemes name their curve (RFC 8446 4.2.3): a P-256 key
+ * makes no ecdsa_secp384r1_sha384 signature (found by fuzz_keyproc) */
+static bool
+sign_curve_fits(const struct kp_key *k, gnutls_sign_algorithm_t algo)
+{
+	switch (algo) {
+	case GNUTLS_SIGN_ECDSA_SECP256R1_SHA256:
+		return k->bits == 256;
+	case GNUTLS_SIGN_ECDSA_SECP384R1_SHA384:
+		return k->bits == 384;
+	case GNUTLS_SIGN_ECDSA_SECP521R1_SHA512:
+		return k->bits == 521;
+	default:
+		return true;
+	}
+}
+
 /* one request: validated field by field, answered with a result or an
  * error status (never a reason: the worker is not trusted with one) */
 static void
@@ -290,12 +309,13 @@ kp_serve(struct kp_state *s, int fd, unsigned char *req, ssize_t n)
 	in.size = len;
 	switch (op) {
 	case KP_OP_SIGN_DATA:
-		if (!sign_algo_fits(k->pk, algo) || algo == GNUTLS_SIGN_RSA_RAW)
+		if (!sign_algo_fits(k->pk, algo) || !sign_curve_fits(k, algo) ||
+		    algo == GNUTLS_SIGN_RSA_RAW)
 			goto answer;
 		rc = gnutls_privkey_sign_data2(k->key, algo, flags, &in, &out);
 		break;
 	case KP_OP_SIGN_HASH:
-		if (!sign_algo_fits(k->pk, algo))
+		if (!sign_algo_fits(k->pk, algo) || !sign_curve_fits(k, algo))
 			goto answer;
 		/* a hash of exactly its algorithm's length (TLS 1.0's MD5+SHA-1
 		 * or a DigestInfo for the raw RSA form) */

@@ -149,8 +149,9 @@ check_reparse(const char *want, const struct smtp_path *p)
 	    !q.had_route && *params == '\0', "\"%s\" parses again with other flags", p->addr);
 }
 
-/* RFC 1870, 6152, 6531: SIZE=digits, BODY=7BIT|8BITMIME, SMTPUTF8; each
- * parameter "keyword[=value]", the keyword never empty. true if valid. */
+/* RFC 1870, 6152, 6531, 8689: SIZE=digits, BODY=7BIT|8BITMIME, SMTPUTF8,
+ * REQUIRETLS (once, no value); each parameter "keyword[=value]", the
+ * keyword never empty. true if valid. */
 static bool
 model_mail_params(const char *s, struct smtp_mail_params *mp)
 {
@@ -186,6 +187,9 @@ model_mail_params(const char *s, struct smtp_mail_params *mp)
 					return false;
 			} else if (!eq && n == 8 && strncasecmp(s, "SMTPUTF8", 8) == 0)
 				mp->smtputf8 = true;
+			else if (!eq && n == 10 && strncasecmp(s, "REQUIRETLS", 10) == 0 &&
+			    !mp->requiretls)
+				mp->requiretls = true;
 			else
 				return false;
 		}
@@ -207,11 +211,12 @@ check_mail_params(const char *params)
 	ok = model_mail_params(params, &want);
 	if (rc < 0)
 		check_reply(reply, sizeof(reply));
-	FUZZ_CHECK((rc == 0) == ok || !fuzz_checking("cmd-param-syntax"), "MAIL parameters \"%s\": parser %s, RFC 1870/6152/6531 %s",
+	FUZZ_CHECK((rc == 0) == ok || !fuzz_checking("cmd-param-syntax"), "MAIL parameters \"%s\": parser %s, RFC 1870/6152/6531/8689 %s",
 	    params, rc == 0 ? "accepts" : "refuses", ok ? "valid" : "invalid");
 	if (rc == 0 && ok) {
 		FUZZ_CHECK(mp.has_size == want.has_size && mp.size == want.size &&
-		    mp.body_8bit == want.body_8bit && mp.smtputf8 == want.smtputf8,
+		    mp.body_8bit == want.body_8bit && mp.smtputf8 == want.smtputf8 &&
+		    mp.requiretls == want.requiretls,
 		    "MAIL parameters \"%s\" parsed to other values", params);
 	}
 }
