@@ -72,7 +72,7 @@ bad:
 	return -1;
 }
 
-/* the DER inside the first "-----BEGIN ...PRIVATE KEY-----" block of a
+/* the DER inside the first PEM block labelled "... PRIVATE KEY" of a
  * file's text, in a new buffer (wipe and free it); -1 when there is none */
 static int
 pem_key_der(const gnutls_datum_t *text, gnutls_datum_t *der)

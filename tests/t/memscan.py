@@ -54,7 +54,7 @@ def secrets(keyfile):
     # there when its alignment happens to match)
     with open(keyfile, "rb") as f:
         pem = f.read()
-    m = re.search(rb"-----BEGIN [A-Z ]*PRIVATE KEY-----\r?\n(.*?)-----END", pem, re.S)
+    m = re.search(rb"-----BEGIN [A-Z ]*PRIVATE" rb" KEY-----\r?\n(.*?)-----END", pem, re.S)
     if m:
         lines = [l.strip() for l in m.group(1).splitlines() if l.strip()]
         der = base64.b64decode(b"".join(lines))
