@@ -76,7 +76,7 @@ test_expect_success "N sessions by TLS version and certificate move the counters
 	$S tls13 1 '$pki/client' && $S tls12 1 '$pki/server' && $S tls13 1 '$pki/selfsigned' &&
 	swaks -s 127.0.0.1:$port -h partner.example.net -f a@partner.example.net -t b@example.com >/dev/null &&
 	swaks -s 127.0.0.1:$port --tls --tls-protocol tlsv1_3 -h partner.example.net -f a@partner.example.net -t b@example.com >/dev/null &&
-	printf 'EHLO partner.example.net\r\nQUIT\r\n' | openssl s_client -quiet -starttls smtp -tls1_2 -connect 127.0.0.1:$port >/dev/null 2>&1 </dev/null &&
+	printf 'EHLO partner.example.net\r\nQUIT\r\n' | timeout 20 openssl s_client -quiet -starttls smtp -tls1_2 -connect 127.0.0.1:$port >/dev/null 2>&1 &&
 	(printf 'EHLO partner.example.net\r\n'; sleep 1; printf 'QUIT\r\n') |
 	    openssl s_client -quiet -ign_eof -starttls smtp -tls1_2 -connect 127.0.0.1:$port >/dev/null 2>&1 &&
 	(sleep 1; printf 'EHLO x\r\nQUIT\r\n') |
