@@ -45,7 +45,13 @@ EXTRA_DIST += tests/t/lib.sh \
 # which a command line like `make distcheck TESTS=...` may narrow)
 EXTRA_DIST += $(patsubst $(srcdir)/%,%,$(wildcard $(srcdir)/tests/t/*.sh $(srcdir)/tests/t/*.py))
 EXTRA_DIST += tests/README.md
-# the Debian packaging (t0310 builds it)
+# the Debian packaging (t0310 builds it; t0320 installs the package t0310
+# kept in tests/t/deb-cache when the source is the same: one build a run)
+tests/t/t0320-debian-package-fresh-root.log: tests/t/t0310-debian-package.log
+clean-local: clean-deb-cache
+.PHONY: clean-deb-cache
+clean-deb-cache:
+	rm -rf tests/t/deb-cache
 EXTRA_DIST += debian/control debian/rules debian/changelog debian/copyright \
 	debian/source/format debian/dsmtp.postinst debian/dsmtp.postrm debian/dsmtp.examples \
 	debian/dsmtp.docs

@@ -6,7 +6,8 @@
 # /usr/bin/dsmtpc (started as root with a bounded capability set: the
 # programs drop to dsmtp themselves), and the example configurations; its
 # postinst creates the dsmtp system user and its state directory.
-# t0320 installs it into a fresh Debian root and runs it.
+# t0320 installs it (the same .deb, kept by deb_keep) into a fresh Debian
+# root and runs it.
 . "${srcdir:-.}/tests/t/lib.sh"
 
 for c in dpkg-buildpackage dh lintian dpkg-deb; do
@@ -19,7 +20,7 @@ deb_source "$TRASH/pkg"
 test_expect_success "dpkg-buildpackage -us -uc -b builds the package (unit tests included)" "
 	cd '$TRASH/pkg/src' && dpkg-buildpackage -us -uc -b >'$TRASH/build.log' 2>&1 ||
 	    { tail -n 60 '$TRASH/build.log'; exit 1; }
-	grep -q 'check_policy' '$TRASH/build.log' && test -s '$deb'"
+	grep -q 'check_policy' '$TRASH/build.log' && test -s '$deb' && deb_keep"
 
 test_expect_success "lintian finds no error" "
 	lintian --fail-on error '$TRASH'/pkg/*.changes >'$TRASH/lintian.out' 2>&1; rc=\$?;
