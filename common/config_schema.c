@@ -279,7 +279,6 @@ custom_pins(struct config_loader *ld, yaml_node_t *n, void *base)
 /* ---- the schema ---- */
 
 #define C struct dsmtp_config
-#define U(key, member, lo, hi) { key, CF_UINT, FLD(C, member), NULL, lo, hi, 0, NOSET }
 
 static const struct config_field trust_fields[] = {
 	{ "ca_file", CF_PATH, FLD(C, trust.ca_file) - FLD(C, trust), NULL, 0, 0, 0, NOSET },
