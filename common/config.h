@@ -1,5 +1,6 @@
 /* config.h: the one configuration of every dsmtp program (DESIGN.md section 5),
- * as typed structs, loaded from YAML by config.c. Every key has a default;
+ * as typed structs, loaded from YAML by config.c (with config_yaml.c and
+ * config_schema.c). Every key has a default;
  * config_load() on an absent file gives the defaults. */
 #ifndef DSMTP_CONFIG_H
 #define DSMTP_CONFIG_H
@@ -198,8 +199,10 @@ const struct cfg_pinset *config_pinset(const struct dsmtp_config *cfg, const cha
 /* is any domain-secure link configured? */
 bool config_domain_secure_used(const struct dsmtp_config *cfg);
 
-/* print the effective configuration as YAML that loads back to the same */
-void config_dump(const struct dsmtp_config *cfg, FILE *out);
+/* print the effective configuration as YAML that loads back to the same
+ * (config_dump.c); -1 (with a warning) if a value has no YAML form (not
+ * UTF-8) or out cannot be written */
+int config_dump(const struct dsmtp_config *cfg, FILE *out);
 
 /* state_dir (and sub, if not NULL) created 0700 if missing; path in out */
 int config_state_path(const struct dsmtp_config *cfg, const char *sub, char *out,

@@ -3,7 +3,8 @@ noinst_LIBRARIES += common/libcommon.a
 common_libcommon_a_SOURCES = \
 	common/diag.h common/diag.c \
 	common/addr.h common/addr.c \
-	common/config.h common/config.c \
+	common/config.h common/config_int.h common/config.c common/config_yaml.c \
+	common/config_schema.c common/config_dump.c \
 	common/cli.h common/cli.c \
 	common/buf.h common/buf.c \
 	common/conn.h common/conn.c \

@@ -1,5 +1,6 @@
 /* check_config.c: unit tests of the YAML loader: defaults, every error
- * class with its line:column, round trips of every key. */
+ * class with its line:column, round trips of every key; and of the dump
+ * (--print-config, common/config_dump.c) with awkward string values. */
 #include "autoconfig.h"
 
 #include <check.h>
@@ -8,6 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 #include <arpa/inet.h>
+
+#include <yaml.h>
 
 #include "common/config.h"
 #include "tests/unit/unit.h"
@@ -444,6 +447,229 @@ START_TEST(test_cidr_contains)
 }
 END_TEST
 
+/* ---- the dump: values YAML would read as something else ---- */
+
+static char *
+dump_string(const struct dsmtp_config *cfg)
+{
+	char *d = NULL;
+	size_t l = 0;
+	FILE *f = open_memstream(&d, &l);
+
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(config_dump(cfg, f), 0);
+	ck_assert_int_eq(fclose(f), 0);
+	return d;
+}
+
+static void
+set_str(char **dst, const char *s)
+{
+	free(*dst);
+	*dst = strdup(s);
+	ck_assert_ptr_nonnull(*dst);
+}
+
+/* strings a plain scalar would turn into another type, null, or
+ * something cut short or not a scalar at all */
+static const char *const awkward[] = {
+	"", " ", "true", "false", "yes", "No", "on", "OFF", "y", "null", "Null", "~", "123",
+	"0x1F", "0o17", "-1.5e3", "1_000", ".inf", "-.NaN", "2001-12-14", "12:30:45", "a: b",
+	"a:b", "a #b", "#comment", "  leading", "trailing  ", "- item", "-", "[x]", "{y}", "a, b",
+	"&anchor", "*alias", "!tag", "%percent", "@at", "`tick", "'single'", "\"double\"",
+	"back\\slash", "? key", "?", ":", "|", ">", "---", "...", "<<", "=",
+	"\xc3\xa9t\xc3\xa9 \xe6\x97\xa5\xe6\x9c\xac", "a very long value with spaces that an "
+	"emitter folding at eighty columns would break across two lines, and then some more"
+};
+
+/* every free-text string key set to one awkward value, dumped, loaded and
+ * dumped again: the same value everywhere, the same bytes */
+START_TEST(test_dump_awkward_strings)
+{
+	const char *v = awkward[_i];
+	struct dsmtp_config cfg, again;
+	struct config_errors errs = { 0 };
+	char *d1, *d2;
+
+	ck_assert_int_eq(load("certificates:\n  - { cert: /a, key: /b }\n", &cfg, &errs), 0);
+	set_str(&cfg.state_dir, v);
+	set_str(&cfg.user, v);
+	set_str(&cfg.tls_priority, v);
+	set_str(&cfg.certificates[0].cert, v);
+	set_str(&cfg.certificates[0].key, v);
+	set_str(&cfg.trust.ca_file, v);
+	set_str(&cfg.dns.trust_anchor_file, v);
+	set_str(&cfg.mta_sts.ca_file, v);
+	set_str(&cfg.logs.dir, v);
+	set_str(&cfg.tlsrpt.organization, v);
+	set_str(&cfg.tlsrpt.contact, v);
+	cfg.trust.crl_file = strdup(v);
+	ck_assert_ptr_nonnull(cfg.trust.crl_file);
+
+	d1 = dump_string(&cfg);
+	ck_assert_msg(config_load_buffer("dump.yaml", d1, strlen(d1), &again, &errs) == 0,
+	    "value \"%s\": the dump does not load: %s\n%s", v, errs.n ? errs.msg[0] : "", d1);
+	ck_assert_str_eq(again.state_dir, v);
+	ck_assert_str_eq(again.user, v);
+	ck_assert_str_eq(again.tls_priority, v);
+	ck_assert_uint_eq(again.ncertificates, 1);
+	ck_assert_str_eq(again.certificates[0].cert, v);
+	ck_assert_str_eq(again.certificates[0].key, v);
+	ck_assert_str_eq(again.trust.ca_file, v);
+	ck_assert_str_eq(again.trust.crl_file, v);
+	ck_assert_str_eq(again.dns.trust_anchor_file, v);
+	ck_assert_str_eq(again.mta_sts.ca_file, v);
+	ck_assert_str_eq(again.logs.dir, v);
+	ck_assert_str_eq(again.tlsrpt.organization, v);
+	ck_assert_str_eq(again.tlsrpt.contact, v);
+	/* nothing else moved */
+	ck_assert_str_eq(again.hostname, cfg.hostname);
+	ck_assert_uint_eq(again.receive.max_recipients, 100);
+	ck_assert_int_eq(again.send.tls, LEVEL_OPPORTUNISTIC);
+	d2 = dump_string(&again);
+	ck_assert_str_eq(d1, d2);
+	/* never folded: the value is one line, the next key the next line */
+	{
+		const char *org = strstr(d1, "\n  organization: \"");
+
+		ck_assert_ptr_nonnull(org);
+		ck_assert_ptr_eq(strchr(org + 1, '\n'), strstr(org, "\n  contact: \""));
+	}
+	free(d1);
+	free(d2);
+	config_free(&again);
+	config_free(&cfg);
+}
+END_TEST
+
+/* the value of KEY in the mapping node n, or NULL */
+static yaml_node_t *
+yaml_get(yaml_document_t *doc, yaml_node_t *n, const char *key)
+{
+	ck_assert_int_eq(n->type, YAML_MAPPING_NODE);
+	for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+		yaml_node_t *k = yaml_document_get_node(doc, p->key);
+
+		if (k->type == YAML_SCALAR_NODE && strcmp((char *)k->data.scalar.value, key) == 0)
+			return yaml_document_get_node(doc, p->value);
+	}
+	return NULL;
+}
+
+/* line breaks and controls, which the loader refuses in every value:
+ * the dump still writes YAML that reads back to the exact bytes, each
+ * value escaped onto its own line */
+static const char *const controls[] = {
+	"line1\nline2", "cr\rlf", "tab\there", "nul-less \x01\x1f", "del\x7f", "nel\xc2\x85x",
+	"c1 \xc2\x9b", "ls\xe2\x80\xa8ps\xe2\x80\xa9", "bom\xef\xbb\xbf", "\nleading break",
+	"trailing break\n",
+};
+
+START_TEST(test_dump_controls)
+{
+	const char *v = controls[_i];
+	struct dsmtp_config cfg;
+	struct config_errors errs = { 0 };
+	yaml_parser_t parser;
+	yaml_document_t doc;
+	yaml_node_t *tlsrpt, *org;
+	size_t lines = 0;
+	char *d, *base;
+
+	ck_assert_int_eq(load("", &cfg, &errs), 0);
+	base = dump_string(&cfg);
+	set_str(&cfg.tlsrpt.organization, v);
+	d = dump_string(&cfg);
+	/* as many lines as the dump of the defaults: nothing broke a line */
+	for (const char *p = d; *p; p++)
+		lines += *p == '\n';
+	for (const char *p = base; *p; p++)
+		lines -= *p == '\n';
+	ck_assert_uint_eq(lines, 0);
+	ck_assert_ptr_null(strchr(d, '\r'));
+	ck_assert_ptr_null(strchr(d, '\t'));
+	ck_assert_ptr_null(strstr(d, "\xc2\x85"));
+	ck_assert_ptr_null(strstr(d, "\xe2\x80\xa8"));
+
+	ck_assert(yaml_parser_initialize(&parser));
+	yaml_parser_set_input_string(&parser, (const unsigned char *)d, strlen(d));
+	ck_assert_msg(yaml_parser_load(&parser, &doc), "the dump is not YAML: %s", parser.problem);
+	tlsrpt = yaml_get(&doc, yaml_document_get_root_node(&doc), "tlsrpt");
+	ck_assert_ptr_nonnull(tlsrpt);
+	org = yaml_get(&doc, tlsrpt, "organization");
+	ck_assert_ptr_nonnull(org);
+	ck_assert_int_eq(org->type, YAML_SCALAR_NODE);
+	ck_assert_uint_eq(org->data.scalar.length, strlen(v));
+	ck_assert_str_eq((char *)org->data.scalar.value, v);
+	yaml_document_delete(&doc);
+	yaml_parser_delete(&parser);
+
+	/* and the loader refuses it, at its place */
+	config_free(&cfg);
+	ck_assert_int_eq(config_load_buffer("dump.yaml", d, strlen(d), &cfg, &errs), -1);
+	ck_assert_uint_ge(errs.n, 1);
+	ck_assert_ptr_nonnull(strstr(errs.msg[0], "tlsrpt.organization: control character"));
+	config_errors_free(&errs);
+	free(d);
+	free(base);
+	config_free(&cfg);
+}
+END_TEST
+
+/* pin set names are keys of trust.pins: quoted, so they stay names */
+START_TEST(test_dump_pin_set_names)
+{
+	static const char yaml[] =
+	    "trust:\n  pins:\n"
+	    "    \"true\": [ \"sha256/47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\" ]\n"
+	    "    \"no\": [ \"sha256/47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\" ]\n"
+	    "    \"123\": [ \"sha256/47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\" ]\n"
+	    "    \"null\": [ \"sha256/47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\" ]\n"
+	    "receive:\n  relay:\n    pins: [ \"true\", \"null\" ]\n"
+	    "send:\n  routes:\n    - { domain: \"*\", tls: pinned, pins: [ \"123\", \"no\" ] }\n";
+	static const char *const names[] = { "true", "no", "123", "null" };
+	struct dsmtp_config cfg, again;
+	struct config_errors errs = { 0 };
+	char *d1, *d2;
+
+	ck_assert_int_eq(load(yaml, &cfg, &errs), 0);
+	d1 = dump_string(&cfg);
+	ck_assert_msg(config_load_buffer("dump.yaml", d1, strlen(d1), &again, &errs) == 0,
+	    "%s\n%s", errs.n ? errs.msg[0] : "", d1);
+	ck_assert_uint_eq(again.trust.npins, 4);
+	for (size_t i = 0; i < 4; i++)
+		ck_assert_str_eq(again.trust.pins[i].name, names[i]);
+	ck_assert_str_eq(again.receive.relay_pins[1].name, "null");
+	ck_assert_str_eq(again.send.routes[0].pins[0].name, "123");
+	d2 = dump_string(&again);
+	ck_assert_str_eq(d1, d2);
+	free(d1);
+	free(d2);
+	config_free(&again);
+	config_free(&cfg);
+}
+END_TEST
+
+/* a default that is not UTF-8 (HOME, say) has no YAML form: an error,
+ * not a file that does not load */
+START_TEST(test_dump_not_utf8)
+{
+	struct dsmtp_config cfg;
+	struct config_errors errs = { 0 };
+	char *d = NULL;
+	size_t l = 0;
+	FILE *f;
+
+	ck_assert_int_eq(load("", &cfg, &errs), 0);
+	set_str(&cfg.state_dir, "/home/j\xe9r\xf4me/.local/state/dsmtp");
+	ck_assert_ptr_nonnull(f = open_memstream(&d, &l));
+	ck_assert_int_eq(config_dump(&cfg, f), -1);
+	fclose(f);
+	free(d);
+	config_free(&cfg);
+}
+END_TEST
+
 static Suite *
 config_suite(void)
 {
@@ -460,6 +686,14 @@ config_suite(void)
 	tcase_add_test(tc, test_empty_sections);
 	tcase_add_test(tc, test_pin_normalise);
 	tcase_add_test(tc, test_cidr_contains);
+	tcase_set_timeout(tc, UNIT_TIMEOUT);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("dump");
+	tcase_add_loop_test(tc, test_dump_awkward_strings, 0,
+	    (int)(sizeof(awkward) / sizeof(awkward[0])));
+	tcase_add_loop_test(tc, test_dump_controls, 0, (int)(sizeof(controls) / sizeof(controls[0])));
+	tcase_add_test(tc, test_dump_pin_set_names);
+	tcase_add_test(tc, test_dump_not_utf8);
 	tcase_set_timeout(tc, UNIT_TIMEOUT);
 	suite_add_tcase(s, tc);
 	return s;
