@@ -24,7 +24,6 @@
 
 #define PLOG_FLUSH_AT	(64 * 1024)	/* flush once this much is buffered */
 
-
 /* days since the epoch of a yyyymmdd, for pruning */
 static long
 day_number(long ymd)
@@ -348,7 +347,6 @@ plog_buffer(struct plog *pl, long day)
 }
 
 /* ---- the API: open, flush, close ---- */
-
 
 struct plog *
 plog_open(const struct dsmtp_config *cfg, enum plog_dir dir, struct dsmtp_err *err)
