@@ -1,6 +1,7 @@
 # logs/local.mk: libplog.a (protocol logs), dsmtp-log, its man page and tests
 noinst_LIBRARIES += logs/libplog.a
-logs_libplog_a_SOURCES = logs/plog.h logs/plog_write.c logs/plog_read.c logs/plog_peer.c \
+logs_libplog_a_SOURCES = logs/plog.h logs/plog_int.h logs/plog_write.c logs/plog_file.c \
+	logs/plog_read.c logs/plog_peer.c \
 	logs/tlsrpt_report.h logs/tlsrpt_report.c
 
 bin_PROGRAMS += dsmtp-log

@@ -9,9 +9,7 @@
 #include "common/config.h"
 #include "common/secmem.h"
 #include "policy/policy.h"
-
-void policy_explain_memory(const struct dsmtp_config *cfg, const char *domain,
-    enum dsmtp_level level);
+#include "policy/policy_cmd.h"
 
 void
 policy_explain_memory(const struct dsmtp_config *cfg, const char *domain, enum dsmtp_level level)

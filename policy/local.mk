@@ -16,8 +16,10 @@ policy_libpolicy_a_SOURCES = \
 
 # dsmtp-policy reads the enabled certificate through tls/'s store
 bin_PROGRAMS += dsmtp-policy
-dsmtp_policy_SOURCES = policy/policy_main.c policy/probe.c policy/probe_sts.c \
-	policy/explain_memory.c
+dsmtp_policy_SOURCES = policy/policy_main.c policy/policy_cmd.h policy/explain_memory.c
+# probe and explain's MTA-STS line drive dsmtpc's engine and cache: their
+# files are smtpc/'s (nothing in policy/ includes smtpc/), linked in here
+dsmtp_policy_SOURCES += smtpc/probe.h smtpc/probe.c smtpc/probe_sts.c
 dsmtp_policy_CPPFLAGS = $(AM_CPPFLAGS) -DDSMTP_POLICY_TLS_STORE
 dsmtp_policy_CFLAGS = $(AM_CFLAGS) $(UNBOUND_CFLAGS)
 # probe talks SMTP with dsmtpc's engine (smtpc/libsmtpc.a)

@@ -13,6 +13,7 @@
 #include "common/config.h"
 #include "common/diag.h"
 #include "policy/policy.h"
+#include "policy/policy_cmd.h"
 #include "tls/tls.h"
 
 /* print one finding as a report line: "error: ...", "ok: ..." */
@@ -133,11 +134,6 @@ cmd_check(int argc, char **argv, const char *config_path)
 }
 
 /* ---- explain ---- */
-
-/* which policy decides: admin route, DANE, MTA-STS, none (probe_sts.c) */
-void policy_explain_decider(const struct dsmtp_config *cfg, const struct policy_effective *e);
-void policy_explain_memory(const struct dsmtp_config *cfg, const char *domain,
-    enum dsmtp_level level);	/* explain_memory.c */
 
 static void
 explain_names(const struct dsmtp_config *cfg, const struct policy_effective *e)
@@ -294,7 +290,7 @@ cmd_explain(int argc, char **argv, const char *config_path)
 		break;
 	}
 	printf("level: %s (%s)\n", policy_level_name(e.level), why);
-	policy_explain_decider(&cfg, &e);	/* probe_sts.c */
+	smtpc_probe_explain_decider(&cfg, &e);	/* smtpc/probe_sts.c */
 	printf("starttls: %s\n", starttls_text(e.level));
 	printf("peer authentication: %s%s\n", auth_text(e.level, e.npins),
 	    e.level == LEVEL_PINNED && e.send_secure ? "; and the recipient domain named" : "");
@@ -341,11 +337,9 @@ cmd_explain(int argc, char **argv, const char *config_path)
 	return fflush(stdout) == 0 ? 0 : EX_DSMTP_IOERR;
 }
 
-int policy_cmd_probe(int argc, char **argv, const char *config_path);	/* probe.c */
-
 static const struct cli_cmd policy_cmds[] = {
 	{ "check", "validate the configuration and the certificate's coverage", cmd_check },
-	{ "probe", "connect to a destination and judge every TLS level", policy_cmd_probe },
+	{ "probe", "connect to a destination and judge every TLS level", smtpc_probe_cmd },
 	{ "explain", "show the effective route, level, names and pins for a domain", cmd_explain },
 	{ NULL, NULL, NULL }
 };

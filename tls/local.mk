@@ -4,7 +4,8 @@ tls_libtls_a_SOURCES = \
 	tls/tls.h tls/tls_facts.h tls/tls_int.h \
 	tls/tls_session.h tls/tls_sess_int.h tls/tls_session.c tls/tls_creds.c \
 	tls/tls_facts.c tls/tls_verify.c tls/tls_keygen.c tls/tls_keyfile.c tls/tls_pkcs12.c \
-	tls/tls_store.c tls/tls_select.c tls/tls_dane.h tls/tls_dane.c tls/tls_keyproc.c
+	tls/tls_store.c tls/tls_select.c tls/tls_dane.h tls/tls_dane.c \
+	tls/tls_keyproc.h tls/tls_keyproc.c tls/tls_keyproc_serve.c tls/tls_keyproc_ext.c
 
 bin_PROGRAMS += dsmtp-cert
 dsmtp_cert_SOURCES = tls/cert_main.c tls/cert_cli.h tls/cert_cli.c tls/cert_create.c \

@@ -64,7 +64,7 @@ int tls_store_select(const struct dsmtp_config *cfg, const char *sni, struct tls
 int tls_store_ensure_default(const struct dsmtp_config *cfg, struct dsmtp_err *err);
 void tls_selected_free(struct tls_selected *s);
 
-/* The key process (tls_keyproc.c, DESIGN.md 13.4): started as root, the
+/* The key process (tls_keyproc*.c, DESIGN.md 13.4): started as root, the
  * private keys live only there; every other process signs through it. */
 struct privdrop_user;
 /* the supervisor: fork it (it drops to u, or stays when u is NULL) */

@@ -160,7 +160,7 @@ int tls_chain_load(const char *path, gnutls_x509_crt_t **chain, unsigned *n, str
 int tls_store_new_selfsigned(struct tls_store *st, enum tls_keyalg alg, const char *cn,
     char *const *san, size_t nsan, unsigned days, bool enable, size_t *idx, struct dsmtp_err *err);
 
-/* tls_keyproc.c: cert_path's chain with an external key the key process
+/* tls_keyproc_ext.c: cert_path's chain with an external key the key process
  * signs for (the credentials own both afterwards) */
 int tls_keyproc_set_pair(gnutls_certificate_credentials_t cred, const char *cert_path,
     struct dsmtp_err *err);

@@ -1,5 +1,5 @@
 /* fuzz_keyproc.c: libFuzzer target for the key process's request parser
- * (tls/tls_keyproc.c, kp_serve): what a worker, possibly a compromised
+ * (tls/tls_keyproc_serve.c, kp_serve): what a worker, possibly a compromised
  * one, sends it. The file is included whole, so its static parser runs
  * against a real key set made at start: an RSA-2048, an ECDSA P-256 and an
  * Ed25519 key, loaded through the same kp_add_key the supervisor's bytes
@@ -19,19 +19,11 @@
  * than the key's modulus. */
 #include "autoconfig.h"
 
-#include "tls/tls_keyproc.c"
+#include "tls/tls_keyproc_serve.c"
 
 #include <gnutls/crypto.h>
 
 #include "fuzz.h"
-
-/* what tls_keyproc.c calls outside the parser: never reached here */
-int privdrop_to(const struct privdrop_user *u, struct dsmtp_err *err) { (void)u; (void)err; return -1; }
-int tls_store_open(const struct dsmtp_config *cfg, struct tls_store *st, struct dsmtp_err *err) { (void)cfg; (void)st; (void)err; return -1; }
-void tls_store_close(struct tls_store *st) { (void)st; }
-int tls_chain_load(const char *path, gnutls_x509_crt_t **chain, unsigned *n, struct dsmtp_err *err) { (void)path; (void)chain; (void)n; (void)err; return -1; }
-void tls_crt_list_free(gnutls_x509_crt_t *list, unsigned n) { (void)list; (void)n; }
-int tls_store_ensure_default(const struct dsmtp_config *cfg, struct dsmtp_err *err) { (void)cfg; (void)err; return -1; }
 
 static struct kp_state	st;
 static gnutls_pubkey_t	pubs[3];
@@ -106,7 +98,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if ((ctl & 4) && n >= 1)
 		req[0] = KP_VERSION;
 	if ((ctl & 8) && n >= KP_HDR)
-		put32(req + 12, (uint32_t)(n - KP_HDR));
+		kp_put32(req + 12, (uint32_t)(n - KP_HDR));
 
 	kp_serve(&st, sp[0], req, n > KP_HDR + KP_DATA_MAX ? 0 : (ssize_t)n);
 
@@ -118,35 +110,35 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (n >= KP_HDR && n <= KP_HDR + KP_DATA_MAX)
 		FUZZ_CHECK(memcmp(rep + 4, req + 8, 4) == 0, "sequence not echoed");
 	if (rep[1] == 1) {
-		FUZZ_CHECK(r == KP_RHDR && get32(rep + 8) == 0, "an error with %zd bytes", r);
+		FUZZ_CHECK(r == KP_RHDR && kp_get32(rep + 8) == 0, "an error with %zd bytes", r);
 		return 0;
 	}
 	/* a success: the frame was well-formed in every field */
 	FUZZ_CHECK(n >= KP_HDR && n <= KP_HDR + KP_DATA_MAX, "success for %zu bytes", n);
-	len = get32(req + 12);
+	len = kp_get32(req + 12);
 	op = req[1];
 	algo = (gnutls_sign_algorithm_t)((unsigned)req[2] << 8 | req[3]);
-	flags = get32(req + 4);
+	flags = kp_get32(req + 4);
 	k = key_of(req, n);
 	FUZZ_CHECK(req[0] == KP_VERSION && len <= KP_DATA_MAX && n == KP_HDR + len &&
 	    (flags & ~(unsigned)KP_FLAGS_OK) == 0 && k >= 0, "success for a bad frame");
-	FUZZ_CHECK((size_t)r == KP_RHDR + get32(rep + 8) && get32(rep + 8) <= KP_OUT_MAX,
-	    "reply %zd bytes, length field %u", r, get32(rep + 8));
-	more = (int)get32(rep + 8);
+	FUZZ_CHECK((size_t)r == KP_RHDR + kp_get32(rep + 8) && kp_get32(rep + 8) <= KP_OUT_MAX,
+	    "reply %zd bytes, length field %u", r, kp_get32(rep + 8));
+	more = (int)kp_get32(rep + 8);
 	{
 		gnutls_datum_t msg = { req + KP_HDR, len }, sig = { rep + KP_RHDR, (unsigned)more };
 		int rc;
 
 		switch (op) {
 		case KP_OP_SIGN_DATA:
-			FUZZ_CHECK(sign_algo_fits(st.keys[k].pk, algo), "algorithm %d for pk %d", algo,
+			FUZZ_CHECK(tls_keyproc_sign_algo_fits(st.keys[k].pk, algo), "algorithm %d for pk %d", algo,
 			    st.keys[k].pk);
 			rc = gnutls_pubkey_verify_data2(pubs[k], algo, 0, &msg, &sig);
 			FUZZ_CHECK(rc >= 0, "a signature (data, %s) that does not verify: %s",
 			    gnutls_sign_get_name(algo), gnutls_strerror(rc));
 			break;
 		case KP_OP_SIGN_HASH:
-			FUZZ_CHECK(sign_algo_fits(st.keys[k].pk, algo), "algorithm %d for pk %d", algo,
+			FUZZ_CHECK(tls_keyproc_sign_algo_fits(st.keys[k].pk, algo), "algorithm %d for pk %d", algo,
 			    st.keys[k].pk);
 			if (algo == GNUTLS_SIGN_RSA_RAW)
 				rc = gnutls_pubkey_verify_hash2(pubs[k], GNUTLS_SIGN_UNKNOWN,

@@ -91,14 +91,14 @@ target_srcs() {
 	smtp_cmd)   echo "smtpd/cmd.c common/addr.c common/diag.c common/utf8.c" ;;
 	data)       echo "smtpd/data.c" ;;
 	config)     echo "$config_srcs common/addr.c common/diag.c common/owner.c" ;;
-	plog_read)  echo "logs/plog_read.c logs/plog_write.c $config_srcs common/addr.c common/diag.c common/utf8.c common/owner.c common/json.c" ;;
+	plog_read)  echo "logs/plog_read.c logs/plog_write.c logs/plog_file.c $config_srcs common/addr.c common/diag.c common/utf8.c common/owner.c common/json.c" ;;
 	smtp_reply) echo "smtpc/reply.c" ;;
 	tlsa)       echo "tls/tls_dane.c tls/tls_facts.c smtpc/route.c common/diag.c" ;;
 	tlsrpt_txt) echo "common/tlsrpt_txt.c" ;;
-	log_report) echo "logs/log_agg.c logs/log_text.c logs/log_report.c logs/log_html.c logs/plog_read.c logs/plog_write.c common/json.c $config_srcs common/addr.c common/diag.c common/utf8.c common/owner.c" ;;
+	log_report) echo "logs/log_agg.c logs/log_text.c logs/log_report.c logs/log_html.c logs/plog_read.c logs/plog_write.c logs/plog_file.c common/json.c $config_srcs common/addr.c common/diag.c common/utf8.c common/owner.c" ;;
 	sts_txt|sts_policy|sts_cache) echo "policy/sts_parse.c" ;;
 	hdrscan)    echo "smtpd/reqtls.c" ;;
-	keyproc)    echo "common/diag.c" ;;	# fuzz_keyproc.c includes tls/tls_keyproc.c
+	keyproc)    echo "common/diag.c" ;;	# fuzz_keyproc.c includes tls/tls_keyproc_serve.c
 	esac
 }
 target_libs() {

@@ -13,6 +13,17 @@
 #                               PLAINZONEs ($DNSSEC/nsd/NAME); unbound
 #                               validating the signed ones; sets NSD_PORT,
 #                               UNBOUND_PORT and DNSSEC_TA (the DS file)
+#   dnssec_edge_config PORT [sts] [cert] [retry=YAML]
+#                               the edge's config on stdout, down to its first
+#                               route (bounce.example, a maildir): dsmtpd on
+#                               127.0.0.1:PORT with receive.tls none, state in
+#                               $TRASH/a, the test CA as trust, DNSSEC
+#                               validated through the private unbound,
+#                               send.tls opportunistic. sts: mta_sts on $HPORT;
+#                               cert: the test server certificate and
+#                               receive.tls left at its default; retry=YAML:
+#                               send.retry. The caller appends routes ("    -
+#                               domain: ...") and further sections.
 
 DNSSEC="$TRASH/dnssec"
 
@@ -103,4 +114,39 @@ PY
 		    "$DNSSEC/unbound/unbound.log" 2>/dev/null; framework_failure_ "nsd+unbound did not validate $1"; }
 		sleep 0.2
 	done
+}
+
+dnssec_edge_config() {
+	_port=$1 _sts=false _cert=false _retry=
+	shift
+	for _o in "$@"; do
+		case $_o in
+		sts) _sts=true ;;
+		cert) _cert=true ;;
+		retry=*) _retry=${_o#retry=} ;;
+		*) framework_failure_ "dnssec_edge_config: unknown option $_o" ;;
+		esac
+	done
+	printf 'hostname: edge.example.org\nstate_dir: %s\n' "$TRASH/a"
+	if $_cert; then
+		printf 'certificates:\n  - cert: %s\n    key: %s\n' "$pki/server-chain.pem" \
+		    "$pki/server.key"
+	fi
+	printf 'trust:\n  ca_file: %s\n' "$pki/ca-bundle.pem"
+	printf 'receive:\n  listen: [ "127.0.0.1:%s" ]\n' "$_port"
+	if ! $_cert; then
+		printf '  tls: none\n'
+	fi
+	printf '  workers: 1\n'
+	printf 'dns:\n  resolver: [ "127.0.0.1:%s" ]\n  dnssec: validate\n' "$UNBOUND_PORT"
+	printf '  trust_anchor_file: %s\n' "$DNSSEC_TA"
+	if $_sts; then
+		printf 'mta_sts:\n  enabled: true\n  port: %s\n' "$HPORT"
+	fi
+	printf 'send:\n  tls: opportunistic\n'
+	if [ -n "$_retry" ]; then
+		printf '  retry: %s\n' "$_retry"
+	fi
+	printf '  routes:\n    - domain: bounce.example\n      next_hop: "maildir:%s"\n' \
+	    "$TRASH/bounces"
 }

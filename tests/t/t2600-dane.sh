@@ -129,25 +129,7 @@ done
 # the edge: its dsmtpc validates in the process, through the private unbound
 aport=$(free_port)
 {
-	cat <<EOF
-hostname: edge.example.org
-state_dir: $TRASH/a
-trust:
-  ca_file: $pki/ca-bundle.pem
-receive:
-  listen: [ "127.0.0.1:$aport" ]
-  tls: none
-  workers: 1
-dns:
-  resolver: [ "127.0.0.1:$UNBOUND_PORT" ]
-  dnssec: validate
-  trust_anchor_file: $DNSSEC_TA
-send:
-  tls: opportunistic
-  routes:
-    - domain: bounce.example
-      next_hop: "maildir:$TRASH/bounces"
-EOF
+	dnssec_edge_config "$aport"
 	for n in ee ta bad bogus stale strip exp wn wnta wild spki; do
 		printf '    - domain: %s.dane.test\n      next_hop: "%s.dane.test:%s"\n      tls: dane\n' \
 		    $n $n "$(eval echo \$P_$n)"

@@ -72,28 +72,7 @@ wait_port 127.0.0.1 "$pport" || framework_failure_ "Postfix is not listening"
 
 aport=$(free_port)
 {
-	cat <<EOF
-hostname: edge.example.org
-state_dir: $TRASH/a
-trust:
-  ca_file: $pki/ca-bundle.pem
-receive:
-  listen: [ "127.0.0.1:$aport" ]
-  tls: none
-  workers: 1
-dns:
-  resolver: [ "127.0.0.1:$UNBOUND_PORT" ]
-  dnssec: validate
-  trust_anchor_file: $DNSSEC_TA
-mta_sts:
-  enabled: true
-  port: $HPORT
-send:
-  tls: opportunistic
-  routes:
-    - domain: bounce.example
-      next_hop: "maildir:$TRASH/bounces"
-EOF
+	dnssec_edge_config "$aport" sts
 	for n in pf pf2 pfwn; do
 		printf '    - domain: %s.sts.test\n      next_hop: "%s.sts.test:%s"\n' $n $n "$pport"
 	done

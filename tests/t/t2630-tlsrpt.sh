@@ -107,25 +107,9 @@ done
 wait_port 127.0.0.1 "$HPORT" || { cat "$TRASH/https.log"; framework_failure_ "https sink did not start"; }
 
 aport=$(free_port)
-cat >"$TRASH/a.yaml" <<EOF
-hostname: edge.example.org
-state_dir: $TRASH/a
-trust:
-  ca_file: $pki/ca-bundle.pem
-receive:
-  listen: [ "127.0.0.1:$aport" ]
-  tls: none
-  workers: 1
-dns:
-  resolver: [ "127.0.0.1:$UNBOUND_PORT" ]
-  dnssec: validate
-  trust_anchor_file: $DNSSEC_TA
-send:
-  tls: opportunistic
-  retry: { first: 3600, max: 7200, lifetime: 172800 }
-  routes:
-    - domain: bounce.example
-      next_hop: "maildir:$TRASH/bounces"
+{
+	dnssec_edge_config "$aport" 'retry={ first: 3600, max: 7200, lifetime: 172800 }'
+	cat <<EOF
     - domain: ok.rpt.test
       next_hop: "ok.rpt.test:$P_ok"
       tls: dane
@@ -144,6 +128,7 @@ tlsrpt:
   organization: "dsmtp test org"
   contact: "tlsrpt-admin@edge.example.org"
 EOF
+} >"$TRASH/a.yaml"
 start_bg edge "$DSMTPD" -c "$TRASH/a.yaml"
 wait_port 127.0.0.1 "$aport" || framework_failure_ "dsmtpd edge did not start"
 

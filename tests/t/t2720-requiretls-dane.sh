@@ -76,20 +76,9 @@ start_bg https python3 "$srcdir/tests/t/stshttps.py" "$HPORT" "$TRASH/www" "$pki
 wait_port 127.0.0.1 "$HPORT" || framework_failure_ "https server"
 
 aport=$(free_port)
-host_config "$TRASH/a.yaml" edge.example.org "$TRASH/a" "$aport" <<EOF
-  workers: 1
-dns:
-  resolver: [ "127.0.0.1:$UNBOUND_PORT" ]
-  dnssec: validate
-  trust_anchor_file: $DNSSEC_TA
-mta_sts:
-  enabled: true
-  port: $HPORT
-send:
-  tls: opportunistic
-  routes:
-    - domain: bounce.example
-      next_hop: "maildir:$TRASH/bounces"
+{
+	dnssec_edge_config "$aport" cert sts
+	cat <<EOF
     - domain: rt.dane.test
       next_hop: "rt.dane.test:$P_rt"
     - domain: rtno.dane.test
@@ -99,6 +88,7 @@ send:
     - domain: sts.plain.test
       next_hop: "sts.plain.test:$P_ins"
 EOF
+} >"$TRASH/a.yaml"
 start_bg edge "$DSMTPD" -c "$TRASH/a.yaml"
 wait_port 127.0.0.1 "$aport" || framework_failure_ "dsmtpd edge did not start"
 

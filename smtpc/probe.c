@@ -1,10 +1,11 @@
 /* probe.c: `dsmtp-policy probe DOMAIN | [HOST]:PORT`: connect as dsmtpc
- * would (its client engine, smtpc/), EHLO, STARTTLS, show the offered
+ * would (its client engine, this folder), EHLO, STARTTLS, show the offered
  * chain, what DNSSEC said of the MX, address and TLSA records and how each
  * TLSA record met the chain (RFC 7672), and the verdict of every level for
  * that destination, QUIT. Sends no mail. Owns only the command and its
  * output; the judging is policy_judge_every_level(), the talking and the
- * DNS are smtpc's. */
+ * DNS are smtpc's. Lives in smtpc/ because it drives dsmtpc's engine;
+ * linked into dsmtp-policy (policy/policy_cmd.h), not into libsmtpc.a. */
 #include "autoconfig.h"
 
 #include <arpa/inet.h>
@@ -18,13 +19,9 @@
 #include "common/cli.h"
 #include "common/diag.h"
 #include "policy/policy.h"
+#include "policy/policy_cmd.h"
+#include "smtpc/probe.h"
 #include "smtpc/smtpc.h"
-
-int policy_cmd_probe(int argc, char **argv, const char *config_path);
-/* probe_sts.c */
-const struct policy_sts *policy_probe_sts(struct smtpc *ctx, struct ev_loop *loop,
-    const struct policy_effective *e);
-void policy_probe_sts_mx(const struct policy_sts *p, const char *host);
 
 struct probe_state {
 	struct ev_loop		*loop;
@@ -113,7 +110,7 @@ probe_seen(struct smtpc *ctx, const char *peer, bool offered, const struct tls_s
 		printf("tls: %s\n", why);
 	if (t != NULL) {
 		probe_dane(t, df);
-		policy_probe_sts_mx(ps->pd.sts, t->host);
+		smtpc_probe_sts_mx(ps->pd.sts, t->host);
 		/* the dane levels' verdicts below judge this host's TLSA state,
 		 * and every level this host's name, as dsmtpc would */
 		ps->pd.dane = t->dane;
@@ -141,7 +138,7 @@ probe_done(struct smtpc_job *j)
 }
 
 int
-policy_cmd_probe(int argc, char **argv, const char *config_path)
+smtpc_probe_cmd(int argc, char **argv, const char *config_path)
 {
 	static const struct option opts[] = {
 		{ "level", required_argument, NULL, 'l' },
@@ -244,7 +241,7 @@ policy_cmd_probe(int argc, char **argv, const char *config_path)
 	ctx.arg = &ps;
 	/* RFC 8461: the policy first, as dsmtpc looks it up; its verdicts below */
 	if (ps.pd.domain)
-		ps.pd.sts = policy_probe_sts(&ctx, ps.loop, &e);
+		ps.pd.sts = smtpc_probe_sts(&ctx, ps.loop, &e);
 	memset(&job, 0, sizeof(job));
 	memset(&res, 0, sizeof(res));
 	job.sender = "";

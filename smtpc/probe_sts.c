@@ -2,7 +2,8 @@
  * _mta-sts TXT record, its policy (looked up and cached as dsmtpc does,
  * smtpc/sts.c), the cache state and the MX hosts the policy allows.
  * explain (configuration and cache only, no network): which policy
- * decides a destination: an admin route, DANE, MTA-STS, or none. */
+ * decides a destination: an admin route, DANE, MTA-STS, or none. Linked
+ * into dsmtp-policy (policy/policy_cmd.h); smtpc/ for dsmtpc's STS code. */
 #include "autoconfig.h"
 
 #include <stdio.h>
@@ -11,13 +12,9 @@
 
 #include "common/diag.h"
 #include "policy/policy.h"
+#include "policy/policy_cmd.h"
+#include "smtpc/probe.h"
 #include "smtpc/smtpc.h"
-
-/* probe.c and policy_main.c call these */
-const struct policy_sts *policy_probe_sts(struct smtpc *ctx, struct ev_loop *loop,
-    const struct policy_effective *e);
-void policy_probe_sts_mx(const struct policy_sts *p, const char *host);
-void policy_explain_decider(const struct dsmtp_config *cfg, const struct policy_effective *e);
 
 struct probe_sts_wait {
 	struct ev_loop		*loop;
@@ -60,7 +57,7 @@ sts_applies(const struct dsmtp_config *cfg, const struct policy_effective *e)
 }
 
 const struct policy_sts *
-policy_probe_sts(struct smtpc *ctx, struct ev_loop *loop, const struct policy_effective *e)
+smtpc_probe_sts(struct smtpc *ctx, struct ev_loop *loop, const struct policy_effective *e)
 {
 	struct probe_sts_wait w;
 	struct smtpc_sts_req *q;
@@ -109,7 +106,7 @@ policy_probe_sts(struct smtpc *ctx, struct ev_loop *loop, const struct policy_ef
 }
 
 void
-policy_probe_sts_mx(const struct policy_sts *p, const char *host)
+smtpc_probe_sts_mx(const struct policy_sts *p, const char *host)
 {
 	if (p == NULL)
 		return;
@@ -124,7 +121,7 @@ policy_probe_sts_mx(const struct policy_sts *p, const char *host)
 }
 
 void
-policy_explain_decider(const struct dsmtp_config *cfg, const struct policy_effective *e)
+smtpc_probe_explain_decider(const struct dsmtp_config *cfg, const struct policy_effective *e)
 {
 	struct policy_sts p;
 	struct dsmtp_err err = { "" };
