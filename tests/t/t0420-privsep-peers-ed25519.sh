@@ -213,6 +213,65 @@ for t in ed p256; do
 	test_expect_success "$t: dsmtpd-$t's protocol log: the peers' Ed25519 client certificate, chain=ok, from both" "
 		[ \$(d_verified $t) -ge 2 ] && grep -q 'workers run as dsmtp' '$TRASH/d-$t.log'"
 done
+# TLS 1.2 (RFC 8422's Ed25519): dsmtpc's own priority string allows no
+# other version. A known gap, asserted as it is so that its fix shows:
+# in TLS 1.2, when the server's CertificateRequest names CAs (Postfix with
+# smtpd_tls_CAfile, Exim with tls_verify_certificates both do), GnuTLS
+# 3.7's own client-certificate choice wants the certificate's key type
+# among the request's certificate_types, whose ecdsa_sign it takes for
+# ECDSA only: an Ed25519 certificate is not offered (the same without the
+# key process, as dsmtp with a readable key; gnutls-cli, which picks in a
+# callback, does offer it). TLS 1.3 is not affected.
+sed -e 's/^hostname: ed.test/hostname: ed12.test\ntls_priority: "NORMAL:-VERS-ALL:+VERS-TLS1.2"/' \
+    -e "s|^state_dir: .*|state_dir: $TRASH/c-ed12|" "$TRASH/c-ed.yaml" >"$TRASH/c-ed12.yaml"
+mkdir -p "$TRASH/c-ed12/queue"
+"$top_builddir/tests/unit/spool_gen" "$TRASH/c-ed12/queue" --size 300 --from s@ed12.test \
+    --to r12@ed-pf.test --to r12@ed-ex.test >/dev/null || framework_failure_ "spool_gen"
+test_expect_success "ed, TLS 1.2, servers that name CAs: no Ed25519 client certificate offered (known gap, GnuTLS 3.7)" "
+	'$DSMTPC' -c '$TRASH/c-ed12.yaml' once >'$TRASH/c-ed12.out' 2>&1; rc=\$?; cat '$TRASH/c-ed12.out';
+	[ \$rc = 75 ] &&
+	grep -q 'to=<r12@ed-pf.test>.*status=deferred.*No client certificate presented' '$TRASH/c-ed12.out' &&
+	grep -q 'to=<r12@ed-ex.test>.*status=deferred' '$TRASH/c-ed12.out' &&
+	wait_for 10 \"grep -q 'Anonymous TLS connection established from .*TLSv1.2' '$TRASH/pf/maillog'\" &&
+	wait_for 10 \"grep -q 'abort: TLS from localhost.127.0.0.1.: No client certificate presented' '$TRASH/pf/maillog'\" &&
+	wait_for 10 \"grep -q 'TLS error on connection from (ed12.test) .*No certificate was found' '$TRASH/ex/log/mainlog'\""
+say "# the peers' errors for that TLS 1.2 attempt:"
+grep -E 'No client certificate presented|Anonymous TLS' "$TRASH/pf/maillog" | sed 's/^.*postfix/#   postfix/'
+grep 'No certificate was found' "$TRASH/ex/log/mainlog" | sed 's/^/#   exim: /'
+
+# what works in TLS 1.2: a server that names no CA (Postfix trusting a
+# CApath instead of a CAfile). Postfix's own client is held to TLS 1.2
+# too, so dsmtpd-ed signs a TLS 1.2 ServerKeyExchange with Ed25519.
+mkdir -m 755 "$k/capath" && cp "$k/ed.pem" "$k/p256.pem" "$k/capath/" &&
+    openssl rehash "$k/capath" || framework_failure_ "openssl rehash"
+postconf -c "$TRASH/pf/etc" -e "smtpd_tls_CAfile =" "smtpd_tls_CApath = $k/capath" \
+    "smtpd_tls_received_header = yes" \
+    "smtp_tls_protocols = !SSLv2, !SSLv3, !TLSv1, !TLSv1.1, !TLSv1.3" \
+    "smtp_tls_mandatory_protocols = !SSLv2, !SSLv3, !TLSv1, !TLSv1.1, !TLSv1.3" &&
+    postfix -c "$TRASH/pf/etc" reload >/dev/null 2>&1 || framework_failure_ "postfix reload"
+sed "s|c-ed12|c-ed12b|" "$TRASH/c-ed12.yaml" >"$TRASH/c-ed12b.yaml"
+mkdir -p "$TRASH/c-ed12b/queue"
+"$top_builddir/tests/unit/spool_gen" "$TRASH/c-ed12b/queue" --size 300 --from s@ed12.test \
+    --to r12b@ed-pf.test >/dev/null || framework_failure_ "spool_gen"
+npf=$(grep -c 'Trusted TLS connection established from' "$TRASH/pf/maillog")
+# (Postfix logs no signature algorithms for TLS 1.2: its Received header
+# names the verified client certificate, and dsmtpd-ed has no other key)
+test_expect_success "ed, TLS 1.2, Postfix naming no CA: the Ed25519 client certificate verified" "
+	sleep 1; '$DSMTPC' -c '$TRASH/c-ed12b.yaml' once >'$TRASH/c-ed12b.out' 2>&1; rc=\$?; cat '$TRASH/c-ed12b.out';
+	[ \$rc = 0 ] && grep -q 'to=<r12b@ed-pf.test>.*status=sent' '$TRASH/c-ed12b.out' &&
+	grep 'Trusted TLS connection established from' '$TRASH/pf/maillog' | tail -n +$((npf + 1)) |
+	    grep -q 'TLSv1.2 ' &&
+	grep -h 'TLS negotiated' '$TRASH'/c-ed12b/logs/send/*.LOG | grep -q 'version=TLSv1.2'"
+test_expect_success "ed, TLS 1.2: Postfix relays to dsmtpd-ed (Ed25519 ServerKeyExchange from the key process), verified both ways" "
+	wait_for 30 \"grep -q 'r12b@ed-pf.test.*status=sent' '$TRASH/pf/maillog'\" &&
+	grep -qE 'Verified TLS connection established to 127.0.0.1\\[127.0.0.1\\]:$dED: TLSv1.2 ' '$TRASH/pf/maillog' &&
+	id=\$(grep -l -a 'r12b@ed-pf.test' '$TRASH'/d-ed/queue/*.e) && d=\${id%.e}.d &&
+	grep -a 'Client CN' \$d && grep -a -q 'Client CN \"ed.test\", Issuer \"ed.test\" (verified OK)' \$d &&
+	flush_plog d-ed >/dev/null 2>&1 &&
+	sid=\$(grep -h 'version=TLSv1.2' '$TRASH'/d-ed/logs/receive/*.LOG | tail -1 | cut -d, -f3) && [ -n \"\$sid\" ] &&
+	grep -h \",\$sid,\" '$TRASH'/d-ed/logs/receive/*.LOG | grep 'Remote certificate' | grep -q 'sha256=$fpr_peer' &&
+	grep -h \",\$sid,\" '$TRASH'/d-ed/logs/receive/*.LOG | grep 'TLS verification' | grep -q 'chain=ok'"
+
 # the peers' own words, for whoever reads the log
 say "# Postfix:"
 grep 'TLS connection established' "$TRASH/pf/maillog" | sed 's/^.*postfix/#   postfix/'
