@@ -169,8 +169,10 @@ test_expect_success "dsmtpc memory and tlsrpt-send as root: what they create in 
 	[ -z \"\$(find '$TRASH/c' -path '$TRASH/c/certs' -prune -o ! -user dsmtp -print)\" ]"
 test_expect_success "a spool command with a user that does not exist: exit 78, nothing done" "
 	sed 's/^user: dsmtp/user: no-such-dsmtp-user/' '$TRASH/c.yaml' >'$TRASH/bad.yaml' &&
+	before=\$(stat -c %i '$q/'\$(cat '$TRASH/id1').e) &&
 	{ '$DSMTPC' -c '$TRASH/bad.yaml' flush >'$TRASH/bad.out' 2>&1; rc=\$?; } ; cat '$TRASH/bad.out';
 	[ \$rc = 78 ] && grep -q 'user \"no-such-dsmtp-user\" does not exist' '$TRASH/bad.out' &&
+	! grep -q flushed '$TRASH/bad.out' && [ \$(stat -c %i '$q/'\$(cat '$TRASH/id1').e) = \$before ] &&
 	{ msg ed x | '$DSMTPC' -c '$TRASH/bad.yaml' send --server 127.0.0.1:$portB --from s@ed.test \
 	    --to x@example.com >'$TRASH/bad2.out' 2>&1; rc=\$?; } ; cat '$TRASH/bad2.out'; [ \$rc = 78 ]"
 kill "$(tail -1 "$TRASH/dsmtpd.pid")"
