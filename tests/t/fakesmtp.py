@@ -26,7 +26,7 @@ Modes:
   hold       as ok, but asks for a client certificate (required, checked
              against the file $FAKESMTP_CA), logs "-- client cert SUBJECT"
              after the handshake, and answers MAIL only once LOGFILE.go
-             exists (30 s at most): the client is caught mid-session
+             exists (120 s at most): the client is caught mid-session
 """
 import os
 import socket
@@ -133,7 +133,7 @@ def serve(sock, n):
                                                        c.sock.version()))
             elif verb == "MAIL":
                 if mode == "hold":
-                    for _ in range(300):
+                    for _ in range(1200):
                         if os.path.exists(logfile + ".go"):
                             break
                         time.sleep(0.1)
