@@ -47,7 +47,7 @@ open_spool(const char *config_path, int *rc)
 	char path[4096];
 	struct spool *sp;
 
-	config_load_or_exit(config_path, &cfg);
+	smtpc_privsep_load(config_path, &cfg);	/* root: as `user` from here */
 	if (config_state_path(&cfg, "queue", path, sizeof(path), &err) < 0) {
 		fprintf(stderr, "%s: %s\n", diag_progname(), err.msg);
 		config_free(&cfg);

@@ -74,13 +74,13 @@ smtpc_cmd_memory(int argc, char **argv, const char *config_path)
 	}
 	verb = optind < argc ? argv[optind] : "list";
 	if (strcmp(verb, "list") == 0 && optind + 1 >= argc) {
-		config_load_or_exit(config_path, &cfg);
+		smtpc_privsep_load(config_path, &cfg);	/* root: as `user` from here */
 		rc = mem_list(&cfg);
 		config_free(&cfg);
 		return rc;
 	}
 	if (strcmp(verb, "forget") == 0 && optind + 2 == argc) {
-		config_load_or_exit(config_path, &cfg);
+		smtpc_privsep_load(config_path, &cfg);	/* root: as `user` from here */
 		rc = secmem_forget(&cfg, argv[optind + 1], &err);
 		config_free(&cfg);
 		if (rc < 0) {

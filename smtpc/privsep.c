@@ -1,13 +1,17 @@
-/* privsep.c: dsmtpc started as root (DESIGN.md 13.4). The process splits
- * in three: a root supervisor that only reads the key files (at start and
- * SIGHUP) and passes signals on, the key process that alone holds the
- * private keys, and the delivery daemon, which runs as `user` with no way
- * back and signs its client certificate's handshakes through the key
- * process. Nothing here speaks SMTP. */
+/* privsep.c: dsmtpc started as root (DESIGN.md 13.4). The commands that
+ * speak SMTP (run, once, send) split in three: a root supervisor that only
+ * reads the key files (at start and SIGHUP) and passes signals on, the key
+ * process that alone holds the private keys, and the delivering process,
+ * which runs as `user` with no way back and signs its client certificate's
+ * handshakes through the key process. The other commands (queue, flush,
+ * memory, tlsrpt-send) hold no key: they become `user` as soon as their
+ * configuration is read, so that whatever they write in state_dir is the
+ * user's, never root's. Nothing here speaks SMTP. */
 #include "autoconfig.h"
 
 #include <errno.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -63,6 +67,46 @@ supervise(const struct dsmtp_config *cfg, pid_t daemon)
 	return failed && rc == 0 ? EX_DSMTP_SOFTWARE : rc;
 }
 
+/* as root: the user, and state_dir made its own; 0, or -1 (*rc set) */
+static int
+prepare(const struct dsmtp_config *cfg, struct privdrop_user *user, int *rc)
+{
+	struct dsmtp_err err = { "" };
+
+	if (privdrop_lookup(cfg->user, user, &err) < 0) {
+		diag_warnx("%s", err.msg);
+		*rc = EX_DSMTP_CONFIG;
+		return -1;
+	}
+	if (privdrop_prepare_state(cfg, user, &err) < 0) {
+		diag_warnx("state_dir: %s", err.msg);
+		*rc = EX_DSMTP_CANTCREAT;
+		return -1;
+	}
+	return 0;
+}
+
+void
+smtpc_privsep_load(const char *config_path, struct dsmtp_config *cfg)
+{
+	struct privdrop_user user;
+	struct dsmtp_err err = { "" };
+	int rc = 0;
+
+	config_load_or_exit(config_path, cfg);
+	if (!privdrop_wanted())
+		return;
+	if (prepare(cfg, &user, &rc) < 0) {
+		config_free(cfg);
+		exit(rc);
+	}
+	if (privdrop_to(&user, &err) < 0) {
+		diag_warnx("%s", err.msg);
+		config_free(cfg);
+		exit(EX_DSMTP_OSERR);
+	}
+}
+
 int
 smtpc_privsep(const struct dsmtp_config *cfg, int *rc)
 {
@@ -74,16 +118,8 @@ smtpc_privsep(const struct dsmtp_config *cfg, int *rc)
 
 	if (!privdrop_wanted())
 		return 0;
-	if (privdrop_lookup(cfg->user, &user, &err) < 0) {
-		diag_warnx("%s", err.msg);
-		*rc = EX_DSMTP_CONFIG;
+	if (prepare(cfg, &user, rc) < 0)
 		return -1;
-	}
-	if (privdrop_prepare_state(cfg, &user, &err) < 0) {
-		diag_warnx("state_dir: %s", err.msg);
-		*rc = EX_DSMTP_CANTCREAT;
-		return -1;
-	}
 	/* the signals the supervisor waits for stay blocked from here */
 	sigemptyset(&set);
 	sigaddset(&set, SIGHUP);

@@ -231,6 +231,12 @@ smtpc_cmd_send(int argc, char **argv, const char *config_path)
 		config_free(&cfg);
 		return EX_DSMTP_USAGE;
 	}
+	/* DESIGN.md 13.4: started as root, this process only reads the key
+	 * files and waits; a child speaks SMTP as `user` (smtpc/privsep.c) */
+	if (smtpc_privsep(&cfg, &rc) != 0) {
+		config_free(&cfg);
+		return rc;
+	}
 	if (read_stdin(&data, &len) < 0) {
 		fprintf(stderr, "dsmtpc send: reading the message from stdin: %s\n",
 		    strerror(errno));

@@ -439,6 +439,11 @@ int smtpc_cmd_run(int argc, char **argv, const char *config_path);
  * error (*rc set) */
 struct dsmtp_config;
 int smtpc_privsep(const struct dsmtp_config *cfg, int *rc);
+/* privsep.c: the configuration (config_load_or_exit), then, started as
+ * root, state_dir made the user's and the process the user for good; any
+ * failure exits (78 no such user, 73 state_dir, 71 the drop). For the
+ * commands that hold no private key: queue, flush, memory, tlsrpt-send. */
+void smtpc_privsep_load(const char *config_path, struct dsmtp_config *cfg);
 int smtpc_cmd_once(int argc, char **argv, const char *config_path);
 int smtpc_cmd_send(int argc, char **argv, const char *config_path);
 int smtpc_cmd_memory(int argc, char **argv, const char *config_path);	/* memory_cmd.c */

@@ -483,7 +483,7 @@ smtpc_cmd_tlsrpt_send(int argc, char **argv, const char *config_path)
 		    diag_progname(), day);
 		return EX_DSMTP_USAGE;
 	}
-	config_load_or_exit(config_path, &cfg);
+	smtpc_privsep_load(config_path, &cfg);	/* root: as `user` from here */
 	memset(&j, 0, sizeof(j));
 	if (!cfg.tlsrpt.enabled) {
 		diag_info("tlsrpt: tlsrpt.enabled is false: no reports sent");

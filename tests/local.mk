@@ -29,6 +29,8 @@ TESTS += \
 	tests/t/t0300-install-unprivileged.sh \
 	tests/t/t0400-privsep-dsmtpd.sh \
 	tests/t/t0410-privsep-dsmtpc.sh \
+	tests/t/t0415-privsep-dsmtpc-commands.sh \
+	tests/t/t0420-privsep-peers-ed25519.sh \
 	tests/t/t0310-debian-package.sh \
 	tests/t/t0320-debian-package-fresh-root.sh
 # TLS levels and client certificates against a real Postfix (needs root)

@@ -23,7 +23,12 @@ Modes:
   oldserver  RFC 821 only: EHLO is 502, HELO works, no PIPELINING; logs
              "-- one write" if MAIL, RCPT and DATA still arrive together
   ok         a well-behaved server with STARTTLS (needs CERT KEY)
+  hold       as ok, but asks for a client certificate (required, checked
+             against the file $FAKESMTP_CA), logs "-- client cert SUBJECT"
+             after the handshake, and answers MAIL only once LOGFILE.go
+             exists (120 s at most): the client is caught mid-session
 """
+import os
 import socket
 import ssl
 import sys
@@ -91,7 +96,7 @@ def serve(sock, n):
                         ehlo_conns.append(n)
                     first = ehlo_conns[0] == n
                 ext = ["PIPELINING", "SIZE 10485760", "8BITMIME"]
-                offer = mode in ("inject", "ok") or (mode == "badtls" and first)
+                offer = mode in ("inject", "ok", "hold") or (mode == "badtls" and first)
                 if offer and not tls:
                     ext.append("STARTTLS")
                 lines = ["fake.example.com"] + ext
@@ -115,11 +120,23 @@ def serve(sock, n):
                     c.send("220 2.0.0 go ahead\r\n")
                 ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
                 ctx.load_cert_chain(cert, key)
+                if mode == "hold":
+                    ctx.verify_mode = ssl.CERT_REQUIRED
+                    ctx.load_verify_locations(cafile=os.environ["FAKESMTP_CA"])
                 c.buf = b""
                 c.sock = ctx.wrap_socket(c.sock, server_side=True)
                 tls = True
                 log(n, "-- conn %d tls" % n)
+                if mode == "hold":
+                    subj = dict(x[0] for x in c.sock.getpeercert().get("subject", ()))
+                    log(n, "-- client cert CN=%s %s" % (subj.get("commonName", "?"),
+                                                       c.sock.version()))
             elif verb == "MAIL":
+                if mode == "hold":
+                    for _ in range(1200):
+                        if os.path.exists(logfile + ".go"):
+                            break
+                        time.sleep(0.1)
                 c.send("250 2.1.0 Ok\r\n")
             elif verb == "RCPT":
                 if mode == "drop":
