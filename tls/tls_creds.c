@@ -26,6 +26,46 @@ creds_set_pair(gnutls_certificate_credentials_t cert, const char *cert_path,
 	return tls_cred_add_pair(cert, cert_path, key_path, err);
 }
 
+/* The client's certificate, whatever the server asks for. GnuTLS's own
+ * choice offers a certificate only when its issuer is among the CAs the
+ * server names and, in TLS 1.2, its key type among the certificate types
+ * the request lists (which have no entry for Ed25519): an Ed25519
+ * certificate went unsent to Postfix and Exim, and a pinned self-signed
+ * one to any server that names its CAs. A server that asks gets ours;
+ * whether it will do is the server's judgement, as with OpenSSL clients.
+ * The pair stays the credentials' (GnuTLS frees nothing it gets here). */
+static int
+creds_client_cert(gnutls_session_t s, const gnutls_datum_t *req_ca, int nreq,
+    const gnutls_pk_algorithm_t *pk, int npk, gnutls_pcert_st **pcert, unsigned *npcert,
+    gnutls_privkey_t *key)
+{
+	const struct tls_creds *cr = gnutls_session_get_ptr(s);
+
+	(void)req_ca, (void)nreq, (void)pk, (void)npk;
+	if (cr == NULL || cr->client.key == NULL) {
+		*pcert = NULL;
+		*npcert = 0;
+		*key = NULL;
+		return 0;
+	}
+	*pcert = cr->client.pcerts;
+	*npcert = cr->client.n;
+	*key = cr->client.key;
+	return 0;
+}
+
+static int
+creds_client_pair(struct tls_creds *cr, struct dsmtp_err *err)
+{
+	int rc = tls_keyproc_active() ? tls_keyproc_pair(cr->sel.cert_path, &cr->client, err) :
+	    tls_pair_load(cr->sel.cert_path, cr->sel.key_path, &cr->client, err);
+
+	if (rc < 0)
+		return -1;
+	gnutls_certificate_set_retrieve_function2(cr->cert, creds_client_cert);
+	return 0;
+}
+
 static int
 creds_common(struct tls_creds *cr, const struct dsmtp_config *cfg, struct tls_trust *trust,
     bool with_cert, struct dsmtp_err *err)
@@ -48,6 +88,8 @@ creds_common(struct tls_creds *cr, const struct dsmtp_config *cfg, struct tls_tr
 	if (tls_store_select(cfg, NULL, &cr->sel, err) < 0)
 		return -1;
 	cr->has_sel = true;
+	if (!cr->server)
+		return creds_client_pair(cr, err);
 	return creds_set_pair(cr->cert, cr->sel.cert_path, cr->sel.key_path, err);
 }
 
@@ -159,6 +201,7 @@ tls_creds_free(struct tls_creds *cr)
 	}
 	if (cr->has_sel)
 		tls_selected_free(&cr->sel);
+	tls_pair_free(&cr->client);
 	for (size_t i = 0; i < cr->ncache; i++) {
 		free(cr->cache[i].key);
 		gnutls_free(cr->cache[i].data.data);

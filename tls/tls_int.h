@@ -156,6 +156,19 @@ int tls_key_load(const char *path, gnutls_x509_privkey_t *key, struct dsmtp_err 
 int tls_cred_add_pair(gnutls_certificate_credentials_t cred, const char *cert_path,
     const char *key_path, struct dsmtp_err *err);
 int tls_chain_load(const char *path, gnutls_x509_crt_t **chain, unsigned *n, struct dsmtp_err *err);
+/* a certificate chain and its key as GnuTLS's abstract types, owned by
+ * whoever holds the pair: what a client certificate callback hands out */
+struct tls_pair {
+	gnutls_pcert_st		*pcerts;
+	unsigned		 n;
+	gnutls_privkey_t	 key;
+};
+/* path's chain into p->pcerts (p->key untouched) */
+int tls_pair_load_chain(const char *path, struct tls_pair *p, struct dsmtp_err *err);
+/* a certificate file and its key file (read by tls_key_load) into p */
+int tls_pair_load(const char *cert_path, const char *key_path, struct tls_pair *p,
+    struct dsmtp_err *err);
+void tls_pair_free(struct tls_pair *p);
 /* a new self-signed certificate in the store (what `new` and dsmtpd's first start do) */
 int tls_store_new_selfsigned(struct tls_store *st, enum tls_keyalg alg, const char *cn,
     char *const *san, size_t nsan, unsigned days, bool enable, size_t *idx, struct dsmtp_err *err);
@@ -164,6 +177,8 @@ int tls_store_new_selfsigned(struct tls_store *st, enum tls_keyalg alg, const ch
  * signs for (the credentials own both afterwards) */
 int tls_keyproc_set_pair(gnutls_certificate_credentials_t cred, const char *cert_path,
     struct dsmtp_err *err);
+/* the same as a pair of our own (tls_pair_free) */
+int tls_keyproc_pair(const char *cert_path, struct tls_pair *p, struct dsmtp_err *err);
 
 /* tls_select.c: which of several certificates to serve (DESIGN.md section 7) */
 /* index of the best of n candidates (n > 0) at now: those naming sni (if

@@ -7,6 +7,7 @@
  * here and GnuTLS gets DER only. Owns no policy about which key to load. */
 #include "autoconfig.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "tls/tls_int.h"
@@ -169,4 +170,72 @@ tls_cred_add_pair(gnutls_certificate_credentials_t cred, const char *cert_path,
 		return -1;
 	}
 	return 0;
+}
+
+int
+tls_pair_load_chain(const char *path, struct tls_pair *p, struct dsmtp_err *err)
+{
+	gnutls_x509_crt_t *chain = NULL;
+	unsigned n = 0, nimp;
+	int rc;
+
+	p->pcerts = NULL;
+	p->n = 0;
+	if (tls_chain_load(path, &chain, &n, err) < 0)
+		return -1;
+	if ((p->pcerts = calloc(n, sizeof(*p->pcerts))) == NULL) {
+		dsmtp_err_set(err, "out of memory");
+		tls_crt_list_free(chain, n);
+		return -1;
+	}
+	nimp = n;
+	if ((rc = gnutls_pcert_import_x509_list(p->pcerts, chain, &nimp, 0)) < 0) {
+		dsmtp_err_set(err, "%s: %s", path, gnutls_strerror(rc));
+		free(p->pcerts);
+		p->pcerts = NULL;
+		tls_crt_list_free(chain, n);
+		return -1;
+	}
+	p->n = nimp;
+	tls_crt_list_free(chain, n);
+	return 0;
+}
+
+int
+tls_pair_load(const char *cert_path, const char *key_path, struct tls_pair *p,
+    struct dsmtp_err *err)
+{
+	gnutls_x509_privkey_t xkey = NULL;
+	int rc;
+
+	p->key = NULL;
+	if (tls_pair_load_chain(cert_path, p, err) < 0)
+		return -1;
+	if (tls_key_load(key_path, &xkey, err) < 0)
+		goto fail;
+	/* the abstract key takes the x509 one over (deinit with it) */
+	if ((rc = gnutls_privkey_init(&p->key)) < 0 ||
+	    (rc = gnutls_privkey_import_x509(p->key, xkey, GNUTLS_PRIVKEY_IMPORT_AUTO_RELEASE)) < 0) {
+		dsmtp_err_set(err, "certificate %s with key %s: %s", cert_path, key_path,
+		    gnutls_strerror(rc));
+		gnutls_x509_privkey_deinit(xkey);
+		goto fail;
+	}
+	return 0;
+fail:
+	tls_pair_free(p);
+	return -1;
+}
+
+void
+tls_pair_free(struct tls_pair *p)
+{
+	for (unsigned i = 0; i < p->n; i++)
+		gnutls_pcert_deinit(&p->pcerts[i]);
+	free(p->pcerts);
+	if (p->key)
+		gnutls_privkey_deinit(p->key);
+	p->pcerts = NULL;
+	p->n = 0;
+	p->key = NULL;
 }

@@ -153,60 +153,57 @@ ext_info(gnutls_privkey_t key, unsigned flags, void *userdata)
 }
 
 int
-tls_keyproc_set_pair(gnutls_certificate_credentials_t cred, const char *cert_path,
-    struct dsmtp_err *err)
+tls_keyproc_pair(const char *cert_path, struct tls_pair *p, struct dsmtp_err *err)
 {
-	gnutls_x509_crt_t *chain = NULL;
-	gnutls_pcert_st *pcerts = NULL;
-	gnutls_privkey_t key = NULL;
 	struct kp_ext *x = NULL;
 	size_t idlen = KP_ID_LEN;
-	unsigned n = 0, nimp, bits = 0;
+	unsigned bits = 0;
 	int rc;
 
-	if (tls_chain_load(cert_path, &chain, &n, err) < 0)
+	p->key = NULL;
+	if (tls_pair_load_chain(cert_path, p, err) < 0)
 		return -1;
-	if ((x = calloc(1, sizeof(*x))) == NULL || (pcerts = calloc(n, sizeof(*pcerts))) == NULL) {
+	if ((x = calloc(1, sizeof(*x))) == NULL) {
 		dsmtp_err_set(err, "out of memory");
 		goto fail;
 	}
-	rc = gnutls_x509_crt_get_pk_algorithm(chain[0], &bits);
-	if (rc < 0 || (rc = gnutls_x509_crt_get_key_id(chain[0], GNUTLS_KEYID_USE_SHA256, x->id,
-	    &idlen)) < 0 || idlen != KP_ID_LEN) {
+	rc = gnutls_pubkey_get_pk_algorithm(p->pcerts[0].pubkey, &bits);
+	x->pk = (gnutls_pk_algorithm_t)rc;
+	if (rc < 0 || (rc = gnutls_pubkey_get_key_id(p->pcerts[0].pubkey, GNUTLS_KEYID_USE_SHA256,
+	    x->id, &idlen)) < 0 || idlen != KP_ID_LEN) {
 		dsmtp_err_set(err, "%s: its public key: %s", cert_path, gnutls_strerror(rc));
 		goto fail;
 	}
-	x->pk = (gnutls_pk_algorithm_t)gnutls_x509_crt_get_pk_algorithm(chain[0], NULL);
 	x->bits = bits;
-	nimp = n;
-	if ((rc = gnutls_pcert_import_x509_list(pcerts, chain, &nimp, 0)) < 0) {
-		dsmtp_err_set(err, "%s: %s", cert_path, gnutls_strerror(rc));
-		goto fail;
-	}
-	if ((rc = gnutls_privkey_init(&key)) < 0 ||
-	    (rc = gnutls_privkey_import_ext4(key, x, ext_sign_data, ext_sign_hash,
+	if ((rc = gnutls_privkey_init(&p->key)) < 0 ||
+	    (rc = gnutls_privkey_import_ext4(p->key, x, ext_sign_data, ext_sign_hash,
 	    x->pk == GNUTLS_PK_RSA ? ext_decrypt : NULL, ext_deinit, ext_info, 0)) < 0) {
 		dsmtp_err_set(err, "%s: external key: %s", cert_path, gnutls_strerror(rc));
-		for (unsigned i = 0; i < nimp; i++)
-			gnutls_pcert_deinit(&pcerts[i]);
 		goto fail;
 	}
-	x = NULL;	/* the key's now (ext_deinit) */
-	/* the credentials own the key and the certificates from here */
-	if ((rc = gnutls_certificate_set_key(cred, NULL, 0, pcerts, (int)nimp, key)) < 0) {
+	return 0;	/* x is the key's now (ext_deinit) */
+fail:
+	free(x);
+	tls_pair_free(p);
+	return -1;
+}
+
+int
+tls_keyproc_set_pair(gnutls_certificate_credentials_t cred, const char *cert_path,
+    struct dsmtp_err *err)
+{
+	struct tls_pair p;
+	int rc;
+
+	if (tls_keyproc_pair(cert_path, &p, err) < 0)
+		return -1;
+	/* the credentials own the key and the certificates' contents from
+	 * here; the array stays ours */
+	if ((rc = gnutls_certificate_set_key(cred, NULL, 0, p.pcerts, (int)p.n, p.key)) < 0) {
 		dsmtp_err_set(err, "%s: %s", cert_path, gnutls_strerror(rc));
-		free(pcerts);
-		tls_crt_list_free(chain, n);
+		tls_pair_free(&p);
 		return -1;
 	}
-	free(pcerts);
-	tls_crt_list_free(chain, n);
+	free(p.pcerts);
 	return 0;
-fail:
-	if (key)
-		gnutls_privkey_deinit(key);
-	free(x);
-	free(pcerts);
-	tls_crt_list_free(chain, n);
-	return -1;
 }

@@ -6,6 +6,7 @@
 #include <gnutls/gnutls.h>
 
 #include "tls/tls.h"
+#include "tls/tls_int.h"
 
 struct tls_cache_entry {
 	char		*key;
@@ -20,6 +21,7 @@ struct tls_creds {
 	struct tls_trust		*trust;	/* a reference of ours, or NULL */
 	bool				 has_sel;
 	struct tls_selected		 sel;
+	struct tls_pair			 client;	/* our client certificate, or none */
 	bool				 tickets;
 	gnutls_datum_t			 ticket_key;
 	struct tls_cache_entry		*cache;

@@ -186,6 +186,7 @@ sess_new(struct conn *c, struct tls_creds *cr, unsigned flags, struct dsmtp_err 
 		sess_discard(t);
 		return NULL;
 	}
+	gnutls_session_set_ptr(t->s, cr);	/* tls_creds.c's client certificate */
 	gnutls_transport_set_int(t->s, c->fd);
 	gnutls_handshake_set_timeout(t->s, 0);	/* conn's timer owns timeouts */
 	return t;
