@@ -84,11 +84,14 @@ smtpc_sess_tmo(struct smtpc_session *s, double t)
 void
 smtpc_sess_set_state(struct smtpc_session *s, enum smtpc_state st, double timeout)
 {
-	if (!smtpc_state_next_ok(s->state, st))
+	if (!smtpc_state_next_ok(s->state, st)) {
 		diag_warnx("%016llx %s: state %s -> %s is not in the state table",
 		    (unsigned long long)s->id, s->peer, smtpc_state_name(s->state),
 		    smtpc_state_name(st));
-	else if (diag_debug_enabled())
+#ifdef SMTPC_STATES_STRICT
+		abort();	/* test builds (CPPFLAGS=-DSMTPC_STATES_STRICT): fail loudly */
+#endif
+	} else if (diag_debug_enabled())
 		diag_debug("%016llx %s: state %s -> %s", (unsigned long long)s->id, s->peer,
 		    smtpc_state_name(s->state), smtpc_state_name(st));
 	s->state = st;

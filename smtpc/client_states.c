@@ -47,9 +47,10 @@ static const struct {
 	[SC_QUIT] = { "quit", "reply to QUIT (any reply ends the session)", 0 },
 	[SC_QUIT_NEXT] = { "quit-next", "reply to QUIT (then the next address)", S(SC_CONNECT) },
 	/* a reply while idle is the server leaving (421); the next job
-	 * starts with RSET, or MAIL when no transaction was made yet */
+	 * starts with RSET, or MAIL when no transaction was made yet; a job
+	 * refused before MAIL here ends in QUIT, not idle again */
 	[SC_IDLE] = { "idle", "none (any reply ends the session: 421 on the server's timeout)",
-	    S(SC_RSET) | TX_START },
+	    S(SC_RSET) | S(SC_XFER) | S(SC_QUIT) | S(SC_QUIT_NEXT) },
 };
 
 const char *

@@ -36,6 +36,13 @@ tests_unit_check_sched_SOURCES = tests/unit/check_sched.c smtpc/sched.c
 tests_unit_check_sched_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_unit_check_sched_LDADD = $(CHECK_LIBS)
 TESTS += tests/unit/check_sched
+# the client session's state table (smtpc/client_states.c) against its
+# contract, and the real session through its states with a scripted server
+check_PROGRAMS += tests/unit/check_smtpc_states
+tests_unit_check_smtpc_states_SOURCES = tests/unit/check_smtpc_states.c
+tests_unit_check_smtpc_states_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_unit_check_smtpc_states_LDADD = $(SMTPC_LIBS) $(CHECK_LIBS)
+TESTS += tests/unit/check_smtpc_states
 # TLS reporting: the _smtp._tls TXT parser, gzip and report message, the
 # record encoding (RFC 8460)
 check_PROGRAMS += tests/unit/check_tlsrpt
