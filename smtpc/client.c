@@ -474,7 +474,8 @@ connect_done(struct ev_loop *loop, ev_io *w, int revents)
 
 		if (fail != NULL)
 			smtpc_sess_tls_report(s, &s->targets[s->ti], fail, s->sts_fail ?
-			    "MTA-STS policy lookup failed" : "MX host not named by the MTA-STS policy");
+			    "MTA-STS policy lookup failed" :
+			    "MX host not named by the MTA-STS policy");
 	}
 	s->sts_fail = NULL;	/* once per delivery attempt */
 	smtpc_sess_set_state(s, SC_BANNER, T_BANNER);

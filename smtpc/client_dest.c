@@ -276,7 +276,8 @@ smtpc_ctx_abort(struct smtpc *ctx, bool grace)
 	/* results left unset: the owner counts no attempt for them */
 	for (s = ctx->sessions; s; s = next) {
 		next = s->next;
-		if (grace && (s->state == SC_BODY || s->state == SC_IGNORE_FINAL) && s->conn != NULL)
+		if (grace && (s->state == SC_BODY || s->state == SC_IGNORE_FINAL) &&
+		    s->conn != NULL)
 			conn_set_timeout(s->conn, smtpc_sess_tmo(s, T_STOP));
 		else
 			smtpc_sess_free(s, "shutdown");

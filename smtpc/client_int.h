@@ -94,7 +94,7 @@ struct smtpc_session {
 	ev_timer		 ctimer;
 	struct conn		*conn;
 	struct smtpc_reply_parser rp;
-	unsigned		 flags;		/* F_*: facts of the connection, not states */
+	unsigned		 flags;		/* F_*: connection facts, not states */
 	uint64_t		 size_max;
 	struct smtpc_job	*job;		/* the transaction in progress */
 	size_t			 acked;		/* replies seen: 0 MAIL, 1..n RCPT, n+1 DATA */
@@ -137,7 +137,7 @@ struct smtpc_session {
 	enum smtpc_status	 best_st;
 	char			 best_status[16];
 	char			 best_text[512];
-	bool			 best_reached;	/* data: best_* came from a server we reached */
+	bool			 best_reached;	/* data: best_* is from a server reached */
 	struct smtpc_session	*next, *prev;
 };
 

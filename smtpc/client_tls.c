@@ -237,10 +237,11 @@ smtpc_sess_tls_ready(struct smtpc_session *s)
 		return smtpc_sess_abandon(s, "probe done");
 	}
 	if (!v.pass) {
-		smtpc_sess_tls_report(s, &s->targets[s->ti], policy_dane_result_type(v.reason), v.reason);
-		/* mandatory and up: fail closed, never a byte of the envelope */
-		smtpc_sess_failure(s, SMTPC_TEMP, "4.7.5", "TLS policy failure with %s: %s", s->peer,
+		smtpc_sess_tls_report(s, &s->targets[s->ti], policy_dane_result_type(v.reason),
 		    v.reason);
+		/* mandatory and up: fail closed, never a byte of the envelope */
+		smtpc_sess_failure(s, SMTPC_TEMP, "4.7.5", "TLS policy failure with %s: %s",
+		    s->peer, v.reason);
 		return smtpc_sess_abandon(s, "TLS policy failure");
 	}
 	smtpc_sess_tls_report(s, &s->targets[s->ti], "success", NULL);
@@ -334,13 +335,14 @@ smtpc_sess_after_greeting(struct smtpc_session *s)
 			plog_policy(s->ctx->plog, &s->log, config_level_name(pd.level),
 			    pd.domain ? pd.domain : "-", false, v.reason);
 		smtpc_sess_tls_report(s, &s->targets[s->ti], "starttls-not-supported", v.reason);
-		smtpc_sess_failure(s, SMTPC_TEMP, "4.7.4", "TLS is required, but was not offered by "
-		    "host %s (%s)", s->peer, v.reason);
+		smtpc_sess_failure(s, SMTPC_TEMP, "4.7.4", "TLS is required, but was not offered "
+		    "by host %s (%s)", s->peer, v.reason);
 		return smtpc_sess_abandon(s, "STARTTLS not offered");
 	}
 	if (!(s->flags & F_STARTTLS) || s->ctx->creds == NULL) {
 		if (!(s->flags & F_STARTTLS))
-			smtpc_sess_tls_report(s, &s->targets[s->ti], "starttls-not-supported", v.reason);
+			smtpc_sess_tls_report(s, &s->targets[s->ti], "starttls-not-supported",
+			    v.reason);
 		if (s->logging)
 			plog_policy(s->ctx->plog, &s->log, config_level_name(pd.level),
 			    pd.domain ? pd.domain : "-", true, v.reason);

@@ -58,7 +58,8 @@ tx_send_more(struct smtpc_session *s, size_t from, size_t upto)
 				smtpc_sess_send_cmd(s, "MAIL FROM:<%s> SIZE=%zu%s%s", a, j->len,
 				    eight ? " BODY=8BITMIME" : "", rt);
 			else
-				smtpc_sess_send_cmd(s, "MAIL FROM:<%s>%s%s", a, eight ? " BODY=8BITMIME" : "", rt);
+				smtpc_sess_send_cmd(s, "MAIL FROM:<%s>%s%s", a,
+				    eight ? " BODY=8BITMIME" : "", rt);
 		} else if (k <= s->nlive) {
 			wire_path(j->rcpts[s->live[k - 1]], a, sizeof(a));
 			smtpc_sess_send_cmd(s, "RCPT TO:<%s>", a);
