@@ -16,7 +16,8 @@ SMTPC_LIBS = smtpc/libsmtpc.a policy/libpolicy.a logs/libplog.a metrics/libmetri
 	tls/libtls.a common/libcommon.a \
 	$(GNUTLS_LIBS) $(YAML_LIBS) $(UNBOUND_LIBS) $(CURL_LIBS) $(EV_LIBS) $(MHD_LIBS) $(PTHREAD_LIBS)
 # delivery: run, once, send (the scheduler and the one-shot sender)
-dsmtpc_SOURCES += smtpc/queue_int.h smtpc/queue.c smtpc/queue_outcome.c smtpc/queue_daemon.c smtpc/send.c smtpc/memory_cmd.c smtpc/privsep.c
+dsmtpc_SOURCES += smtpc/queue_int.h smtpc/queue.c smtpc/queue_outcome.c smtpc/queue_daemon.c \
+	smtpc/send.c smtpc/memory_cmd.c smtpc/privsep.c
 # TLS reports (RFC 8460): dsmtpc tlsrpt-send, run by the daemon daily
 dsmtpc_SOURCES += smtpc/tlsrpt_send.c smtpc/tlsrpt_mail.c
 dsmtpc_CFLAGS = $(AM_CFLAGS) $(UNBOUND_CFLAGS) $(ZLIB_CFLAGS) $(CURL_CFLAGS)
