@@ -1,5 +1,6 @@
 /* diag.c: stderr diagnostics with the program name as prefix; the errno
- * ("warn") and errno-less ("warnx") variants, and the reason buffer. */
+ * ("warn") and errno-less ("warnx") variants, the debug lines that
+ * DSMTP_DEBUG turns on, and the reason buffer. */
 #include "autoconfig.h"
 
 #include <errno.h>
@@ -65,6 +66,31 @@ diag_warnx(const char *fmt, ...)
 
 	va_start(ap, fmt);
 	diag_vprint("warning: ", 0, fmt, ap);
+	va_end(ap);
+}
+
+int
+diag_debug_enabled(void)
+{
+	static int on = -1;
+
+	if (on < 0) {
+		const char *e = getenv("DSMTP_DEBUG");
+
+		on = e != NULL && e[0] != '\0' && strcmp(e, "0") != 0;
+	}
+	return on;
+}
+
+void
+diag_debug(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!diag_debug_enabled())
+		return;
+	va_start(ap, fmt);
+	diag_vprint("debug: ", 0, fmt, ap);
 	va_end(ap);
 }
 

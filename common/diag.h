@@ -35,6 +35,12 @@ const char *diag_progname(void);
 void diag_info(const char *fmt, ...) DIAG_PRINTF(1, 2);
 void diag_warn(const char *fmt, ...) DIAG_PRINTF(1, 2);   /* appends strerror(errno) */
 void diag_warnx(const char *fmt, ...) DIAG_PRINTF(1, 2);
+/* debug lines ("debug: ..."), written only when the environment has
+ * DSMTP_DEBUG set to a non-empty value other than "0" (read once): state
+ * traces of the SMTP sessions. Test diag_debug_enabled() before building
+ * costly arguments. */
+int diag_debug_enabled(void);
+void diag_debug(const char *fmt, ...) DIAG_PRINTF(1, 2);
 _Noreturn void diag_fatal(int code, const char *fmt, ...) DIAG_PRINTF(2, 3);
 _Noreturn void diag_fatalx(int code, const char *fmt, ...) DIAG_PRINTF(2, 3);
 /* the character at s for a message, as written: a whole UTF-8 sequence

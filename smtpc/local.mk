@@ -6,7 +6,8 @@ dsmtpc_LDADD = common/libcommon.a $(YAML_LIBS) $(EV_LIBS) $(PTHREAD_LIBS)
 # dsmtpc delivers with it, dsmtp-policy probe talks to servers with it
 noinst_LIBRARIES += smtpc/libsmtpc.a
 smtpc_libsmtpc_a_SOURCES = smtpc/smtpc.h smtpc/reply.c smtpc/retry.c smtpc/bounce.c \
-	smtpc/dns.c smtpc/route.c smtpc/client.c smtpc/maildir.c smtpc/sched.c \
+	smtpc/dns.c smtpc/route.c smtpc/client_int.h smtpc/client_states.c smtpc/client.c \
+	smtpc/client_tls.c smtpc/client_tx.c smtpc/client_dest.c smtpc/maildir.c smtpc/sched.c \
 	smtpc/tlsrpt.h smtpc/tlsrpt.c \
 	smtpc/sts_fetch.c smtpc/sts_cache.c smtpc/sts.c smtpc/sts_log.c \
 	smtpc/requiretls.h smtpc/requiretls.c smtpc/stats.c
@@ -15,7 +16,8 @@ SMTPC_LIBS = smtpc/libsmtpc.a policy/libpolicy.a logs/libplog.a metrics/libmetri
 	tls/libtls.a common/libcommon.a \
 	$(GNUTLS_LIBS) $(YAML_LIBS) $(UNBOUND_LIBS) $(CURL_LIBS) $(EV_LIBS) $(MHD_LIBS) $(PTHREAD_LIBS)
 # delivery: run, once, send (the scheduler and the one-shot sender)
-dsmtpc_SOURCES += smtpc/queue.c smtpc/send.c smtpc/memory_cmd.c smtpc/privsep.c
+dsmtpc_SOURCES += smtpc/queue_int.h smtpc/queue.c smtpc/queue_outcome.c smtpc/queue_daemon.c \
+	smtpc/send.c smtpc/memory_cmd.c smtpc/privsep.c
 # TLS reports (RFC 8460): dsmtpc tlsrpt-send, run by the daemon daily
 dsmtpc_SOURCES += smtpc/tlsrpt_send.c smtpc/tlsrpt_mail.c
 dsmtpc_CFLAGS = $(AM_CFLAGS) $(UNBOUND_CFLAGS) $(ZLIB_CFLAGS) $(CURL_CFLAGS)
@@ -35,6 +37,13 @@ tests_unit_check_sched_SOURCES = tests/unit/check_sched.c smtpc/sched.c
 tests_unit_check_sched_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_unit_check_sched_LDADD = $(CHECK_LIBS)
 TESTS += tests/unit/check_sched
+# the client session's state table (smtpc/client_states.c) against its
+# contract, and the real session through its states with a scripted server
+check_PROGRAMS += tests/unit/check_smtpc_states
+tests_unit_check_smtpc_states_SOURCES = tests/unit/check_smtpc_states.c
+tests_unit_check_smtpc_states_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_unit_check_smtpc_states_LDADD = $(SMTPC_LIBS) $(CHECK_LIBS)
+TESTS += tests/unit/check_smtpc_states
 # TLS reporting: the _smtp._tls TXT parser, gzip and report message, the
 # record encoding (RFC 8460)
 check_PROGRAMS += tests/unit/check_tlsrpt

@@ -1,9 +1,11 @@
 /* smtpc.h: dsmtpc's internal interfaces: the reply parser (reply.c), the
  * retry schedule and DSN builder (retry.c, bounce.c), the resolver (dns.c,
  * libunbound), next-hop resolution with DNSSEC and TLSA (route.c), the
- * client SMTP session and its destinations (client.c), local delivery (maildir.c), the spool scheduler (queue.c)
- * with its schedule (sched.c) and the one-shot sender (send.c). Nothing
- * outside smtpc/ includes it. */
+ * client SMTP session (client.c, client_tls.c, client_tx.c; its insides in
+ * client_int.h) and its destinations (client_dest.c), local delivery
+ * (maildir.c), the spool scheduler (queue.c, queue_outcome.c,
+ * queue_daemon.c; queue_int.h) with its schedule (sched.c) and the
+ * one-shot sender (send.c). Nothing outside smtpc/ includes it. */
 #ifndef DSMTP_SMTPC_H
 #define DSMTP_SMTPC_H
 
@@ -253,7 +255,7 @@ const char *smtpc_sts_on_connect(struct smtpc *ctx, struct plog_session *log,
 bool smtpc_sts_skip(struct smtpc *ctx, uint64_t id, const struct smtpc_dest *d,
     const struct smtpc_target *t, const struct policy_sts *p, char *why, size_t whylen);
 
-/* ---- delivery: contexts, destinations, jobs (client.c) ---- */
+/* ---- delivery: contexts, destinations, jobs (client_dest.c, client.c) ---- */
 
 /* the outcome for one recipient */
 struct smtpc_result {
@@ -430,7 +432,7 @@ void smtpc_observe_tls(const struct smtpc_target *t, const struct tls_session_fa
 void smtpc_observe_end(const struct tls_session_facts *f);	/* NULL: plaintext */
 void smtpc_observe_delivery(enum dsmtp_level level, enum spool_rcpt_state st);
 
-/* ---- commands (queue.c, send.c) ---- */
+/* ---- commands (queue_daemon.c, send.c) ---- */
 
 int smtpc_cmd_run(int argc, char **argv, const char *config_path);
 /* privsep.c: started as root, fork the key process and the delivering

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/diag.h"
 #include "logs/plog.h"
 #include "policy/policy.h"
 #include "smtpd/hooks.h"
@@ -99,9 +100,8 @@ smtpd_hook_received(struct smtpd_session *s, const char *line, size_t len)
 void
 smtpd_hook_state(struct smtpd_session *s, const char *from, const char *to)
 {
-	(void)s;
-	(void)from;
-	(void)to;
+	/* the state trace, as dsmtpc's (DSMTP_DEBUG; common/diag.c) */
+	diag_debug("%016llx %s: state %s -> %s", (unsigned long long)s->id, s->peer, from, to);
 }
 
 void

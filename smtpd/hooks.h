@@ -16,6 +16,7 @@ void smtpd_hook_connect(struct smtpd_session *s);
 void smtpd_hook_disconnect(struct smtpd_session *s, const char *reason);
 void smtpd_hook_sent(struct smtpd_session *s, const char *line, size_t len);
 void smtpd_hook_received(struct smtpd_session *s, const char *line, size_t len);
+/* every state change, traced with the session id when DSMTP_DEBUG is set */
 void smtpd_hook_state(struct smtpd_session *s, const char *from, const char *to);
 void smtpd_hook_info(struct smtpd_session *s, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
