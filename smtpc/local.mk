@@ -10,14 +10,15 @@ smtpc_libsmtpc_a_SOURCES = smtpc/smtpc.h smtpc/reply.c smtpc/retry.c smtpc/bounc
 	smtpc/client_tls.c smtpc/client_tx.c smtpc/client_dest.c smtpc/maildir.c smtpc/sched.c \
 	smtpc/tlsrpt.h smtpc/tlsrpt.c \
 	smtpc/sts_fetch.c smtpc/sts_cache.c smtpc/sts.c smtpc/sts_log.c \
-	smtpc/requiretls.h smtpc/requiretls.c smtpc/stats.c
+	smtpc/requiretls.h smtpc/requiretls.c smtpc/stats.c \
+	smtpc/privsep.c
 smtpc_libsmtpc_a_CFLAGS = $(AM_CFLAGS) $(UNBOUND_CFLAGS) $(CURL_CFLAGS)
 SMTPC_LIBS = smtpc/libsmtpc.a policy/libpolicy.a logs/libplog.a metrics/libmetrics.a \
 	tls/libtls.a common/libcommon.a \
 	$(GNUTLS_LIBS) $(YAML_LIBS) $(UNBOUND_LIBS) $(CURL_LIBS) $(EV_LIBS) $(MHD_LIBS) $(PTHREAD_LIBS)
 # delivery: run, once, send (the scheduler and the one-shot sender)
 dsmtpc_SOURCES += smtpc/queue_int.h smtpc/queue.c smtpc/queue_outcome.c smtpc/queue_daemon.c \
-	smtpc/send.c smtpc/memory_cmd.c smtpc/privsep.c
+	smtpc/send.c smtpc/memory_cmd.c
 # TLS reports (RFC 8460): dsmtpc tlsrpt-send, run by the daemon daily
 dsmtpc_SOURCES += smtpc/tlsrpt_send.c smtpc/tlsrpt_mail.c
 dsmtpc_CFLAGS = $(AM_CFLAGS) $(UNBOUND_CFLAGS) $(ZLIB_CFLAGS) $(CURL_CFLAGS)

@@ -158,7 +158,7 @@ smtpc_probe_cmd(int argc, char **argv, const char *config_path)
 	char rcpt[300], *rcpts[1] = { rcpt };
 	const struct cfg_pinref *pins = NULL;
 	size_t npins = 0;
-	int ch;
+	int ch, prc = 0;
 
 	while ((ch = getopt_long(argc, argv, "l:h", opts, NULL)) != -1) {
 		switch (ch) {
@@ -226,6 +226,13 @@ smtpc_probe_cmd(int argc, char **argv, const char *config_path)
 	ps.pd.hostname = hop.host;
 	ps.pd.pins = pins;
 	ps.pd.npins = npins;
+	/* DESIGN.md 13.4: started as root, this process only reads the key
+	 * files and waits; a child probes as `user`, the key in the key
+	 * process (smtpc/privsep.c, as dsmtpc send) */
+	if (smtpc_privsep(&cfg, &prc) != 0) {
+		config_free(&cfg);
+		return prc;
+	}
 	signal(SIGPIPE, SIG_IGN);
 	if ((ps.loop = ev_loop_new(EVFLAG_AUTO)) == NULL)
 		diag_fatalx(EX_DSMTP_OSERR, "cannot initialise libev");

@@ -96,6 +96,16 @@ test_expect_success "the send protocol log and state_dir are dsmtp's (certs/ roo
 	[ -z \"\$(find '$TRASH/c' -path '$TRASH/c/certs' -prune -o ! -user dsmtp -print)\" ] &&
 	ls '$TRASH'/c/logs/send/*.LOG >/dev/null && [ \$(stat -c %U '$TRASH/c/certs') = root ]"
 
+# dsmtp-policy probe speaks SMTP and presents our certificate too: as
+# root it splits the same way (the probe itself as dsmtp, the key in the
+# key process)
+flush_plog dsmtpd >/dev/null 2>&1
+ned=$(grep -h 'subject=CN=ed.test' "$TRASH"/b/logs/receive/*.LOG | wc -l)
+test_expect_success "dsmtp-policy probe as root: runs as dsmtp, presents the Ed25519 certificate, B verifies it" "
+	'$DSMTP_POLICY' -c '$TRASH/c.yaml' probe 127.0.0.1:$portB >'$TRASH/p1.out' 2>'$TRASH/p1.err'; rc=\$?;
+	cat '$TRASH/p1.out' '$TRASH/p1.err'; [ \$rc = 0 ] && grep -q 'delivery runs as dsmtp' '$TRASH/p1.err' &&
+	verified ed && [ \$(grep -h 'subject=CN=ed.test' '$TRASH'/b/logs/receive/*.LOG | wc -l) -gt $ned ]"
+
 # a server that asks for the client certificate and holds MAIL: the
 # sending process is caught after its handshake
 hport=$(free_port)
