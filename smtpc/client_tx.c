@@ -262,7 +262,6 @@ send_body(struct smtpc_session *s)
 int
 smtpc_sess_on_xfer(struct smtpc_session *s, const struct smtpc_reply *r)
 {
-	struct smtpc_job *j = s->job;
 	size_t k = s->acked++;
 	bool pipe = (s->flags & F_PIPELINING) != 0;
 
@@ -318,20 +317,15 @@ smtpc_sess_on_xfer(struct smtpc_session *s, const struct smtpc_reply *r)
 		smtpc_sess_set_state(s, SC_BODY, T_DATA_END);
 		return 0;
 	}
-	for (size_t i = 0; i < j->nrcpts; i++)
-		if (s->rcpt_ok[i])
-			set_result(s, i, r);
-	tx_end(s);
-	return 0;
+	return smtpc_sess_on_body(s, r);
 }
 
-/* the reply after the final dot: the accepted recipients' outcome */
+/* the reply after the final dot (or a refused DATA): the accepted
+ * recipients' outcome */
 int
 smtpc_sess_on_body(struct smtpc_session *s, const struct smtpc_reply *r)
 {
-	struct smtpc_job *j = s->job;
-
-	for (size_t i = 0; i < j->nrcpts; i++)
+	for (size_t i = 0; i < s->job->nrcpts; i++)
 		if (s->rcpt_ok[i])
 			set_result(s, i, r);
 	tx_end(s);
