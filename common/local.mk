@@ -34,6 +34,8 @@ tests_unit_spool_gen_LDADD = common/libcommon.a $(EV_LIBS) $(PTHREAD_LIBS)
 tests_unit_spool_bench_SOURCES = tests/unit/spool_bench.c
 tests_unit_spool_bench_LDADD = common/libcommon.a $(EV_LIBS) $(PTHREAD_LIBS)
 TESTS += tests/unit/check_spool tests/unit/check_spool_format
+# the upgrade: a format 1 spool (spool_gen --v1) delivered by dsmtpc
+TESTS += tests/t/t2015-spool-upgrade.sh
 
 # the per-domain security memory (issue 18)
 check_PROGRAMS += tests/unit/check_secmem
