@@ -28,8 +28,8 @@
  * ("dsmtp-envelope 1" or "2") says which layout its ID.d has.
  *
  * A message exists when ID.e exists. tmp/ID.d is written (data as it
- * streams, then envelope and trailer at commit), fsync'd, linked to
- * tmp/ID.e, renamed into queue/ (ID.d first, then ID.e) and queue/ is
+ * streams, then envelope and trailer at commit), linked to tmp/ID.e,
+ * fsync'd, renamed into queue/ (ID.d first, then ID.e) and queue/ is
  * fsync'd; only then is done() told rc 0. A crash may leave, besides whole
  * messages: files in tmp/, and an ID.d without its ID.e (killed between
  * the two renames of a commit that was never acknowledged, or between the

@@ -9,12 +9,12 @@
  *
  * A worker pass takes every job queued since the last one and does:
  *   1. per new message: append its envelope and the trailer to tmp/ID.d
- *      (spool format 2: one file) and start its writeback; per update:
- *      write tmp/ID.u likewise;
+ *      (spool format 2: one file), link it to tmp/ID.e and start its
+ *      writeback; per update: write tmp/ID.u likewise;
  *   2. per new message: fsync tmp/ID.d; per update: tmp/ID.u;
- *   3. per new message: link tmp/ID.d to tmp/ID.e, rename tmp/ID.d -> ID.d,
- *      then tmp/ID.e -> ID.e (the same inode: the message exists once
- *      ID.e does, and dsmtpc's inotify sees it moved in, as before);
+ *   3. per new message: rename tmp/ID.d -> ID.d, then tmp/ID.e -> ID.e
+ *      (the same inode: the message exists once ID.e does, and dsmtpc's
+ *      inotify sees it moved in, as before);
  *      per update: rename tmp/ID.u -> ID.e; per removal: unlink ID.e, ID.d;
  *   4. once: fsync queue/, which makes every rename and unlink durable;
  * then wakes the loop, where each done() runs. A crash before 4 completes
@@ -405,14 +405,28 @@ write_tmp_envelope(struct spool *sp, struct spool_msg *m, const char *suffix, bo
 }
 
 /* step 1a for one message: envelope and trailer after its data, one
- * write, writeback started */
+ * write; the link tmp/ID.e; writeback started */
 static void
 prepare(struct spool *sp, struct spool_msg *m)
 {
+	char dname[SPOOL_ID_SIZE + 2], ename[SPOOL_ID_SIZE + 2];
+
 	if (spool_io_write(m->dfd, m->env, m->envlen) < 0) {
 		msg_fail_os(m, errno, "write %s/tmp/%s.d: %s", sp->dir, m->id, strerror(errno));
 		return;
 	}
+	/* the second name before the fsync: the inode then reaches the disk
+	 * with its link count already 2 (fdatasync writes the inode for the
+	 * new size), so no crash can leave two names on an inode that counts
+	 * one (which a later unlink would free under the other) */
+	snprintf(dname, sizeof(dname), "%s.d", m->id);
+	snprintf(ename, sizeof(ename), "%s.e", m->id);
+	if (spool_io_link(sp->tmpfd, dname, sp->tmpfd, ename) < 0) {
+		msg_fail_os(m, errno, "link %s/tmp/%s to %s: %s", sp->dir, dname, ename,
+		    strerror(errno));
+		return;
+	}
+	m->e_linked = true;
 #ifdef SYNC_FILE_RANGE_WRITE
 	/* start writeback now (a hint; errors show up in the fsync): blocks
 	 * of the whole group get allocated before the first fsync, so one
@@ -431,8 +445,8 @@ make_durable(struct spool *sp, struct spool_msg *m)
 }
 
 /* step 2 for one message: into queue/, data first so that an envelope
- * in queue/ always has its data beside it; ID.e is a second link of
- * ID.d made in tmp/, so it arrives by rename like any envelope */
+ * in queue/ always has its data beside it; ID.e is the second link of
+ * ID.d made in tmp/ (step 1), so it arrives by rename like any envelope */
 static void
 publish(struct spool *sp, struct spool_msg *m)
 {
@@ -440,12 +454,6 @@ publish(struct spool *sp, struct spool_msg *m)
 
 	snprintf(dname, sizeof(dname), "%s.d", m->id);
 	snprintf(ename, sizeof(ename), "%s.e", m->id);
-	if (spool_io_link(sp->tmpfd, dname, sp->tmpfd, ename) < 0) {
-		msg_fail_os(m, errno, "link %s/tmp/%s to %s: %s", sp->dir, dname, ename,
-		    strerror(errno));
-		return;
-	}
-	m->e_linked = true;
 	if (spool_io_rename(sp->tmpfd, dname, sp->dirfd, dname, true) < 0) {
 		msg_fail_os(m, errno, "rename %s/tmp/%s into queue/: %s", sp->dir, dname,
 		    strerror(errno));

@@ -452,21 +452,21 @@ struct faultcase {
 
 /* the order of operations in a commit (spool format 2, one file): data
  * write (at commit, buffered), envelope and trailer write (appended to
- * the same file), file fsync, link of tmp/ID.e, data rename, envelope
+ * the same file), link of tmp/ID.e, file fsync, data rename, envelope
  * rename, directory fsync */
 static const struct faultcase faultcases[] = {
 	{ "data write", SPOOL_FAULT_WRITE, 1, false, false },
 	{ "envelope write", SPOOL_FAULT_WRITE, 2, false, false },
 	{ "big data write", SPOOL_FAULT_WRITE, 1, false, true },
-	{ "file fsync", SPOOL_FAULT_FSYNC, 1, false, false },
 	{ "envelope link", SPOOL_FAULT_LINK, 1, false, false },
+	{ "file fsync", SPOOL_FAULT_FSYNC, 1, false, false },
 	{ "data rename", SPOOL_FAULT_RENAME, 1, false, false },
 	{ "envelope rename", SPOOL_FAULT_RENAME, 2, false, false },
 	{ "dir fsync", SPOOL_FAULT_DIRFSYNC, 1, false, false },
 	{ "async data write", SPOOL_FAULT_WRITE, 1, true, false },
 	{ "async envelope write", SPOOL_FAULT_WRITE, 2, true, false },
-	{ "async file fsync", SPOOL_FAULT_FSYNC, 1, true, false },
 	{ "async envelope link", SPOOL_FAULT_LINK, 1, true, false },
+	{ "async file fsync", SPOOL_FAULT_FSYNC, 1, true, false },
 	{ "async data rename", SPOOL_FAULT_RENAME, 1, true, false },
 	{ "async envelope rename", SPOOL_FAULT_RENAME, 2, true, false },
 	{ "async dir fsync", SPOOL_FAULT_DIRFSYNC, 1, true, false },
