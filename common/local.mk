@@ -18,19 +18,25 @@ common_libcommon_a_SOURCES = \
 # the durable spool (DESIGN.md section 10)
 common_libcommon_a_SOURCES += \
 	common/spool.h common/spool_int.h common/spool.c common/spool_format.c \
-	common/spool_commit.c common/spool_update.c common/spool_io.c
+	common/spool_commit.c common/spool_update.c common/spool_io.c common/spool_v1.c
 
 # spool tests: Check unit tests, a test-only writer for tests/t/t2*.sh,
 # and the commit-rate measurement (run by hand: tests/unit/spool_bench DIR)
-check_PROGRAMS += tests/unit/check_spool tests/unit/spool_gen tests/unit/spool_bench
+check_PROGRAMS += tests/unit/check_spool tests/unit/check_spool_format tests/unit/spool_gen \
+	tests/unit/spool_bench
 tests_unit_check_spool_SOURCES = tests/unit/check_spool.c
 tests_unit_check_spool_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_unit_check_spool_LDADD = common/libcommon.a $(EV_LIBS) $(PTHREAD_LIBS) $(CHECK_LIBS)
+tests_unit_check_spool_format_SOURCES = tests/unit/check_spool_format.c
+tests_unit_check_spool_format_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_unit_check_spool_format_LDADD = common/libcommon.a $(EV_LIBS) $(PTHREAD_LIBS) $(CHECK_LIBS)
 tests_unit_spool_gen_SOURCES = tests/unit/spool_gen.c
 tests_unit_spool_gen_LDADD = common/libcommon.a $(EV_LIBS) $(PTHREAD_LIBS)
 tests_unit_spool_bench_SOURCES = tests/unit/spool_bench.c
 tests_unit_spool_bench_LDADD = common/libcommon.a $(EV_LIBS) $(PTHREAD_LIBS)
-TESTS += tests/unit/check_spool
+TESTS += tests/unit/check_spool tests/unit/check_spool_format
+# the upgrade: a format 1 spool (spool_gen --v1) delivered by dsmtpc
+TESTS += tests/t/t2015-spool-upgrade.sh
 
 # the per-domain security memory (issue 18)
 check_PROGRAMS += tests/unit/check_secmem

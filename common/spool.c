@@ -331,61 +331,89 @@ out:
 
 /* --- reading --- */
 
-/* read all of dfd/name (bounded) into a malloc'ed buffer */
+/* read all of fd (bounded) into a malloc'ed buffer */
 static int
-slurp(int dfd, const char *name, char **out, size_t *outlen)
+slurp_fd(int fd, char **out, size_t *outlen)
 {
 	struct stat st;
 	char *buf;
 	size_t got = 0;
-	int fd, e;
 
-	if ((fd = open_regular(dfd, name)) < 0)
-		return -1;
 	if (fstat(fd, &st) < 0)
-		goto fail;
+		return -1;
 	if (st.st_size > SPOOL_MAX_ENVELOPE) {
 		errno = EFBIG;
-		goto fail;
+		return -1;
 	}
 	if ((buf = malloc((size_t)st.st_size + 1)) == NULL)
-		goto fail;
+		return -1;
 	while (got < (size_t)st.st_size) {
-		ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
+		ssize_t n = pread(fd, buf + got, (size_t)st.st_size - got, (off_t)got);
 
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
-			e = errno;
+			int e = errno;
+
 			free(buf);
 			errno = e;
-			goto fail;
+			return -1;
 		}
 		if (n == 0)
 			break;
 		got += (size_t)n;
 	}
-	close(fd);
 	*out = buf;
 	*outlen = got;
 	return 0;
-fail:
-	e = errno;
-	close(fd);
-	errno = e;
-	return -1;
 }
 
-/* the envelope, checked whole and against the size of ID.d; damage is
- * quarantined (EBADMSG) */
+/* a version 2 message file's trailer, checked against its size; returns
+ * the data and envelope lengths, or -1 with why */
+static int
+read_trailer(int fd, uint64_t fsize, uint64_t *dlen, uint64_t *elen, char *why, size_t whylen)
+{
+	char t[SPOOL_TRAILER_LEN];
+
+	if (fsize < SPOOL_TRAILER_LEN) {
+		snprintf(why, whylen, "message file too short for its trailer (%" PRIu64 " bytes)",
+		    fsize);
+		return -1;
+	}
+	if (spool_io_pread(fd, t, sizeof(t), fsize - SPOOL_TRAILER_LEN) < 0) {
+		snprintf(why, whylen, "cannot read the message file's trailer: %s",
+		    strerror(errno));
+		return -1;
+	}
+	if (spool_trailer_parse(t, dlen, elen) < 0) {
+		snprintf(why, whylen, "message file has no valid trailer");
+		return -1;
+	}
+	if (*dlen > fsize || *elen > fsize || *dlen + *elen != fsize - SPOOL_TRAILER_LEN) {
+		snprintf(why, whylen, "message file has %" PRIu64 " bytes, its trailer says "
+		    "%" PRIu64 " + %" PRIu64 " + %d", fsize, *dlen, *elen, SPOOL_TRAILER_LEN);
+		return -1;
+	}
+	return 0;
+}
+
+/* The envelope, checked whole and against the layout of ID.d; damage is
+ * quarantined (EBADMSG). ID.e is either ID.d itself (a second link: a
+ * version 2 message never updated, whose envelope sits after its data)
+ * or a file of its own (version 1, or an update of either). Which one is
+ * decided by the inode, never by the bytes: the data of a message is the
+ * peer's, and could look like anything. */
 int
 spool_load_env(struct spool *sp, const char *id, struct spool_envelope *env, uint32_t *crc,
-    struct dsmtp_err *err)
+    unsigned *version, struct dsmtp_err *err)
 {
 	char ename[SPOOL_ID_SIZE + 2], dname[SPOOL_ID_SIZE + 2], why[SPOOL_WHY_SIZE];
-	struct stat st;
-	char *buf;
+	struct stat est, dst;
+	char *buf = NULL;
 	size_t len;
+	uint64_t dlen, elen;
+	unsigned ver;
+	int efd, dfd = -1;
 
 	memset(env, 0, sizeof(*env));
 	if (!spool_id_valid(id)) {
@@ -395,14 +423,9 @@ spool_load_env(struct spool *sp, const char *id, struct spool_envelope *env, uin
 	}
 	snprintf(ename, sizeof(ename), "%s.e", id);
 	snprintf(dname, sizeof(dname), "%s.d", id);
-	if (slurp(sp->dirfd, ename, &buf, &len) < 0) {
+	if ((efd = open_regular(sp->dirfd, ename)) < 0) {
 		int e = errno;
 
-		if (e == EFBIG) {
-			snprintf(why, sizeof(why), "envelope larger than %d bytes",
-			    SPOOL_MAX_ENVELOPE);
-			goto damaged;
-		}
 		if (e == EBADMSG) {
 			snprintf(why, sizeof(why), "envelope is not a regular file");
 			goto damaged;
@@ -411,15 +434,18 @@ spool_load_env(struct spool *sp, const char *id, struct spool_envelope *env, uin
 		errno = e;
 		return -1;
 	}
-	if (spool_env_decode(buf, len, id, env, crc, why, sizeof(why)) < 0) {
-		free(buf);
-		goto damaged;
+	if (fstat(efd, &est) < 0) {
+		int e = errno;
+
+		close(efd);
+		dsmtp_err_set(err, "%s: %s", id, strerror(e));
+		errno = e;
+		return -1;
 	}
-	free(buf);
-	if (fstatat(sp->dirfd, dname, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode)) {
-		spool_envelope_free(env);
-		/* removed between our read and our stat: gone, not damaged */
-		if (faccessat(sp->dirfd, ename, F_OK, AT_SYMLINK_NOFOLLOW) < 0) {
+	if (fstatat(sp->dirfd, dname, &dst, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(dst.st_mode)) {
+		close(efd);
+		/* removed between our open and our stat: gone, not damaged */
+		if (est.st_nlink == 0 || faccessat(sp->dirfd, ename, F_OK, AT_SYMLINK_NOFOLLOW) < 0) {
 			dsmtp_err_set(err, "%s: no such message", id);
 			errno = ENOENT;
 			return -1;
@@ -427,13 +453,81 @@ spool_load_env(struct spool *sp, const char *id, struct spool_envelope *env, uin
 		snprintf(why, sizeof(why), "data file missing");
 		goto damaged;
 	}
-	if ((uint64_t)st.st_size != env->size) {
-		snprintf(why, sizeof(why), "data file has %jd bytes, the envelope says %" PRIu64,
-		    (intmax_t)st.st_size, env->size);
+	if (est.st_ino == dst.st_ino && est.st_dev == dst.st_dev) {
+		/* one file: data, envelope, trailer */
+		if (read_trailer(efd, (uint64_t)est.st_size, &dlen, &elen, why, sizeof(why)) < 0)
+			goto damaged_fd;
+		if (elen > SPOOL_MAX_ENVELOPE) {
+			snprintf(why, sizeof(why), "envelope larger than %d bytes", SPOOL_MAX_ENVELOPE);
+			goto damaged_fd;
+		}
+		if ((buf = malloc((size_t)elen + 1)) == NULL) {
+			close(efd);
+			dsmtp_err_set(err, "out of memory");
+			errno = ENOMEM;
+			return -1;
+		}
+		len = (size_t)elen;
+		if (spool_io_pread(efd, buf, len, dlen) < 0) {
+			snprintf(why, sizeof(why), "cannot read the envelope: %s", strerror(errno));
+			goto damaged_fd;
+		}
+		if (spool_env_decode_v(buf, len, id, env, crc, &ver, why, sizeof(why)) < 0)
+			goto damaged_fd;
+		if (ver != 2) {
+			snprintf(why, sizeof(why), "envelope inside the message file is version %u",
+			    ver);
+			goto damaged_env;
+		}
+	} else {
+		if (slurp_fd(efd, &buf, &len) < 0) {
+			int e = errno;
+
+			if (e == EFBIG) {
+				snprintf(why, sizeof(why), "envelope larger than %d bytes",
+				    SPOOL_MAX_ENVELOPE);
+				goto damaged_fd;
+			}
+			close(efd);
+			dsmtp_err_set(err, "%s: %s", id, strerror(e));
+			errno = e;
+			return -1;
+		}
+		if (spool_env_decode_v(buf, len, id, env, crc, &ver, why, sizeof(why)) < 0)
+			goto damaged_fd;
+		if (ver == 1)
+			dlen = (uint64_t)dst.st_size;
+		else if ((dfd = open_regular(sp->dirfd, dname)) < 0) {
+			snprintf(why, sizeof(why), "cannot open the data file: %s", strerror(errno));
+			goto damaged_env;
+		} else if (read_trailer(dfd, (uint64_t)dst.st_size, &dlen, &elen, why,
+		    sizeof(why)) < 0)
+			goto damaged_env;
+	}
+	free(buf);
+	buf = NULL;
+	close(efd);
+	efd = -1;
+	if (dfd >= 0)
+		close(dfd);
+	dfd = -1;
+	if (dlen != env->size) {
+		snprintf(why, sizeof(why), "data file has %" PRIu64 " bytes of message, the "
+		    "envelope says %" PRIu64, dlen, env->size);
 		spool_envelope_free(env);
 		goto damaged;
 	}
+	if (version != NULL)
+		*version = ver;
 	return 0;
+damaged_env:
+	spool_envelope_free(env);
+damaged_fd:
+	free(buf);
+	if (efd >= 0)
+		close(efd);
+	if (dfd >= 0)
+		close(dfd);
 damaged:
 	quarantine(sp, id, why);
 	dsmtp_err_set(err, "%s: damaged: %s", id, why);
@@ -446,12 +540,13 @@ spool_load(struct spool *sp, const char *id, struct spool_envelope *env, struct 
 {
 	uint32_t crc;
 
-	return spool_load_env(sp, id, env, &crc, err);
+	return spool_load_env(sp, id, env, &crc, NULL, err);
 }
 
-/* the message bytes, proven whole against the envelope first */
+/* the message bytes, proven whole against the envelope first when asked */
 int
-spool_data_open(struct spool *sp, const char *id, struct dsmtp_err *err)
+spool_data_get(struct spool *sp, const char *id, bool verify, struct spool_data *d,
+    struct dsmtp_err *err)
 {
 	struct spool_envelope env;
 	char dname[SPOOL_ID_SIZE + 2], why[SPOOL_WHY_SIZE];
@@ -460,7 +555,8 @@ spool_data_open(struct spool *sp, const char *id, struct dsmtp_err *err)
 	uint64_t total = 0;
 	int fd, e;
 
-	if (spool_load_env(sp, id, &env, &want, err) < 0)
+	d->fd = -1;
+	if (spool_load_env(sp, id, &env, &want, NULL, err) < 0)
 		return -1;
 	snprintf(dname, sizeof(dname), "%s.d", id);
 	if ((fd = open_regular(sp->dirfd, dname)) < 0) {
@@ -470,17 +566,22 @@ spool_data_open(struct spool *sp, const char *id, struct dsmtp_err *err)
 		errno = e;
 		return -1;
 	}
+	d->off = 0;
+	d->len = env.size;
+	d->crc = want;
+	spool_envelope_free(&env);
 	/* read it through once: a flipped bit is found here, before a
-	 * single byte goes to the next hop */
-	for (;;) {
-		ssize_t n = read(fd, buf, sizeof(buf));
+	 * single byte goes to the next hop; never past the data (a version
+	 * 2 file holds the envelope after it) */
+	while (verify && total < d->len) {
+		size_t want_n = d->len - total < sizeof(buf) ? (size_t)(d->len - total) : sizeof(buf);
+		ssize_t n = pread(fd, buf, want_n, (off_t)(d->off + total));
 
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
 			e = errno;
 			close(fd);
-			spool_envelope_free(&env);
 			dsmtp_err_set(err, "%s: read: %s", id, strerror(e));
 			errno = e;
 			return -1;
@@ -490,26 +591,42 @@ spool_data_open(struct spool *sp, const char *id, struct dsmtp_err *err)
 		crc = spool_crc32c(crc, buf, (size_t)n);
 		total += (uint64_t)n;
 	}
-	if (total != env.size || crc != want) {
+	if (verify && (total != d->len || crc != d->crc)) {
 		snprintf(why, sizeof(why), "data file checksum mismatch (%" PRIu64 " bytes, "
 		    "crc %08" PRIx32 ", the envelope says %" PRIu64 " bytes, crc %08" PRIx32 ")",
-		    total, crc, env.size, want);
+		    total, crc, d->len, d->crc);
 		close(fd);
-		spool_envelope_free(&env);
-		quarantine(sp, id, why);
+		spool_data_damaged(sp, id, why);
 		dsmtp_err_set(err, "%s: damaged: %s", id, why);
 		errno = EBADMSG;
 		return -1;
 	}
-	spool_envelope_free(&env);
-	if (lseek(fd, 0, SEEK_SET) < 0) {
+	if (lseek(fd, (off_t)d->off, SEEK_SET) < 0) {
 		e = errno;
 		close(fd);
 		dsmtp_err_set(err, "%s: lseek: %s", id, strerror(e));
 		errno = e;
 		return -1;
 	}
-	return fd;
+	d->fd = fd;
+	return 0;
+}
+
+int
+spool_data_open(struct spool *sp, const char *id, struct dsmtp_err *err)
+{
+	struct spool_data d;
+
+	if (spool_data_get(sp, id, true, &d, err) < 0)
+		return -1;
+	return d.fd;
+}
+
+void
+spool_data_damaged(struct spool *sp, const char *id, const char *why)
+{
+	if (spool_id_valid(id))
+		quarantine(sp, id, why);
 }
 
 static int

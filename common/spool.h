@@ -5,16 +5,30 @@
  * TLS libraries or routing: callers hand in finished envelopes of plain C
  * strings and numbers.
  *
- * Layout of queue/ (see spool_format.c for the record format):
- *   ID.d            the message bytes, exactly as received; never rewritten
- *   ID.e            the envelope: typed, length-prefixed records ending in
- *                   an END record with a CRC-32C of everything before it;
- *                   it also holds the length and CRC-32C of ID.d
+ * Layout of queue/ (see spool_format.c for the record format), spool
+ * format version 2 -- one new file (one inode) per accepted message:
+ *   ID.d            the message bytes exactly as received, then the
+ *                   message's first envelope, then a fixed 48-byte trailer
+ *                   giving both lengths; never rewritten
+ *   ID.e            the current envelope: typed, length-prefixed records
+ *                   ending in an END record with a CRC-32C of everything
+ *                   before it; it also holds the length and CRC-32C of the
+ *                   message bytes. At first ID.e is a second name (a hard
+ *                   link) of ID.d, whose embedded envelope it then means;
+ *                   the first update renames a small file of its own over
+ *                   it, and later ones replace that (tmp + fsync + rename:
+ *                   a crash leaves the old envelope or the new one). An
+ *                   update never copies the message bytes.
  *   tmp/            files being written; whatever no live process holds is
  *                   removed by spool_open()
  *   quarantine/     damaged entries moved aside, with ID.why saying why
+ * Version 1 (every spool before): ID.d the message bytes alone, ID.e a
+ * file of its own. Both versions are read, leased, updated and removed
+ * alike, so an upgrade loses nothing; the first line of the envelope
+ * ("dsmtp-envelope 1" or "2") says which layout its ID.d has.
  *
- * A message exists when ID.e exists. Both files are written in tmp/,
+ * A message exists when ID.e exists. tmp/ID.d is written (data as it
+ * streams, then envelope and trailer at commit), linked to tmp/ID.e,
  * fsync'd, renamed into queue/ (ID.d first, then ID.e) and queue/ is
  * fsync'd; only then is done() told rc 0. A crash may leave, besides whole
  * messages: files in tmp/, and an ID.d without its ID.e (killed between
@@ -171,9 +185,26 @@ void spool_list_free(struct spool_envelope *envs, size_t n);
 
 int spool_load(struct spool *sp, const char *id, struct spool_envelope *env,
     struct dsmtp_err *err);
-/* an fd (O_RDONLY, at offset 0) reading exactly the message bytes, after
- * checking their length and CRC against the envelope; the caller closes */
+/* An fd (O_RDONLY, positioned at the first message byte) of the file
+ * holding the message bytes, after checking their length and CRC against
+ * the envelope; the caller closes. The file may go on after the message
+ * (version 2: the envelope follows it): read exactly spool_load()'s size
+ * bytes, never to end of file. */
 int spool_data_open(struct spool *sp, const char *id, struct dsmtp_err *err);
+/* where the message bytes are: fd positioned at off, len bytes from there
+ * (never read past off + len), crc their CRC-32C per the envelope */
+struct spool_data {
+	int		fd;
+	uint64_t	off;
+	uint64_t	len;
+	uint32_t	crc;
+};
+/* spool_data_open with the bounds; verify false skips the read-through,
+ * for a caller that checks crc over the bytes as it reads them and, on a
+ * mismatch, calls spool_data_damaged (which quarantines the message) */
+int spool_data_get(struct spool *sp, const char *id, bool verify, struct spool_data *d,
+    struct dsmtp_err *err);
+void spool_data_damaged(struct spool *sp, const char *id, const char *why);
 
 /* Lease: a non-blocking flock on ID.d, held until spool_release() or
  * spool_close(). 0 = held by sp (also if it already was), 1 = another
@@ -218,6 +249,7 @@ enum spool_fault {
 	SPOOL_FAULT_FSYNC,	/* fsync of a file: EIO */
 	SPOOL_FAULT_RENAME,	/* rename into queue/ or quarantine/: EIO */
 	SPOOL_FAULT_DIRFSYNC,	/* fsync of a directory: EIO */
+	SPOOL_FAULT_LINK,	/* link(2) of tmp/ID.d to tmp/ID.e: EIO */
 	SPOOL_FAULT_COUNT
 };
 /* the nth call (1 = the next) of that operation in this process fails,
@@ -227,5 +259,10 @@ void spool_test_fail_at(enum spool_fault point, unsigned nth);
  * per message, for comparing); counters of passes and commits done */
 void spool_test_group_max(struct spool *sp, size_t max);
 void spool_test_stats(const struct spool *sp, uint64_t *groups, uint64_t *commits);
+/* a message written as spool format version 1 (ID.d the data alone, ID.e
+ * its own file), as an older dsmtpd left it: synchronously, id set; for
+ * the upgrade tests (spool_v1.c) */
+int spool_test_write_v1(struct spool *sp, const void *data, size_t len,
+    const struct spool_envelope *env, char id[SPOOL_ID_SIZE], struct dsmtp_err *err);
 
 #endif

@@ -8,10 +8,13 @@
  * spool_format.c.
  *
  * A worker pass takes every job queued since the last one and does:
- *   1. per new message: write tmp/ID.e and start writeback of both files;
- *      per update: write tmp/ID.u likewise;
- *   2. per new message: fsync tmp/ID.e and tmp/ID.d; per update: tmp/ID.u;
- *   3. per new message: rename tmp/ID.d -> ID.d, then tmp/ID.e -> ID.e;
+ *   1. per new message: append its envelope and the trailer to tmp/ID.d
+ *      (spool format 2: one file), link it to tmp/ID.e and start its
+ *      writeback; per update: write tmp/ID.u likewise;
+ *   2. per new message: fsync tmp/ID.d; per update: tmp/ID.u;
+ *   3. per new message: rename tmp/ID.d -> ID.d, then tmp/ID.e -> ID.e
+ *      (the same inode: the message exists once ID.e does, and dsmtpc's
+ *      inotify sees it moved in, as before);
  *      per update: rename tmp/ID.u -> ID.e; per removal: unlink ID.e, ID.d;
  *   4. once: fsync queue/, which makes every rename and unlink durable;
  * then wakes the loop, where each done() runs. A crash before 4 completes
@@ -175,7 +178,8 @@ spool_msg_abort(struct spool_msg *m)
 	msg_free(m);
 }
 
-/* serialize the envelope now, so the caller may free theirs on return */
+/* serialize the envelope now, so the caller may free theirs on return:
+ * version 2, followed by the trailer, both to be appended to tmp/ID.d */
 static void
 msg_encode(struct spool_msg *m, const struct spool_envelope *env)
 {
@@ -197,10 +201,23 @@ msg_encode(struct spool_msg *m, const struct spool_envelope *env)
 		if (r[i].next_attempt == 0)
 			r[i].next_attempt = e.arrival;
 	e.rcpts = r;
-	if (spool_env_encode(&e, m->id, m->size, m->crc, &m->env, &m->envlen, m->why,
+	if (spool_env_encode_v(2, &e, m->id, m->size, m->crc, &m->env, &m->envlen, m->why,
 	    sizeof(m->why)) < 0)
 		m->rc = -1;
 	free(r);
+	if (m->rc == 0) {
+		char t[SPOOL_TRAILER_LEN + 1];
+		char *p = realloc(m->env, m->envlen + SPOOL_TRAILER_LEN);
+
+		if (p == NULL) {
+			msg_fail(m, "out of memory");
+			return;
+		}
+		spool_trailer_format(t, m->size, m->envlen);
+		memcpy(p + m->envlen, t, SPOOL_TRAILER_LEN);
+		m->env = p;
+		m->envlen += SPOOL_TRAILER_LEN;
+	}
 }
 
 /* done(), then free: the one way a committed message ends */
@@ -369,7 +386,7 @@ spool_job_run(struct spool_msg *m, struct dsmtp_err *err)
 	return 0;
 }
 
-/* m's encoded envelope into tmp/ID.SUFFIX (m->efd); -1 with m failed */
+/* an update's encoded envelope into tmp/ID.SUFFIX (m->efd); -1 with m failed */
 static int
 write_tmp_envelope(struct spool *sp, struct spool_msg *m, const char *suffix, bool replace)
 {
@@ -387,36 +404,49 @@ write_tmp_envelope(struct spool *sp, struct spool_msg *m, const char *suffix, bo
 	return 0;
 }
 
-/* step 1a for one message: its envelope written, writeback started */
+/* step 1a for one message: envelope and trailer after its data, one
+ * write; the link tmp/ID.e; writeback started */
 static void
 prepare(struct spool *sp, struct spool_msg *m)
 {
-	if (write_tmp_envelope(sp, m, "e", false) < 0)
+	char dname[SPOOL_ID_SIZE + 2], ename[SPOOL_ID_SIZE + 2];
+
+	if (spool_io_write(m->dfd, m->env, m->envlen) < 0) {
+		msg_fail_os(m, errno, "write %s/tmp/%s.d: %s", sp->dir, m->id, strerror(errno));
 		return;
+	}
+	/* the second name before the fsync: the inode then reaches the disk
+	 * with its link count already 2 (fdatasync writes the inode for the
+	 * new size), so no crash can leave two names on an inode that counts
+	 * one (which a later unlink would free under the other) */
+	snprintf(dname, sizeof(dname), "%s.d", m->id);
+	snprintf(ename, sizeof(ename), "%s.e", m->id);
+	if (spool_io_link(sp->tmpfd, dname, sp->tmpfd, ename) < 0) {
+		msg_fail_os(m, errno, "link %s/tmp/%s to %s: %s", sp->dir, dname, ename,
+		    strerror(errno));
+		return;
+	}
+	m->e_linked = true;
 #ifdef SYNC_FILE_RANGE_WRITE
-	/* start writeback of both files now (a hint; errors show up in the
-	 * fsync): blocks of the whole group get allocated before the first
-	 * fsync, so one journal commit covers them all instead of one each */
+	/* start writeback now (a hint; errors show up in the fsync): blocks
+	 * of the whole group get allocated before the first fsync, so one
+	 * journal commit covers them all instead of one each */
 	(void)sync_file_range(m->dfd, 0, 0, SYNC_FILE_RANGE_WRITE);
-	(void)sync_file_range(m->efd, 0, 0, SYNC_FILE_RANGE_WRITE);
 #endif
 }
 
-/* step 1b for one message: both fsyncs before any rename, so a renamed
+/* step 1b for one message: the fsync before any rename, so a renamed
  * file never turns out empty or short after a crash */
 static void
 make_durable(struct spool *sp, struct spool_msg *m)
 {
-	if (spool_io_fsync(m->efd) < 0) {
-		msg_fail_os(m, errno, "fsync %s/tmp/%s.e: %s", sp->dir, m->id, strerror(errno));
-		return;
-	}
 	if (spool_io_fsync(m->dfd) < 0)
 		msg_fail_os(m, errno, "fsync %s/tmp/%s.d: %s", sp->dir, m->id, strerror(errno));
 }
 
 /* step 2 for one message: into queue/, data first so that an envelope
- * in queue/ always has its data beside it */
+ * in queue/ always has its data beside it; ID.e is the second link of
+ * ID.d made in tmp/ (step 1), so it arrives by rename like any envelope */
 static void
 publish(struct spool *sp, struct spool_msg *m)
 {
@@ -449,13 +479,13 @@ unpublish(struct spool *sp, struct spool_msg *m)
 	snprintf(ename, sizeof(ename), "%s.e", m->id);
 	if (m->e_moved)
 		unlinkat(sp->dirfd, ename, 0);
-	else if (m->efd >= 0)
+	else if (m->e_linked)
 		unlinkat(sp->tmpfd, ename, 0);
 	if (m->d_moved)
 		unlinkat(sp->dirfd, dname, 0);
 	else
 		unlinkat(sp->tmpfd, dname, 0);
-	m->d_moved = m->e_moved = false;
+	m->d_moved = m->e_moved = m->e_linked = false;
 }
 
 /* update, step 1: the new envelope in tmp/ID.u, writeback started */

@@ -1,8 +1,10 @@
-/* spool_format.c: the envelope file format (ID.e) and its checksum. Owns
- * encoding and strict decoding; does no I/O and knows nothing of paths,
- * locks or threads.
+/* spool_format.c: the envelope format, the message file's trailer and the
+ * checksum. Owns encoding and strict decoding; does no I/O and knows
+ * nothing of paths, locks or threads.
  *
- * An envelope is the line "dsmtp-envelope 1\n", then records
+ * An envelope is the line "dsmtp-envelope V\n" (V the spool format: 1,
+ * the message bytes are the whole of ID.d; 2, ID.d holds the message
+ * bytes, then its first envelope, then the trailer below), then records
  *	KEY SP LENGTH LF VALUE LF
  * (KEY: [a-z0-9_]+, LENGTH: decimal bytes of VALUE, which may hold any byte
  * but NUL), in this fixed order:
@@ -30,7 +32,10 @@
 
 #include "common/spool_int.h"
 
-#define ENV_MAGIC	"dsmtp-envelope 1\n"
+#define ENV_MAGIC1	"dsmtp-envelope 1\n"
+#define ENV_MAGIC2	"dsmtp-envelope 2\n"
+#define ENV_MAGIC_LEN	17
+#define TRAILER_FMT	"dsmtp-spool 2 %016" PRIx64 " %016" PRIx64 "\n"
 #define KEY_MAX		20
 
 struct sbuf {
@@ -278,10 +283,18 @@ env_check(const struct spool_envelope *env, char *why, size_t whylen)
 	return 0;
 }
 
-/* serialize env for message id; the data's length and CRC go with it */
+/* version 1, as every spool before the one-file format wrote it */
 int
 spool_env_encode(const struct spool_envelope *env, const char *id, uint64_t size,
     uint32_t crc, char **out, size_t *outlen, char *why, size_t whylen)
+{
+	return spool_env_encode_v(1, env, id, size, crc, out, outlen, why, whylen);
+}
+
+/* serialize env for message id; the data's length and CRC go with it */
+int
+spool_env_encode_v(unsigned version, const struct spool_envelope *env, const char *id,
+    uint64_t size, uint32_t crc, char **out, size_t *outlen, char *why, size_t whylen)
 {
 	struct sbuf b = { 0 };
 	char tail[32];
@@ -289,7 +302,11 @@ spool_env_encode(const struct spool_envelope *env, const char *id, uint64_t size
 
 	if (env_check(env, why, whylen) < 0)
 		return -1;
-	sb_add(&b, ENV_MAGIC, strlen(ENV_MAGIC));
+	if (version != 1 && version != 2) {
+		snprintf(why, whylen, "no spool format version %u", version);
+		return -1;
+	}
+	sb_add(&b, version == 1 ? ENV_MAGIC1 : ENV_MAGIC2, ENV_MAGIC_LEN);
 	sb_str(&b, "id", id);
 	sb_fmt(&b, "arrival", "%" PRId64, env->arrival);
 	sb_fmt(&b, "session", "%016" PRIx64, env->session_id);
@@ -552,10 +569,19 @@ decode_flags(struct reader *r, unsigned *flags)
 	return 0;
 }
 
-/* parse a whole ID.e; every damage is named in why */
 int
 spool_env_decode(const char *buf, size_t len, const char *id, struct spool_envelope *env,
     uint32_t *crc, char *why, size_t whylen)
+{
+	unsigned version;
+
+	return spool_env_decode_v(buf, len, id, env, crc, &version, why, whylen);
+}
+
+/* parse a whole envelope of either version; every damage is named in why */
+int
+spool_env_decode_v(const char *buf, size_t len, const char *id, struct spool_envelope *env,
+    uint32_t *crc, unsigned *version, char *why, size_t whylen)
 {
 	struct reader r = { .buf = buf, .len = len, .why = why, .whylen = whylen };
 	char *fid = NULL, *yn = NULL;
@@ -564,11 +590,15 @@ spool_env_decode(const char *buf, size_t len, const char *id, struct spool_envel
 	int rc;
 
 	memset(env, 0, sizeof(*env));
-	if (len < strlen(ENV_MAGIC) || memcmp(buf, ENV_MAGIC, strlen(ENV_MAGIC)) != 0) {
-		snprintf(why, whylen, "not a version 1 envelope (bad first line)");
+	if (len >= ENV_MAGIC_LEN && memcmp(buf, ENV_MAGIC1, ENV_MAGIC_LEN) == 0)
+		*version = 1;
+	else if (len >= ENV_MAGIC_LEN && memcmp(buf, ENV_MAGIC2, ENV_MAGIC_LEN) == 0)
+		*version = 2;
+	else {
+		snprintf(why, whylen, "not a version 1 or 2 envelope (bad first line)");
 		return -1;
 	}
-	r.pos = strlen(ENV_MAGIC);
+	r.pos = ENV_MAGIC_LEN;
 	if (take_str(&r, "id", &fid) < 0)
 		goto fail;
 	if (strcmp(fid, id) != 0) {
@@ -640,4 +670,39 @@ fail:
 	free(yn);
 	spool_envelope_free(env);
 	return -1;
+}
+
+/* --- the trailer of a version 2 message file --- */
+
+void
+spool_trailer_format(char out[SPOOL_TRAILER_LEN + 1], uint64_t data_len, uint64_t env_len)
+{
+	snprintf(out, SPOOL_TRAILER_LEN + 1, TRAILER_FMT, data_len, env_len);
+}
+
+/* strict: exactly the format above, lower-case hex, nothing else */
+int
+spool_trailer_parse(const char *buf, uint64_t *data_len, uint64_t *env_len)
+{
+	static const char magic[] = "dsmtp-spool 2 ";
+	uint64_t v[2] = { 0, 0 };
+	const char *p = buf + sizeof(magic) - 1;
+
+	if (memcmp(buf, magic, sizeof(magic) - 1) != 0)
+		return -1;
+	for (int k = 0; k < 2; k++) {
+		for (int i = 0; i < 16; i++, p++) {
+			if (*p >= '0' && *p <= '9')
+				v[k] = v[k] << 4 | (uint64_t)(*p - '0');
+			else if (*p >= 'a' && *p <= 'f')
+				v[k] = v[k] << 4 | (uint64_t)(*p - 'a' + 10);
+			else
+				return -1;
+		}
+		if (*p++ != (k == 0 ? ' ' : '\n'))
+			return -1;
+	}
+	*data_len = v[0];
+	*env_len = v[1];
+	return 0;
 }

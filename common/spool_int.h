@@ -26,7 +26,7 @@ struct spool_lease {
 };
 
 /* a group holds its files open from the first write to the directory
- * fsync (two per commit): bounded, so a backlog of thousands of updates
+ * fsync (one per commit or update): bounded, so a backlog of thousands of updates
  * (dsmtpc once on a big spool, the disk slow) cannot run the process out
  * of descriptors; grouping pays off long before this many */
 #define SPOOL_GROUP_MAX	256
@@ -65,16 +65,18 @@ struct spool_msg {
 	enum spool_job		 kind;
 	char			 id[SPOOL_ID_SIZE];
 	int			 dfd;		/* tmp/ID.d, flock'ed until the end */
-	int			 efd;		/* tmp/ID.e (update: tmp/ID.u) being written */
+	int			 efd;		/* update: tmp/ID.u being written */
 	unsigned char		*wbuf;
 	size_t			 wlen;
 	uint64_t		 size;
 	uint32_t		 crc;
 	int			 werrno;	/* first write error, 0 none */
-	char			*env;		/* the serialized envelope */
+	char			*env;		/* the serialized envelope (commit:
+						 * and the trailer after it) */
 	size_t			 envlen;
 	bool			 d_moved, e_moved;	/* renamed into (or, for a
 							 * removal, out of) queue/ */
+	bool			 e_linked;	/* commit: tmp/ID.e made */
 	spool_done_fn		*done_fn;
 	void			*done_arg;
 	int			 rc;
@@ -85,13 +87,24 @@ struct spool_msg {
 
 /* spool_format.c */
 uint32_t spool_crc32c(uint32_t crc, const void *buf, size_t len);
-/* serialize env (with the data length and CRC) into a malloc'ed buffer;
- * -1 with why on an invalid envelope or no memory */
+/* serialize env (with the data length and CRC) into a malloc'ed buffer,
+ * as spool format version (1: ID.d is the data alone; 2: ID.d is the data,
+ * its first envelope and the trailer); -1 with why on an invalid envelope
+ * or no memory. spool_env_encode: version 1. */
+int spool_env_encode_v(unsigned version, const struct spool_envelope *env, const char *id,
+    uint64_t size, uint32_t crc, char **out, size_t *outlen, char *why, size_t whylen);
 int spool_env_encode(const struct spool_envelope *env, const char *id, uint64_t size,
     uint32_t crc, char **out, size_t *outlen, char *why, size_t whylen);
-/* parse and check a whole ID.e; -1 with why (damage) */
+/* parse and check a whole envelope of either version; -1 with why (damage) */
+int spool_env_decode_v(const char *buf, size_t len, const char *id, struct spool_envelope *env,
+    uint32_t *crc, unsigned *version, char *why, size_t whylen);
 int spool_env_decode(const char *buf, size_t len, const char *id, struct spool_envelope *env,
     uint32_t *crc, char *why, size_t whylen);
+/* the last SPOOL_TRAILER_LEN bytes of a version 2 ID.d: "dsmtp-spool 2 "
+ * + 16 hex of the data length + " " + 16 hex of the envelope's + "\n" */
+#define SPOOL_TRAILER_LEN	48
+void spool_trailer_format(char out[SPOOL_TRAILER_LEN + 1], uint64_t data_len, uint64_t env_len);
+int spool_trailer_parse(const char *buf, uint64_t *data_len, uint64_t *env_len);
 bool spool_id_valid(const char *s);
 
 /* spool_io.c: syscalls with the test faults and EINTR handled */
@@ -99,6 +112,9 @@ int spool_io_write(int fd, const void *buf, size_t len);
 int spool_io_fsync(int fd);
 int spool_io_dirfsync(int fd);
 int spool_io_rename(int ofd, const char *oname, int nfd, const char *nname, bool noreplace);
+int spool_io_link(int ofd, const char *oname, int nfd, const char *nname);
+/* exactly len bytes at off (a short file: EBADMSG) */
+int spool_io_pread(int fd, void *buf, size_t len, uint64_t off);
 /* create tmp/name O_EXCL 0600 and flock it, so spool_open() elsewhere
  * never removes a file a live process is writing; replace_stale: a file
  * of that name is a crashed earlier try of ours (we hold the lease) */
@@ -107,9 +123,10 @@ void spool_make_id(struct spool *sp, char id[SPOOL_ID_SIZE]);
 
 /* spool.c */
 struct spool_lease *spool_lease_find(struct spool *sp, const char *id);
-/* spool_load, plus the data's CRC from the envelope */
+/* spool_load, plus the data's CRC from the envelope and the spool format
+ * version of the message (1: old two-file, 2: one file; NULL: not wanted) */
 int spool_load_env(struct spool *sp, const char *id, struct spool_envelope *env,
-    uint32_t *crc, struct dsmtp_err *err);
+    uint32_t *crc, unsigned *version, struct dsmtp_err *err);
 
 /* spool_commit.c */
 int spool_commit_start(struct spool *sp, struct dsmtp_err *err);

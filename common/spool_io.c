@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -110,6 +111,44 @@ spool_io_rename(int ofd, const char *oname, int nfd, const char *nname, bool nor
 		}
 	}
 	return renameat(ofd, oname, nfd, nname);
+}
+
+/* a second name for a file (the message file's ID.e, see spool_commit.c) */
+int
+spool_io_link(int ofd, const char *oname, int nfd, const char *nname)
+{
+	if (fault(SPOOL_FAULT_LINK)) {
+		errno = EIO;
+		return -1;
+	}
+	return linkat(ofd, oname, nfd, nname, 0);
+}
+
+int
+spool_io_pread(int fd, void *buf, size_t len, uint64_t off)
+{
+	char *p = buf;
+
+	if (off > (uint64_t)INT64_MAX - len) {
+		errno = EBADMSG;
+		return -1;
+	}
+	while (len > 0) {
+		ssize_t n = pread(fd, p, len, (off_t)off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		if (n == 0) {
+			errno = EBADMSG;
+			return -1;
+		}
+		p += n;
+		off += (uint64_t)n;
+		len -= (size_t)n;
+	}
+	return 0;
 }
 
 /* a new temporary file, locked from birth. Whoever cleans tmp/ locks

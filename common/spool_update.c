@@ -50,6 +50,7 @@ change_new(struct spool *sp, enum spool_job kind, const char *id,
 	struct spool_msg *m;
 	char why[SPOOL_WHY_SIZE];
 	uint32_t crc;
+	unsigned version;
 
 	if ((m = spool_job_new(sp, kind, id, done, arg)) == NULL || m->rc < 0)
 		return m;
@@ -58,13 +59,14 @@ change_new(struct spool *sp, enum spool_job kind, const char *id,
 		    id);
 		return m;
 	}
-	/* the data's length and CRC stay those of ID.d, whatever env says */
-	if (spool_load_env(sp, id, &old, &crc, &err) < 0) {
+	/* the data's length and CRC stay those of ID.d, whatever env says;
+	 * so does the format version, which says where in ID.d they are */
+	if (spool_load_env(sp, id, &old, &crc, &version, &err) < 0) {
 		spool_job_fail(m, errno, "%s", err.msg);
 		return m;
 	}
 	if (kind == SPOOL_JOB_UPDATE) {
-		if (spool_env_encode(env, id, old.size, crc, &m->env, &m->envlen, why,
+		if (spool_env_encode_v(version, env, id, old.size, crc, &m->env, &m->envlen, why,
 		    sizeof(why)) < 0)
 			spool_job_fail(m, EINVAL, "%s", why);
 	} else {
@@ -118,7 +120,11 @@ change_async(struct spool *sp, enum spool_job kind, const char *id,
 }
 
 /* tmp/ID.u + fsync + rename over ID.e + directory fsync: a crash leaves
- * the old envelope or the new one, never half of either */
+ * the old envelope or the new one, never half of either. For a version 2
+ * message the first update replaces ID.e, until then a second name of
+ * ID.d, by a file of its own: one small file per deferred message rather
+ * than a copy of the message bytes per attempt (rewriting ID.d in place
+ * could not be made crash-safe without such a copy). */
 int
 spool_update(struct spool *sp, const char *id, const struct spool_envelope *env,
     struct dsmtp_err *err)

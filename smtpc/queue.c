@@ -217,8 +217,8 @@ load_data(struct queue *q, struct qmsg *m, struct dsmtp_err *err)
 		return -1;
 	}
 	/* spool files are local: read(2) here is a bounded copy, not a wait
-	 * on a peer */
-	for (;;) {
+	 * on a peer; exactly env.size bytes (the file goes on after them) */
+	while (len < m->env.size) {
 		ssize_t n;
 
 		if (len == cap) {
@@ -233,7 +233,8 @@ load_data(struct queue *q, struct qmsg *m, struct dsmtp_err *err)
 			buf = t;
 			cap *= 2;
 		}
-		n = read(fd, buf + len, cap - len);
+		n = read(fd, buf + len, (size_t)(m->env.size - len) < cap - len ?
+		    (size_t)(m->env.size - len) : cap - len);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {

@@ -149,6 +149,20 @@ files_exist() {
 	done
 }
 
+# spool_data QUEUE/ID.d: the message bytes of a spool data file. Spool
+# format 2 (common/spool.h) keeps the message's envelope and a 48-byte
+# trailer after them ("dsmtp-spool 2 " + 16 hex of the message length +
+# ...), so read through this, never to end of file; a version 1 file is
+# the message alone. (Python: d[:int(d[-34:-18], 16)] when d[-48:] starts
+# with b'dsmtp-spool 2 '.)
+spool_data() {
+	_sd_t=$(tail -c 48 "$1" | head -c 30)
+	case "$_sd_t" in
+	"dsmtp-spool 2 "*) head -c $((0x${_sd_t#dsmtp-spool 2 })) "$1" ;;
+	*) cat "$1" ;;
+	esac
+}
+
 # start a program in the background, remember its PID in PIDS and $!
 # usage: start_bg NAME CMD...  (stdout+stderr to $TRASH/NAME.log)
 start_bg() {

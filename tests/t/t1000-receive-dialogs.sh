@@ -33,7 +33,7 @@ test_expect_success "dot-stuffing is undone and the Received header leads" "
 	head -1 \"\$f\" | grep -q '^Received: from client.example' &&
 	grep -q -a '^.leading dot' \"\$f\" && ! grep -q -a '^\\.\\.leading' \"\$f\""
 test_expect_success "BDAT chunks are joined byte for byte" "
-	f=\$(grep -l -a '^Subject: chunk' '$queue'/*.d) && tail -c 9 \"\$f\" | od -c | grep -q 'h   u   n   k'"
+	f=\$(grep -l -a '^Subject: chunk' '$queue'/*.d) && spool_data \"\$f\" | tail -c 9 | od -c | grep -q 'h   u   n   k'"
 
 port2=$(free_port)
 make_config "$TRASH/r.yaml" "$port2" '  accepted_domains: [ example.org ]

@@ -59,7 +59,7 @@ s.quit()
 open(out, 'w').write(hashlib.sha256(body.encode()).hexdigest())
 PY
 	f=\$(grep -l -a '^Message-ID: <smtplib-1@b.org>' '$queue'/*.d) &&
-	sed -n '/^Subject: t-smtplib/,\$p' \"\$f\" | sha256sum | cut -d' ' -f1 >'$TRASH/got' &&
+	spool_data \"\$f\" | sed -n '/^Subject: t-smtplib/,\$p' | sha256sum | cut -d' ' -f1 >'$TRASH/got' &&
 	test \"\$(cat '$TRASH/got')\" = \"\$(cat '$TRASH/body')\""
 
 test_expect_success "openssl s_client -starttls smtp (TLS 1.2) sees our certificate" "

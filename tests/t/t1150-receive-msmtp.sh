@@ -66,7 +66,7 @@ for v in 13 12; do
 		for i in 0 1 2; do
 			f=\$(spooled tls$v \$i) && test -n \"\$f\" &&
 			msg tls$v \$i | sed 's/\$/\\r/' >'$TRASH/want' &&
-			sed -n '/^From: <a@sender.test>\\r\$/,\$p' \"\$f\" >'$TRASH/got' &&
+			spool_data \"\$f\" | sed -n '/^From: <a@sender.test>\\r\$/,\$p' >'$TRASH/got' &&
 			cmp '$TRASH/want' '$TRASH/got' || exit 1
 		done"
 	test_expect_success "(msmtp TLS 1.${v#1}) Received: ESMTPS, TLSv1.${v#1}, msmtp's certificate verified" "

@@ -110,7 +110,8 @@ test_expect_success "a truncated envelope is quarantined with a reason; the rest
 
 test_expect_success "garbage in the envelope (right length, bad bytes) is quarantined too" "
 	id4=\$('$GEN' '$Q' --to y@example.net) &&
-	printf 'XX' | dd of='$Q/'\$id4.e bs=1 seek=40 conv=notrunc 2>/dev/null &&
+	e='$Q/'\$id4.e && test \$(stat -c %i \$e) = \$(stat -c %i '$Q/'\$id4.d) &&
+	printf 'XX' | dd of=\$e bs=1 seek=\$((\$(stat -c %s \$e) - 48 - 60)) conv=notrunc 2>/dev/null &&
 	'$DSMTPC' -c '$cfg' queue --json >'$TRASH/j' 2>'$TRASH/e' &&
 	grep -q \"message \$id4 moved to quarantine/\" '$TRASH/e' &&
 	python3 -c 'import json,sys; assert len(json.load(open(sys.argv[1]))[\"messages\"]) == 2' '$TRASH/j'"

@@ -168,7 +168,7 @@ test_expect_success "the body arrives byte for byte: dot-stuffing, LF to CRLF, f
 	'$DSMTPC' -c '$TRASH/c.yaml' send --server localhost:\$port_good --from a@example.org \
 	    --to x@example.com --tls opportunistic <'$TRASH/body.in' >'$TRASH/body.out' 2>&1 &&
 	f=\$(spooled good t-body) &&
-	sed -n '/^Subject: t-body/,\$p' \"\$f\" >'$TRASH/body.got' &&
+	spool_data \"\$f\" | sed -n '/^Subject: t-body/,\$p' >'$TRASH/body.got' &&
 	printf 'Subject: t-body\r\n\r\n.leading dot\r\n..two dots\r\n.\r\nlast line without newline\r\n' >'$TRASH/body.want' &&
 	cmp '$TRASH/body.want' '$TRASH/body.got'"
 

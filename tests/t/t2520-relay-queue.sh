@@ -92,7 +92,7 @@ test_expect_success "relay chain: the message reaches B over verified TLS, body 
 	wait_for 10 'test -n \"\$(in_b chain-1)\"' &&
 	t1=\$(date +%s%N) && echo \"250 at A to spool at B: \$(( (t1 - t0) / 1000000 )) ms\" | tee '$TRASH/latency' &&
 	f=\$(in_b chain-1) &&
-	sed -n '/^Subject: chain-1/,\$p' \"\$f\" | sha256sum | cut -d' ' -f1 >'$TRASH/h1.got' &&
+	spool_data \"\$f\" | sed -n '/^Subject: chain-1/,\$p' | sha256sum | cut -d' ' -f1 >'$TRASH/h1.got' &&
 	test \"\$(cat '$TRASH/h1.got')\" = \"\$(cat '$TRASH/h1')\" &&
 	grep -a -c '^Received: ' \"\$f\" | grep -q '^2\$' &&
 	grep -q -a 'by mail.example.com (dsmtpd) with ESMTPS' \"\$f\" &&

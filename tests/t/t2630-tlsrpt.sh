@@ -248,7 +248,10 @@ for l in open(sys.argv[1]):
         want[r['policies'][0]['policy']['policy-domain']] = r
 seen = set()
 for path in sys.argv[2:]:
-    m = email.message_from_bytes(open(path, 'rb').read())
+    d = open(path, 'rb').read()
+    if d[-48:].startswith(b'dsmtp-spool 2 '):	# spool format 2: envelope after the message
+        d = d[:int(d[-34:-18], 16)]
+    m = email.message_from_bytes(d)
     dom = m['TLS-Report-Domain']
     assert m['TLS-Report-Submitter'] == 'edge.example.org', m['TLS-Report-Submitter']
     assert m['TLS-Required'] == 'No'

@@ -55,6 +55,8 @@ import glob, hashlib, sys
 out = []
 for f in glob.glob(sys.argv[1] + '/*.d'):
     data = open(f, 'rb').read()
+    if data[-48:].startswith(b'dsmtp-spool 2 '):	# spool format 2: envelope after the message
+        data = data[:int(data[-34:-18], 16)]
     head, _, body = data.partition(b'\r\n\r\n')
     mid = [l for l in head.split(b'\r\n') if l.lower().startswith(b'message-id:')][0].split(b':', 1)[1].strip()
     out.append('%s %s' % (mid.decode(), hashlib.sha256(body).hexdigest()))

@@ -65,7 +65,7 @@ for v in 3 2; do
 		diff '$TRASH/want-$v' '$TRASH/got-$v' || { tail -5 '$TRASH/ex$v/log/mainlog'; false; }"
 	test_expect_success "(exim 1.$v) a body arrives line for line" "
 		f=\$(grep -l -a '^Message-ID: <exim$v-49@interop.test>' '$TRASH'/state-$dport/queue/*.d) &&
-		sed -n '/^\r\$/,\$p' \"\$f\" | tail -n +2 | tr -d '\r' >'$TRASH/body-$v' &&
+		spool_data \"\$f\" | sed -n '/^\r\$/,\$p' | tail -n +2 | tr -d '\r' >'$TRASH/body-$v' &&
 		seq 1 148 | sed 's/^/exim$v line /' | diff - '$TRASH/body-$v'"
 	test_expect_success "(exim 1.$v) Received records the TLS version and Exim's client certificate" "
 		f=\$(grep -l -a '^Message-ID: <exim$v-0@interop.test>' '$TRASH'/state-$dport/queue/*.d) &&

@@ -115,7 +115,7 @@ test_expect_success "OpenSMTPD -> dsmtpd: 30 messages arrive" "
 test_expect_success "every body arrives byte for byte" "
 	for i in \$(seq 0 29); do
 		f=\$(grep -l -a \"^Message-ID: <os-\$i@interop.test>\" '$TRASH'/state-$dport/queue/*.d) &&
-		python3 -c 'import sys; d=open(sys.argv[1],\"rb\").read(); sys.exit(d.split(b\"\r\n\r\n\",1)[1] != open(sys.argv[2],\"rb\").read())' \"\$f\" '$TRASH/os-'\$i ||
+		python3 -c 'import sys; d=open(sys.argv[1],\"rb\").read(); d=d[:int(d[-34:-18],16)] if d[-48:].startswith(b\"dsmtp-spool 2 \") else d; sys.exit(d.split(b\"\r\n\r\n\",1)[1] != open(sys.argv[2],\"rb\").read())' \"\$f\" '$TRASH/os-'\$i ||
 		{ echo \"body \$i differs\"; exit 1; }
 	done"
 test_expect_success "dsmtpd's Received names OpenSMTPD's EHLO, ESMTP without TLS" "

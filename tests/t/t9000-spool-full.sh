@@ -54,6 +54,8 @@ import glob, hashlib, sys
 got = set()
 for f in glob.glob(sys.argv[1] + '/*.d'):
     data = open(f, 'rb').read()
+    if data[-48:].startswith(b'dsmtp-spool 2 '):	# spool format 2: envelope after the message
+        data = data[:int(data[-34:-18], 16)]
     i = data.index(b'Message-ID: ')
     head, _, body = data[i:].partition(b'\r\n\r\n')
     got.add('%s %s' % (head.split(b': ', 1)[1].decode(), hashlib.sha256(body).hexdigest()))

@@ -245,7 +245,10 @@ bq = os.path.join(trash, 'b', 'queue')
 for f in os.listdir(bq):
     if not f.endswith('.d'):
         continue
-    data = open(os.path.join(bq, f), 'rb').read().decode('utf-8', 'replace')
+    data = open(os.path.join(bq, f), 'rb').read()
+    if data[-48:].startswith(b'dsmtp-spool 2 '):	# spool format 2: envelope after the message
+        data = data[:int(data[-34:-18], 16)]
+    data = data.decode('utf-8', 'replace')
     head, sep, body = data.partition('\r\n\r\n')
     mid = digest = None
     for line in head.split('\r\n'):

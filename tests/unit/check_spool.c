@@ -247,21 +247,23 @@ put_small(struct spool *sp, int64_t next, char id[SPOOL_ID_SIZE])
 	return put(sp, "Subject: x\r\n\r\nhello\r\n", 21, &env, id);
 }
 
+/* the message bytes from a spool_data_open fd: at most max of them (the
+ * file goes on after the message: spool format 2) */
 static void
-read_all(int fd, char **out, size_t *len)
+read_all(int fd, size_t max, char **out, size_t *len)
 {
 	size_t cap = 4096, n = 0;
 	char *buf = malloc(cap);
 
 	ck_assert_ptr_nonnull(buf);
-	for (;;) {
+	while (n < max) {
 		ssize_t k;
 
 		if (n == cap) {
 			cap *= 2;
 			ck_assert_ptr_nonnull(buf = realloc(buf, cap));
 		}
-		k = read(fd, buf + n, cap - n);
+		k = read(fd, buf + n, (cap - n < max - n) ? cap - n : max - n);
 		ck_assert_int_ge(k, 0);
 		if (k == 0)
 			break;
@@ -298,9 +300,9 @@ START_TEST(test_roundtrip)
 	ck_assert_str_eq(got.id, id);
 	assert_env_eq(&env, &got);
 	ck_assert_uint_eq(got.size, dlen);
-	spool_envelope_free(&got);
 	ck_assert_int_ge(fd = spool_data_open(sp, id, &err), 0);
-	read_all(fd, &back, &blen);
+	read_all(fd, got.size, &back, &blen);
+	spool_envelope_free(&got);
 	close(fd);
 	ck_assert_uint_eq(blen, dlen);
 	ck_assert(memcmp(back, data, dlen) == 0);
@@ -448,22 +450,23 @@ struct faultcase {
 	bool			 write_fails;	/* spool_msg_write itself reports it */
 };
 
-/* the order of operations in a commit: data write (at commit, buffered),
- * envelope write, envelope fsync, data fsync, data rename, envelope
+/* the order of operations in a commit (spool format 2, one file): data
+ * write (at commit, buffered), envelope and trailer write (appended to
+ * the same file), link of tmp/ID.e, file fsync, data rename, envelope
  * rename, directory fsync */
 static const struct faultcase faultcases[] = {
 	{ "data write", SPOOL_FAULT_WRITE, 1, false, false },
 	{ "envelope write", SPOOL_FAULT_WRITE, 2, false, false },
 	{ "big data write", SPOOL_FAULT_WRITE, 1, false, true },
-	{ "envelope fsync", SPOOL_FAULT_FSYNC, 1, false, false },
-	{ "data fsync", SPOOL_FAULT_FSYNC, 2, false, false },
+	{ "envelope link", SPOOL_FAULT_LINK, 1, false, false },
+	{ "file fsync", SPOOL_FAULT_FSYNC, 1, false, false },
 	{ "data rename", SPOOL_FAULT_RENAME, 1, false, false },
 	{ "envelope rename", SPOOL_FAULT_RENAME, 2, false, false },
 	{ "dir fsync", SPOOL_FAULT_DIRFSYNC, 1, false, false },
 	{ "async data write", SPOOL_FAULT_WRITE, 1, true, false },
 	{ "async envelope write", SPOOL_FAULT_WRITE, 2, true, false },
-	{ "async envelope fsync", SPOOL_FAULT_FSYNC, 1, true, false },
-	{ "async data fsync", SPOOL_FAULT_FSYNC, 2, true, false },
+	{ "async envelope link", SPOOL_FAULT_LINK, 1, true, false },
+	{ "async file fsync", SPOOL_FAULT_FSYNC, 1, true, false },
 	{ "async data rename", SPOOL_FAULT_RENAME, 1, true, false },
 	{ "async envelope rename", SPOOL_FAULT_RENAME, 2, true, false },
 	{ "async dir fsync", SPOOL_FAULT_DIRFSYNC, 1, true, false },
@@ -539,7 +542,7 @@ START_TEST(test_fault_in_group)
 
 	ck_assert_ptr_nonnull(sp = spool_open(qdir, loop, &err));
 	small_env(&env, &r, 0);
-	spool_test_fail_at(SPOOL_FAULT_FSYNC, 3);	/* 2nd message's envelope fsync */
+	spool_test_fail_at(SPOOL_FAULT_FSYNC, 3);	/* 3rd message's file fsync */
 	for (int i = 0; i < 4; i++) {
 		struct spool_msg *m = spool_msg_new(sp, &err);
 
@@ -639,7 +642,9 @@ START_TEST(test_flipped_envelope)
 	spool_envelope_free(&env);
 	path_of(path, sizeof(path), "", id, ".e");
 	ck_assert_int_eq(stat(path, &st), 0);
-	at = st.st_size * _i / 30;
+	/* ID.e is ID.d (spool format 2): its envelope and trailer follow
+	 * the 6 bytes of data */
+	at = 6 + (st.st_size - 6) * _i / 30;
 	ck_assert_int_ge(fd = open(path, O_RDWR), 0);
 	ck_assert_int_eq(pread(fd, &c, 1, at), 1);
 	c ^= 0x20;

@@ -2,13 +2,15 @@
  * does not write the spool yet). Writes one message through the real
  * spool API and prints its id. Not installed.
  *
- * spool_gen [--async] QUEUE_DIR [--from A] [--size N] [--client S]
+ * spool_gen [--async | --v1] QUEUE_DIR [--from A] [--size N] [--subject S] [--client S]
  *     [--ehlo S] [--session HEX] [--tls-version S] [--tls-cipher S]
  *     [--tls-subject S] [--tls-sha256 S] [--tls-verify S]
  *     [--domain-secured D] [--arrival-ago SECS]
  *     --to ADDR [--state S] [--attempts N] [--next +/-SECS] [--error TEXT]
  *     [--to ADDR ...]
- * --state, --attempts, --next and --error apply to the last --to. */
+ * --state, --attempts, --next and --error apply to the last --to.
+ * --v1: written in spool format version 1 (two files, as dsmtpd did before
+ * the one-file format), for the upgrade tests. */
 #include "autoconfig.h"
 
 #include <getopt.h>
@@ -48,6 +50,8 @@ main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "async", no_argument, NULL, 'A' },
+		{ "v1", no_argument, NULL, '1' },
+		{ "subject", required_argument, NULL, 'U' },
 		{ "from", required_argument, NULL, 'f' },
 		{ "size", required_argument, NULL, 'z' },
 		{ "client", required_argument, NULL, 'c' },
@@ -75,7 +79,8 @@ main(int argc, char **argv)
 	struct spool *sp;
 	unsigned long long size = 1000;
 	time_t now = time(NULL);
-	bool async = false;
+	bool async = false, v1 = false;
+	const char *subject = "spool_gen test";
 	int ch;
 
 	memset(&env, 0, sizeof(env));
@@ -86,6 +91,8 @@ main(int argc, char **argv)
 
 		switch (ch) {
 		case 'A': async = true; break;
+		case '1': v1 = true; break;
+		case 'U': subject = optarg; break;
 		case 'f': env.sender = optarg; break;
 		case 'z': size = strtoull(optarg, NULL, 10); break;
 		case 'c': env.client = optarg; break;
@@ -137,17 +144,40 @@ main(int argc, char **argv)
 		fprintf(stderr, "spool_gen: %s\n", err.msg);
 		return 73;
 	}
+	if (v1) {
+		/* the whole message in memory, then the old two-file writer */
+		char *buf, hdr[300];
+		int n = snprintf(hdr, sizeof(hdr), "Subject: %s\r\n\r\n", subject);
+		size_t len = (size_t)n + (size_t)size;
+		char id[SPOOL_ID_SIZE];
+
+		if (n < 0 || (size_t)n >= sizeof(hdr) || (buf = malloc(len + 1)) == NULL)
+			return 71;
+		memcpy(buf, hdr, (size_t)n);
+		for (unsigned long long left = size; left > 0; left--)
+			buf[len - left] = (left % 62 == 1) ? '\n' : (left % 62 == 2) ? '\r' :
+			    (char)('a' + (int)(left / 62 % 26));
+		done_rc = spool_test_write_v1(sp, buf, len, &env, id, &err);
+		free(buf);
+		spool_close(sp);
+		if (done_rc != 0) {
+			fprintf(stderr, "spool_gen: %s\n", err.msg);
+			return 75;
+		}
+		printf("%s\n", id);
+		return 0;
+	}
 	if ((m = spool_msg_new(sp, &err)) == NULL) {
 		fprintf(stderr, "spool_gen: %s\n", err.msg);
 		spool_close(sp);
 		return 73;
 	}
 	{
-		char line[80];
+		char line[300];
 		unsigned long long left = size;
-		int n = snprintf(line, sizeof(line), "Subject: spool_gen test\r\n\r\n");
+		int n = snprintf(line, sizeof(line), "Subject: %s\r\n\r\n", subject);
 
-		if (spool_msg_write(m, line, (size_t)n) < 0)
+		if (n < 0 || (size_t)n >= sizeof(line) || spool_msg_write(m, line, (size_t)n) < 0)
 			fprintf(stderr, "spool_gen: write failed\n");
 		while (left > 0) {
 			size_t k = left < 60 ? (size_t)left : 60;
