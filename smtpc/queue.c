@@ -34,8 +34,9 @@
 #include "smtpc/smtpc.h"
 #include "smtpc/tlsrpt.h"
 
-#define BUSY_RETRY	0.05	/* lease held by a committer: look again soon */
-#define BUSY_MAX	40	/* once: give up on a message another process holds */
+#define BUSY_RETRY_FIRST 0.001	/* lease held by a committer (until its queue/ fsync): */
+#define BUSY_RETRY	0.05	/* look again after 1 ms, doubling up to 50 ms */
+#define BUSY_MAX	45	/* once: give up on a message another process holds (~2 s) */
 #define INFLIGHT_BYTES	(256u * 1024 * 1024)	/* message bytes held in memory at once */
 
 struct qmsg;
@@ -739,7 +740,8 @@ msg_start(struct queue *q, struct smtpc_sched_ent *s)
 		if (++s->busy >= BUSY_MAX && q->once)
 			s->tried = true;	/* given up: once exits 75 */
 		else
-			s->not_before = now_d() + BUSY_RETRY;
+			s->not_before = now_d() + (s->busy > 6 ? BUSY_RETRY :
+			    BUSY_RETRY_FIRST * (double)(1u << (s->busy - 1)));
 		sched_fix(q, s);
 		return;
 	}
