@@ -973,6 +973,9 @@ ino_cb(struct ev_loop *loop, ev_io *w, int revents)
 				id[SPOOL_ID_LEN] = '\0';
 				learn(q, id);
 			}
+			/* ID.d closed by its writer: the lease we found busy is free */
+			if (l == SPOOL_ID_LEN + 2 && strcmp(e->name + SPOOL_ID_LEN, ".d") == 0)
+				(void)smtpc_sched_lease_freed(&q->sched, e->name);
 			if (e->mask & IN_Q_OVERFLOW)
 				scan(q);
 			p += sizeof(*e) + e->len;
@@ -1183,7 +1186,7 @@ queue_main(int argc, char **argv, const char *config_path, bool once)
 	if (!once) {
 		/* before the scan: a message committed in between is not missed */
 		q->ino_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-		if (q->ino_fd < 0 || inotify_add_watch(q->ino_fd, qdir, IN_MOVED_TO) < 0) {
+		if (q->ino_fd < 0 || inotify_add_watch(q->ino_fd, qdir, IN_MOVED_TO | IN_CLOSE_WRITE) < 0) {
 			diag_warn("inotify on %s", qdir);
 			rc = EX_DSMTP_OSERR;
 			goto out_ctx;
