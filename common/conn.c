@@ -6,6 +6,8 @@
 #include "autoconfig.h"
 
 #include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -77,6 +79,15 @@ conn_new(struct ev_loop *loop, int fd, conn_cb cb, void *arg)
 		c->peerlen = 0;
 	if (getsockname(fd, (struct sockaddr *)&c->local, &c->locallen) < 0)
 		c->locallen = 0;
+	/* no Nagle: every flush hands over all that is pending (replies in
+	 * one go, a message in whole TLS records), so what waits behind an
+	 * unacknowledged segment is never a fragment the peer's delayed ACK
+	 * (40 ms) would hold; a failure only costs latency */
+	if (c->locallen > 0 && (c->local.ss_family == AF_INET || c->local.ss_family == AF_INET6)) {
+		int one = 1;
+
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	}
 	ev_io_init(&c->io, conn_io_cb, fd, EV_READ);
 	c->io.data = c;
 	ev_init(&c->timer, conn_timer_cb);

@@ -334,7 +334,8 @@ msg_start(struct queue *q, struct smtpc_sched_ent *s)
 		if (++s->busy >= BUSY_MAX && q->once)
 			s->tried = true;	/* given up: once exits 75 */
 		else
-			s->not_before = smtpc_q_now() + BUSY_RETRY;
+			s->not_before = smtpc_q_now() + (s->busy > 6 ? BUSY_RETRY :
+			    BUSY_RETRY_FIRST * (double)(1u << (s->busy - 1)));
 		smtpc_q_sched_fix(q, s);
 		return;
 	}

@@ -1,8 +1,8 @@
 /* queue_daemon.c: the life of `dsmtpc run` and `dsmtpc once`: options,
  * the start (configuration policy checks, spool, delivery context,
  * metrics process, the first scan), inotify on queue/ (IN_MOVED_TO of
- * ID.e: no polling), SIGHUP (certificates, trust and logs.peers reloaded),
- * SIGTERM and SIGINT (a graceful stop: outcomes written, final replies
+ * ID.e: no polling; IN_CLOSE_WRITE of ID.d: a busy lease let go), SIGHUP
+ * (certificates, trust and logs.peers reloaded), SIGTERM and SIGINT (a graceful stop: outcomes written, final replies
  * awaited), and the end of a `once` run. */
 #include "autoconfig.h"
 
@@ -72,6 +72,9 @@ ino_cb(struct ev_loop *loop, ev_io *w, int revents)
 				id[SPOOL_ID_LEN] = '\0';
 				smtpc_q_learn(q, id);
 			}
+			/* ID.d closed by its writer: the lease we found busy is free */
+			if (l == SPOOL_ID_LEN + 2 && strcmp(e->name + SPOOL_ID_LEN, ".d") == 0)
+				(void)smtpc_sched_lease_freed(&q->sched, e->name);
 			if (e->mask & IN_Q_OVERFLOW)
 				smtpc_q_scan(q);
 			p += sizeof(*e) + e->len;
@@ -282,7 +285,7 @@ queue_main(int argc, char **argv, const char *config_path, bool once)
 	if (!once) {
 		/* before the scan: a message committed in between is not missed */
 		q->ino_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-		if (q->ino_fd < 0 || inotify_add_watch(q->ino_fd, qdir, IN_MOVED_TO) < 0) {
+		if (q->ino_fd < 0 || inotify_add_watch(q->ino_fd, qdir, IN_MOVED_TO | IN_CLOSE_WRITE) < 0) {
 			diag_warn("inotify on %s", qdir);
 			rc = EX_DSMTP_OSERR;
 			goto out_ctx;

@@ -17,8 +17,9 @@
 #include "common/spool.h"
 #include "smtpc/smtpc.h"
 
-#define BUSY_RETRY	0.05	/* lease held by a committer: look again soon */
-#define BUSY_MAX	40	/* once: give up on a message another process holds */
+#define BUSY_RETRY_FIRST 0.001	/* lease held by a committer (until its queue/ fsync): */
+#define BUSY_RETRY	0.05	/* look again after 1 ms, doubling up to 50 ms */
+#define BUSY_MAX	45	/* once: give up on a message another process holds (~2 s) */
 #define INFLIGHT_BYTES	(256u * 1024 * 1024)	/* message bytes held in memory at once */
 
 struct qmsg;

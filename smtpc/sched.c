@@ -6,7 +6,8 @@
  * min-heap of the entries that may be started, ordered by the time they
  * become ready (the later of due and not_before; arrival order on ties).
  * It also counts, for `once`, the entries still waiting for their one
- * try, so "is the run over" is O(1). It knows nothing of the spool, SMTP
+ * try, so "is the run over" is O(1), and wakes an entry whose busy lease
+ * was let go (smtpc_sched_lease_freed). It knows nothing of the spool, SMTP
  * or the loop: times are plain doubles given by the caller. */
 #include "autoconfig.h"
 
@@ -297,4 +298,22 @@ size_t
 smtpc_sched_count(const struct smtpc_sched *sc)
 {
 	return sc->n;
+}
+
+/* the process that held a lease let go of it (inotify: NAME, "ID.d",
+ * closed after writing): the entry waiting on it may start now, not at
+ * its next look. True when one was waiting. */
+bool
+smtpc_sched_lease_freed(struct smtpc_sched *sc, const char *name)
+{
+	char id[SPOOL_ID_SIZE];
+	struct smtpc_sched_ent *e;
+
+	memcpy(id, name, SPOOL_ID_LEN);
+	id[SPOOL_ID_LEN] = '\0';
+	if ((e = smtpc_sched_find(sc, id)) == NULL || e->inflight || e->busy == 0 ||
+	    e->not_before == 0)
+		return false;
+	e->not_before = 0;
+	return smtpc_sched_fix(sc, e) == 0;
 }

@@ -418,6 +418,9 @@ double smtpc_sched_ready_at(const struct smtpc_sched_ent *e);
 /* once: entries untried and due at start (0 = every one was tried) */
 size_t smtpc_sched_pending(const struct smtpc_sched *sc);
 size_t smtpc_sched_count(const struct smtpc_sched *sc);
+/* NAME ("ID.d") was closed after writing: its lease is free; true when a
+ * busy entry was waiting for it (it may start now) */
+bool smtpc_sched_lease_freed(struct smtpc_sched *sc, const char *name);
 
 /* ---- observability (stats.c): send.metrics and logs.peers ---- */
 

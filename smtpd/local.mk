@@ -26,6 +26,7 @@ TESTS += tests/unit/check_smtpd_states
 
 TESTS += tests/t/t1000-receive-dialogs.sh tests/t/t1100-receive-clients.sh \
 	tests/t/t1200-receive-limits.sh tests/t/t1210-receive-limits-workers.sh \
+	tests/t/t1220-receive-workers-share.sh \
 	tests/t/t1250-receive-reload-storm.sh tests/t/t1260-receive-deadlines.sh \
 	tests/t/t1300-receive-crash.sh tests/t/t1400-receive-idn.sh \
 	tests/t/t1500-receive-metrics.sh \

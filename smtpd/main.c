@@ -204,7 +204,8 @@ worker_count(const struct dsmtp_config *cfg)
 	return n < 1 ? 1 : (n > 64 ? 64 : (unsigned)n);
 }
 
-/* one worker: its own loop, spool handle and log writer on the shared port */
+/* one worker: its own loop, spool handle and log writer, and its own
+ * listening sockets (one per address, in the port's reuseport group) */
 static int
 worker_run(struct smtpd_server *srv, const char *queue)
 {
@@ -240,8 +241,6 @@ worker_run(struct smtpd_server *srv, const char *queue)
 	ev_timer_init(&srv->logflush, on_logflush, 1.0, 1.0);
 	srv->logflush.data = srv;
 	ev_timer_start(srv->loop, &srv->logflush);
-	for (size_t i = 0; i < srv->nlisteners; i++)
-		srv->listeners[i].io.data = srv;
 	smtpd_listen_start(srv);
 	ev_run(srv->loop, 0);
 	/* whatever is left (grace period over) is closed; nothing not yet
@@ -310,6 +309,9 @@ spawn(struct supervisor *sv, unsigned i)
 		if (sv->user && privdrop_to(sv->user, &err) < 0)
 			diag_fatalx(EX_DSMTP_OSERR, "worker %u: %s", i, err.msg);
 		sv->srv->worker = i;
+		/* its own slot's sockets only: the kernel spreads the port's
+		 * connections over the slots */
+		smtpd_listen_keep_set(sv->srv, i);
 		supervisor_free(sv);
 		(void)worker_run(sv->srv, sv->queue);
 		config_free(&sv->srv->cfg);
@@ -335,11 +337,14 @@ respawn(struct supervisor *sv, unsigned i)
 	if (sv->restarts[i] >= RESPAWN_MAX) {
 		diag_warnx("worker slot %u died %u times in %d s: not restarted", i,
 		    sv->restarts[i] + 1, RESPAWN_WINDOW);
+		smtpd_listen_close_set(sv->srv, i);
 		return false;
 	}
 	sv->restarts[i]++;
-	if (spawn(sv, i) < 0)
+	if (spawn(sv, i) < 0) {
+		smtpd_listen_close_set(sv->srv, i);
 		return false;
+	}
 	diag_warnx("worker %ld started in its place", (long)sv->pids[i]);
 	return true;
 }
@@ -560,27 +565,28 @@ main(int argc, char **argv)
 		config_free(&srv.cfg);
 		return EX_DSMTP_CONFIG;
 	}
-	if (smtpd_listen_open(&srv, &err) < 0) {
+	nworkers = worker_count(&srv.cfg);
+	/* one socket per address for each worker slot, bound here, while
+	 * still root; a restarted worker takes its slot's sockets again */
+	if (smtpd_listen_open(&srv, nworkers, &err) < 0) {
 		diag_warnx("%s", err.msg);
 		srv.loop = NULL;
-		for (size_t i = 0; i < srv.nlisteners; i++)
-			close(srv.listeners[i].fd);
-		free(srv.listeners);
+		smtpd_listen_close(&srv);
 		tls_creds_free(srv.creds);
 		tls_trust_free(srv.trust);
 		tls_keyproc_stop();
 		config_free(&srv.cfg);
 		return EX_DSMTP_UNAVAILABLE;
 	}
-	nworkers = worker_count(&srv.cfg);
 	/* made before the fork: every worker counts in the same table */
 	if ((srv.limits = smtpd_limits_new(nworkers, srv.cfg.receive.max_connections, &err)) == NULL)
 		diag_fatalx(EX_DSMTP_OSERR, "%s", err.msg);
 	diag_info("%s, state in %s, config %s, %u worker%s", PACKAGE_STRING, state,
 	    srv.cfg.source ? srv.cfg.source : "(embedded defaults)", nworkers, nworkers == 1 ? "" : "s");
-	for (size_t i = 0; i < srv.nlisteners; i++)
-		diag_info("listening on %s (STARTTLS %s)", srv.listeners[i].name,
-		    srv.creds ? config_recv_tls_name(srv.cfg.receive.tls) : "off");
+	for (size_t i = 0; i < srv.listen_naddr; i++)
+		diag_info("listening on %s (STARTTLS %s; %u socket%s, one per worker)",
+		    srv.listeners[i].name, srv.creds ? config_recv_tls_name(srv.cfg.receive.tls) : "off",
+		    nworkers, nworkers == 1 ? "" : "s");
 	/* the metrics process, forked like the workers (and after the same
 	 * start-up steps): it reads the counters the workers add to */
 	if ((srv.metrics_pid = smtpd_metrics_start(&srv, &err)) < 0)
@@ -603,8 +609,8 @@ main(int argc, char **argv)
 		diag_info("stopped");
 		return 0;
 	}
-	/* workers share the listening sockets; the parent only supervises
-	 * (the signals stay blocked: it takes them with sigwait) */
+	/* each worker takes its slot's listening sockets; the parent only
+	 * supervises (the signals stay blocked: it takes them with sigwait) */
 	sv.srv = &srv;
 	sv.user = drop ? &user : NULL;
 	sv.queue = queue;
@@ -616,11 +622,17 @@ main(int argc, char **argv)
 		diag_fatalx(EX_DSMTP_OSERR, "out of memory");
 	for (unsigned i = 0; i < nworkers; i++) {
 		sv.window[i] = time(NULL);
-		if (spawn(&sv, i) < 0)
+		if (spawn(&sv, i) < 0) {
+			/* no worker for the slots left: nor sockets */
+			for (unsigned k = i; k < nworkers; k++)
+				smtpd_listen_close_set(&srv, k);
 			break;
+		}
 	}
-	/* the parent keeps the listening sockets (never accepting on them)
-	 * for the workers it may have to start again; closed at SIGTERM */
+	/* the parent keeps every slot's sockets (never accepting on them) for
+	 * the workers it may have to start again: what the kernel queued on a
+	 * dead worker's socket waits for its replacement, not reset; closed
+	 * at SIGTERM, and a slot's when it is given up */
 	ch = supervise(&sv);
 	metrics_child_stop(srv.metrics_pid);
 	supervisor_free(&sv);

@@ -37,8 +37,10 @@ struct privdrop_user;
 struct smtpd_server {
 	struct ev_loop		*loop;
 	struct dsmtp_config	 cfg;
-	struct smtpd_listener	*listeners;
+	struct smtpd_listener	*listeners;	/* set-major: [set * listen_naddr + address] */
 	size_t			 nlisteners;
+	size_t			 listen_naddr;	/* receive.listen addresses */
+	unsigned		 listen_sets;	/* one set per worker slot (the parent); 1 in a worker */
 	struct smtpd_session	*sessions;	/* doubly linked, for drain */
 	unsigned		 nsessions;
 	struct smtpd_limits	*limits;	/* shared by every worker (limits.c) */
@@ -125,7 +127,9 @@ struct smtpd_session {
 };
 
 /* listen.c */
-int smtpd_listen_open(struct smtpd_server *srv, struct dsmtp_err *err);
+int smtpd_listen_open(struct smtpd_server *srv, unsigned nsets, struct dsmtp_err *err);
+void smtpd_listen_keep_set(struct smtpd_server *srv, unsigned set);	/* a worker: its own */
+void smtpd_listen_close_set(struct smtpd_server *srv, unsigned set);	/* a slot given up */
 void smtpd_listen_start(struct smtpd_server *srv);
 void smtpd_listen_stop(struct smtpd_server *srv);
 void smtpd_listen_close(struct smtpd_server *srv);

@@ -1,8 +1,8 @@
 /* check_sched.c: unit tests of dsmtpc's schedule (smtpc/sched.c): the
  * index by id, the order in which messages come up (ready time, then
- * id), busy leases, in-flight entries, `once` mode and its count of
- * untried messages, and a long random run checked against a plain
- * array scanned the slow way (what queue.c did before). */
+ * id), busy leases (and one freed early), in-flight entries, `once`
+ * mode and its count of untried messages, and a long random run checked
+ * against a plain array scanned the slow way (what queue.c did before). */
 #include "autoconfig.h"
 
 #include <check.h>
@@ -217,6 +217,48 @@ START_TEST(test_sched_random)
 }
 END_TEST
 
+/* inotify saw NAME.d closed after writing: an entry waiting on its busy
+ * lease is ready at once; one not waiting (never busy, in flight, or not
+ * known) is left as it is */
+START_TEST(test_sched_lease_freed)
+{
+	struct smtpc_sched sc;
+	struct smtpc_sched_ent *e, *other;
+	char id[SPOOL_ID_SIZE], name[SPOOL_ID_SIZE + 2];
+
+	ck_assert_int_eq(smtpc_sched_init(&sc, false, 0), 0);
+	mkid(id, 1);
+	ck_assert_ptr_nonnull(other = smtpc_sched_put(&sc, id, 20));
+	mkid(id, 2);
+	ck_assert_ptr_nonnull(e = smtpc_sched_put(&sc, id, 10));
+	snprintf(name, sizeof(name), "%s.d", id);
+	/* not busy: nothing to do */
+	ck_assert(!smtpc_sched_lease_freed(&sc, name));
+	/* busy: waits until 40, behind the other (20) */
+	e->busy = 1;
+	e->not_before = 40;
+	ck_assert_int_eq(smtpc_sched_fix(&sc, e), 0);
+	ck_assert_ptr_eq(smtpc_sched_top(&sc), other);
+	ck_assert(smtpc_sched_lease_freed(&sc, name));
+	ck_assert(e->not_before == 0);
+	ck_assert(smtpc_sched_ready_at(e) == 10);
+	ck_assert_ptr_eq(smtpc_sched_top(&sc), e);
+	/* once more: no longer waiting */
+	ck_assert(!smtpc_sched_lease_freed(&sc, name));
+	/* in flight (our own lease): untouched */
+	e->inflight = true;
+	e->not_before = 70;
+	ck_assert_int_eq(smtpc_sched_fix(&sc, e), 0);
+	ck_assert(!smtpc_sched_lease_freed(&sc, name));
+	ck_assert(e->not_before == 70);
+	/* unknown */
+	mkid(id, 3);
+	snprintf(name, sizeof(name), "%s.d", id);
+	ck_assert(!smtpc_sched_lease_freed(&sc, name));
+	smtpc_sched_free(&sc);
+}
+END_TEST
+
 static Suite *
 sched_suite(void)
 {
@@ -227,6 +269,7 @@ sched_suite(void)
 	tcase_add_test(tc, test_sched_index);
 	tcase_add_test(tc, test_sched_order);
 	tcase_add_test(tc, test_sched_once);
+	tcase_add_test(tc, test_sched_lease_freed);
 	tcase_add_loop_test(tc, test_sched_random, 0, 2);
 	suite_add_tcase(s, tc);
 	return s;
