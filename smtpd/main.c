@@ -496,12 +496,15 @@ main(int argc, char **argv)
 	memset(&srv, 0, sizeof(srv));
 	config_load_or_exit(config_path, &srv.cfg);
 	if (check || print) {
-		if (print)
-			config_dump(&srv.cfg, stdout);
-		else
+		int rc = 0;
+
+		/* a value YAML cannot carry (config_dump said which) is no dump */
+		if (print && config_dump(&srv.cfg, stdout) < 0)
+			rc = EX_DSMTP_CONFIG;
+		else if (!print)
 			printf("%s: configuration OK\n", srv.cfg.source ? srv.cfg.source : "(embedded defaults)");
 		config_free(&srv.cfg);
-		return 0;
+		return rc;
 	}
 	if (config_state_path(&srv.cfg, NULL, state, sizeof(state), &err) < 0 ||
 	    config_state_path(&srv.cfg, "queue", queue, sizeof(queue), &err) < 0) {
