@@ -24,6 +24,13 @@ for f in "$srcdir"/tests/t/configs/good-*.yaml; do
 		cmp '$TRASH/p1.yaml' '$TRASH/p2.yaml'"
 done
 
+# a default with no YAML form (user from $DSMTP_USER, not UTF-8): no
+# half-written YAML and exit 0, but the reason and 78
+test_expect_success "--print-config of a value that is not UTF-8: exit 78, says why" "
+	DSMTP_USER=\$(printf 'a\\377b') '$DSMTPD' --print-config -c '$srcdir/tests/t/configs/good-edge.yaml' \
+	    >'$TRASH/p3.yaml' 2>'$TRASH/err3'; test \$? = 78 &&
+	grep -q 'cannot print the configuration: a value is not valid UTF-8' '$TRASH/err3'"
+
 test_expect_success "an explicit -c that does not exist is an error (78)" "
 	'$DSMTPD' --check-config -c '$TRASH/nope.yaml' 2>'$TRASH/err'; test \$? = 78 &&
 	grep -q 'nope.yaml: cannot open' '$TRASH/err'"
