@@ -17,8 +17,8 @@
 # once each on fresh servers; the relay scenarios, once each: 4, a spool of
 # $BENCH_RELAY messages delivered to tests/bench/tlssink by `dsmtpc once`,
 # by Postfix's smtp client (queue filled on hold, then released) and by
-# Exim's queue runners (queue_only, then $BENCH_EXIM_RUNNERS two-stage
-# runners at once, one per named queue); 6, edge -> hub latency at a
+# Exim's queue runners ($BENCH_EXIM_RELAY messages, queue_only, then
+# $BENCH_EXIM_RUNNERS two-stage runners at once, one per named queue); 6, edge -> hub latency at a
 # fixed rate (dsmtpd -> dsmtpc -> dsmtpd, and Postfix -> smtp -> Postfix;
 # loadgen --watch times each message from the edge's 250 to its arrival in
 # the hub's spool); 7, scaling: 1, 10, 100, 1000 concurrent clients, a new
@@ -42,7 +42,8 @@
 # 65536.
 #
 # Environment: BENCH_SECONDS (5), BENCH_IDLE (1000 sessions), BENCH_RELAY
-# (10000 messages), BENCH_RELAY_TIMEOUT (240 s per delivery run),
+# (10000 messages), BENCH_EXIM_RELAY (2000 messages: Exim's share of
+# scenario 4), BENCH_RELAY_TIMEOUT (240 s per delivery run),
 # BENCH_EXIM_RUNNERS (20), BENCH_RATE (50 sessions/s) and
 # BENCH_RATE_SECONDS (10) for scenario 6, BENCH_S7_CLIENTS ("1 10 100
 # 1000") and BENCH_S7_SECONDS (4) for scenario 7, BENCH_ONLY (a subset of
