@@ -42,7 +42,7 @@
 # 65536.
 #
 # Environment: BENCH_SECONDS (5), BENCH_IDLE (1000 sessions), BENCH_RELAY
-# (10000 messages), BENCH_EXIM_RELAY (2000 messages: Exim's share of
+# (10000 messages), BENCH_EXIM_RELAY (1000 messages: Exim's share of
 # scenario 4), BENCH_RELAY_TIMEOUT (240 s per delivery run),
 # BENCH_EXIM_RUNNERS (20), BENCH_RATE (50 sessions/s) and
 # BENCH_RATE_SECONDS (10) for scenario 6, BENCH_S7_CLIENTS ("1 10 100
@@ -743,10 +743,10 @@ stop_sink() {
 nfiles() { find "$@" -type f 2>/dev/null | wc -l; }
 
 RELAY_N=${BENCH_RELAY:-10000}
-# Exim relays fewer: it spends tens of ms of CPU per message (a process
-# or two per message and per stage), and 10,000 would take most of the
+# Exim relays fewer: it spends about 100 ms of CPU per message (processes
+# exec'd per message in each stage), and 10,000 would take far more than the
 # bench's 15 minutes
-EX_RELAY_N=${BENCH_EXIM_RELAY:-2000}
+EX_RELAY_N=${BENCH_EXIM_RELAY:-1000}
 [ "$EX_RELAY_N" -gt "$RELAY_N" ] && EX_RELAY_N=$RELAY_N
 RELAY_TMO=${BENCH_RELAY_TIMEOUT:-240}
 RATE=${BENCH_RATE:-50}
