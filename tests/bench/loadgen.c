@@ -11,6 +11,9 @@
  * processes, and the CPU time and memory of every live descendant (read
  * from /proc) are summed, reaped children included through cutime/cstime.
  * The last line of output is machine-readable: "RESULT key=value ...".
+ * Two latencies: from the final dot to its 250 (every message), and from
+ * connect() to the 250 of a connection's first message (the whole wait of
+ * a client that sends one message per connection; scenario 7 reports it).
  *
  * For the relay scenarios: --rate R starts a session R times a second
  * (open loop: a fixed load, not as fast as the server goes), and --watch
@@ -82,8 +85,10 @@ struct lg_conn {
 	bool			 in_msg;	/* between MAIL and the reply to the final dot */
 	bool			 pending;	/* counted in lg.pending: no transaction yet */
 	bool			 failed;	/* a failure was counted; QUIT is a courtesy */
+	bool			 shut;		/* --quit-shutdown: our side is closed */
 	unsigned		 msgs;		/* transactions begun on this connection */
 	double			 last_act;
+	double			 t_open;	/* when connect() was called */
 	double			 t_dot;		/* when the final dot left */
 	char			*body;		/* with --watch: our copy, our Message-ID */
 	unsigned long		 seq;		/* with --watch: the message's number */
@@ -127,6 +132,8 @@ static struct {
 	pid_t			 pids[LG_MAX_PIDS];
 	unsigned		 npids;
 	bool			 quiet;
+	bool			 quit_shut;	/* half-close after QUIT, then read the 221 */
+	bool			 finish_conns;	/* every connection sends its first message */
 	double			 rate;		/* sessions per second; 0 = closed loop */
 	const char		*watch_dir;
 	double			 watch_wait;	/* seconds to wait for the last arrivals */
@@ -165,6 +172,8 @@ static struct {
 	unsigned long		 idle_ready;
 	double			*lat;		/* ms, one per accepted message */
 	size_t			 nlat, lat_cap;
+	double			*clat;		/* ms, connect -> 250 of a connection's first message */
+	size_t			 nclat, clat_cap;
 	struct lg_failkey	 fails[LG_MAX_FAILKEYS];
 	unsigned		 nfails;
 	unsigned long		 fails_other;
@@ -405,7 +414,7 @@ conn_open(unsigned slot)
 	lg.active++;
 	lg.pending++;
 	c->pending = true;
-	c->last_act = now_s();
+	c->last_act = c->t_open = now_s();
 	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) < 0) {
 		conn_fail(c, "socket");
 		return;
@@ -442,7 +451,7 @@ conn_close(struct lg_conn *c, bool ok)
 		lg.conns_failed++;
 	if (c->tls) {
 		/* a courtesy close_notify; a full bye would wait for the peer */
-		if (ok)
+		if (ok && !c->shut)
 			(void)gnutls_bye(c->tls, GNUTLS_SHUT_WR);
 		if (lg.resume && c->st != ST_HANDSHAKE && (!gnutls_session_is_resumed(c->tls) ||
 		    (gnutls_session_get_flags(c->tls) & GNUTLS_SFLAGS_SESSION_TICKET))) {
@@ -565,6 +574,16 @@ do_flush(struct lg_conn *c)
 	}
 	if (c->st == ST_DOT)
 		c->t_dot = now_s();	/* latency: the final dot has left */
+	if (c->st == ST_QUIT && lg.quit_shut && !c->shut) {
+		/* as Exim's own client does: our FIN right after QUIT, so a
+		 * server that waits for the client to close first (Exim holds
+		 * its 221 up to 200 ms for that) need not wait */
+		c->shut = true;
+		if (shutdown(c->fd, SHUT_WR) < 0) {
+			conn_fail(c, "shutdown");
+			return;
+		}
+	}
 	c->out = NULL;
 	c->outlen = c->outoff = 0;
 	conn_want(c, EV_READ);
@@ -727,6 +746,18 @@ bad_reply(struct lg_conn *c, int code)
 	conn_cmd(c, ST_QUIT, "QUIT", NULL, NULL);
 }
 
+/* append one latency sample (ms) to a growing array */
+static void
+lat_push(double **a, size_t *n, size_t *cap, double v)
+{
+	if (*n == *cap) {
+		*cap = *cap ? *cap * 2 : 4096;
+		if ((*a = realloc(*a, *cap * sizeof(**a))) == NULL)
+			die("out of memory");
+	}
+	(*a)[(*n)++] = v;
+}
+
 static void
 on_reply(struct lg_conn *c, int code)
 {
@@ -789,12 +820,9 @@ on_reply(struct lg_conn *c, int code)
 			break;
 		c->in_msg = false;
 		lg.msgs_ok++;
-		if (lg.nlat == lg.lat_cap) {
-			lg.lat_cap = lg.lat_cap ? lg.lat_cap * 2 : 4096;
-			if ((lg.lat = realloc(lg.lat, lg.lat_cap * sizeof(*lg.lat))) == NULL)
-				die("out of memory");
-		}
-		lg.lat[lg.nlat++] = (now_s() - c->t_dot) * 1000.0;
+		lat_push(&lg.lat, &lg.nlat, &lg.lat_cap, (now_s() - c->t_dot) * 1000.0);
+		if (c->msgs == 1)	/* the whole wait of a client with one message */
+			lat_push(&lg.clat, &lg.nclat, &lg.clat_cap, (now_s() - c->t_open) * 1000.0);
 		if (c->body) {
 			lg.t_ack[c->seq] = now_s();
 			lg.acked++;
@@ -831,7 +859,11 @@ static void
 next_message(struct lg_conn *c)
 {
 	unpend(c);
-	if (c->msgs >= lg.per_conn || !budget_left()) {
+	/* --finish-conns: a connection opened before the end sends its first
+	 * message even after --duration (no handshake goes unused) */
+	if (c->msgs >= lg.per_conn ||
+	    (!budget_left() && !(lg.finish_conns && c->msgs == 0 && !lg.stopping &&
+	    (lg.total == 0 || lg.msgs_started < lg.total)))) {
 		conn_cmd(c, ST_QUIT, "QUIT", NULL, NULL);
 		return;
 	}
@@ -1109,15 +1141,16 @@ cmp_double(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+/* the p-th percentile of n sorted samples */
 static double
-percentile(double p)
+percentile(const double *a, size_t n, double p)
 {
 	size_t i;
 
-	if (lg.nlat == 0)
+	if (n == 0)
 		return 0;
-	i = (size_t)(p / 100.0 * (double)(lg.nlat - 1) + 0.5);
-	return lg.lat[i < lg.nlat ? i : lg.nlat - 1];
+	i = (size_t)(p / 100.0 * (double)(n - 1) + 0.5);
+	return a[i < n ? i : n - 1];
 }
 
 static double
@@ -1260,6 +1293,9 @@ usage(FILE *out)
 	    "                           DIR (a dsmtpd queue/, a Postfix hold/ or incoming/)\n"
 	    "      --watch-wait S       wait at most S for the last arrivals (30)\n"
 	    "      --timeout S          a connection that stops moving fails (30)\n"
+	    "      --quit-shutdown      half-close (FIN) right after QUIT, then read the 221\n"
+	    "      --finish-conns       after --duration, connections already open still send\n"
+	    "                           their first message (none ends with a bare handshake)\n"
 	    "      --from A --rcpt B    envelope (bench@loadgen.invalid, sink@example.com)\n"
 	    "  -q, --quiet              only the RESULT line\n"
 	    "Exit: 0 all well, 1 some message or connection failed, 2 usage or setup.\n");
@@ -1269,7 +1305,7 @@ static void
 parse_args(int argc, char **argv)
 {
 	enum { O_SIZE = 256, O_TLS12, O_RESUME, O_CCERT, O_CKEY, O_NOTLS, O_IDLE, O_HOLD, O_ISETUP,
-		O_PID, O_TIMEOUT, O_FROM, O_RCPT, O_SNI, O_RATE, O_WATCH, O_WWAIT };
+		O_PID, O_TIMEOUT, O_FROM, O_RCPT, O_SNI, O_RATE, O_WATCH, O_WWAIT, O_QSHUT, O_FINISH };
 	static const struct option opts[] = {
 		{ "server", required_argument, NULL, 's' },
 		{ "concurrency", required_argument, NULL, 'c' },
@@ -1291,6 +1327,8 @@ parse_args(int argc, char **argv)
 		{ "watch", required_argument, NULL, O_WATCH },
 		{ "watch-wait", required_argument, NULL, O_WWAIT },
 		{ "timeout", required_argument, NULL, O_TIMEOUT },
+		{ "quit-shutdown", no_argument, NULL, O_QSHUT },
+		{ "finish-conns", no_argument, NULL, O_FINISH },
 		{ "from", required_argument, NULL, O_FROM },
 		{ "rcpt", required_argument, NULL, O_RCPT },
 		{ "quiet", no_argument, NULL, 'q' },
@@ -1333,6 +1371,8 @@ parse_args(int argc, char **argv)
 		case O_WATCH: lg.watch_dir = optarg; break;
 		case O_WWAIT: lg.watch_wait = sec_arg("--watch-wait", optarg); break;
 		case O_TIMEOUT: lg.timeout = sec_arg("--timeout", optarg); break;
+		case O_QSHUT: lg.quit_shut = true; break;
+		case O_FINISH: lg.finish_conns = true; break;
 		case O_FROM: lg.from = optarg; break;
 		case O_RCPT: lg.rcpt = optarg; break;
 		case 'q': lg.quiet = true; break;
@@ -1386,7 +1426,7 @@ report(const struct lg_sample *s0, const struct lg_sample *s1, double cpu_self)
 {
 	double el = lg.t_end - lg.t_start;
 	double srv = s1->cpu - s0->cpu;
-	double p50, p99, r50 = 0, r99 = 0, rmax = 0;
+	double p50, p99, c50, c99, r50 = 0, r99 = 0, rmax = 0;
 	unsigned long early = 0;
 
 	if (el <= 0)
@@ -1413,8 +1453,11 @@ report(const struct lg_sample *s0, const struct lg_sample *s1, double cpu_self)
 		free(rl);
 	}
 	qsort(lg.lat, lg.nlat, sizeof(*lg.lat), cmp_double);
-	p50 = percentile(50);
-	p99 = percentile(99);
+	p50 = percentile(lg.lat, lg.nlat, 50);
+	p99 = percentile(lg.lat, lg.nlat, 99);
+	qsort(lg.clat, lg.nclat, sizeof(*lg.clat), cmp_double);
+	c50 = percentile(lg.clat, lg.nclat, 50);
+	c99 = percentile(lg.clat, lg.nclat, 99);
 	if (!lg.quiet) {
 		if (lg.idle) {
 			printf("idle sessions: %lu of %u up, %lu connection failures\n",
@@ -1431,6 +1474,8 @@ report(const struct lg_sample *s0, const struct lg_sample *s1, double cpu_self)
 			    lg.conns_opened, lg.conns_ok, lg.conns_failed, lg.handshakes, lg.resumed,
 			    (double)lg.handshakes / el);
 			printf("latency DATA end -> 250: p50 %.2f ms, p99 %.2f ms\n", p50, p99);
+			printf("latency connect -> 250 of the connection's first message: p50 %.2f ms, "
+			    "p99 %.2f ms\n", c50, c99);
 			if (lg.rate > 0)
 				printf("rate: %.1f sessions/s asked, %lu not started for want of a free slot\n",
 				    lg.rate, lg.rate_missed);
@@ -1450,11 +1495,12 @@ report(const struct lg_sample *s0, const struct lg_sample *s1, double cpu_self)
 	}
 	printf("RESULT mode=%s tls=%s conc=%u per_conn=%u size=%zu elapsed=%.3f "
 	    "msgs_ok=%lu msgs_failed=%lu conns=%lu conns_failed=%lu handshakes=%lu resumed=%lu "
-	    "msgs_per_s=%.1f hs_per_s=%.1f p50_ms=%.3f p99_ms=%.3f cpu_self=%.2f",
+	    "msgs_per_s=%.1f hs_per_s=%.1f p50_ms=%.3f p99_ms=%.3f conn_p50_ms=%.3f "
+	    "conn_p99_ms=%.3f cpu_self=%.2f",
 	    lg.idle ? "idle" : "send", !lg.tls ? "none" : lg.tls12 ? "1.2" : "1.3",
 	    lg.concurrency, lg.per_conn, lg.size, el, lg.msgs_ok, lg.msgs_failed,
 	    lg.conns_opened, lg.conns_failed, lg.handshakes, lg.resumed,
-	    (double)lg.msgs_ok / el, (double)lg.handshakes / el, p50, p99, cpu_self);
+	    (double)lg.msgs_ok / el, (double)lg.handshakes / el, p50, p99, c50, c99, cpu_self);
 	if (lg.npids)
 		printf(" cpu_server=%.2f server_procs=%u", srv, s1->nproc);
 	if (lg.idle && lg.npids) {
@@ -1549,6 +1595,7 @@ main(int argc, char **argv)
 	free(lg.resume_data);
 	free(lg.conns);
 	free(lg.lat);
+	free(lg.clat);
 	free(lg.body);
 	free(lg.t_ack);
 	free(lg.t_arr);

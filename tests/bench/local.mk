@@ -1,8 +1,9 @@
 # tests/bench/local.mk: the benchmark against Postfix (DESIGN.md section 12,
 # issue #9): the load generator, the two ceiling programs, the TLS sink of
 # the relay scenarios, and `make bench`,
-# which runs tests/bench/run.sh (root and the postfix package for the
-# Postfix columns; about 8-10 minutes). Not part of `make check`.
+# which runs tests/bench/run.sh (root, the postfix package and the Exim
+# contrib/deps unpacks for the anchor columns; about 12-15 minutes on a quiet
+# machine). Not part of `make check`.
 noinst_PROGRAMS += tests/bench/loadgen tests/bench/tlsceiling tests/bench/fsyncrate \
 	tests/bench/tlssink
 tests_bench_loadgen_SOURCES = tests/bench/loadgen.c
