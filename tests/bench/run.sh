@@ -1107,12 +1107,12 @@ say "- TLS 1.3 full handshakes per server CPU second (tlsceiling: same GnuTLS pr
 say "- resumed TLS 1.3 handshakes per server CPU second: $(fmt "$CEIL_RES" %.0f); whole sessions with one 10 KB message, no disk: $(fmt "$CEIL_MSG" %.0f)"
 say "- openssl speed ecdsap256: $SIGNS signs/s on one core (one sign per full handshake: an upper bound)"
 say "- spool fsync rate, 10 KB files (write, fsync, rename, directory fsync), one thread: $(fmt "$FS1" %.0f)/s alone, $(fmt "$FS50" %.0f)/s grouped by 50"
-say "- the same in dsmtpd's shape (fdatasync, grouped by 50, $(nproc) processes at once): $(fmt "$FSD" %.0f) files/s = $(fmt "$(calc "$FSD / 2")" %.0f) messages/s at 2 files (.d, .e) per message"
+say "- the same in dsmtpd's shape (fdatasync, grouped by 50, $(nproc) processes at once): $(fmt "$FSD" %.0f) files/s = as many messages/s (spool format 2: one file per message, its envelope a hard link)"
 S1=$(get msgs_per_s "$S1D")
 S1CPU=$(calc "$(get cpu_server "$S1D") * 1000 / ($(get msgs_ok "$S1D") + 0.0001)")
 LOWER=$(awk -v a="$CEIL_HS" -v b="$FS50" 'BEGIN { print (a < b) ? a : b }')
 LOWNAME=$(awk -v a="$CEIL_HS" -v b="$FS50" 'BEGIN { print (a < b) ? "TLS handshakes per core" : "grouped fsync rate" }')
-say "- dsmtpd scenario 1: $(fmt "$S1" %.0f) msg/s = $(fmt "$(calc "100 * $S1 / ($LOWER + 0.0001)")" %.0f)% of the lower ceiling ($LOWNAME, $(fmt "$LOWER" %.0f)/s), $(fmt "$(calc "100 * $S1 / ($FSD / 2 + 0.0001)")" %.0f)% of the disk in dsmtpd's shape; its server CPU per message $(fmt "$S1CPU" %.2f) ms vs $(fmt "$(calc "1000 / ($CEIL_MSG + 0.0001)")" %.2f) ms for tlsceiling's whole session (TLS floor: $(fmt "$(calc "1000 / ($CEIL_HS + 0.0001)")" %.2f) ms per handshake)"
+say "- dsmtpd scenario 1: $(fmt "$S1" %.0f) msg/s = $(fmt "$(calc "100 * $S1 / ($LOWER + 0.0001)")" %.0f)% of the lower ceiling ($LOWNAME, $(fmt "$LOWER" %.0f)/s), $(fmt "$(calc "100 * $S1 / ($FSD + 0.0001)")" %.0f)% of the disk in dsmtpd's shape; its server CPU per message $(fmt "$S1CPU" %.2f) ms vs $(fmt "$(calc "1000 / ($CEIL_MSG + 0.0001)")" %.2f) ms for tlsceiling's whole session (TLS floor: $(fmt "$(calc "1000 / ($CEIL_HS + 0.0001)")" %.2f) ms per handshake)"
 say "- with the RSA-2048 certificate (scenario 1r): $(fmt "$CEIL_HS_RSA" %.0f) full handshakes per server CPU second, the client spends $(fmt "$CLI_HS_RSA" %.2f) ms CPU on each; whole sessions with one 10 KB message: $(fmt "$CEIL_MSG_RSA" %.0f); openssl speed rsa2048: $SIGNS_RSA signs/s on one core"
 # pct KEPT-FILE CEILING: the file's msg/s as a percentage of CEILING
 pct() { _v=$(get msgs_per_s "$1"); [ -n "$_v" ] && [ "$2" != - ] && echo "$(fmt "$(calc "100 * $_v / ($2 + 0.0001)")" %.0f)%" || echo -; }
