@@ -549,7 +549,7 @@ spool_data_get(struct spool *sp, const char *id, bool verify, struct spool_data 
     struct dsmtp_err *err)
 {
 	struct spool_envelope env;
-	char dname[SPOOL_ID_SIZE + 2], why[SPOOL_WHY_SIZE];
+	char dname[SPOOL_ID_SIZE + 2];
 	unsigned char buf[16384];
 	uint32_t want, crc = 0;
 	uint64_t total = 0;
@@ -591,13 +591,8 @@ spool_data_get(struct spool *sp, const char *id, bool verify, struct spool_data 
 		crc = spool_crc32c(crc, buf, (size_t)n);
 		total += (uint64_t)n;
 	}
-	if (verify && (total != d->len || crc != d->crc)) {
-		snprintf(why, sizeof(why), "data file checksum mismatch (%" PRIu64 " bytes, "
-		    "crc %08" PRIx32 ", the envelope says %" PRIu64 " bytes, crc %08" PRIx32 ")",
-		    total, crc, d->len, d->crc);
+	if (verify && spool_data_check(sp, id, d, total, crc, err) < 0) {
 		close(fd);
-		spool_data_damaged(sp, id, why);
-		dsmtp_err_set(err, "%s: damaged: %s", id, why);
 		errno = EBADMSG;
 		return -1;
 	}
@@ -627,6 +622,28 @@ spool_data_damaged(struct spool *sp, const char *id, const char *why)
 {
 	if (spool_id_valid(id))
 		quarantine(sp, id, why);
+}
+
+uint32_t
+spool_data_crc(uint32_t crc, const void *buf, size_t len)
+{
+	return spool_crc32c(crc, buf, len);
+}
+
+int
+spool_data_check(struct spool *sp, const char *id, const struct spool_data *d, uint64_t len,
+    uint32_t crc, struct dsmtp_err *err)
+{
+	char why[SPOOL_WHY_SIZE];
+
+	if (len == d->len && crc == d->crc)
+		return 0;
+	snprintf(why, sizeof(why), "data file checksum mismatch (%" PRIu64 " bytes, "
+	    "crc %08" PRIx32 ", the envelope says %" PRIu64 " bytes, crc %08" PRIx32 ")",
+	    len, crc, d->len, d->crc);
+	spool_data_damaged(sp, id, why);
+	dsmtp_err_set(err, "%s: damaged: %s", id, why);
+	return -1;
 }
 
 static int

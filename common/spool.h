@@ -205,6 +205,12 @@ struct spool_data {
 int spool_data_get(struct spool *sp, const char *id, bool verify, struct spool_data *d,
     struct dsmtp_err *err);
 void spool_data_damaged(struct spool *sp, const char *id, const char *why);
+/* the bytes a verify-false caller read: len of them with CRC-32C crc
+ * (spool_data_crc over them, from 0). 0 when they are d's; else the
+ * message is quarantined (spool_data_damaged), err says why, -1 */
+uint32_t spool_data_crc(uint32_t crc, const void *buf, size_t len);
+int spool_data_check(struct spool *sp, const char *id, const struct spool_data *d,
+    uint64_t len, uint32_t crc, struct dsmtp_err *err);
 
 /* Lease: a non-blocking flock on ID.d, held until spool_release() or
  * spool_close(). 0 = held by sp (also if it already was), 1 = another

@@ -200,54 +200,45 @@ smtpc_q_kick(struct queue *q)
 
 /* ---- starting a message ---- */
 
-/* the message bytes into memory, checked against the envelope's CRC */
+/* the message bytes into memory, read once: the CRC is checked over the
+ * bytes held, the very ones that will be sent (no read-through first) */
 static int
 load_data(struct queue *q, struct qmsg *m, struct dsmtp_err *err)
 {
-	size_t cap, len = 0;
+	struct spool_data d;
+	size_t len = 0;
 	char *buf;
-	int fd;
 
-	if ((fd = spool_data_open(q->sp, m->id, err)) < 0)
+	if (spool_data_get(q->sp, m->id, false, &d, err) < 0)
 		return -1;
-	cap = m->env.size + 1;
-	if ((buf = malloc(cap)) == NULL) {
-		close(fd);
+	/* exactly the envelope's size: the file goes on after the data */
+	if (d.len >= SIZE_MAX || (buf = malloc((size_t)d.len + 1)) == NULL) {
+		close(d.fd);
 		dsmtp_err_set(err, "out of memory");
 		return -1;
 	}
 	/* spool files are local: read(2) here is a bounded copy, not a wait
-	 * on a peer; exactly env.size bytes (the file goes on after them) */
-	while (len < m->env.size) {
-		ssize_t n;
+	 * on a peer */
+	while (len < d.len) {
+		ssize_t n = read(d.fd, buf + len, (size_t)d.len - len);
 
-		if (len == cap) {
-			char *t = realloc(buf, cap * 2);
-
-			if (t == NULL) {
-				free(buf);
-				close(fd);
-				dsmtp_err_set(err, "out of memory");
-				return -1;
-			}
-			buf = t;
-			cap *= 2;
-		}
-		n = read(fd, buf + len, (size_t)(m->env.size - len) < cap - len ?
-		    (size_t)(m->env.size - len) : cap - len);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
 			dsmtp_err_set(err, "%s: read: %s", m->id, strerror(errno));
 			free(buf);
-			close(fd);
+			close(d.fd);
 			return -1;
 		}
 		if (n == 0)
 			break;
 		len += (size_t)n;
 	}
-	close(fd);
+	close(d.fd);
+	if (spool_data_check(q->sp, m->id, &d, len, spool_data_crc(0, buf, len), err) < 0) {
+		free(buf);
+		return -1;
+	}
 	m->data = buf;
 	m->len = len;
 	return 0;

@@ -6,7 +6,8 @@
 # delivers them to a second dsmtpd byte for byte, removes the delivered
 # ones, records a deferral in an old message's envelope (which stays
 # format 1, its data file untouched), and delivers it after flush. An
-# upgrade loses nothing.
+# upgrade loses nothing. A data byte flipped after acceptance is caught by
+# the CRC over the bytes dsmtpc read, once, and the message quarantined.
 . "${srcdir:-.}/tests/t/lib.sh"
 
 need_ python3
@@ -93,4 +94,14 @@ test_expect_success "after flush the old message is delivered and removed; the s
 	test \$(grep -l -a '^Subject: v1-two' '$TRASH'/hub/queue/*.d | wc -l) = 2 &&
 	test \"\$(ls '$Q')\" = \"\$(printf '%s\n' quarantine tmp)\" &&
 	test -z \"\$(ls -A '$Q/quarantine')\""
+# a bit flipped in a new message's data after it was accepted: dsmtpc
+# reads the data once, checks the CRC over the bytes it holds (the ones it
+# would send), sends nothing of it and quarantines the message
+test_expect_success "a flipped data byte: caught by the CRC over the bytes read, quarantined, nothing sent" "
+	'$GEN' '$Q' --subject v2-flip --size 400 --to f@example.com >'$TRASH/id4' && id4=\$(cat '$TRASH/id4') &&
+	printf X | dd of='$Q/'\$id4.d bs=1 seek=200 conv=notrunc 2>/dev/null &&
+	'$DSMTPC' -c '$TRASH/edge.yaml' once >'$TRASH/once3.log' 2>&1; rc=\$?; cat '$TRASH/once3.log';
+	test \$rc = 0 && grep -q \"\$id4: damaged: data file checksum mismatch (420 bytes\" '$TRASH/once3.log' &&
+	! grep -l -a '^Subject: v2-flip' '$TRASH'/hub/queue/*.d &&
+	test -e '$Q/quarantine/'\$id4.d && ! test -e '$Q/'\$id4.e"
 finish
