@@ -8,28 +8,11 @@
 # s_client and gnutls-cli, each certificate chosen by SNI; SIGHUP
 # replaces a certificate and key; a user that does not exist is exit 78.
 . "${srcdir:-.}/tests/t/lib.sh"
-need_ openssl
+. "$srcdir/tests/t/lib-privsep.sh"
 need_ gnutls-cli
-need_ setpriv
-need_ useradd
-[ "$(id -u)" = 0 ] || skip_ "changing to another user needs root"
-
-id dsmtp >/dev/null 2>&1 ||
-    useradd --system --no-create-home --home-dir /var/lib/dsmtp --shell /usr/sbin/nologin dsmtp ||
-    framework_failure_ "cannot create the dsmtp user"
-uid=$(id -u dsmtp)
-# the workers (dsmtp) must reach their state directory inside the trash
-chmod 711 "$TRASH"
+privsep_setup
 
 # one self-signed certificate per key type, each named by its own SNI
-k="$TRASH/keys"
-mkdir -m 755 "$k"
-mkcert() {	# mkcert NAME OPENSSL-NEWKEY-ARGS...
-	_n=$1; shift
-	openssl req -x509 -nodes "$@" -keyout "$k/$_n.key" -out "$k/$_n.pem" -days 30 \
-	    -subj "/CN=$_n.test" -addext "subjectAltName=DNS:$_n.test" >/dev/null 2>&1 &&
-	    chmod 600 "$k/$_n.key" && chmod 644 "$k/$_n.pem"
-}
 mkcert rsa -newkey rsa:2048 || framework_failure_ "openssl req rsa"
 mkcert p256 -newkey ec -pkeyopt ec_paramgen_curve:P-256 || framework_failure_ "openssl req p256"
 mkcert p384 -newkey ec -pkeyopt ec_paramgen_curve:P-384 || framework_failure_ "openssl req p384"

@@ -6,27 +6,11 @@
 # delivering process cannot open the key and holds no copy of it; SIGHUP
 # replaces the certificate and key; a missing user is exit 78.
 . "${srcdir:-.}/tests/t/lib.sh"
-need_ openssl
-need_ setpriv
-need_ useradd
-[ "$(id -u)" = 0 ] || skip_ "changing to another user needs root"
-
-id dsmtp >/dev/null 2>&1 ||
-    useradd --system --no-create-home --home-dir /var/lib/dsmtp --shell /usr/sbin/nologin dsmtp ||
-    framework_failure_ "cannot create the dsmtp user"
-chmod 711 "$TRASH"
+. "$srcdir/tests/t/lib-privsep.sh"
+privsep_setup
 GEN="$top_builddir/tests/unit/spool_gen"
 test -x "$GEN" || framework_failure_ "$GEN was not built"
 
-k="$TRASH/keys"
-mkdir -m 755 "$k"
-mkcert() {	# mkcert NAME OPENSSL-NEWKEY-ARGS...
-	_n=$1; shift
-	openssl req -x509 -nodes "$@" -keyout "$k/$_n.key" -out "$k/$_n.pem" -days 30 \
-	    -subj "/CN=$_n.test" -addext "subjectAltName=DNS:$_n.test" \
-	    -addext "extendedKeyUsage=serverAuth,clientAuth" >/dev/null 2>&1 &&
-	    chmod 600 "$k/$_n.key" && chmod 644 "$k/$_n.pem"
-}
 for t in server rsa p256 p384 ed; do
 	case $t in
 	rsa) a="-newkey rsa:2048" ;;

@@ -24,31 +24,15 @@
 . "$srcdir/tests/t/lib-exim.sh"
 postfix_need_
 exim_need_
-need_ openssl
-need_ useradd
-need_ setpriv
-
-id dsmtp >/dev/null 2>&1 ||
-    useradd --system --no-create-home --home-dir /var/lib/dsmtp --shell /usr/sbin/nologin dsmtp ||
-    framework_failure_ "cannot create the dsmtp user"
-chmod 755 "$TRASH"
-
-k="$TRASH/keys"
-mkdir -m 755 "$k"
-mkcert() {	# mkcert NAME SAN OPENSSL-NEWKEY-ARGS...
-	_n=$1 _san=$2; shift 2
-	openssl req -x509 -nodes "$@" -keyout "$k/$_n.key" -out "$k/$_n.pem" -days 30 \
-	    -subj "/CN=$_n.test" -addext "subjectAltName=$_san" \
-	    -addext "extendedKeyUsage=serverAuth,clientAuth" >/dev/null 2>&1 &&
-	    chmod 600 "$k/$_n.key" && chmod 644 "$k/$_n.pem"
-}
+. "$srcdir/tests/t/lib-privsep.sh"
+privsep_setup 755
 # ours: the keys root's 0600, read only by the supervisors
-mkcert ed DNS:ed.test -newkey ed25519 || framework_failure_ "openssl req ed25519"
-mkcert p256 DNS:p256.test -newkey ec -pkeyopt ec_paramgen_curve:P-256 || framework_failure_ "openssl req p256"
+privsep_cert ed DNS:ed.test -newkey ed25519 || framework_failure_ "openssl req ed25519"
+privsep_cert p256 DNS:p256.test -newkey ec -pkeyopt ec_paramgen_curve:P-256 || framework_failure_ "openssl req p256"
 cat "$k/ed.pem" "$k/p256.pem" >"$k/ours.pem"
 # the peers' (Postfix and Exim, server and client): Exim's transport reads
 # its key as Debian-exim
-mkcert peer DNS:localhost,DNS:peer.test -newkey ed25519 || framework_failure_ "openssl req peer"
+privsep_cert peer DNS:localhost,DNS:peer.test -newkey ed25519 || framework_failure_ "openssl req peer"
 chmod 644 "$k/peer.key"
 fpr() { openssl x509 -in "$1" -noout -fingerprint -sha256 | sed 's/.*=//; s/://g' | tr A-F a-f; }
 fpr_peer=$(fpr "$k/peer.pem") || framework_failure_ "openssl x509 -fingerprint"
