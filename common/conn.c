@@ -195,6 +195,22 @@ conn_write_line(struct conn *c, char *line, size_t n)
 }
 
 void
+conn_want_drain(struct conn *c, size_t low)
+{
+	c->flags |= CONN_F_DRAIN;
+	c->drain_at = low;
+	conn_update(c);
+	if (buf_avail(&c->out) <= low)
+		ev_feed_event(c->loop, &c->io, EV_WRITE | EV_CUSTOM);
+}
+
+size_t
+conn_out_pending(const struct conn *c)
+{
+	return buf_avail(&c->out);
+}
+
+void
 conn_pause(struct conn *c)
 {
 	c->flags |= CONN_F_PAUSED;
@@ -287,6 +303,18 @@ conn_fail(struct conn *c, enum conn_event ev)
 	return c->cb(c, ev, c->arg);
 }
 
+/* the owner asked to hear when the output fell this low: tell it once
+ * (it may queue more output, or free the conn: -1) */
+static int
+drained(struct conn *c)
+{
+	if (!(c->flags & CONN_F_DRAIN) || buf_avail(&c->out) > c->drain_at ||
+	    (c->flags & CONN_F_DEAD))
+		return 0;
+	c->flags &= ~CONN_F_DRAIN;
+	return c->cb(c, CONN_DRAINED, c->arg) < 0 ? -1 : 0;
+}
+
 /* write what we can; 0 ok (maybe more later), -1 freed */
 static int
 conn_flush(struct conn *c)
@@ -307,8 +335,11 @@ conn_flush(struct conn *c)
 			if (buf_avail(&c->in) > 0 || (c->tr->pending && c->tr->pending(c) > 0))
 				ev_feed_event(c->loop, &c->io, EV_READ | EV_CUSTOM);
 		}
+		if (drained(c) < 0)
+			return -1;
 	}
-	return 0;
+	/* a drain asked for with nothing left to send (fed by conn_want_drain) */
+	return drained(c);
 }
 
 /* run the transport's handshake; -1 when the owner freed the conn */

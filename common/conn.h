@@ -21,6 +21,7 @@ enum conn_event {
 	CONN_TIMEOUT,		/* nothing happened for the timeout */
 	CONN_EOF,		/* the peer closed */
 	CONN_ERROR,		/* I/O or TLS error, reason in c->err */
+	CONN_DRAINED,		/* unsent output fell to the mark conn_want_drain set */
 };
 
 /* transport return codes besides byte counts */
@@ -51,6 +52,7 @@ struct conn {
 	size_t				 out_high;	/* back-pressure: stop reading at this much
 							 * unsent output (0 = off) ... */
 	size_t				 out_low;	/* ... until it drains to this */
+	size_t				 drain_at;	/* CONN_F_DRAIN: CONN_DRAINED at this */
 	const struct conn_transport	*tr;
 	void				*tr_ctx;
 	const struct conn_transport	*next_tr;	/* installed once out is flushed */
@@ -72,6 +74,7 @@ struct conn {
 #define CONN_F_LINGER		0x20	/* half-closed after the last reply, draining */
 #define CONN_F_OUTFULL		0x40	/* unsent output over out_high: not reading */
 #define CONN_F_DEADLINE		0x80	/* the timer is a deadline: I/O does not re-arm it */
+#define CONN_F_DRAIN		0x100	/* the owner waits for CONN_DRAINED */
 
 /* fd must be non-blocking; the conn owns it from now on */
 struct conn *conn_new(struct ev_loop *loop, int fd, conn_cb cb, void *arg);
@@ -90,6 +93,12 @@ void conn_set_out_limits(struct conn *c, size_t high, size_t low);
 /* is the output over its high-water mark (and not yet drained)? */
 bool conn_out_full(const struct conn *c);
 int conn_write(struct conn *c, const void *p, size_t n);
+/* one CONN_DRAINED event when the unsent output falls to at most low
+ * bytes (a writer that produces output as it drains: dsmtpc's body);
+ * at once, from the loop, if it already has */
+void conn_want_drain(struct conn *c, size_t low);
+/* bytes queued and not yet sent */
+size_t conn_out_pending(const struct conn *c);
 /* a protocol line formatted into line[cap] (cap >= 3): the text is cut to
  * cap - 3 bytes, keeping room for the CRLF; its length, or -1 */
 int conn_vformat_line(char *line, size_t cap, const char *fmt, va_list ap)

@@ -152,6 +152,12 @@ spool_open(const char *queue_dir, struct ev_loop *loop, struct dsmtp_err *err)
 		return NULL;
 	}
 	sp->dirfd = sp->tmpfd = sp->quarfd = -1;
+	if (pthread_mutex_init(&sp->lease_mu, NULL) != 0) {
+		free(sp->dir);
+		free(sp);
+		dsmtp_err_set(err, "pthread_mutex_init failed");
+		return NULL;
+	}
 	sp->loop = loop;
 	sp->group_max = SPOOL_GROUP_MAX;
 	sp->dirfd = open(queue_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -173,6 +179,7 @@ fail:
 		close(sp->tmpfd);
 	if (sp->quarfd >= 0)
 		close(sp->quarfd);
+	pthread_mutex_destroy(&sp->lease_mu);
 	free(sp->dir);
 	free(sp);
 	return NULL;
@@ -189,6 +196,7 @@ spool_close(struct spool *sp)
 	close(sp->dirfd);
 	close(sp->tmpfd);
 	close(sp->quarfd);
+	pthread_mutex_destroy(&sp->lease_mu);
 	free(sp->dir);
 	free(sp);
 }
@@ -201,13 +209,20 @@ spool_dir(const struct spool *sp)
 
 /* --- leases --- */
 
+/* the lease list is shared by the loop and dsmtpc's I/O threads, which
+ * take leases to load messages off the loop (lease_mu); a lease is only
+ * ever released by the thread that holds its message */
 struct spool_lease *
 spool_lease_find(struct spool *sp, const char *id)
 {
-	for (struct spool_lease *l = sp->leases; l != NULL; l = l->next)
+	struct spool_lease *l;
+
+	pthread_mutex_lock(&sp->lease_mu);
+	for (l = sp->leases; l != NULL; l = l->next)
 		if (strcmp(l->id, id) == 0)
-			return l;
-	return NULL;
+			break;
+	pthread_mutex_unlock(&sp->lease_mu);
+	return l;
 }
 
 /* flock ID.d without waiting; then make sure it is still a message */
@@ -264,23 +279,30 @@ spool_lease(struct spool *sp, const char *id, struct dsmtp_err *err)
 	}
 	snprintf(l->id, sizeof(l->id), "%s", id);
 	l->fd = fd;
+	pthread_mutex_lock(&sp->lease_mu);
 	l->next = sp->leases;
 	sp->leases = l;
+	pthread_mutex_unlock(&sp->lease_mu);
 	return 0;
 }
 
 void
 spool_release(struct spool *sp, const char *id)
 {
+	struct spool_lease *l = NULL;
+
+	pthread_mutex_lock(&sp->lease_mu);
 	for (struct spool_lease **lp = &sp->leases; *lp != NULL; lp = &(*lp)->next) {
 		if (strcmp((*lp)->id, id) == 0) {
-			struct spool_lease *l = *lp;
-
+			l = *lp;
 			*lp = l->next;
-			close(l->fd);
-			free(l);
-			return;
+			break;
 		}
+	}
+	pthread_mutex_unlock(&sp->lease_mu);
+	if (l != NULL) {
+		close(l->fd);
+		free(l);
 	}
 }
 

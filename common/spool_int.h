@@ -37,7 +37,8 @@ struct spool {
 	int			 tmpfd;		/* queue/tmp/ */
 	int			 quarfd;	/* queue/quarantine/ */
 	unsigned		 counter;	/* id uniqueness within a microsecond */
-	struct spool_lease	*leases;
+	struct spool_lease	*leases;	/* under lease_mu */
+	pthread_mutex_t		 lease_mu;
 
 	/* commit machinery; NULL loop = synchronous */
 	struct ev_loop		*loop;

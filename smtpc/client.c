@@ -53,6 +53,7 @@ static int (*const reply_table[SC_NSTATES])(struct smtpc_session *, const struct
 	[SC_TLS] = NULL,
 	[SC_RSET] = smtpc_sess_on_rset,
 	[SC_XFER] = smtpc_sess_on_xfer,
+	[SC_SENDING] = NULL,	/* a reply before the dot: protocol error */
 	[SC_BODY] = smtpc_sess_on_body,
 	[SC_IGNORE_FINAL] = smtpc_sess_on_ignore_final,
 	[SC_QUIT] = on_quit,
@@ -179,6 +180,7 @@ smtpc_sess_job_finish(struct smtpc_session *s)
 
 	if (j == NULL)
 		return;
+	smtpc_body_release(s);
 	s->job = NULL;
 	free(s->rcpt_ok);
 	s->rcpt_ok = NULL;
@@ -823,6 +825,8 @@ session_event(struct conn *c, enum conn_event ev, void *arg)
 	case CONN_ERROR:
 		session_lost(s, c->err[0] ? c->err : "I/O error");
 		return -1;
+	case CONN_DRAINED:
+		return smtpc_body_drained(s);
 	}
 	return 0;
 }

@@ -43,6 +43,8 @@ enum smtpc_state {
 	SC_TLS,		/* handshake */
 	SC_RSET,	/* between two transactions */
 	SC_XFER,	/* MAIL, RCPT..., DATA replies */
+	SC_SENDING,	/* the body going out as the connection drains
+			 * (client_body.c); no reply is read until the dot */
 	SC_BODY,	/* the reply after the final dot */
 	SC_IGNORE_FINAL,	/* RFC 2920 3.1: 354 although no recipient was
 				 * accepted; an empty message was ended at
@@ -97,6 +99,7 @@ struct smtpc_session {
 	unsigned		 flags;		/* F_*: connection facts, not states */
 	uint64_t		 size_max;
 	struct smtpc_job	*job;		/* the transaction in progress */
+	struct smtpc_body	*body;		/* its body being sent (client_body.c) */
 	size_t			 acked;		/* replies seen: 0 MAIL, 1..n RCPT, n+1 DATA */
 	/* data, not a state: with PIPELINING the RCPT and DATA replies
 	 * arrive after MAIL's in the same state (SC_XFER); what MAIL said
@@ -201,6 +204,18 @@ int smtpc_sess_on_rset(struct smtpc_session *s, const struct smtpc_reply *r);
 int smtpc_sess_on_xfer(struct smtpc_session *s, const struct smtpc_reply *r);
 int smtpc_sess_on_body(struct smtpc_session *s, const struct smtpc_reply *r);
 int smtpc_sess_on_ignore_final(struct smtpc_session *s, const struct smtpc_reply *r);
+
+/* ---- the body (client_body.c) ---- */
+
+/* DATA said 354: send the body as the connection drains, then the final
+ * dot and SC_BODY; -1 when the session is gone (a damaged or unreadable
+ * message ends it without the dot) */
+int smtpc_body_start(struct smtpc_session *s);
+/* conn.c's CONN_DRAINED: more of the body; -1 when the session is gone */
+int smtpc_body_drained(struct smtpc_session *s);
+/* the body's memory goes with the job (a read in flight keeps its own
+ * until it comes back) */
+void smtpc_body_release(struct smtpc_session *s);
 
 /* ---- destinations (client_dest.c) ---- */
 

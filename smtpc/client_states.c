@@ -40,7 +40,10 @@ static const struct {
 	[SC_RSET] = { "rset", "reply to RSET", S(SC_RSET) | TX_START },
 	/* with PIPELINING the last RCPT reply re-arms the DATA timeout */
 	[SC_XFER] = { "xfer", "replies to MAIL, each RCPT and DATA, in order",
-	    S(SC_XFER) | S(SC_BODY) | S(SC_IGNORE_FINAL) | TX_END },
+	    S(SC_XFER) | S(SC_SENDING) | S(SC_IGNORE_FINAL) | TX_END },
+	/* the body goes out as the connection drains; then the final dot
+	 * (a damaged message ends the session without one: no transition) */
+	[SC_SENDING] = { "sending", NULL, S(SC_BODY) },
 	[SC_BODY] = { "body", "reply to the final dot", TX_END },
 	[SC_IGNORE_FINAL] = { "ignore-final", "reply to the final dot (ignored: no recipient)",
 	    TX_END },
@@ -76,5 +79,5 @@ smtpc_state_next_ok(enum smtpc_state from, enum smtpc_state to)
 bool
 smtpc_state_in_tx(enum smtpc_state st)
 {
-	return st == SC_XFER || st == SC_BODY || st == SC_IGNORE_FINAL;
+	return st == SC_XFER || st == SC_SENDING || st == SC_BODY || st == SC_IGNORE_FINAL;
 }

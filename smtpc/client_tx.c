@@ -2,7 +2,7 @@
  * same connection (RSET in between, or idle, or QUIT), the envelope with
  * SIZE, BODY=8BITMIME and REQUIRETLS (RFC 1870, 6152, 8689's gate in
  * requiretls.c), MAIL, RCPT and DATA pipelined when offered (RFC 2920),
- * the dot-stuffed body (RFC 5321 4.5.2), and each recipient's outcome from
+ * the body (client_body.c), and each recipient's outcome from
  * the replies. The session core (client.c) reads the replies and hands
  * them here by state. */
 #include "autoconfig.h"
@@ -48,8 +48,10 @@ tx_send_more(struct smtpc_session *s, size_t from, size_t upto)
 
 	for (size_t k = from; k <= upto && k <= s->nlive + 1; k++) {
 		if (k == 0) {
-			/* RFC 6152: say so when the body has 8-bit octets */
-			bool eight = (s->flags & F_8BITMIME) && has_8bit(j->data, j->len);
+			/* RFC 6152: say so when the body has 8-bit octets, or
+			 * may have: the part of a big message not read yet */
+			bool eight = (s->flags & F_8BITMIME) &&
+			    (j->dlen < j->len || has_8bit(j->data, j->dlen));
 
 			const char *rt = j->mail_requiretls ? " REQUIRETLS" : "";
 
@@ -221,43 +223,6 @@ tx_end(struct smtpc_session *s)
 	smtpc_sess_next_tx(s);
 }
 
-/* write the message: dot-stuffed (RFC 5321 4.5.2), lines ending in CRLF
- * (a bare LF becomes CRLF), the last line terminated, then "." */
-static void
-send_body(struct smtpc_session *s)
-{
-	const char *p = s->job->data, *end = p + s->job->len, *run = p;
-	bool bol = true;
-
-	while (p < end) {
-		if (bol && *p == '.') {
-			smtpc_sess_put(s, run, (size_t)(p - run));
-			smtpc_sess_put(s, ".", 1);
-			run = p;
-		}
-		bol = false;
-		if (*p == '\n') {
-			if (p == s->job->data || p[-1] != '\r') {
-				smtpc_sess_put(s, run, (size_t)(p - run));
-				smtpc_sess_put(s, "\r", 1);
-				run = p;
-			}
-			bol = true;
-		}
-		p++;
-	}
-	smtpc_sess_put(s, run, (size_t)(p - run));
-	if (!bol)
-		smtpc_sess_put(s, "\r\n", 2);
-	/* never the terminator after a body that did not fit: a cut message
-	 * must not be delivered as if whole */
-	if (s->broken)
-		return;
-	smtpc_sess_put(s, ".\r\n", 3);
-	if (s->logging)
-		plog_info(s->ctx->plog, &s->log, "", "message sent: %zu octets", s->job->len);
-}
-
 /* a reply to MAIL, one RCPT or DATA, in the order they were sent */
 int
 smtpc_sess_on_xfer(struct smtpc_session *s, const struct smtpc_reply *r)
@@ -313,9 +278,7 @@ smtpc_sess_on_xfer(struct smtpc_session *s, const struct smtpc_reply *r)
 			smtpc_sess_set_state(s, SC_IGNORE_FINAL, T_DATA_END);
 			return 0;
 		}
-		send_body(s);
-		smtpc_sess_set_state(s, SC_BODY, T_DATA_END);
-		return 0;
+		return smtpc_body_start(s);
 	}
 	return smtpc_sess_on_body(s, r);
 }

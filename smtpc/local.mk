@@ -7,7 +7,8 @@ dsmtpc_LDADD = common/libcommon.a $(YAML_LIBS) $(EV_LIBS) $(PTHREAD_LIBS)
 noinst_LIBRARIES += smtpc/libsmtpc.a
 smtpc_libsmtpc_a_SOURCES = smtpc/smtpc.h smtpc/reply.c smtpc/retry.c smtpc/bounce.c \
 	smtpc/dns.c smtpc/route.c smtpc/client_int.h smtpc/client_states.c smtpc/client.c \
-	smtpc/client_tls.c smtpc/client_tx.c smtpc/client_dest.c smtpc/maildir.c smtpc/sched.c \
+	smtpc/client_tls.c smtpc/client_tx.c smtpc/client_body.c smtpc/client_dest.c \
+	smtpc/iothread.c smtpc/iothread.h smtpc/maildir.c smtpc/sched.c \
 	smtpc/tlsrpt.h smtpc/tlsrpt.c \
 	smtpc/sts_fetch.c smtpc/sts_cache.c smtpc/sts.c smtpc/sts_log.c \
 	smtpc/requiretls.h smtpc/requiretls.c smtpc/stats.c \

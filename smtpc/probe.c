@@ -255,7 +255,8 @@ smtpc_probe_cmd(int argc, char **argv, const char *config_path)
 	job.rcpts = rcpts;
 	job.nrcpts = 1;
 	job.data = "";
-	job.len = 0;
+	job.dlen = job.len = 0;
+	job.body_fd = -1;
 	job.res = &res;
 	job.done = probe_done;
 	job.arg = &ps;

@@ -24,6 +24,7 @@
 #include "common/diag.h"
 #include "common/spool.h"
 #include "logs/plog.h"
+#include "smtpc/iothread.h"
 #include "smtpc/queue_int.h"
 #include "smtpc/requiretls.h"
 #include "smtpc/smtpc.h"
@@ -130,8 +131,8 @@ smtpc_q_scan(struct queue *q)
 static bool
 at_capacity(const struct queue *q)
 {
-	return q->ninflight >= q->max_leases / 2 ||
-	    q->ninflight + q->ncommitting >= q->max_leases ||
+	return q->ninflight + q->nstarting >= q->max_leases / 2 ||
+	    q->ninflight + q->nstarting + q->ncommitting >= q->max_leases ||
 	    (q->ninflight > 0 && q->inflight_bytes >= INFLIGHT_BYTES);
 }
 
@@ -200,48 +201,153 @@ smtpc_q_kick(struct queue *q)
 
 /* ---- starting a message ---- */
 
-/* the message bytes into memory, read once: the CRC is checked over the
- * bytes held, the very ones that will be sent (no read-through first) */
-static int
-load_data(struct queue *q, struct qmsg *m, struct dsmtp_err *err)
-{
-	struct spool_data d;
-	size_t len = 0;
-	char *buf;
+/* a message being leased and read on the I/O thread (nothing of this
+ * touches the loop's state until done) */
+struct qload {
+	struct smtpc_io_job	 io;
+	struct queue		*q;
+	struct qmsg		*m;
+	int64_t			 now;
+	int64_t			 lifetime;	/* send.retry.lifetime, copied: a
+						 * reload may change q->cfg meanwhile */
+	enum { QL_BUSY, QL_LEASE, QL_LOAD, QL_NOT_DUE, QL_DATA, QL_OK } st;
+	int			 eno;
+	struct dsmtp_err	 err;
+};
 
-	if (spool_data_get(q->sp, m->id, false, &d, err) < 0)
-		return -1;
-	/* exactly the envelope's size: the file goes on after the data */
-	if (d.len >= SIZE_MAX || (buf = malloc((size_t)d.len + 1)) == NULL) {
-		close(d.fd);
-		dsmtp_err_set(err, "out of memory");
-		return -1;
+/* is anything of the envelope to be done now? (a failed recipient's
+ * bounce, a due or expired pending one, or the removal of a message a
+ * stop caught between its update and its removal) */
+static bool
+env_any_due(const struct spool_envelope *env, int64_t lifetime, int64_t now)
+{
+	bool open = false;
+
+	for (size_t i = 0; i < env->nrcpts; i++) {
+		const struct spool_rcpt *r = &env->rcpts[i];
+
+		if (r->state == SPOOL_RCPT_FAILED)
+			return true;
+		if (r->state == SPOOL_RCPT_PENDING) {
+			open = true;
+			if (r->next_attempt <= now || smtpc_retry_expired(env->arrival, lifetime, now))
+				return true;
+		}
 	}
-	/* spool files are local: read(2) here is a bounded copy, not a wait
-	 * on a peer */
-	while (len < d.len) {
-		ssize_t n = read(d.fd, buf + len, (size_t)d.len - len);
+	return !open;
+}
+
+/* on the I/O thread: the lease, the envelope, and the message's first
+ * SMTPC_BODY_CHUNK bytes (all of a small message, whose CRC is checked
+ * here, before a byte of it is sent; a bigger one keeps its descriptor
+ * and is checked as it is sent: client_body.c, maildir.c) */
+static void
+load_run(struct smtpc_io_job *io)
+{
+	struct qload *l = (struct qload *)io;
+	struct qmsg *m = l->m;
+	struct spool *sp = l->q->sp;
+	struct spool_data d;
+	size_t want, got = 0;
+	int rc;
+
+	if ((rc = spool_lease(sp, m->id, &l->err)) != 0) {
+		l->st = rc == 1 ? QL_BUSY : QL_LEASE;
+		l->eno = errno;
+		return;
+	}
+	if (spool_load(sp, m->id, &m->env, &l->err) < 0) {
+		l->st = QL_LOAD;
+		l->eno = errno;
+		return;
+	}
+	if (!env_any_due(&m->env, l->lifetime, l->now)) {
+		l->st = QL_NOT_DUE;
+		return;
+	}
+	l->st = QL_DATA;
+	if (spool_data_get(sp, m->id, false, &d, &l->err) < 0) {
+		l->eno = errno;
+		return;
+	}
+	want = d.len < SMTPC_BODY_CHUNK ? (size_t)d.len : SMTPC_BODY_CHUNK;
+	if (d.len >= SIZE_MAX || (m->data = malloc(want + 1)) == NULL) {
+		close(d.fd);
+		dsmtp_err_set(&l->err, "%s: out of memory", m->id);
+		return;
+	}
+	while (got < want) {
+		ssize_t n = pread(d.fd, m->data + got, want - got, (off_t)(d.off + got));
 
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
-			dsmtp_err_set(err, "%s: read: %s", m->id, strerror(errno));
-			free(buf);
+			dsmtp_err_set(&l->err, "%s: read: %s", m->id, strerror(errno));
 			close(d.fd);
-			return -1;
+			return;
 		}
 		if (n == 0)
 			break;
-		len += (size_t)n;
+		got += (size_t)n;
 	}
-	close(d.fd);
-	if (spool_data_check(q->sp, m->id, &d, len, spool_data_crc(0, buf, len), err) < 0) {
-		free(buf);
-		return -1;
+	m->dlen = got;
+	m->data_crc = spool_data_crc(0, m->data, got);
+	if (got < want || d.len == got) {
+		/* all of it (or a file cut short): checked now */
+		close(d.fd);
+		if (spool_data_check(sp, m->id, &d, got, m->data_crc, &l->err) < 0)
+			return;
+		m->fd = -1;
+	} else
+		m->fd = d.fd;
+	m->len = (size_t)d.len;
+	m->off = d.off;
+	m->crc = d.crc;
+	l->st = QL_OK;
+}
+
+static void load_done(struct smtpc_io_job *io);
+
+/* lease and read the message off the loop; the rest (routing, the
+ * jobs) is load_done's, on the loop. s leaves the top of the schedule */
+static void
+msg_start(struct queue *q, struct smtpc_sched_ent *s)
+{
+	struct qload *l = calloc(1, sizeof(*l));
+	struct qmsg *m = calloc(1, sizeof(*m));
+
+	if (l == NULL || m == NULL) {
+		free(l);
+		free(m);
+		s->not_before = smtpc_q_now() + 1;
+		smtpc_q_sched_fix(q, s);
+		return;
 	}
-	m->data = buf;
-	m->len = len;
-	return 0;
+	snprintf(m->id, sizeof(m->id), "%s", s->id);
+	m->q = q;
+	m->fd = -1;
+	l->q = q;
+	l->m = m;
+	l->now = (int64_t)time(NULL);
+	l->lifetime = q->cfg.send.retry_lifetime;
+	l->io.run = load_run;
+	l->io.done = load_done;
+	/* in flight from now on: never started twice, never dropped */
+	s->inflight = true;
+	smtpc_q_sched_fix(q, s);
+	q->nstarting++;
+	smtpc_io_submit(q->ctx.io, &l->io);
+}
+
+/* what a start that came to nothing leaves: the message's memory */
+static void
+qmsg_free_unstarted(struct qmsg *m)
+{
+	if (m->fd >= 0)
+		close(m->fd);
+	free(m->data);
+	spool_envelope_free(&m->env);
+	free(m);
 }
 
 /* the message's job for a destination, made on first use */
@@ -260,7 +366,12 @@ job_for(struct qmsg *m, struct smtpc_dest *d)
 	j->j.sender = m->env.sender;
 	j->j.flags = m->env.flags;
 	j->j.data = m->data;
+	j->j.dlen = m->dlen;
 	j->j.len = m->len;
+	j->j.body_fd = m->fd;
+	j->j.body_off = m->off;
+	j->j.data_crc = m->data_crc;
+	j->j.body_crc = m->crc;
 	j->j.done = smtpc_q_job_done;
 	j->next = m->jobs;
 	m->jobs = j;
@@ -307,19 +418,109 @@ local_result(struct qmsg *m, size_t i, enum smtpc_status st, const char *status,
 	smtpc_q_apply(m, i, &res);
 }
 
-/* lease, load, route every due recipient. s leaves the top of the
- * schedule: in flight, tried, later, or dropped */
-static void
-msg_start(struct queue *q, struct smtpc_sched_ent *s)
-{
-	struct qmsg *m;
-	struct dsmtp_err err;
-	int64_t now = (int64_t)time(NULL);
-	bool any_remote = false, any_due = false, open = false;
-	int rc;
+/* a maildir delivery, on the I/O thread (it fsyncs) */
+struct qlocal {
+	struct smtpc_io_job	 io;
+	struct qmsg		*m;
+	size_t			 i;		/* the recipient */
+	char			*path;
+	char			*hostname;
+	struct smtpc_job	 body;		/* the message's bytes (body fields only) */
+	int			 rc;
+	bool			 damaged;
+	struct dsmtp_err	 err;
+};
 
-	rc = spool_lease(q->sp, s->id, &err);
-	if (rc == 1) {
+static void
+maildir_run(struct smtpc_io_job *io)
+{
+	struct qlocal *ml = (struct qlocal *)io;
+	struct qmsg *m = ml->m;
+
+	ml->rc = smtpc_maildir_deliver(ml->path, ml->hostname, m->env.sender,
+	    m->env.rcpts[ml->i].addr, &ml->body, &ml->damaged, &ml->err);
+}
+
+static void
+maildir_done(struct smtpc_io_job *io)
+{
+	struct qlocal *ml = (struct qlocal *)io;
+	struct qmsg *m = ml->m;
+	char text[600];
+
+	if (ml->rc < 0) {
+		snprintf(text, sizeof(text), "451 4.3.0 maildir delivery failed: %s", ml->err.msg);
+		local_result(m, ml->i, SMTPC_TEMP, "4.3.0", text, "maildir");
+		if (ml->damaged)
+			smtpc_q_msg_damaged(m, ml->err.msg);
+	} else {
+		snprintf(text, sizeof(text), "250 2.0.0 delivered to maildir:%.500s", ml->path);
+		local_result(m, ml->i, SMTPC_OK, "2.0.0", text, "maildir");
+	}
+	free(ml->path);
+	free(ml->hostname);
+	free(ml);
+	if (--m->pending == 0)
+		smtpc_q_msg_finish(m);
+}
+
+/* hand a maildir delivery to the I/O thread (counted in m->pending) */
+static int
+maildir_start(struct queue *q, struct qmsg *m, size_t i, const char *path)
+{
+	struct qlocal *ml = calloc(1, sizeof(*ml));
+
+	if (ml == NULL || (ml->path = strdup(path)) == NULL ||
+	    (ml->hostname = strdup(q->cfg.hostname)) == NULL) {
+		if (ml)
+			free(ml->path);
+		free(ml);
+		return -1;
+	}
+	ml->m = m;
+	ml->i = i;
+	ml->body.data = m->data;
+	ml->body.dlen = m->dlen;
+	ml->body.len = m->len;
+	ml->body.body_fd = m->fd;
+	ml->body.body_off = m->off;
+	ml->body.data_crc = m->data_crc;
+	ml->body.body_crc = m->crc;
+	ml->io.run = maildir_run;
+	ml->io.done = maildir_done;
+	m->pending++;
+	smtpc_io_submit(q->ctx.io, &ml->io);
+	return 0;
+}
+
+/* the message is leased and read (or not): route every due recipient */
+static void
+load_done(struct smtpc_io_job *io)
+{
+	struct qload *l = (struct qload *)io;
+	struct queue *q = l->q;
+	struct qmsg *m = l->m;
+	struct smtpc_sched_ent *s = smtpc_sched_find(&q->sched, m->id);
+	struct dsmtp_err err;
+	int64_t now = l->now;
+	bool any_remote = false;
+	int st = l->st;
+
+	q->nstarting--;
+	if (st != QL_BUSY && st != QL_LEASE && st != QL_OK)
+		spool_release(q->sp, m->id);
+	if (s == NULL) {
+		/* never: an entry in flight is not dropped */
+		diag_warnx("%s: not in the schedule after its start", m->id);
+		if (st == QL_OK)
+			spool_release(q->sp, m->id);
+		qmsg_free_unstarted(m);
+		free(l);
+		return;
+	}
+	s->inflight = false;
+	switch (st) {
+	case QL_BUSY:
 		/* the committer keeps its lease until queue/ is fsync'd, or
 		 * `dsmtpc flush` is at work: look again shortly */
 		if (++s->busy >= BUSY_MAX && q->once)
@@ -328,72 +529,51 @@ msg_start(struct queue *q, struct smtpc_sched_ent *s)
 			s->not_before = smtpc_q_now() + (s->busy > 6 ? BUSY_RETRY :
 			    BUSY_RETRY_FIRST * (double)(1u << (s->busy - 1)));
 		smtpc_q_sched_fix(q, s);
-		return;
-	}
-	if (rc < 0) {
-		if (errno != ENOENT)
-			diag_warnx("%s", err.msg);
+		break;
+	case QL_LEASE:
+	case QL_LOAD:
+	case QL_DATA:
+		if (st == QL_DATA || l->eno != ENOENT)
+			diag_warnx("%s", l->err.msg);
+		if (st != QL_LEASE)
+			s->tried = true;
 		smtpc_sched_drop(&q->sched, s);
-		return;
-	}
-	s->busy = 0;
-	s->tried = true;
-	if ((m = calloc(1, sizeof(*m))) == NULL) {
-		spool_release(q->sp, s->id);
-		s->not_before = smtpc_q_now() + 1;
-		smtpc_q_sched_fix(q, s);
-		return;
-	}
-	snprintf(m->id, sizeof(m->id), "%s", s->id);
-	m->q = q;
-	if (spool_load(q->sp, m->id, &m->env, &err) < 0) {
-		if (errno != ENOENT)
-			diag_warnx("%s", err.msg);
-		spool_release(q->sp, m->id);
-		smtpc_sched_drop(&q->sched, s);
-		free(m);
-		return;
-	}
-	for (size_t i = 0; i < m->env.nrcpts; i++) {
-		const struct spool_rcpt *r = &m->env.rcpts[i];
-
-		if (r->state == SPOOL_RCPT_FAILED || r->state == SPOOL_RCPT_PENDING)
-			open = true;
-		if (r->state == SPOOL_RCPT_FAILED)
-			any_due = true;
-		if (r->state == SPOOL_RCPT_PENDING && (r->next_attempt <= now ||
-		    smtpc_retry_expired(m->env.arrival, q->cfg.send.retry_lifetime, now)))
-			any_due = true;
-	}
-	/* every recipient delivered or bounced, yet still here: a stop came
-	 * between the update and the removal; msg_finish removes it */
-	if (!open)
-		any_due = true;
-	if (!any_due) {
+		break;
+	case QL_NOT_DUE:
+		s->busy = 0;
+		s->tried = true;
 		s->due = smtpc_q_env_due(&m->env);
 		smtpc_q_sched_fix(q, s);
-		spool_release(q->sp, m->id);
-		spool_envelope_free(&m->env);
-		free(m);
+		break;
+	case QL_OK:
+		s->busy = 0;
+		s->tried = true;
+		if (q->stopping) {
+			/* a stop came meanwhile: not started, still due */
+			spool_release(q->sp, m->id);
+			smtpc_q_sched_fix(q, s);
+			break;
+		}
+		s->inflight = true;
+		smtpc_q_sched_fix(q, s);
+		st = -1;	/* started: m is the queue's now */
+		break;
+	}
+	free(l);
+	if (st != -1) {
+		qmsg_free_unstarted(m);
+		smtpc_q_kick(q);
+		smtpc_q_maybe_done(q);
 		return;
 	}
-	/* the bytes: needed for delivery and for the bounce's headers */
-	if (load_data(q, m, &err) < 0) {
-		diag_warnx("%s: %s", m->id, err.msg);
-		spool_release(q->sp, m->id);
-		smtpc_sched_drop(&q->sched, s);
-		spool_envelope_free(&m->env);
-		free(m);
-		return;
-	}
-	s->inflight = true;
-	smtpc_q_sched_fix(q, s);
-	q->inflight_bytes += m->len;
+	q->inflight_bytes += m->dlen;
 	m->next = q->inflight;
 	if (q->inflight)
 		q->inflight->prev = m;
 	q->inflight = m;
 	q->ninflight++;
+	/* counted first, submitted after: a job may finish inside submit */
+	m->pending = 1;
 	for (size_t i = 0; i < m->env.nrcpts; i++) {
 		struct spool_rcpt *r = &m->env.rcpts[i];
 		struct policy_effective eff;
@@ -428,16 +608,9 @@ msg_start(struct queue *q, struct smtpc_sched_ent *s)
 			continue;
 		}
 		if (eff.hop.kind == HOP_MAILDIR) {
-			if (smtpc_maildir_deliver(eff.hop.path, q->cfg.hostname, m->env.sender,
-			    r->addr, m->data, m->len, &err) < 0) {
-				snprintf(text, sizeof(text), "451 4.3.0 maildir delivery failed: %s",
-				    err.msg);
-				local_result(m, i, SMTPC_TEMP, "4.3.0", text, "maildir");
-			} else {
-				snprintf(text, sizeof(text), "250 2.0.0 delivered to maildir:%.500s",
-				    eff.hop.path);
-				local_result(m, i, SMTPC_OK, "2.0.0", text, "maildir");
-			}
+			if (maildir_start(q, m, i, eff.hop.path) < 0)
+				local_result(m, i, SMTPC_TEMP, "4.3.0", "451 4.3.0 out of memory",
+				    "maildir");
 			continue;
 		}
 		d = smtpc_dest_get_mode(&q->ctx, &eff.hop, eff.level, eff.domain, eff.pins,
@@ -448,18 +621,16 @@ msg_start(struct queue *q, struct smtpc_sched_ent *s)
 		}
 		any_remote = true;
 	}
-	if (!any_remote) {
-		smtpc_q_msg_finish(m);
-		return;
+	if (any_remote) {
+		for (struct qjob *j = m->jobs; j; j = j->next)
+			m->pending++;
+		for (struct qjob *j = m->jobs; j; j = j->next)
+			smtpc_dest_submit(j->dest, &j->j);
 	}
-	/* count first, submit after: a job may finish inside submit */
-	for (struct qjob *j = m->jobs; j; j = j->next)
-		m->pending++;
-	m->pending++;
-	for (struct qjob *j = m->jobs; j; j = j->next)
-		smtpc_dest_submit(j->dest, &j->j);
 	if (--m->pending == 0)
 		smtpc_q_msg_finish(m);
+	else
+		smtpc_q_kick(q);	/* room for the next start, maybe */
 }
 
 /* start every due message the limits allow: O(log n) per message
@@ -470,8 +641,9 @@ smtpc_q_dispatch(struct queue *q)
 	double now = smtpc_q_now();
 	struct smtpc_sched_ent *s, *last = NULL;
 
-	/* bounded in count and in bytes: messages are held whole in memory
-	 * while they are delivered (one is always allowed) */
+	/* bounded in count and in bytes: a message's first chunk (all of a
+	 * small one) is held in memory while it is delivered (one is always
+	 * allowed) */
 	while (!q->stopping && !at_capacity(q) && (s = smtpc_sched_top(&q->sched)) != NULL &&
 	    smtpc_sched_ready_at(s) <= now) {
 		if (s == last) {
@@ -493,13 +665,13 @@ void
 smtpc_q_maybe_done(struct queue *q)
 {
 	if (q->stopping) {
-		if (q->ninflight == 0 && q->ncommitting == 0) {
+		if (q->ninflight == 0 && q->ncommitting == 0 && q->nstarting == 0) {
 			q->done = true;
 			ev_break(q->loop, EVBREAK_ALL);
 		}
 		return;
 	}
-	if (!q->once || q->ninflight > 0 || q->ncommitting > 0)
+	if (!q->once || q->ninflight > 0 || q->ncommitting > 0 || q->nstarting > 0)
 		return;
 	/* bounces queued in this run are due (0) and untried: they count */
 	if (smtpc_sched_pending(&q->sched) > 0)

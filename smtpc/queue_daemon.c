@@ -24,6 +24,7 @@
 #include "common/spool.h"
 #include "logs/plog.h"
 #include "metrics/metrics.h"
+#include "smtpc/iothread.h"
 #include "smtpc/queue_int.h"
 #include "smtpc/requiretls.h"
 #include "smtpc/smtpc.h"
@@ -258,8 +259,23 @@ queue_main(int argc, char **argv, const char *config_path, bool once)
 		rc = EX_DSMTP_CONFIG;
 		goto out_spool;
 	}
+	/* message reads and maildir deliveries: never on the loop */
+	if ((q->ctx.io = smtpc_io_new(q->loop, &err)) == NULL) {
+		diag_warnx("%s", err.msg);
+		smtpc_ctx_free(&q->ctx);
+		rc = EX_DSMTP_OSERR;
+		goto out_spool;
+	}
+	/* message reads and maildir deliveries: never on the loop */
+	if ((q->ctx.io = smtpc_io_new(q->loop, &err)) == NULL) {
+		diag_warnx("%s", err.msg);
+		smtpc_ctx_free(&q->ctx);
+		rc = EX_DSMTP_OSERR;
+		goto out_spool;
+	}
 	smtpc_metrics_certs(&q->cfg, q->ctx.creds);
 	if (start_checks(q) < 0) {
+		smtpc_io_free(q->ctx.io);
 		smtpc_ctx_free(&q->ctx);
 		rc = EX_DSMTP_CONFIG;
 		goto out_spool;
@@ -309,14 +325,18 @@ queue_main(int argc, char **argv, const char *config_path, bool once)
 	if (!q->done)
 		ev_run(q->loop, 0);
 	if (q->stopping) {
-		/* nothing may still hold a job of a message finished here */
+		/* nothing may still hold a job of a message finished here:
+		 * the sessions go, then what the I/O threads hold comes back
+		 * (reads of sessions gone, starts, maildir deliveries) */
 		smtpc_ctx_abort(&q->ctx, false);
+		while (smtpc_io_pending(q->ctx.io) > 0)
+			ev_run(q->loop, EVRUN_ONCE);
 		while (q->inflight)
 			smtpc_q_msg_finish(q->inflight);
 	}
 	/* outcomes still being written keep their lease until written:
 	 * wait for every one (nothing lost, nothing sent twice) */
-	while (q->ncommitting > 0)
+	while (q->ncommitting > 0 || smtpc_io_pending(q->ctx.io) > 0)
 		ev_run(q->loop, EVRUN_ONCE);
 	if (once)
 		rc = anything_pending(q) ? EX_DSMTP_TEMPFAIL : 0;
@@ -330,6 +350,7 @@ out_ctx:
 		ev_io_stop(q->loop, &q->ino);
 		close(q->ino_fd);
 	}
+	smtpc_io_free(q->ctx.io);
 	smtpc_ctx_free(&q->ctx);
 out_spool:
 	spool_close(q->sp);

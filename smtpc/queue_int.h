@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include <ev.h>
@@ -20,7 +21,8 @@
 #define BUSY_RETRY_FIRST 0.001	/* lease held by a committer (until its queue/ fsync): */
 #define BUSY_RETRY	0.05	/* look again after 1 ms, doubling up to 50 ms */
 #define BUSY_MAX	45	/* once: give up on a message another process holds (~2 s) */
-#define INFLIGHT_BYTES	(256u * 1024 * 1024)	/* message bytes held in memory at once */
+#define INFLIGHT_BYTES	(256u * 1024 * 1024)	/* message bytes held in memory at once
+						 * (a big message holds its first chunk) */
 
 struct qmsg;
 
@@ -39,8 +41,19 @@ struct qjob {
 struct qmsg {
 	char			 id[SPOOL_ID_SIZE];
 	struct spool_envelope	 env;
+	/* the message: len bytes, the first dlen of them in data (all of a
+	 * message of at most SMTPC_BODY_CHUNK); the rest is read as it is
+	 * sent from fd (the leased spool file: the message at off), whose
+	 * CRC-32C over all len must be crc (data_crc: over data's dlen) */
 	char			*data;
-	size_t			 len;
+	size_t			 dlen, len;
+	int			 fd;		/* -1: all in data */
+	uint64_t		 off;
+	uint32_t		 data_crc, crc;
+	/* a delivery found the spool file's bytes are not the message's:
+	 * quarantined when every job is done, no outcome written */
+	bool			 damaged;
+	char			 damage[300];
 	unsigned		 pending;	/* jobs not done yet */
 	bool			 finished;	/* every recipient delivered or bounced */
 	struct qjob		*jobs;
@@ -64,6 +77,7 @@ struct queue {
 	unsigned		 max_leases;	/* messages in flight plus those being written */
 	size_t			 inflight_bytes;	/* sum of the loaded messages */
 	unsigned		 ncommitting;	/* delivered, outcome being written */
+	unsigned		 nstarting;	/* being leased and read on the I/O thread */
 	struct smtpc_sched	 sched;
 	bool			 stopping;
 	bool			 done;		/* ev_break asked for (maybe before ev_run) */
@@ -103,5 +117,8 @@ void smtpc_q_apply(struct qmsg *m, size_t i, const struct smtpc_result *res);
 void smtpc_q_msg_finish(struct qmsg *m);
 /* a job's done callback (struct smtpc_job) */
 void smtpc_q_job_done(struct smtpc_job *sj);
+/* a delivery found the message damaged in the spool: it is quarantined
+ * once every job is done, and nothing of its outcome is written */
+void smtpc_q_msg_damaged(struct qmsg *m, const char *why);
 
 #endif

@@ -15,9 +15,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "common/diag.h"
 #include "common/spool.h"
+#include "smtpc/iothread.h"
 #include "smtpc/queue_int.h"
 #include "smtpc/smtpc.h"
 
@@ -170,8 +172,9 @@ bounce_prepare(struct qmsg *m)
 		d.now = (int64_t)time(NULL);
 		d.rcpts = dr;
 		d.nrcpts = n;
+		/* the headers: within the first chunk, which is held */
 		d.orig = m->data;
-		d.origlen = m->len;
+		d.origlen = m->dlen;
 		rc = smtpc_dsn_build(&d, &text, &tlen);
 		free(st);
 	}
@@ -256,6 +259,9 @@ msg_free_delivery(struct qmsg *m)
 	}
 	free(m->data);
 	m->data = NULL;
+	if (m->fd >= 0)
+		close(m->fd);
+	m->fd = -1;
 }
 
 /* the outcome is written (or could not be): let go of the lease, and
@@ -320,6 +326,56 @@ write_outcome(struct qmsg *m)
 	(void)spool_update_async(m->q->sp, m->id, &m->env, update_done, m);
 }
 
+/* a damaged message, on the I/O thread: moved to quarantine/ with the
+ * reason (spool.c), under our lease */
+struct qquar {
+	struct smtpc_io_job	 io;
+	struct qmsg		*m;
+};
+
+static void
+quarantine_run(struct smtpc_io_job *io)
+{
+	struct qmsg *m = ((struct qquar *)io)->m;
+
+	spool_data_damaged(m->q->sp, m->id, m->damage);
+}
+
+static void
+quarantine_done(struct smtpc_io_job *io)
+{
+	struct qmsg *m = ((struct qquar *)io)->m;
+
+	free(io);
+	m->finished = true;	/* gone from queue/: forget it */
+	msg_release(m);
+}
+
+static void
+quarantine_start(struct qmsg *m)
+{
+	struct qquar *qq = calloc(1, sizeof(*qq));
+
+	if (qq == NULL) {
+		/* no memory even for this: the next attempt finds it again */
+		diag_warnx("%s: %s; out of memory, not quarantined", m->id, m->damage);
+		msg_release(m);
+		return;
+	}
+	qq->m = m;
+	qq->io.run = quarantine_run;
+	qq->io.done = quarantine_done;
+	smtpc_io_submit(m->q->ctx.io, &qq->io);
+}
+
+void
+smtpc_q_msg_damaged(struct qmsg *m, const char *why)
+{
+	if (!m->damaged)
+		snprintf(m->damage, sizeof(m->damage), "%s", why);
+	m->damaged = true;
+}
+
 /* every job of the message is done: out of flight (a new message may
  * start), then the bounce, the update and the removal, asynchronously;
  * m may be gone on return */
@@ -337,8 +393,14 @@ smtpc_q_msg_finish(struct qmsg *m)
 		m->next->prev = m->prev;
 	m->next = m->prev = NULL;
 	q->ninflight--;
-	q->inflight_bytes -= m->len;
+	q->inflight_bytes -= m->dlen;
 	q->ncommitting++;
+	if (m->damaged) {
+		msg_free_delivery(m);
+		quarantine_start(m);
+		smtpc_q_kick(q);
+		return;
+	}
 	bounce = bounce_prepare(m);
 	msg_free_delivery(m);
 	if (bounce)
@@ -356,6 +418,9 @@ smtpc_q_job_done(struct smtpc_job *sj)
 	struct qjob *j = (struct qjob *)sj;
 	struct qmsg *m = j->m;
 
+	if (j->j.damaged)
+		smtpc_q_msg_damaged(m, "message data damaged in the spool: the bytes read while "
+		    "sending do not match the envelope's size and CRC");
 	for (size_t k = 0; k < j->j.nrcpts; k++) {
 		smtpc_q_apply(m, j->idx[k], &j->j.res[k]);
 		if (j->j.res[k].done)

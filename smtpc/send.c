@@ -277,7 +277,8 @@ smtpc_cmd_send(int argc, char **argv, const char *config_path)
 	job.rcpts = rcpts;
 	job.nrcpts = nrcpts;
 	job.data = data;
-	job.len = len;
+	job.dlen = job.len = len;
+	job.body_fd = -1;
 	job.done = send_done;
 	job.arg = &st;
 	if ((job.res = calloc(nrcpts, sizeof(*job.res))) == NULL)

@@ -25,6 +25,12 @@
 struct plog;
 struct plog_session;
 struct spool;
+struct smtpc_io;
+
+/* message bytes per read from the spool file while sending (dsmtpc(8)
+ * "streamed delivery"): a message this size or smaller is read whole and
+ * checked before anything of it is sent */
+#define SMTPC_BODY_CHUNK	(64 * 1024)
 
 /* ---- replies (reply.c) ---- */
 
@@ -274,8 +280,22 @@ struct smtpc_job {
 	const char		*sender;	/* "" = null sender */
 	char			**rcpts;
 	size_t			 nrcpts;
-	const char		*data;		/* CRLF lines, not dot-stuffed */
+	/* the message (CRLF lines, not dot-stuffed): len bytes, of which the
+	 * first dlen are in data (all of them when dlen == len, the only case
+	 * a job with body_fd < 0 may have). The rest is read as the
+	 * connection drains, SMTPC_BODY_CHUNK at a time on ctx->io, from
+	 * body_fd at body_off + dlen; data_crc is the CRC-32C of data's dlen
+	 * bytes and body_crc must be that of all len, or nothing is ended */
+	const char		*data;
+	size_t			 dlen;
 	size_t			 len;
+	int			 body_fd;	/* -1: all in data */
+	uint64_t		 body_off;
+	uint32_t		 data_crc, body_crc;
+	/* set by the session that found it: the bytes read from body_fd did
+	 * not match body_crc, or ran short (damaged), or could not be read
+	 * (read_error); the message was not ended with the final dot */
+	bool			 damaged, read_error;
 	struct smtpc_result	*res;		/* nrcpts outcomes, filled by the session */
 	smtpc_job_done_fn	*done;		/* every result is set */
 	void			*arg;
@@ -308,6 +328,8 @@ struct smtpc_dest {
 /* the process-wide delivery context */
 struct smtpc {
 	struct ev_loop		*loop;
+	struct smtpc_io		*io;		/* file reads off the loop (iothread.h);
+						 * NULL: every job's body is in memory */
 	const struct dsmtp_config *cfg;
 	struct tls_creds	*creds;		/* NULL: TLS unavailable */
 	struct tls_trust	*trust;
@@ -368,9 +390,13 @@ void smtpc_job_fail(struct smtpc_job *j, enum smtpc_status st, const char *statu
 /* ---- local delivery (maildir.c) ---- */
 
 /* deliver one copy for rcpt into the maildir at path (tmp/ then new/,
- * fsync'd); 0, or -1 with the reason */
+ * fsync'd): the message is body's (data, dlen, len, body_fd, body_off,
+ * data_crc, body_crc: nothing else of it is read). Blocks: dsmtpc runs it
+ * on the I/O thread. 0, or -1 with the reason, and *damaged set when the
+ * spool file's bytes are not the message's (nothing is left in the
+ * maildir then) */
 int smtpc_maildir_deliver(const char *path, const char *hostname, const char *sender,
-    const char *rcpt, const char *data, size_t len, struct dsmtp_err *err);
+    const char *rcpt, const struct smtpc_job *body, bool *damaged, struct dsmtp_err *err);
 
 /* ---- the schedule of known messages (sched.c) ---- */
 

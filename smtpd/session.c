@@ -329,6 +329,8 @@ session_event(struct conn *c, enum conn_event ev, void *arg)
 	case CONN_ERROR:
 		smtpd_session_free(s, s->conn->err[0] ? s->conn->err : "I/O error");
 		return -1;
+	case CONN_DRAINED:	/* never asked for: replies are small */
+		return 0;
 	}
 	return 0;
 }

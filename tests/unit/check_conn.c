@@ -35,7 +35,32 @@ struct owner {
 	char		 err[160];
 	bool		 freed;		/* conn_free'd on a terminal event */
 	bool		 free_on_end;
+	/* a producer driven by CONN_DRAINED: total bytes, in 16 KiB writes,
+	 * never more than high queued, more when it drains to low */
+	size_t		 total, produced, high, low, max_pending;
+	unsigned	 n_drained;
 };
+
+/* the producer's step: queue up to high, then wait for the drain */
+static void
+produce(struct conn *c, struct owner *o)
+{
+	char piece[16384];
+
+	while (o->produced < o->total && conn_out_pending(c) < o->high) {
+		size_t n = o->total - o->produced < sizeof(piece) ? o->total - o->produced :
+		    sizeof(piece);
+
+		for (size_t i = 0; i < n; i++)
+			piece[i] = (char)('a' + (o->produced + i) % 26);
+		ck_assert_int_eq(conn_write(c, piece, n), 0);
+		o->produced += n;
+		if (conn_out_pending(c) > o->max_pending)
+			o->max_pending = conn_out_pending(c);
+	}
+	if (o->produced < o->total)
+		conn_want_drain(c, o->low);
+}
 
 static int
 owner_cb(struct conn *c, enum conn_event ev, void *arg)
@@ -55,6 +80,11 @@ owner_cb(struct conn *c, enum conn_event ev, void *arg)
 	case CONN_TIMEOUT: o->n_timeout++; break;
 	case CONN_EOF: o->n_eof++; break;
 	case CONN_ERROR: o->n_error++; break;
+	case CONN_DRAINED:
+		o->n_drained++;
+		ck_assert_uint_le(conn_out_pending(c), o->low);
+		produce(c, o);
+		return 0;
 	}
 	o->t_event = ev_now(c->loop);
 	snprintf(o->err, sizeof(o->err), "%s", c->err);
@@ -598,6 +628,47 @@ fmt(char *line, size_t cap, const char *f, ...)
 	return n;
 }
 
+/* CONN_DRAINED: a writer that produces as the peer reads holds at most
+ * its high-water mark, and everything arrives, in order */
+START_TEST(test_drain_paces_a_writer)
+{
+	struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+	struct owner o = { .consume = true, .total = 4u << 20, .high = 128 * 1024,
+	    .low = 32 * 1024 };
+	struct buf got = { 0 };
+	struct conn *c;
+	int sv[2];
+
+	pair(sv);
+	ck_assert_ptr_nonnull(c = conn_new(loop, sv[0], owner_cb, &o));
+	produce(c, &o);
+	ck_assert_uint_lt(o.produced, o.total);	/* it waits for the drain */
+	for (int i = 0; i < 100000 && got.len < o.total; i++) {
+		spin(loop, 1);
+		ck_assert_int_eq(peer_read(sv[1], &got), 0);
+	}
+	ck_assert_uint_eq(got.len, o.total);
+	for (size_t i = 0; i < got.len; i++)
+		if (got.data[i] != (char)('a' + i % 26))
+			ck_abort_msg("byte %zu out of order", i);
+	ck_assert_uint_le(o.max_pending, o.high + 16384);
+	ck_assert_uint_ge(o.n_drained, (unsigned)(o.total / o.high) - 1);
+	/* asked for when already drained: one event, from the loop */
+	o.n_drained = 0;
+	conn_want_drain(c, o.low);
+	ck_assert_uint_eq(o.n_drained, 0);
+	spin(loop, 2);
+	ck_assert_uint_eq(o.n_drained, 1);
+	spin(loop, 2);
+	ck_assert_uint_eq(o.n_drained, 1);
+	conn_free(c);
+	close(sv[1]);
+	buf_free(&got);
+	buf_free(&o.got);
+	ev_loop_destroy(loop);
+}
+END_TEST
+
 START_TEST(test_format_line)
 {
 	struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
@@ -677,6 +748,7 @@ conn_suite(void)
 	tcase_add_test(tc, test_deadline_extend);
 	tcase_add_test(tc, test_linger_gives_up);
 	tcase_add_test(tc, test_transport_switch_discards_plaintext);
+	tcase_add_test(tc, test_drain_paces_a_writer);
 	tcase_add_test(tc, test_format_line);
 	tcase_add_test(tc, test_format_addr);
 	tcase_set_timeout(tc, UNIT_TIMEOUT);

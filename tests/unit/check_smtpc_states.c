@@ -53,8 +53,10 @@ static const struct {
 	{ SC_TLS, "tls", false, S(SC_EHLO) | S(SC_QUIT_NEXT) | S(SC_CONNECT) },
 	{ SC_RSET, "rset", true, S(SC_RSET) | S(SC_XFER) | S(SC_IDLE) | S(SC_QUIT) |
 	    S(SC_QUIT_NEXT) },
-	{ SC_XFER, "xfer", true, S(SC_XFER) | S(SC_BODY) | S(SC_IGNORE_FINAL) | S(SC_RSET) |
+	{ SC_XFER, "xfer", true, S(SC_XFER) | S(SC_SENDING) | S(SC_IGNORE_FINAL) | S(SC_RSET) |
 	    S(SC_IDLE) | S(SC_QUIT) },
+	/* no reply before the final dot; nothing but the dot's reply after */
+	{ SC_SENDING, "sending", false, S(SC_BODY) },
 	{ SC_BODY, "body", true, S(SC_RSET) | S(SC_IDLE) | S(SC_QUIT) },
 	{ SC_IGNORE_FINAL, "ignore-final", true, S(SC_RSET) | S(SC_IDLE) | S(SC_QUIT) },
 	{ SC_QUIT, "quit", true, NONE },
@@ -103,6 +105,8 @@ START_TEST(test_key_transitions)
 	ck_assert(!smtpc_state_next_ok(SC_TLS, SC_XFER));	/* never MAIL without EHLO again */
 	ck_assert(smtpc_state_next_ok(SC_XFER, SC_IGNORE_FINAL));
 	ck_assert(!smtpc_state_next_ok(SC_IGNORE_FINAL, SC_BODY));
+	ck_assert(!smtpc_state_next_ok(SC_XFER, SC_BODY));	/* the body goes first */
+	ck_assert(!smtpc_state_next_ok(SC_SENDING, SC_RSET));	/* never without the dot's reply */
 	ck_assert(!smtpc_state_next_ok(SC_QUIT, SC_CONNECT));	/* QUIT ends the session */
 	ck_assert(smtpc_state_next_ok(SC_QUIT_NEXT, SC_CONNECT));
 	ck_assert(!smtpc_state_next_ok(SC_QUIT_NEXT, SC_EHLO));
@@ -116,7 +120,7 @@ START_TEST(test_in_tx)
 {
 	for (unsigned st = 0; st < SC_NSTATES; st++)
 		ck_assert_msg(smtpc_state_in_tx((enum smtpc_state)st) == (st == SC_XFER ||
-		    st == SC_BODY || st == SC_IGNORE_FINAL), "state %s",
+		    st == SC_SENDING || st == SC_BODY || st == SC_IGNORE_FINAL), "state %s",
 		    smtpc_state_name((enum smtpc_state)st));
 }
 END_TEST
@@ -266,7 +270,8 @@ submit(struct smtpc_job *j, struct smtpc_result *res, char **rcpts)
 	j->rcpts = rcpts;
 	j->nrcpts = 1;
 	j->data = "Subject: t\r\n\r\nhello\r\n";
-	j->len = strlen(j->data);
+	j->dlen = j->len = strlen(j->data);
+	j->body_fd = -1;
 	j->res = res;
 	j->done = job_done;
 	smtpc_dest_submit(d, j);
