@@ -191,6 +191,7 @@ spool_close(struct spool *sp)
 	if (sp == NULL)
 		return;
 	spool_commit_stop(sp);
+	spool_wbufs_free(sp);
 	while (sp->leases != NULL)
 		spool_release(sp, sp->leases->id);
 	close(sp->dirfd);

@@ -214,7 +214,10 @@ int spool_data_check(struct spool *sp, const char *id, const struct spool_data *
 
 /* Lease: a non-blocking flock on ID.d, held until spool_release() or
  * spool_close(). 0 = held by sp (also if it already was), 1 = another
- * process (or another struct spool) holds it, -1 = gone or error. */
+ * process (or another struct spool) holds it, -1 = gone or error.
+ * Leasing, releasing, loading and reading a message may be done on
+ * another thread than the loop's (dsmtpc's I/O threads), one thread per
+ * message at a time; everything else is the loop thread's. */
 int spool_lease(struct spool *sp, const char *id, struct dsmtp_err *err);
 void spool_release(struct spool *sp, const char *id);
 

@@ -75,6 +75,32 @@ msg_fail_os(struct spool_msg *m, int e, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* a write buffer: one kept from an earlier message, or a new one */
+static unsigned char *
+wbuf_get(struct spool *sp)
+{
+	if (sp->nwbufs > 0)
+		return sp->wbufs[--sp->nwbufs];
+	return malloc(SPOOL_WBUF_SIZE);
+}
+
+static void
+wbuf_put(struct spool *sp, unsigned char *b)
+{
+	if (b != NULL && sp->nwbufs < SPOOL_WBUF_CACHE)
+		sp->wbufs[sp->nwbufs++] = b;
+	else
+		free(b);
+}
+
+/* the kept write buffers (spool_close) */
+void
+spool_wbufs_free(struct spool *sp)
+{
+	while (sp->nwbufs > 0)
+		free(sp->wbufs[--sp->nwbufs]);
+}
+
 static void
 msg_free(struct spool_msg *m)
 {
@@ -82,7 +108,7 @@ msg_free(struct spool_msg *m)
 		close(m->efd);
 	if (m->dfd >= 0)
 		close(m->dfd);
-	free(m->wbuf);
+	wbuf_put(m->sp, m->wbuf);
 	free(m->env);
 	free(m);
 }
@@ -94,7 +120,7 @@ spool_msg_new(struct spool *sp, struct dsmtp_err *err)
 	struct spool_msg *m;
 	char name[SPOOL_ID_SIZE + 2];
 
-	if ((m = calloc(1, sizeof(*m))) == NULL || (m->wbuf = malloc(SPOOL_WBUF_SIZE)) == NULL) {
+	if ((m = calloc(1, sizeof(*m))) == NULL || (m->wbuf = wbuf_get(sp)) == NULL) {
 		free(m);
 		dsmtp_err_set(err, "out of memory");
 		return NULL;
@@ -109,7 +135,7 @@ spool_msg_new(struct spool *sp, struct dsmtp_err *err)
 			return m;
 	}
 	dsmtp_err_set(err, "%s/tmp/%s: create: %s", sp->dir, name, strerror(errno));
-	free(m->wbuf);
+	wbuf_put(sp, m->wbuf);
 	free(m);
 	return NULL;
 }
@@ -245,7 +271,7 @@ spool_msg_commit(struct spool_msg *m, const struct spool_envelope *env, spool_do
 	if (wflush(m) < 0)
 		msg_fail_os(m, m->werrno, "write %s/tmp/%s.d: %s", sp->dir, m->id,
 		    strerror(m->werrno));
-	free(m->wbuf);
+	wbuf_put(sp, m->wbuf);
 	m->wbuf = NULL;
 	if (m->rc == 0)
 		msg_encode(m, env);

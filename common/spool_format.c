@@ -120,16 +120,11 @@ crc_init(void)
 			    crc_table[0][crc_table[k - 1][i] & 0xff];
 }
 
-/* continue a CRC-32C over buf; start with crc 0. Slicing-by-8: every
- * message byte passes through here on dsmtpd's loop, and a byte at a
- * time cost ~9 instructions per byte (tests/bench/RESULTS.md) */
-uint32_t
-spool_crc32c(uint32_t crc, const void *buf, size_t len)
+/* slicing-by-8: a byte at a time cost ~9 instructions per byte
+ * (tests/bench/RESULTS.md) */
+static uint32_t
+crc32c_soft(uint32_t crc, const unsigned char *p, size_t len)
 {
-	const unsigned char *p = buf;
-
-	pthread_once(&crc_once, crc_init);
-	crc = ~crc;
 	while (len >= 8) {
 		/* little-endian by construction, whatever the host */
 		uint32_t lo = crc ^ ((uint32_t)p[0] | (uint32_t)p[1] << 8 |
@@ -146,7 +141,60 @@ spool_crc32c(uint32_t crc, const void *buf, size_t len)
 	}
 	while (len--)
 		crc = crc_table[0][(crc ^ *p++) & 0xff] ^ (crc >> 8);
-	return ~crc;
+	return crc;
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+/* SSE 4.2's CRC32 instruction computes exactly this CRC (Castagnoli,
+ * reflected): 8 bytes per instruction, about four times the tables'
+ * speed. Chosen at run time: a CPU without it gets the tables. */
+__attribute__((target("sse4.2"))) static uint32_t
+crc32c_hw(uint32_t crc, const unsigned char *p, size_t len)
+{
+	uint64_t c = crc;
+
+	while (len >= 8) {
+		uint64_t w;
+
+		memcpy(&w, p, 8);	/* x86 is little-endian, as the CRC wants */
+		c = __builtin_ia32_crc32di(c, w);
+		p += 8;
+		len -= 8;
+	}
+	crc = (uint32_t)c;
+	while (len--)
+		crc = __builtin_ia32_crc32qi(crc, *p++);
+	return crc;
+}
+#endif
+
+static uint32_t (*crc_impl)(uint32_t, const unsigned char *, size_t) = crc32c_soft;
+
+static void
+crc_pick(void)
+{
+	crc_init();
+#if defined(__x86_64__) && defined(__GNUC__)
+	if (getenv("DSMTP_CRC_SOFT") == NULL && __builtin_cpu_supports("sse4.2"))
+		crc_impl = crc32c_hw;
+#endif
+}
+
+/* continue a CRC-32C over buf; start with crc 0. Every message byte
+ * passes through here on dsmtpd's loop */
+uint32_t
+spool_crc32c(uint32_t crc, const void *buf, size_t len)
+{
+	pthread_once(&crc_once, crc_pick);
+	return ~crc_impl(~crc, buf, len);
+}
+
+/* the tables' version, whatever the CPU: for the unit test */
+uint32_t
+spool_test_crc32c_soft(uint32_t crc, const void *buf, size_t len)
+{
+	pthread_once(&crc_once, crc_pick);
+	return ~crc32c_soft(~crc, buf, len);
 }
 
 /* 24 lower-case hex digits, nothing else: safe as a file name */

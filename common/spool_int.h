@@ -15,6 +15,7 @@
 #include "common/spool.h"
 
 #define SPOOL_WBUF_SIZE		(64 * 1024)	/* message bytes buffered per write(2) */
+#define SPOOL_WBUF_CACHE	16		/* write buffers kept for reuse */
 #define SPOOL_MAX_ENVELOPE	(64 * 1024 * 1024)	/* an ID.e larger is damage */
 #define SPOOL_WHY_SIZE		256
 
@@ -53,6 +54,11 @@ struct spool {
 	size_t			 group_max;	/* jobs per group; 0 = no limit (tests) */
 	uint64_t		 n_groups, n_commits;
 	unsigned		 inflight;	/* loop thread only */
+	/* write buffers of finished messages, kept for the next ones (a
+	 * fresh 64 KiB per message cost a malloc, page faults and the
+	 * heap's trim each time); loop thread only */
+	unsigned char		*wbufs[SPOOL_WBUF_CACHE];
+	unsigned		 nwbufs;
 	/* without a loop: jobs held back to run as one group (flush) */
 	bool			 batching;
 	struct spool_msg	*batch, **batch_tail;
@@ -86,8 +92,13 @@ struct spool_msg {
 	struct spool_msg	*next;
 };
 
+/* spool_commit.c: the write buffers kept for reuse, freed (spool_close) */
+void spool_wbufs_free(struct spool *sp);
+
 /* spool_format.c */
 uint32_t spool_crc32c(uint32_t crc, const void *buf, size_t len);
+/* the same with the tables whatever the CPU offers (unit test) */
+uint32_t spool_test_crc32c_soft(uint32_t crc, const void *buf, size_t len);
 /* serialize env (with the data length and CRC) into a malloc'ed buffer,
  * as spool format version (1: ID.d is the data alone; 2: ID.d is the data,
  * its first envelope and the trailer); -1 with why on an invalid envelope

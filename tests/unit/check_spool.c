@@ -1375,6 +1375,9 @@ START_TEST(test_crc32c)
 	for (size_t off = 0; off < 16; off++) {
 		for (size_t len = 0; len < 300; len += 1 + len / 16) {
 			ck_assert_uint_eq(spool_crc32c(0, buf + off, len), crc_ref(buf + off, len));
+			/* the tables, where the CPU's instruction is used */
+			ck_assert_uint_eq(spool_test_crc32c_soft(0, buf + off, len),
+			    crc_ref(buf + off, len));
 			for (size_t cut = 0; cut <= len; cut += 1 + len / 5) {
 				c = spool_crc32c(0, buf + off, cut);
 				c = spool_crc32c(c, buf + off + cut, len - cut);
@@ -1383,6 +1386,7 @@ START_TEST(test_crc32c)
 		}
 	}
 	ck_assert_uint_eq(spool_crc32c(0, buf, 4096), crc_ref(buf, 4096));
+	ck_assert_uint_eq(spool_test_crc32c_soft(0, "123456789", 9), 0xe3069283u);
 }
 END_TEST
 
