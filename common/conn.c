@@ -172,6 +172,13 @@ conn_write(struct conn *c, const void *p, size_t n)
 	if (c->out_high && buf_avail(&c->out) >= c->out_high)
 		c->flags |= CONN_F_OUTFULL;
 	conn_update(c);
+	/* send it in this loop iteration, once the callbacks running now
+	 * have queued what they will: a reply goes out without a round
+	 * through epoll, and the watcher's interest is back to reading
+	 * before libev compares it (no epoll_ctl to arm EV_WRITE and disarm
+	 * it again). What the socket does not take waits for EV_WRITE. */
+	if (!(c->flags & (CONN_F_DEAD | CONN_F_LINGER | CONN_F_HANDSHAKE)))
+		ev_feed_event(c->loop, &c->io, EV_WRITE | EV_CUSTOM);
 	return 0;
 }
 
