@@ -433,7 +433,7 @@ write_tmp_envelope(struct spool *sp, struct spool_msg *m, const char *suffix, bo
 /* step 1a for one message: envelope and trailer after its data, one
  * write; the link tmp/ID.e; writeback started */
 static void
-prepare(struct spool *sp, struct spool_msg *m)
+prepare(struct spool *sp, struct spool_msg *m, bool hint)
 {
 	char dname[SPOOL_ID_SIZE + 2], ename[SPOOL_ID_SIZE + 2];
 
@@ -456,8 +456,12 @@ prepare(struct spool *sp, struct spool_msg *m)
 #ifdef SYNC_FILE_RANGE_WRITE
 	/* start writeback now (a hint; errors show up in the fsync): blocks
 	 * of the whole group get allocated before the first fsync, so one
-	 * journal commit covers them all instead of one each */
-	(void)sync_file_range(m->dfd, 0, 0, SYNC_FILE_RANGE_WRITE);
+	 * journal commit covers them all instead of one each. A group of
+	 * one has nothing to share: its fsync follows at once */
+	if (hint)
+		(void)sync_file_range(m->dfd, 0, 0, SYNC_FILE_RANGE_WRITE);
+#else
+	(void)hint;
 #endif
 }
 
@@ -516,14 +520,17 @@ unpublish(struct spool *sp, struct spool_msg *m)
 
 /* update, step 1: the new envelope in tmp/ID.u, writeback started */
 static void
-prepare_update(struct spool *sp, struct spool_msg *m)
+prepare_update(struct spool *sp, struct spool_msg *m, bool hint)
 {
 	/* a tmp/ID.u already there is a crashed update of ours: we hold
 	 * the lease, so nobody else writes one */
 	if (write_tmp_envelope(sp, m, "u", true) < 0)
 		return;
 #ifdef SYNC_FILE_RANGE_WRITE
-	(void)sync_file_range(m->efd, 0, 0, SYNC_FILE_RANGE_WRITE);
+	if (hint)
+		(void)sync_file_range(m->efd, 0, 0, SYNC_FILE_RANGE_WRITE);
+#else
+	(void)hint;
 #endif
 }
 
@@ -567,15 +574,20 @@ static void
 commit_group(struct spool *sp, struct spool_msg *list)
 {
 	struct spool_msg *m;
-	bool moved = false;
+	bool moved = false, hint;
+	size_t nsync = 0;
 
+	for (m = list; m != NULL; m = m->next)
+		if (m->rc == 0 && m->kind != SPOOL_JOB_REMOVE)
+			nsync++;
+	hint = nsync > 1;
 	for (m = list; m != NULL; m = m->next) {
 		if (m->rc < 0)
 			continue;
 		if (m->kind == SPOOL_JOB_COMMIT)
-			prepare(sp, m);
+			prepare(sp, m, hint);
 		else if (m->kind == SPOOL_JOB_UPDATE)
-			prepare_update(sp, m);
+			prepare_update(sp, m, hint);
 	}
 	for (m = list; m != NULL; m = m->next) {
 		if (m->rc < 0)
