@@ -82,10 +82,23 @@ secmem_domain_valid(const char *domain)
 	return domain_ok(domain, name, sizeof(name), &err) == 0;
 }
 
+/* the memory's directory last made sure of (config_state_path walks and
+ * mkdirs every component: dsmtpc asks for each message it delivers);
+ * forgotten when a write there finds it gone. The loop thread's. */
+static char mem_dir_known[4096];
+
 static int
 mem_dir(const struct dsmtp_config *cfg, char *out, size_t outlen, struct dsmtp_err *err)
 {
-	return config_state_path(cfg, "memory", out, outlen, err);
+	int n = snprintf(out, outlen, "%s/memory", cfg->state_dir);
+
+	if (n > 0 && (size_t)n < outlen && cfg->state_dir[0] == '/' &&
+	    strcmp(out, mem_dir_known) == 0)
+		return 0;
+	if (config_state_path(cfg, "memory", out, outlen, err) < 0)
+		return -1;
+	snprintf(mem_dir_known, sizeof(mem_dir_known), "%s", out);
+	return 0;
 }
 
 /* s into out, cut to fit */
@@ -189,6 +202,8 @@ lock_dir(const char *dir, struct dsmtp_err *err)
 
 	snprintf(path, sizeof(path), "%s/.lock", dir);
 	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600)) < 0) {
+		if (errno == ENOENT)
+			mem_dir_known[0] = '\0';	/* removed: made again next time */
 		dsmtp_err_set(err, "security memory: %s: %s", path, strerror(errno));
 		return -1;
 	}

@@ -192,8 +192,9 @@ spool_close(struct spool *sp)
 		return;
 	spool_commit_stop(sp);
 	spool_wbufs_free(sp);
-	while (sp->leases != NULL)
-		spool_release(sp, sp->leases->id);
+	for (size_t b = 0; b < SPOOL_LEASE_BUCKETS; b++)
+		while (sp->leases[b] != NULL)
+			spool_release(sp, sp->leases[b]->id);
 	close(sp->dirfd);
 	close(sp->tmpfd);
 	close(sp->quarfd);
@@ -213,13 +214,24 @@ spool_dir(const struct spool *sp)
 /* the lease list is shared by the loop and dsmtpc's I/O threads, which
  * take leases to load messages off the loop (lease_mu); a lease is only
  * ever released by the thread that holds its message */
+/* the bucket of an id: FNV-1a over its characters */
+static struct spool_lease **
+lease_bucket(struct spool *sp, const char *id)
+{
+	uint32_t h = 2166136261u;
+
+	for (; *id; id++)
+		h = (h ^ (unsigned char)*id) * 16777619u;
+	return &sp->leases[h % SPOOL_LEASE_BUCKETS];
+}
+
 struct spool_lease *
 spool_lease_find(struct spool *sp, const char *id)
 {
 	struct spool_lease *l;
 
 	pthread_mutex_lock(&sp->lease_mu);
-	for (l = sp->leases; l != NULL; l = l->next)
+	for (l = *lease_bucket(sp, id); l != NULL; l = l->next)
 		if (strcmp(l->id, id) == 0)
 			break;
 	pthread_mutex_unlock(&sp->lease_mu);
@@ -281,8 +293,8 @@ spool_lease(struct spool *sp, const char *id, struct dsmtp_err *err)
 	snprintf(l->id, sizeof(l->id), "%s", id);
 	l->fd = fd;
 	pthread_mutex_lock(&sp->lease_mu);
-	l->next = sp->leases;
-	sp->leases = l;
+	l->next = *lease_bucket(sp, id);
+	*lease_bucket(sp, id) = l;
 	pthread_mutex_unlock(&sp->lease_mu);
 	return 0;
 }
@@ -293,7 +305,7 @@ spool_release(struct spool *sp, const char *id)
 	struct spool_lease *l = NULL;
 
 	pthread_mutex_lock(&sp->lease_mu);
-	for (struct spool_lease **lp = &sp->leases; *lp != NULL; lp = &(*lp)->next) {
+	for (struct spool_lease **lp = lease_bucket(sp, id); *lp != NULL; lp = &(*lp)->next) {
 		if (strcmp((*lp)->id, id) == 0) {
 			l = *lp;
 			*lp = l->next;

@@ -247,6 +247,14 @@ int spool_remove(struct spool *sp, const char *id, struct dsmtp_err *err);
 int spool_update_async(struct spool *sp, const char *id, const struct spool_envelope *env,
     spool_done_fn *done, void *arg);
 int spool_remove_async(struct spool *sp, const char *id, spool_done_fn *done, void *arg);
+/* The removal of a message whose every recipient env (the caller's
+ * envelope, just changed) shows delivered or bounced, checked against env
+ * instead of the envelope on disk: the outcome is not written first. A
+ * crash before the removal is durable brings the message back with its
+ * old envelope, to be delivered again (DESIGN.md 10: at most twice), as a
+ * crash before a written outcome would. Otherwise spool_remove_async. */
+int spool_remove_finished_async(struct spool *sp, const char *id,
+    const struct spool_envelope *env, spool_done_fn *done, void *arg);
 /* Make every pending recipient whose next attempt is later than now due
  * now. *flushed: messages changed; *busy: skipped because another process
  * holds their lease (being delivered right now). */

@@ -59,6 +59,24 @@ change_new(struct spool *sp, enum spool_job kind, const char *id,
 		    id);
 		return m;
 	}
+	if (kind == SPOOL_JOB_REMOVE && env != NULL) {
+		/* the caller's envelope, which it has just changed, says every
+		 * recipient is done: no need for the one on disk (nor for
+		 * writing the caller's first); its own, loaded for this id */
+		if (strcmp(env->id, id) != 0) {
+			spool_job_fail(m, EINVAL, "%s: the envelope given is %s's", id, env->id);
+			return m;
+		}
+		for (size_t i = 0; i < env->nrcpts; i++) {
+			if (env->rcpts[i].state == SPOOL_RCPT_PENDING ||
+			    env->rcpts[i].state == SPOOL_RCPT_FAILED) {
+				spool_job_fail(m, EBUSY, "%s: recipient %.100s is still %s", id,
+				    env->rcpts[i].addr, spool_rcpt_state_name(env->rcpts[i].state));
+				break;
+			}
+		}
+		return m;
+	}
 	/* the data's length and CRC stay those of ID.d, whatever env says;
 	 * so does the format version, which says where in ID.d they are */
 	if (spool_load_env(sp, id, &old, &crc, &version, &err) < 0) {
@@ -150,6 +168,18 @@ int
 spool_remove_async(struct spool *sp, const char *id, spool_done_fn *done, void *arg)
 {
 	return change_async(sp, SPOOL_JOB_REMOVE, id, NULL, done, arg);
+}
+
+int
+spool_remove_finished_async(struct spool *sp, const char *id, const struct spool_envelope *env,
+    spool_done_fn *done, void *arg)
+{
+	if (env == NULL) {
+		if (done != NULL)
+			done(arg, -1, id, "no envelope");
+		return done ? 0 : -1;
+	}
+	return change_async(sp, SPOOL_JOB_REMOVE, id, env, done, arg);
 }
 
 #define FLUSH_GROUP	256	/* envelopes per directory fsync */

@@ -1066,7 +1066,7 @@ START_TEST(test_async_update_remove)
 	enum { N = 40 };
 	struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
 	struct group_ctx g = { .loop_thread = pthread_self() };
-	struct spool_envelope got;
+	struct spool_envelope got, got2;
 	struct result res = { 0 };
 	struct dsmtp_err err;
 	char ids[N][SPOOL_ID_SIZE], path[512];
@@ -1093,6 +1093,39 @@ START_TEST(test_async_update_remove)
 	ev_run(loop, 0);
 	ck_assert_int_eq(res.rc, -1);
 	ck_assert_ptr_nonnull(strstr(res.why, "still pending"));
+	/* the same with the caller's envelope: it is what is checked, not
+	 * the one on disk */
+	ck_assert_int_eq(spool_load(sp, ids[0], &got, &err), 0);
+	memset(&res, 0, sizeof(res));
+	ck_assert_int_eq(spool_remove_finished_async(sp, ids[0], &got, done_cb, &res), 0);
+	ev_run(loop, 0);
+	ck_assert_int_eq(res.rc, -1);
+	ck_assert_ptr_nonnull(strstr(res.why, "still pending"));
+	ck_assert_int_eq(spool_load(sp, ids[0], &got2, &err), 0);	/* still there */
+	spool_envelope_free(&got2);
+	/* another message's envelope: refused */
+	ck_assert_int_eq(spool_lease(sp, ids[N - 1], &err), 0);
+	got.rcpts[0].state = SPOOL_RCPT_DELIVERED;
+	memset(&res, 0, sizeof(res));
+	ck_assert_int_eq(spool_remove_finished_async(sp, ids[N - 1], &got, done_cb, &res), 0);
+	ev_run(loop, 0);
+	ck_assert_int_eq(res.rc, -1);
+	spool_envelope_free(&got);
+	/* delivered in the caller's envelope, pending on disk: removed */
+	ck_assert_int_eq(spool_load(sp, ids[N - 1], &got, &err), 0);
+	ck_assert_int_eq(got.rcpts[0].state, SPOOL_RCPT_PENDING);
+	got.rcpts[0].state = SPOOL_RCPT_DELIVERED;
+	memset(&res, 0, sizeof(res));
+	ck_assert_int_eq(spool_remove_finished_async(sp, ids[N - 1], &got, done_cb, &res), 0);
+	ev_run(loop, 0);
+	ck_assert_int_eq(res.rc, 0);
+	ck_assert_int_eq(spool_load(sp, ids[N - 1], &got2, &err), -1);
+	ck_assert_int_eq(errno, ENOENT);
+	spool_release(sp, ids[N - 1]);
+	ck_assert_ptr_nonnull(plain = spool_open(qdir, NULL, &err));
+	ck_assert_int_eq(put_small(plain, time(NULL) + 600, ids[N - 1]), 0);
+	spool_close(plain);
+	spool_envelope_free(&got);
 	spool_test_stats(sp, &groups0, &jobs0);
 	/* N updates in flight at once */
 	for (int i = 0; i < N; i++) {
@@ -1118,10 +1151,16 @@ START_TEST(test_async_update_remove)
 		ck_assert_uint_eq(got.size, 21);
 		spool_envelope_free(&got);
 	}
-	/* then N removals; one with a failing directory fsync says so */
+	/* then N removals, the last half with the caller's envelope (as
+	 * dsmtpc removes a finished message without writing it first) */
 	g.done = g.failed = 0;
-	for (int i = 0; i < N; i++)
+	for (int i = 0; i < N / 2; i++)
 		ck_assert_int_eq(spool_remove_async(sp, ids[i], group_done, &g), 0);
+	for (int i = N / 2; i < N; i++) {
+		ck_assert_int_eq(spool_load(sp, ids[i], &got, &err), 0);
+		ck_assert_int_eq(spool_remove_finished_async(sp, ids[i], &got, group_done, &g), 0);
+		spool_envelope_free(&got);
+	}
 	ev_run(loop, 0);
 	ck_assert_int_eq(g.done, N);
 	ck_assert_int_eq(g.failed, 0);
