@@ -334,6 +334,28 @@ test_expect_success "a 5 MB message damaged near its end: nothing stored by dsmt
 	# a partial message is discarded by the receiver, not left in its tmp/
 	wait_for 10 'test -z \"\$(ls -A \"$TRASH/hub/queue/tmp\")\"'"
 
+# streamed, the damage shows only at the end: the receiver saw the DATA
+# begin (354) and the client close the connection inside it, no final dot
+# and no reply to one (today's whole-message read sends nothing at all)
+test_expect_success "the damaged message's DATA was cut: dsmtpd's protocol log has 354, then the client's close" "
+	flush_plog hub &&
+	python3 - '$TRASH'/hub/logs/receive/*.LOG <<'PY'
+import sys
+rows = [l.rstrip('\\n').split(',', 7) for f in sys.argv[1:] for l in open(f, errors='replace')]
+rows = [r for r in rows if len(r) == 8]
+sess = {r[2] for r in rows if r[6] == '<' and r[7].startswith('RCPT TO:<d@example.com>')}
+assert len(sess) == 1, 'sessions with the damaged message: %r' % sess
+sid = sess.pop()
+mine = [r[6:] for r in rows if r[2] == sid]
+for d, t in mine:
+    print(d, t[:100])
+r = next(i for i, (d, t) in enumerate(mine) if d == '<' and t.startswith('RCPT TO:<d@example.com>'))
+k = next(i for i, (d, t) in enumerate(mine) if i > r and d == '>' and t.startswith('354'))
+after = mine[k + 1:]
+assert after and after[-1][0] == '-' and 'closed' in after[-1][1], 'no close after 354'
+assert not any(d == '>' for d, t in after), 'a reply after 354: the message was ended'
+PY"
+
 test_expect_success "the same to a maildir route: no file in new/ nor tmp/, quarantined, named" "
 	'$GEN' '$Q' --subject dmg-md --body-file '$TRASH/body-5m' --to m@md.test >'$TRASH/id.dmd' &&
 	id=\$(cat '$TRASH/id.dmd') && len=\$(spool_data '$Q/'\$id.d | wc -c) &&
