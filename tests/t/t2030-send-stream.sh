@@ -248,6 +248,7 @@ once() { "$DSMTPC" -c "$TRASH/edge.yaml" once >"$TRASH/$1.log" 2>&1; echo $? >"$
 #   5C  a line of a single "." starts a chunk (unstuffed, it would end DATA)
 #   6C  a line's leading "." is the last octet of a chunk
 #   7C  a "." line's CR ends a chunk, its LF starts the next
+#   8C  a "." inside a line starts a chunk (not to be doubled)
 # and the message ends without a newline. want: what the receiver must
 # hold: bare LFs as CRLF, a CRLF after the last line, nothing else changed.
 test_expect_success "chunk-boundary message written and spooled (features at k x 65536)" "
@@ -274,9 +275,10 @@ fill(6 * C - 1); m.extend(b'.'); assert len(m) == 6 * C
 m.extend(b'the dot of this line ended chunk 6C\r\n')
 fill(7 * C - 2); m.extend(b'.\r'); assert len(m) == 7 * C
 m.extend(b'\n')
-fill(7 * C + 1000); m.extend(b'the last line, without a newline')
+fill(8 * C - 4); m.extend(b'mid-.a dot inside a line, first in chunk 8C\r\n')
+fill(8 * C + 1000); m.extend(b'the last line, without a newline')
 m = bytes(m)
-for k, want in ((1, b'.'), (2, b'\n'), (3, b'.'), (4, b'\n'), (5, b'.'), (7, b'\n')):
+for k, want in ((1, b'.'), (2, b'\n'), (3, b'.'), (4, b'\n'), (5, b'.'), (7, b'\n'), (8, b'.')):
     assert m[k * C] == want[0], k
 assert m[3 * C - 1:3 * C] == b'\n' and m[3 * C - 2] != 13 and m[4 * C - 1] != 13
 want = re.sub(rb'(?<!\r)\n', b'\r\n', m) + b'\r\n'
