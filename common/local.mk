@@ -37,6 +37,10 @@ tests_unit_spool_bench_LDADD = common/libcommon.a $(EV_LIBS) $(PTHREAD_LIBS)
 TESTS += tests/unit/check_spool tests/unit/check_spool_format
 # the upgrade: a format 1 spool (spool_gen --v1) delivered by dsmtpc
 TESTS += tests/t/t2015-spool-upgrade.sh
+# streamed delivery (issue 20): 100 large messages in flight to a sink that
+# stalls them (tests/t/stallsink.py, spooled by spool_gen --body-file)
+TESTS += tests/t/t2030-send-stream.sh
+EXTRA_DIST += tests/t/stallsink.py
 
 # the per-domain security memory (issue 18)
 check_PROGRAMS += tests/unit/check_secmem

@@ -3,16 +3,22 @@
  * spool API and prints its id. Not installed.
  *
  * spool_gen [--async | --v1] QUEUE_DIR [--from A] [--size N] [--subject S] [--client S]
- *     [--ehlo S] [--session HEX] [--tls-version S] [--tls-cipher S]
+ *     [--body-file F] [--count N] [--ehlo S] [--session HEX] [--tls-version S] [--tls-cipher S]
  *     [--tls-subject S] [--tls-sha256 S] [--tls-verify S]
  *     [--domain-secured D] [--arrival-ago SECS]
  *     --to ADDR [--state S] [--attempts N] [--next +/-SECS] [--error TEXT]
  *     [--to ADDR ...]
  * --state, --attempts, --next and --error apply to the last --to.
  * --v1: written in spool format version 1 (two files, as dsmtpd did before
- * the one-file format), for the upgrade tests. */
+ * the one-file format), for the upgrade tests.
+ * Each message is "Subject: S\r\n\r\n" and a body of --size generated
+ * octets (no line breaks: runs of one letter), or with --body-file the
+ * file's bytes, exactly (--size ignored). --count N: N messages with the
+ * same envelope, the k-th with subject "S k", one id per line (the
+ * streamed-delivery test spools 100 large messages in one run). */
 #include "autoconfig.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -25,6 +31,7 @@
 #include "common/spool.h"
 
 #define MAX_RCPTS	64
+#define MAX_BODY	(1ull << 30)	/* --body-file: 1 GiB at most */
 
 static int	done_rc = 1;
 static char	done_id[SPOOL_ID_SIZE];
@@ -36,6 +43,49 @@ done(void *arg, int rc, const char *id, const char *why)
 	snprintf(done_id, sizeof(done_id), "%s", id);
 	if (rc != 0)
 		fprintf(stderr, "spool_gen: commit failed: %s\n", why);
+}
+
+/* the whole of a file into memory (for --body-file) */
+static char *
+read_file(const char *path, size_t *lenp)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = NULL;
+	size_t len = 0, cap = 0;
+
+	if (f == NULL) {
+		fprintf(stderr, "spool_gen: %s: %s\n", path, strerror(errno));
+		return NULL;
+	}
+	for (;;) {
+		size_t n;
+
+		if (cap - len < 65536) {
+			char *nb;
+
+			if (cap >= MAX_BODY || (nb = realloc(buf, cap ? 2 * cap : 1 << 20)) == NULL) {
+				fprintf(stderr, "spool_gen: %s: too large or out of memory\n", path);
+				free(buf);
+				fclose(f);
+				return NULL;
+			}
+			buf = nb;
+			cap = cap ? 2 * cap : 1 << 20;
+		}
+		n = fread(buf + len, 1, cap - len, f);
+		len += n;
+		if (n == 0)
+			break;
+	}
+	if (ferror(f)) {
+		fprintf(stderr, "spool_gen: %s: read error\n", path);
+		free(buf);
+		fclose(f);
+		return NULL;
+	}
+	fclose(f);
+	*lenp = len;
+	return buf;
 }
 
 static int
@@ -52,6 +102,8 @@ main(int argc, char **argv)
 		{ "async", no_argument, NULL, 'A' },
 		{ "v1", no_argument, NULL, '1' },
 		{ "subject", required_argument, NULL, 'U' },
+		{ "body-file", required_argument, NULL, 'B' },
+		{ "count", required_argument, NULL, 'N' },
 		{ "from", required_argument, NULL, 'f' },
 		{ "size", required_argument, NULL, 'z' },
 		{ "client", required_argument, NULL, 'c' },
@@ -80,7 +132,10 @@ main(int argc, char **argv)
 	unsigned long long size = 1000;
 	time_t now = time(NULL);
 	bool async = false, v1 = false;
-	const char *subject = "spool_gen test";
+	const char *subject = "spool_gen test", *body_file = NULL;
+	unsigned long count = 1;
+	char *body = NULL;
+	size_t body_len = 0;
 	int ch;
 
 	memset(&env, 0, sizeof(env));
@@ -93,6 +148,8 @@ main(int argc, char **argv)
 		case 'A': async = true; break;
 		case '1': v1 = true; break;
 		case 'U': subject = optarg; break;
+		case 'B': body_file = optarg; break;
+		case 'N': count = strtoul(optarg, NULL, 10); break;
 		case 'f': env.sender = optarg; break;
 		case 'z': size = strtoull(optarg, NULL, 10); break;
 		case 'c': env.client = optarg; break;
@@ -136,8 +193,11 @@ main(int argc, char **argv)
 			return usage();
 		}
 	}
-	if (optind != argc - 1 || env.nrcpts == 0)
+	if (optind != argc - 1 || env.nrcpts == 0 || count == 0 ||
+	    (v1 && (body_file != NULL || count != 1)))
 		return usage();
+	if (body_file != NULL && (body = read_file(body_file, &body_len)) == NULL)
+		return 66;
 	if (async && (loop = ev_loop_new(EVFLAG_AUTO)) == NULL)
 		return 71;
 	if ((sp = spool_open(argv[optind], loop, &err)) == NULL) {
@@ -167,34 +227,49 @@ main(int argc, char **argv)
 		printf("%s\n", id);
 		return 0;
 	}
-	if ((m = spool_msg_new(sp, &err)) == NULL) {
-		fprintf(stderr, "spool_gen: %s\n", err.msg);
-		spool_close(sp);
-		return 73;
-	}
-	{
+	for (unsigned long k = 1; k <= count; k++) {
 		char line[300];
 		unsigned long long left = size;
-		int n = snprintf(line, sizeof(line), "Subject: %s\r\n\r\n", subject);
+		int n = count > 1 ? snprintf(line, sizeof(line), "Subject: %s %lu\r\n\r\n", subject, k) :
+		    snprintf(line, sizeof(line), "Subject: %s\r\n\r\n", subject);
+		bool failed = false;
 
-		if (n < 0 || (size_t)n >= sizeof(line) || spool_msg_write(m, line, (size_t)n) < 0)
-			fprintf(stderr, "spool_gen: write failed\n");
-		while (left > 0) {
-			size_t k = left < 60 ? (size_t)left : 60;
-
-			memset(line, 'a' + (int)(left % 26), k);
-			if (spool_msg_write(m, line, k) < 0)
-				fprintf(stderr, "spool_gen: write failed\n");
-			left -= k;
+		if ((m = spool_msg_new(sp, &err)) == NULL) {
+			fprintf(stderr, "spool_gen: %s\n", err.msg);
+			spool_close(sp);
+			free(body);
+			return 73;
 		}
+		if (n < 0 || (size_t)n >= sizeof(line) || spool_msg_write(m, line, (size_t)n) < 0)
+			failed = true;
+		if (body != NULL && body_len > 0 && spool_msg_write(m, body, body_len) < 0)
+			failed = true;
+		while (body == NULL && left > 0) {
+			size_t w = left < 60 ? (size_t)left : 60;
+
+			memset(line, 'a' + (int)(left % 26), w);
+			if (spool_msg_write(m, line, w) < 0)
+				failed = true;
+			left -= w;
+		}
+		if (failed) {
+			fprintf(stderr, "spool_gen: write failed: %s\n", strerror(errno));
+			spool_msg_abort(m);
+			spool_close(sp);
+			free(body);
+			return 74;
+		}
+		done_rc = 1;
+		spool_msg_commit(m, &env, done, NULL);
+		if (loop != NULL)
+			ev_run(loop, 0);
+		if (done_rc != 0)
+			break;
+		printf("%s\n", done_id);
 	}
-	spool_msg_commit(m, &env, done, NULL);
-	if (loop != NULL)
-		ev_run(loop, 0);
 	spool_close(sp);
 	if (loop != NULL)
 		ev_loop_destroy(loop);
-	if (done_rc == 0)
-		printf("%s\n", done_id);
+	free(body);
 	return done_rc == 0 ? 0 : 75;
 }
