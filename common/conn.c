@@ -171,14 +171,20 @@ conn_write(struct conn *c, const void *p, size_t n)
 		return -1;
 	if (c->out_high && buf_avail(&c->out) >= c->out_high)
 		c->flags |= CONN_F_OUTFULL;
-	conn_update(c);
 	/* send it in this loop iteration, once the callbacks running now
 	 * have queued what they will: a reply goes out without a round
-	 * through epoll, and the watcher's interest is back to reading
-	 * before libev compares it (no epoll_ctl to arm EV_WRITE and disarm
-	 * it again). What the socket does not take waits for EV_WRITE. */
-	if (!(c->flags & (CONN_F_DEAD | CONN_F_LINGER | CONN_F_HANDSHAKE)))
-		ev_feed_event(c->loop, &c->io, EV_WRITE | EV_CUSTOM);
+	 * through epoll, and the watcher is left alone (conn_io_cb sets it
+	 * after the flush, to EV_WRITE only if the socket did not take it
+	 * all). Touching it here would cost an epoll_ctl per reply: libev
+	 * re-registers an fd whose watcher was set again, even unchanged. */
+	if (!(c->flags & (CONN_F_DEAD | CONN_F_LINGER | CONN_F_HANDSHAKE))) {
+		if (!(c->flags & CONN_F_FLUSHSOON)) {
+			c->flags |= CONN_F_FLUSHSOON;
+			ev_feed_event(c->loop, &c->io, EV_WRITE | EV_CUSTOM);
+		}
+		return 0;
+	}
+	conn_update(c);
 	return 0;
 }
 
@@ -286,7 +292,9 @@ conn_update(struct conn *c)
 	else if (c->flags & CONN_F_HANDSHAKE)
 		want = c->tr_want ? c->tr_want : EV_READ;
 	else {
-		if (buf_avail(&c->out) > 0 || c->next_tr || (c->flags & CONN_F_CLOSING))
+		/* a flush already fed for this iteration needs no EV_WRITE */
+		if ((buf_avail(&c->out) > 0 && !(c->flags & CONN_F_FLUSHSOON)) || c->next_tr ||
+		    (c->flags & CONN_F_CLOSING))
 			want |= EV_WRITE;
 		if (!(c->flags & (CONN_F_PAUSED | CONN_F_EOF | CONN_F_CLOSING | CONN_F_OUTFULL)) &&
 		    buf_avail(&c->in) < c->in_max)
@@ -300,6 +308,9 @@ conn_update(struct conn *c)
 		ev_io_set(&c->io, c->fd, want);
 		ev_io_start(c->loop, &c->io);
 	}
+	/* stopping it dropped the fed flush: feed it again */
+	if ((c->flags & CONN_F_FLUSHSOON) && !(c->flags & CONN_F_DEAD))
+		ev_feed_event(c->loop, &c->io, EV_WRITE | EV_CUSTOM);
 }
 
 static int
@@ -457,6 +468,7 @@ conn_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 	int rc;
 
 	(void)loop;
+	c->flags &= ~CONN_F_FLUSHSOON;
 	if (c->flags & CONN_F_DEAD)
 		return;
 	if (c->flags & CONN_F_LINGER) {

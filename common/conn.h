@@ -75,6 +75,7 @@ struct conn {
 #define CONN_F_OUTFULL		0x40	/* unsent output over out_high: not reading */
 #define CONN_F_DEADLINE		0x80	/* the timer is a deadline: I/O does not re-arm it */
 #define CONN_F_DRAIN		0x100	/* the owner waits for CONN_DRAINED */
+#define CONN_F_FLUSHSOON	0x200	/* output queued, a flush fed for this loop iteration */
 
 /* fd must be non-blocking; the conn owns it from now on */
 struct conn *conn_new(struct ev_loop *loop, int fd, conn_cb cb, void *arg);
