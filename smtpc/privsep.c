@@ -47,12 +47,12 @@ supervise(const struct dsmtp_config *cfg, pid_t daemon)
 			while ((p = waitpid(-1, &status, WNOHANG)) > 0) {
 				if (p == daemon)
 					rc = WIFEXITED(status) ? WEXITSTATUS(status) : EX_DSMTP_SOFTWARE;
-				else if (p == tls_keyproc_pid()) {
+				else if (tls_keyproc_is(p)) {
 					/* the daemon cannot sign any more: it stops, and
 					 * we exit 70 (a unit's Restart=on-failure starts
 					 * all three again) */
 					diag_warnx("the key process ended (status %d): stopping", status);
-					tls_keyproc_reaped();
+					tls_keyproc_reaped(p);
 					kill(daemon, SIGTERM);
 					failed = true;
 				}
@@ -133,7 +133,7 @@ smtpc_privsep(const struct dsmtp_config *cfg, int *rc)
 		*rc = EX_DSMTP_OSERR;
 		return -1;
 	}
-	if (tls_keyproc_load(cfg, &err) < 0 || (fd = tls_keyproc_client_new(&err)) < 0) {
+	if (tls_keyproc_load(cfg, &err) < 0 || (fd = tls_keyproc_client_new(0, &err)) < 0) {
 		diag_warnx("TLS: %s", err.msg);
 		tls_keyproc_stop();
 		*rc = EX_DSMTP_CONFIG;

@@ -291,8 +291,8 @@ spawn(struct supervisor *sv, unsigned i)
 	int kfd = -1;
 	pid_t p;
 
-	/* its own socket to the key process, made before it exists */
-	if (tls_keyproc_active() && (kfd = tls_keyproc_client_new(&err)) < 0) {
+	/* its own socket to its slot's key process, made before it exists */
+	if (tls_keyproc_active() && (kfd = tls_keyproc_client_new(i, &err)) < 0) {
 		diag_warnx("worker %u: %s", i, err.msg);
 		return -1;
 	}
@@ -401,8 +401,8 @@ supervise(struct supervisor *sv)
 			while ((p = waitpid(-1, &status, WNOHANG)) > 0) {
 				unsigned i;
 
-				if (p == tls_keyproc_pid()) {
-					tls_keyproc_reaped();
+				if (tls_keyproc_is(p)) {
+					tls_keyproc_reaped(p);
 					if (!stopping)
 						keyproc_restart(sv, status);
 					continue;
@@ -552,8 +552,11 @@ main(int argc, char **argv)
 			config_free(&srv.cfg);
 			return EX_DSMTP_CANTCREAT;
 		}
+		/* one key process per worker slot: signatures on every core */
+		tls_keyproc_set_count(worker_count(&srv.cfg));
 		if (tls_keyproc_start(&srv.cfg, &user, &err) < 0) {
 			diag_warnx("%s", err.msg);
+			tls_keyproc_stop();
 			config_free(&srv.cfg);
 			return EX_DSMTP_OSERR;
 		}
@@ -601,9 +604,22 @@ main(int argc, char **argv)
 		diag_info("metrics on http://%s/metrics (process %ld)", ep, (long)srv.metrics_pid);
 	}
 	fflush(stderr);
-	if (drop)
-		diag_info("workers run as %s (uid %u); private keys only in the key process %d",
-		    user.name, (unsigned)user.uid, tls_keyproc_pid());
+	if (drop) {
+		char kl[160];
+		size_t o = 0;
+
+		kl[0] = '\0';
+		for (unsigned i = 0; i < tls_keyproc_count() && o < sizeof(kl); i++) {
+			int w = snprintf(kl + o, sizeof(kl) - o, "%s%d", i ? ", " : "",
+			    tls_keyproc_pid_of(i));
+
+			if (w < 0)
+				break;
+			o += (size_t)w;
+		}
+		diag_info("workers run as %s (uid %u); private keys only in the key process%s %s",
+		    user.name, (unsigned)user.uid, tls_keyproc_count() > 1 ? "es" : "", kl);
+	}
 	if (nworkers == 1 && !drop) {
 		(void)worker_run(&srv, queue);
 		metrics_child_stop(srv.metrics_pid);

@@ -5,6 +5,7 @@
 #define DSMTP_TLS_H
 
 #include <stdbool.h>
+#include <sys/types.h>
 #include <stddef.h>
 #include <time.h>
 
@@ -67,7 +68,12 @@ void tls_selected_free(struct tls_selected *s);
 /* The key process (tls_keyproc*.c, DESIGN.md 13.4): started as root, the
  * private keys live only there; every other process signs through it. */
 struct privdrop_user;
-/* the supervisor: fork it (it drops to u, or stays when u is NULL) */
+/* the supervisor, before the start: how many key processes (one per
+ * worker slot: each signs one request at a time; at most 16, default 1) */
+void tls_keyproc_set_count(unsigned n);
+unsigned tls_keyproc_count(void);
+/* the supervisor: fork every one not running (each drops to u, or stays
+ * when u is NULL) */
 int tls_keyproc_start(const struct dsmtp_config *cfg, const struct privdrop_user *u,
     struct dsmtp_err *err);
 /* the supervisor: read the key files cfg names (its certificates, else
@@ -75,20 +81,23 @@ int tls_keyproc_start(const struct dsmtp_config *cfg, const struct privdrop_user
  * Keys of this and the previous load answer (sessions started before a
  * reload finish). A no-op without a key process. */
 int tls_keyproc_load(const struct dsmtp_config *cfg, struct dsmtp_err *err);
-/* the supervisor: a new socket to the key process for a worker about to
- * be forked; the descriptor, or -1 with err */
-int tls_keyproc_client_new(struct dsmtp_err *err);
+/* the supervisor: a new socket to the key process of worker slot slot
+ * (the worker is about to be forked); the descriptor, or -1 with err */
+int tls_keyproc_client_new(unsigned slot, struct dsmtp_err *err);
 /* a forked worker: sign through fd; the control socket is closed */
 void tls_keyproc_child(int fd);
-/* the supervisor: close the control socket and reap the key process */
+/* the supervisor: close the control sockets and reap the key processes */
 void tls_keyproc_stop(void);
-/* the supervisor reaped it (it died): forget it; tls_keyproc_start may
- * start another (new workers need new sockets: tls_keyproc_client_new) */
-void tls_keyproc_reaped(void);
+/* the supervisor reaped key process p (it died): forget it;
+ * tls_keyproc_start starts another (new workers need new sockets) */
+void tls_keyproc_reaped(pid_t p);
+/* is p one of the key processes? */
+bool tls_keyproc_is(pid_t p);
 /* is there a key process (credentials then use external keys)? */
 bool tls_keyproc_active(void);
-/* its pid in the supervisor, else -1 */
+/* the first one's pid in the supervisor (or key process i's), else -1 */
 int tls_keyproc_pid(void);
+int tls_keyproc_pid_of(unsigned i);
 /* tls_store_ensure_default in a child process (no key material is left
  * in the memory the workers inherit): 1 made, 0 existed, -1 error */
 int tls_keyproc_ensure_default(const struct dsmtp_config *cfg, struct dsmtp_err *err);

@@ -29,9 +29,20 @@
 #include <gnutls/crypto.h>
 
 /* --- this process's role: the supervisor's view --- */
-static bool	kp_on;			/* a key process serves this program */
-static pid_t	kp_pid = -1;		/* the supervisor's view */
-static int	kp_ctl = -1;		/* the supervisor's end of the control socket */
+/* One key process per worker slot (tls_keyproc_set_count): a key process
+ * signs one request at a time, and with RSA-2048 one of them was the
+ * whole server's limit (98% of a core while the workers idled). Each
+ * worker talks to the one of its slot; all hold the same keys. */
+#define KP_MAX		16
+static bool	kp_on;			/* key processes serve this program */
+static unsigned	kp_n = 1;		/* how many */
+static struct {
+	pid_t	pid;			/* 0: not running */
+	int	ctl;			/* the supervisor's end of its control socket + 1
+					 * (0: none), so that the zeroed table is empty */
+} kps[KP_MAX];
+
+#define KP_CTL(i)	(kps[i].ctl - 1)
 
 bool
 tls_keyproc_active(void)
@@ -42,7 +53,34 @@ tls_keyproc_active(void)
 int
 tls_keyproc_pid(void)
 {
-	return (int)kp_pid;
+	return kps[0].pid > 0 ? (int)kps[0].pid : -1;
+}
+
+void
+tls_keyproc_set_count(unsigned n)
+{
+	kp_n = n < 1 ? 1 : n > KP_MAX ? KP_MAX : n;
+}
+
+unsigned
+tls_keyproc_count(void)
+{
+	return kp_n;
+}
+
+int
+tls_keyproc_pid_of(unsigned i)
+{
+	return i < kp_n && kps[i].pid > 0 ? (int)kps[i].pid : -1;
+}
+
+bool
+tls_keyproc_is(pid_t p)
+{
+	for (unsigned i = 0; i < kp_n; i++)
+		if (p > 0 && kps[i].pid == p)
+			return true;
+	return false;
 }
 
 /* does the priority string enable RSA key exchange (then, and only then,
@@ -65,18 +103,17 @@ prio_has_rsa_kx(const char *priority)
 	return yes;
 }
 
-int
-tls_keyproc_start(const struct dsmtp_config *cfg, const struct privdrop_user *u,
-    struct dsmtp_err *err)
+/* fork key process i */
+static int
+start_one(unsigned i, bool decrypt, const struct privdrop_user *u, struct dsmtp_err *err)
 {
-	bool decrypt = prio_has_rsa_kx(cfg->tls_priority);
 	int sv[2];
 	pid_t p;
 
 	/* started again after it died: the old control socket goes */
-	if (kp_ctl >= 0)
-		close(kp_ctl);
-	kp_ctl = -1;
+	if (kps[i].ctl > 0)
+		close(KP_CTL(i));
+	kps[i].ctl = 0;
 
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
 		dsmtp_err_set(err, "key process: socketpair: %s", strerror(errno));
@@ -128,16 +165,31 @@ tls_keyproc_start(const struct dsmtp_config *cfg, const struct privdrop_user *u,
 		tls_keyproc_serve(3, decrypt);
 	}
 	close(sv[1]);
-	kp_ctl = sv[0];
-	kp_pid = p;
+	kps[i].ctl = sv[0] + 1;
+	kps[i].pid = p;
+	return 0;
+}
+
+int
+tls_keyproc_start(const struct dsmtp_config *cfg, const struct privdrop_user *u,
+    struct dsmtp_err *err)
+{
+	bool decrypt = prio_has_rsa_kx(cfg->tls_priority);
+
+	/* every one not running: all at the first start, the dead one later */
+	for (unsigned i = 0; i < kp_n; i++)
+		if (kps[i].pid <= 0 && start_one(i, decrypt, u, err) < 0)
+			return -1;
 	kp_on = true;
 	return 0;
 }
 
-/* the supervisor: one control message and its answer */
+/* the supervisor: one control message to key process i and its answer */
 static int
-ctl_call(void *msg, size_t len, int passfd, struct dsmtp_err *err)
+ctl_call(unsigned i, void *msg, size_t len, int passfd, struct dsmtp_err *err)
 {
+	int kp_ctl = KP_CTL(i);
+
 	char cbuf[CMSG_SPACE(sizeof(int))];
 	struct iovec iov = { msg, len };
 	struct msghdr mh = { 0 };
@@ -184,7 +236,7 @@ send_key_file(const char *path, struct dsmtp_err *err)
 	unsigned char *buf;
 	struct stat sb;
 	size_t got = 0;
-	int fd, rc;
+	int fd, rc = 0;
 
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
 		dsmtp_err_set(err, "%s: %s", path, strerror(errno));
@@ -215,11 +267,16 @@ send_key_file(const char *path, struct dsmtp_err *err)
 	if (got != (size_t)sb.st_size) {
 		dsmtp_err_set(err, "%s: short read", path);
 		rc = -1;
-	} else if ((rc = ctl_call(buf, got + 1, -1, err)) < 0) {
-		char msg[sizeof(err->msg)];
+	} else {
+		/* the same bytes to every key process */
+		for (unsigned i = 0; i < kp_n && rc == 0; i++)
+			rc = ctl_call(i, buf, got + 1, -1, err);
+		if (rc < 0) {
+			char msg[sizeof(err->msg)];
 
-		snprintf(msg, sizeof(msg), "%s", err->msg);
-		dsmtp_err_set(err, "%s: %s", path, msg);
+			snprintf(msg, sizeof(msg), "%s", err->msg);
+			dsmtp_err_set(err, "%s: %s", path, msg);
+		}
 	}
 	gnutls_memset(buf, 0, got + 1);
 	free(buf);
@@ -253,15 +310,17 @@ tls_keyproc_load(const struct dsmtp_config *cfg, struct dsmtp_err *err)
 	} else {
 		return -1;
 	}
-	{
+	for (unsigned i = 0; i < kp_n; i++) {
 		char commit[1] = { 'C' };
 
-		return ctl_call(commit, 1, -1, err);
+		if (ctl_call(i, commit, 1, -1, err) < 0)
+			return -1;
 	}
+	return 0;
 }
 
 int
-tls_keyproc_client_new(struct dsmtp_err *err)
+tls_keyproc_client_new(unsigned slot, struct dsmtp_err *err)
 {
 	char add[1] = { 'S' };
 	int sv[2];
@@ -270,7 +329,7 @@ tls_keyproc_client_new(struct dsmtp_err *err)
 		dsmtp_err_set(err, "key process: socketpair: %s", strerror(errno));
 		return -1;
 	}
-	if (ctl_call(add, 1, sv[1], err) < 0) {
+	if (ctl_call(slot % kp_n, add, 1, sv[1], err) < 0) {
 		close(sv[0]);
 		close(sv[1]);
 		return -1;
@@ -279,23 +338,37 @@ tls_keyproc_client_new(struct dsmtp_err *err)
 	return sv[0];
 }
 
+/* every control socket closed (a worker must not hold them) */
+static void
+close_ctls(void)
+{
+	for (unsigned i = 0; i < KP_MAX; i++) {
+		if (kps[i].ctl > 0)
+			close(KP_CTL(i));
+		kps[i].ctl = 0;
+	}
+}
+
 void
 tls_keyproc_child(int fd)
 {
-	if (kp_ctl >= 0)
-		close(kp_ctl);
-	kp_ctl = -1;
-	kp_pid = -1;
+	close_ctls();
+	for (unsigned i = 0; i < KP_MAX; i++)
+		kps[i].pid = 0;
 	tls_keyproc_ext_attach(fd);
 }
 
 void
-tls_keyproc_reaped(void)
+tls_keyproc_reaped(pid_t p)
 {
-	if (kp_ctl >= 0)
-		close(kp_ctl);
-	kp_ctl = -1;
-	kp_pid = -1;
+	for (unsigned i = 0; i < kp_n; i++) {
+		if (p <= 0 || kps[i].pid != p)
+			continue;
+		if (kps[i].ctl > 0)
+			close(KP_CTL(i));
+		kps[i].ctl = 0;
+		kps[i].pid = 0;
+	}
 }
 
 void
@@ -303,14 +376,13 @@ tls_keyproc_stop(void)
 {
 	int status;
 
-	if (kp_ctl >= 0)
-		close(kp_ctl);
-	kp_ctl = -1;
-	if (kp_pid > 0) {
-		/* it ends when its control socket closes */
-		while (waitpid(kp_pid, &status, 0) < 0 && errno == EINTR)
-			;
-		kp_pid = -1;
+	/* each ends when its control socket closes */
+	close_ctls();
+	for (unsigned i = 0; i < KP_MAX; i++) {
+		if (kps[i].pid > 0)
+			while (waitpid(kps[i].pid, &status, 0) < 0 && errno == EINTR)
+				;
+		kps[i].pid = 0;
 	}
 }
 

@@ -35,7 +35,9 @@ EOF
 start_bg dsmtpd "$DSMTPD" -c "$TRASH/d.yaml"
 main=$LAST_PID
 wait_port 127.0.0.1 "$port" || { cat "$TRASH/dsmtpd.log"; framework_failure_ "dsmtpd did not start"; }
-kp=$(pgrep -P "$main" -x dsmtp-keys)
+# one key process per worker slot (two workers: two key processes)
+kps=$(pgrep -P "$main" -x dsmtp-keys | tr '\n' ' ')
+kp=${kps%% *}
 workers=$(pgrep -P "$main" -x dsmtpd | tr '\n' ' ')
 [ -n "$kp" ] && [ -n "$workers" ] || { cat "$TRASH/dsmtpd.log"; framework_failure_ "no key process or workers"; }
 
@@ -52,20 +54,22 @@ gtls() {
 	    --verify-hostname="$1.test" --x509cafile="$k/$1.pem" --priority "$2" 127.0.0.1 </dev/null 2>&1
 }
 
-test_expect_success "the workers and the key process run as dsmtp, the parent stays root" "
-	ps -o user= -p '$kp' | grep -qx dsmtp &&
+test_expect_success "the workers and the key processes (one per worker) run as dsmtp, the parent stays root" "
+	[ \$(echo $kps | wc -w) = 2 ] &&
+	for p in $kps; do ps -o user= -p \$p | grep -qx dsmtp || exit 1; done &&
+	grep -q 'private keys only in the key processes [0-9]*, [0-9]*\$' '$TRASH/dsmtpd.log' &&
 	for w in $workers; do ps -o user= -p \$w | grep -qx dsmtp || exit 1; done &&
 	ps -o user= -p '$main' | grep -qx root &&
 	grep -q 'workers run as dsmtp' '$TRASH/dsmtpd.log'"
 
 test_expect_success "no way back: every uid is dsmtp's, no capability, no new privileges; the key process is not dumpable" "
-	for p in $workers $kp; do
+	for p in $workers $kps; do
 		grep '^Uid:' /proc/\$p/status | awk -v u=$uid '{exit !(\$2==u && \$3==u && \$4==u && \$5==u)}' &&
 		grep -q '^CapEff:	0000000000000000' /proc/\$p/status &&
 		grep -q '^CapPrm:	0000000000000000' /proc/\$p/status &&
 		grep -q '^NoNewPrivs:	1' /proc/\$p/status || { cat /proc/\$p/status; exit 1; }
 	done &&
-	[ \$(stat -c %U /proc/$kp/mem) = root ]"
+	for p in $kps; do [ \$(stat -c %U /proc/\$p/mem) = root ] || exit 1; done"
 
 test_expect_success "a worker's uid and groups cannot open the key files, but can read the certificates" "
 	w=\$(echo $workers | cut -d' ' -f1) &&
@@ -112,8 +116,10 @@ test_expect_success "every key type with gnutls-cli, TLS 1.3 and TLS 1.2" "
 test_expect_success "after the handshakes, no worker (nor the parent) holds a copy of any private key" "
 	for t in rsa p256 p384 ed; do python3 '$srcdir/tests/t/memscan.py' '$k/'\$t.key $workers '$main' || exit 1; done"
 
-test_expect_success "the scan finds what is there: the key process holds every key" "
-	for t in rsa p256 p384 ed; do ! python3 '$srcdir/tests/t/memscan.py' '$k/'\$t.key '$kp' || exit 1; done"
+test_expect_success "the scan finds what is there: each key process holds every key" "
+	for p in $kps; do for t in rsa p256 p384 ed; do
+		! python3 '$srcdir/tests/t/memscan.py' '$k/'\$t.key \$p || exit 1
+	done; done"
 
 # SIGHUP: a new P-256 key and certificate in the same files
 old=$(openssl x509 -in "$k/p256.pem" -noout -fingerprint -sha256)
@@ -137,20 +143,22 @@ test_expect_success "a user that does not exist: exit 78, and the message names 
 	{ '$DSMTPD' -c '$TRASH/bad.yaml' 2>'$TRASH/bad.err'; rc=\$?; } ; cat '$TRASH/bad.err';
 	[ \"\$rc\" = 78 ] && grep -q 'user \"no-such-dsmtp-user\" does not exist' '$TRASH/bad.err'"
 
-test_expect_success "kill -9 of the key process: another one starts, new workers sign through it" "
+test_expect_success "kill -9 of a key process: another one starts, new workers sign through it" "
 	kill -9 '$kp' &&
 	wait_for 10 \"grep -q 'the key process ended' '$TRASH/dsmtpd.log'\" &&
 	wait_for 10 \"test \\\$(grep -c 'started in its place' '$TRASH/dsmtpd.log') -ge 2\" &&
-	k2=\$(pgrep -P $main -x dsmtp-keys) && [ -n \"\$k2\" ] && [ \"\$k2\" != '$kp' ] &&
+	k2=\$(pgrep -P $main -x dsmtp-keys | tr '\\n' ' ') && [ \$(echo \$k2 | wc -w) = 2 ] &&
+	case \" \$k2\" in *' $kp '*) exit 1 ;; esac &&
 	[ \$(pgrep -P $main -x dsmtpd | wc -l) = 2 ] && for w in $workers; do ! kill -0 \$w 2>/dev/null || exit 1; done &&
 	for t in rsa p256 ed; do
 		ossl \$t tls1_3 >'$TRASH/o5' ; grep -q 'CONNECTION ESTABLISHED' '$TRASH/o5' || { cat '$TRASH/o5'; exit 1; }
 	done"
 
-kp=$(pgrep -P "$main" -x dsmtp-keys)
+kps=$(pgrep -P "$main" -x dsmtp-keys | tr '\n' ' ')
 kill "$main"
 wait_for 10 "! kill -0 $main 2>/dev/null" || fail=1
-test_expect_success "SIGTERM: the key process ends with the parent" "! kill -0 '$kp' 2>/dev/null"
+test_expect_success "SIGTERM: the key processes end with the parent" "
+	[ -n '$kps' ] && for p in $kps; do ! kill -0 \$p 2>/dev/null || exit 1; done"
 
 # the store instead of configured files: the first start makes the default
 # certificate (in a child of the root parent), the key stays root's, and
