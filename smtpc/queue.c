@@ -350,6 +350,19 @@ qmsg_free_unstarted(struct qmsg *m)
 	free(m);
 }
 
+/* where a job finds the message's bytes (struct smtpc_job's body fields) */
+static void
+body_of(const struct qmsg *m, struct smtpc_job *j)
+{
+	j->data = m->data;
+	j->dlen = m->dlen;
+	j->len = m->len;
+	j->body_fd = m->fd;
+	j->body_off = m->off;
+	j->data_crc = m->data_crc;
+	j->body_crc = m->crc;
+}
+
 /* the message's job for a destination, made on first use */
 static struct qjob *
 job_for(struct qmsg *m, struct smtpc_dest *d)
@@ -365,13 +378,7 @@ job_for(struct qmsg *m, struct smtpc_dest *d)
 	j->m = m;
 	j->j.sender = m->env.sender;
 	j->j.flags = m->env.flags;
-	j->j.data = m->data;
-	j->j.dlen = m->dlen;
-	j->j.len = m->len;
-	j->j.body_fd = m->fd;
-	j->j.body_off = m->off;
-	j->j.data_crc = m->data_crc;
-	j->j.body_crc = m->crc;
+	body_of(m, &j->j);
 	j->j.done = smtpc_q_job_done;
 	j->next = m->jobs;
 	m->jobs = j;
@@ -479,13 +486,7 @@ maildir_start(struct queue *q, struct qmsg *m, size_t i, const char *path)
 	}
 	ml->m = m;
 	ml->i = i;
-	ml->body.data = m->data;
-	ml->body.dlen = m->dlen;
-	ml->body.len = m->len;
-	ml->body.body_fd = m->fd;
-	ml->body.body_off = m->off;
-	ml->body.data_crc = m->data_crc;
-	ml->body.body_crc = m->crc;
+	body_of(m, &ml->body);
 	ml->io.run = maildir_run;
 	ml->io.done = maildir_done;
 	m->pending++;
