@@ -54,6 +54,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "common/diag.h"
 
@@ -209,6 +210,9 @@ void spool_data_damaged(struct spool *sp, const char *id, const char *why);
  * (spool_data_crc over them, from 0). 0 when they are d's; else the
  * message is quarantined (spool_data_damaged), err says why, -1 */
 uint32_t spool_data_crc(uint32_t crc, const void *buf, size_t len);
+/* up to len bytes of fd at off (EINTR retried, any thread): the count,
+ * less than len only at the end of the file, or -1 with errno */
+ssize_t spool_data_read(int fd, void *buf, size_t len, uint64_t off);
 int spool_data_check(struct spool *sp, const char *id, const struct spool_data *d,
     uint64_t len, uint32_t crc, struct dsmtp_err *err);
 

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -127,28 +128,39 @@ spool_io_link(int ofd, const char *oname, int nfd, const char *nname)
 int
 spool_io_pread(int fd, void *buf, size_t len, uint64_t off)
 {
-	char *p = buf;
+	ssize_t got = spool_data_read(fd, buf, len, off);
 
-	if (off > (uint64_t)INT64_MAX - len) {
+	if (got < 0)
+		return -1;
+	if ((size_t)got < len) {
 		errno = EBADMSG;
 		return -1;
 	}
-	while (len > 0) {
-		ssize_t n = pread(fd, p, len, (off_t)off);
+	return 0;
+}
+
+ssize_t
+spool_data_read(int fd, void *buf, size_t len, uint64_t off)
+{
+	char *p = buf;
+	size_t got = 0;
+
+	if (len > SSIZE_MAX || off > (uint64_t)INT64_MAX - len) {
+		errno = EBADMSG;
+		return -1;
+	}
+	while (got < len) {
+		ssize_t n = pread(fd, p + got, len - got, (off_t)(off + got));
 
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
 			return -1;
-		if (n == 0) {
-			errno = EBADMSG;
-			return -1;
-		}
-		p += n;
-		off += (uint64_t)n;
-		len -= (size_t)n;
+		if (n == 0)
+			break;		/* end of file: short */
+		got += (size_t)n;
 	}
-	return 0;
+	return (ssize_t)got;
 }
 
 /* a new temporary file, locked from birth. Whoever cleans tmp/ locks

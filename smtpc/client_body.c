@@ -132,24 +132,10 @@ read_run(struct smtpc_io_job *io)
 {
 	struct smtpc_body *b = (struct smtpc_body *)((char *)io - offsetof(struct smtpc_body, io));
 	size_t want = b->len - b->next < SMTPC_BODY_CHUNK ? b->len - b->next : SMTPC_BODY_CHUNK;
-	size_t got = 0;
 
-	b->eno = 0;
-	while (got < want) {
-		ssize_t n = pread(b->fd, b->buf + got, want - got, (off_t)(b->base + b->next + got));
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			b->eno = errno;
-			b->got = -1;
-			return;
-		}
-		if (n == 0)
-			break;		/* short: the file was cut */
-		got += (size_t)n;
-	}
-	b->got = (ssize_t)got;
+	/* short: the file was cut */
+	b->got = spool_data_read(b->fd, b->buf, want, b->base + b->next);
+	b->eno = b->got < 0 ? errno : 0;
 }
 
 static int body_pump(struct smtpc_session *s);

@@ -82,10 +82,8 @@ copy_rest(int out, const char *tmp, const struct smtpc_job *b, bool *damaged,
 	}
 	while (at < b->len) {
 		size_t want = b->len - at < SMTPC_BODY_CHUNK ? b->len - at : SMTPC_BODY_CHUNK;
-		ssize_t n = pread(b->body_fd, buf, want, (off_t)(b->body_off + at));
+		ssize_t n = spool_data_read(b->body_fd, buf, want, b->body_off + at);
 
-		if (n < 0 && errno == EINTR)
-			continue;
 		if (n < 0) {
 			dsmtp_err_set(err, "spool read at %zu: %s", at, strerror(errno));
 			goto out;

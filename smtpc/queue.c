@@ -248,7 +248,8 @@ load_run(struct smtpc_io_job *io)
 	struct qmsg *m = l->m;
 	struct spool *sp = l->q->sp;
 	struct spool_data d;
-	size_t want, got = 0;
+	size_t want, got;
+	ssize_t n;
 	int rc;
 
 	if ((rc = spool_lease(sp, m->id, &l->err)) != 0) {
@@ -276,20 +277,12 @@ load_run(struct smtpc_io_job *io)
 		dsmtp_err_set(&l->err, "%s: out of memory", m->id);
 		return;
 	}
-	while (got < want) {
-		ssize_t n = pread(d.fd, m->data + got, want - got, (off_t)(d.off + got));
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			dsmtp_err_set(&l->err, "%s: read: %s", m->id, strerror(errno));
-			close(d.fd);
-			return;
-		}
-		if (n == 0)
-			break;
-		got += (size_t)n;
+	if ((n = spool_data_read(d.fd, m->data, want, d.off)) < 0) {
+		dsmtp_err_set(&l->err, "%s: read: %s", m->id, strerror(errno));
+		close(d.fd);
+		return;
 	}
+	got = (size_t)n;
 	m->dlen = got;
 	m->data_crc = spool_data_crc(0, m->data, got);
 	if (got < want || d.len == got) {
